@@ -1,0 +1,53 @@
+# hb: `make` builds dist/hb, `make test` runs every test, `make demo` shows a failover.
+# A fresh Debian machine needs only node and npm: the rest is installed here.
+SHELL := /bin/bash
+BUN := node_modules/.bin/bun
+SRC := $(shell find src native -type f 2>/dev/null) build.ts package.json
+# Debian packages the build and the tests need, by the command that proves each is there.
+BUILD_TOOLS := gcc:gcc objdump:binutils
+BUILD_HEADERS := /usr/include/stdio.h:libc6-dev /usr/include/linux/if_packet.h:linux-libc-dev
+TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping unshare:util-linux
+
+.PHONY: all test unit netns bench demo clean toolchain test-toolchain
+all: dist/hb
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@$(BUN) --version >/dev/null
+	touch $@
+
+# Install what is missing, and only that, from Debian (apt-get update once).
+define need
+	@missing=""; for pair in $(1); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  if [[ $$cmd == /* ]]; then [ -e "$$cmd" ] || missing="$$missing $$pkg"; \
+	  else command -v "$$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$$cmd" ] || [ -x "/sbin/$$cmd" ] || missing="$$missing $$pkg"; fi; done; \
+	if [ -n "$$missing" ]; then echo "installing from Debian:$$missing"; \
+	  [ "$$(id -u)" = 0 ] || { echo "need root to install:$$missing"; exit 1; }; \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+endef
+
+toolchain:
+	$(call need,$(BUILD_TOOLS) $(BUILD_HEADERS))
+
+test-toolchain:
+	$(call need,$(TEST_TOOLS))
+
+build/libhb.so dist/hb: node_modules/.installed $(SRC) | toolchain
+	$(BUN) run build.ts
+
+# All tests in one bun run, so one junit report counts them (build/junit.xml).
+# Network tests need root and skip loudly without it.
+test: dist/hb test-toolchain
+	$(BUN) test --timeout 60000 --reporter=junit --reporter-outfile=build/junit.xml test/ 2>&1 | tee build/test.log; \
+	  exit $${PIPESTATUS[0]}
+
+unit: build/libhb.so
+	$(BUN) test test/unit
+
+netns: dist/hb test-toolchain
+	$(BUN) test --timeout 60000 test/netns
+
+clean:
+	rm -rf build dist

@@ -1,0 +1,44 @@
+/** `hb check`: validate the config and print a short summary of the cluster. */
+import { formatDuration } from "../config/duration.ts";
+import type { Config, LinkConfig, ResourceConfig } from "../config/schema.ts";
+
+const link = (l: LinkConfig): string => {
+  switch (l.kind) {
+    case "ether": {
+      const peers = Object.keys(l.peer_mac);
+      return `raw Ethernet on ${l.interface}, ${peers.length ? `unicast to ${peers.join(", ")}` : "broadcast"}`;
+    }
+    case "udp":
+      return `UDP ${l.mode} on ${l.interface} port ${l.port}${l.mode === "multicast" ? ` group ${l.group} ttl ${l.ttl}` : ""}${l.mode === "unicast" ? ` to ${Object.entries(l.peers).map(([n, a]) => `${n}=${a}`).join(", ")}` : ""}`;
+    case "serial":
+      return `serial ${l.device} at ${l.baud} bit/s`;
+  }
+};
+
+const resource = (r: ResourceConfig): string => {
+  switch (r.kind) {
+    case "ip":
+      return `ip ${r.address}/${r.prefix} on ${r.label ?? r.interface}`;
+    case "script":
+      return `script ${[r.script, ...r.args].join(" ")}`;
+    case "systemd":
+      return `systemd ${r.systemd}`;
+  }
+};
+
+export function summary(c: Config): string {
+  const self = c.nodes.find((n) => n.name === c.cluster.node)!;
+  const t = c.timing;
+  const lines = [
+    `${c.file}: OK`,
+    `cluster ${c.cluster.name}: this node is ${self.name} (id ${self.id}); nodes ${c.nodes.map((n) => `${n.name}(${n.id})`).join(", ")}`,
+    `timing: keepalive ${formatDuration(t.keepalive)}, warntime ${formatDuration(t.warntime)}, deadtime ${formatDuration(t.deadtime)}, initdead ${formatDuration(t.initdead)}; auto_failback ${c.cluster.auto_failback ? "on" : "off"}`,
+    `auth: ${c.auth.keys.length} key${c.auth.keys.length === 1 ? "" : "s"} (ids ${c.auth.keys.map((k) => k.id).join(", ")}), signing with ${c.auth.send}`,
+    `links (${c.links.length}):`,
+    ...c.links.map((l) => `  ${l.name}: ${link(l)}`),
+    `groups (${c.groups.length}):`,
+    ...c.groups.map((g) => `  ${g.name}, preferred ${g.preferred}: ${g.resources.map(resource).join(", ")}`),
+  ];
+  if (c.links.length < 2) lines.push("note: one link only; a second path (another NIC, or a serial cable) guards against a false failover when it breaks");
+  return lines.join("\n");
+}

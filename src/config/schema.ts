@@ -1,0 +1,423 @@
+/**
+ * The ha.toml schema: one table that says, for every key, its type, its
+ * default with unit, and why that default. The validator walks it, the README
+ * config reference is rendered from it (test/unit/readme.test.ts keeps them
+ * equal), and the typed Config below is what the rest of hb receives, slice by
+ * slice.
+ */
+
+export type Kind =
+  | { t: "string"; pattern?: RegExp; patternHint?: string; oneOf?: readonly string[] }
+  | { t: "duration"; min: number; max: number } // milliseconds
+  | { t: "bool" }
+  | { t: "int"; min: number; max: number; oneOf?: readonly number[] }
+  | { t: "strings" }
+  | { t: "map"; valueHint: string } // free keys (node names) to strings
+  | { t: "table"; fields: Fields }
+  | { t: "tables"; item: Fields; minItems: number } // array of tables
+  | { t: "variants"; minItems: number; by: "presence"; variants: Record<string, Fields> } // array of tables, one shape per marker key
+  | { t: "tagged"; minItems: number; tag: string; variants: Record<string, Fields> }; // array of tables, one shape per value of `tag`
+
+export interface Field {
+  kind: Kind;
+  /** Value used when the key is absent. `undefined` with required=false means "absent is meaningful". */
+  default?: unknown;
+  /** How the default reads in docs when it is computed (e.g. "uname -n"). */
+  defaultText?: string;
+  required?: boolean;
+  unit?: string;
+  doc: string;
+  /** Why this default (shown in the reference). */
+  reason?: string;
+}
+export type Fields = Record<string, Field>;
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const NAME_HINT = "letters, digits, '_', '.', '-', starting with a letter or digit, at most 63 characters";
+const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
+const IFNAME_HINT = "an interface name of 1 to 15 characters, like eth0";
+export const BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400] as const;
+
+const linkName: Field = {
+  kind: { t: "string", pattern: NAME, patternHint: NAME_HINT },
+  defaultText: "KIND:INTERFACE (or KIND:DEVICE)",
+  doc: "Name shown by `hb status` and the logs.",
+};
+
+const timeout = (ms: number, what: string): Field => ({
+  kind: { t: "duration", min: 100, max: 3_600_000 },
+  default: ms,
+  unit: "duration",
+  doc: `How long one ${what} call may run before it is killed and counted as failed.`,
+  reason: "init scripts of databases can take tens of seconds; a hung one must not hold a failover forever",
+});
+
+export const SCHEMA: Fields = {
+  cluster: {
+    kind: {
+      t: "table",
+      fields: {
+        name: {
+          kind: { t: "string", pattern: NAME, patternHint: NAME_HINT },
+          required: true,
+          doc: "Cluster name. Its hash is the cluster id carried in every heartbeat, so two clusters on one LAN ignore each other.",
+        },
+        node: {
+          kind: { t: "string", pattern: NAME, patternHint: NAME_HINT },
+          defaultText: "uname -n",
+          doc: "Name of this node, one of the [[node]] names. `--node` on the command line overrides it.",
+          reason: "the same file is copied to every node, as with Heartbeat (node names must match uname -n)",
+        },
+        auto_failback: {
+          kind: { t: "bool" },
+          default: false,
+          doc: "When a group's preferred node comes back, move the group back to it (Heartbeat `auto_failback on`).",
+          reason: "a failback is a second, planned interruption; turn it on when the preferred node matters (local data, a bigger machine), as both Heartbeat articles do",
+        },
+      },
+    },
+    required: true,
+    doc: "The cluster as a whole.",
+  },
+  timing: {
+    kind: {
+      t: "table",
+      fields: {
+        keepalive: {
+          kind: { t: "duration", min: 5, max: 60_000 },
+          default: 100,
+          unit: "duration",
+          doc: "Interval between heartbeats, sent on every link.",
+          reason: "ten beats a second cost nothing on a LAN (about 100 bytes each) and allow sub-second detection",
+        },
+        warntime: {
+          kind: { t: "duration", min: 10, max: 600_000 },
+          default: 300,
+          unit: "duration",
+          doc: "Silence after which a peer (or one link to it) is reported late. Must lie between keepalive and deadtime.",
+          reason: "three missed beats: a hint of trouble long before a failover",
+        },
+        deadtime: {
+          kind: { t: "duration", min: 15, max: 600_000 },
+          default: 500,
+          unit: "duration",
+          doc: "Silence on every link after which a peer is declared dead and its groups are taken over. Must exceed 2 x keepalive.",
+          reason: "five missed beats: one lost frame never causes a failover, and clients wait half a second at most",
+        },
+        initdead: {
+          kind: { t: "duration", min: 15, max: 3_600_000 },
+          default: 10_000,
+          unit: "duration",
+          doc: "At start, how long to wait to hear a peer before taking groups alone. Must be at least deadtime.",
+          reason: "after boot a switch port may still be negotiating; taking the VIP before hearing the peer risks two owners",
+        },
+      },
+    },
+    default: {},
+    doc: "Heartbeat timing. Durations are strings with a unit: \"150ms\", \"2s\", \"1m\".",
+  },
+  auth: {
+    kind: {
+      t: "table",
+      fields: {
+        send: {
+          kind: { t: "int", min: 1, max: 255 },
+          defaultText: "the id of the only key",
+          doc: "Id of the key used to sign outgoing heartbeats. Required when several keys are listed (key rotation).",
+          reason: "every key listed is accepted on receive, so keys rotate without downtime, like authkeys `auth N`",
+        },
+        key: {
+          kind: {
+            t: "tables",
+            minItems: 1,
+            item: {
+              id: {
+                kind: { t: "int", min: 1, max: 255 },
+                required: true,
+                doc: "Key id, carried in each frame so the receiver knows which key to check.",
+              },
+              secret: {
+                kind: { t: "string" },
+                doc: "The key itself, inline. Then ha.toml must not be readable by group or others (chmod 600).",
+              },
+              file: {
+                kind: { t: "string" },
+                doc: "A file that holds the key (surrounding white space ignored). It must not be readable by group or others (chmod 600).",
+              },
+            },
+          },
+          required: true,
+          doc: "Shared keys for HMAC-SHA256 on every frame (`[[auth.key]]`, one of `secret` or `file` each).",
+        },
+      },
+    },
+    required: true,
+    doc: "Authentication of heartbeats.",
+  },
+  node: {
+    kind: {
+      t: "tables",
+      minItems: 2,
+      item: {
+        name: {
+          kind: { t: "string", pattern: NAME, patternHint: NAME_HINT },
+          required: true,
+          doc: "Node name, as `uname -n` prints it on that node.",
+        },
+        id: {
+          kind: { t: "int", min: 1, max: 65535 },
+          defaultText: "position in the list, from 1",
+          doc: "Node id carried in heartbeats. Give it explicitly if you may reorder the list.",
+        },
+      },
+    },
+    required: true,
+    doc: "The cluster members (`[[node]]`, at least two).",
+  },
+  link: {
+    kind: {
+      t: "tagged",
+      minItems: 1,
+      tag: "kind",
+      variants: {
+        ether: {
+          name: linkName,
+          interface: {
+            kind: { t: "string", pattern: IFNAME, patternHint: IFNAME_HINT },
+            required: true,
+            doc: "Interface for raw Ethernet heartbeats (EtherType 0x88B5). Needs no IP address; not filtered by iptables/nftables.",
+          },
+          peer_mac: {
+            kind: { t: "map", valueHint: "a MAC address like 02:00:00:00:00:02" },
+            default: {},
+            defaultText: "{} (broadcast)",
+            doc: "Peer node name to MAC address: send to each peer's MAC instead of broadcast.",
+            reason: "broadcast needs no per-node setup; unicast keeps heartbeats off other hosts' NICs",
+          },
+        },
+        udp: {
+          name: linkName,
+          interface: {
+            kind: { t: "string", pattern: IFNAME, patternHint: IFNAME_HINT },
+            required: true,
+            doc: "Interface the UDP socket is bound to (SO_BINDTODEVICE).",
+          },
+          mode: {
+            kind: { t: "string", oneOf: ["broadcast", "multicast", "unicast"] },
+            default: "broadcast",
+            doc: "broadcast (Heartbeat `bcast`), multicast (`mcast`, needs `group`) or unicast (`ucast`, needs `peers`).",
+            reason: "broadcast works on any LAN with no per-node setup",
+          },
+          port: {
+            kind: { t: "int", min: 1, max: 65535 },
+            default: 694,
+            doc: "UDP port.",
+            reason: "694 is Heartbeat's registered port (ha-cluster)",
+          },
+          group: {
+            kind: { t: "string" },
+            doc: "Multicast group address, for mode = \"multicast\" (e.g. 239.0.0.1).",
+          },
+          ttl: {
+            kind: { t: "int", min: 1, max: 255 },
+            default: 1,
+            doc: "Multicast TTL.",
+            reason: "heartbeats belong on the local segment",
+          },
+          peers: {
+            kind: { t: "map", valueHint: "an IP address" },
+            default: {},
+            doc: "Node name to IP address, for mode = \"unicast\": each node sends to every other node listed.",
+          },
+        },
+        serial: {
+          name: linkName,
+          device: {
+            kind: { t: "string", pattern: /^\/dev\/\S+$/, patternHint: "a path under /dev, like /dev/ttyS0" },
+            required: true,
+            doc: "Serial device (null-modem cable between two nodes).",
+          },
+          baud: {
+            kind: { t: "int", min: 1200, max: 230400, oneOf: BAUDS },
+            default: 19200,
+            unit: "bit/s",
+            doc: "Line speed.",
+            reason: "Heartbeat's default; a 100-byte beat takes about 50 ms at 19200, so set keepalive accordingly",
+          },
+        },
+      },
+    },
+    required: true,
+    doc: "Heartbeat paths (`[[link]]`, `kind` = ether, udp or serial). Give at least two for redundancy: a peer is dead only when silent on every link.",
+  },
+  group: {
+    kind: {
+      t: "tables",
+      minItems: 0,
+      item: {
+        name: {
+          kind: { t: "string", pattern: NAME, patternHint: NAME_HINT },
+          required: true,
+          doc: "Group name, used by `hb status`, `hb standby GROUP` and the logs.",
+        },
+        preferred: {
+          kind: { t: "string", pattern: NAME, patternHint: NAME_HINT },
+          required: true,
+          doc: "Preferred node (the first field of a haresources line).",
+        },
+        resources: {
+          kind: {
+            t: "variants",
+            by: "presence",
+            minItems: 1,
+            variants: {
+              ip: {
+                ip: {
+                  kind: { t: "string" },
+                  required: true,
+                  doc: "Floating address with prefix: \"192.0.2.10/24\" or \"2001:db8::10/64\".",
+                },
+                interface: {
+                  kind: { t: "string", pattern: IFNAME, patternHint: IFNAME_HINT },
+                  required: true,
+                  doc: "Interface that carries the address.",
+                },
+                label: {
+                  kind: { t: "string", pattern: IFNAME, patternHint: IFNAME_HINT },
+                  doc: "IPv4 label (`eth0:0` style, shown by ifconfig); must start with the interface name.",
+                },
+              },
+              script: {
+                script: {
+                  kind: { t: "string", pattern: /^\S+$/, patternHint: "a script name or an absolute path, no spaces" },
+                  required: true,
+                  doc: "LSB init script, by name (searched in the script directories) or absolute path; called SCRIPT [args] start|stop|status.",
+                },
+                args: { kind: { t: "strings" }, default: [], doc: "Arguments given before start/stop/status (haresources `script::arg1::arg2`)." },
+                timeout: timeout(60_000, "script"),
+              },
+              systemd: {
+                systemd: {
+                  kind: {
+                    t: "string",
+                    pattern: /^[A-Za-z0-9:_.\\@-]+\.(service|target|mount|socket)$/,
+                    patternHint: "a unit name like mysqld.service",
+                  },
+                  required: true,
+                  doc: "systemd unit, started and stopped with systemctl.",
+                },
+                timeout: timeout(90_000, "systemctl"),
+              },
+            },
+          },
+          required: true,
+          doc: "Ordered resources: started first to last, stopped last to first. Each is one of `{ ip = ... }`, `{ script = ... }`, `{ systemd = ... }`.",
+        },
+      },
+    },
+    default: [],
+    doc: "Resource groups (`[[group]]`, one per haresources line).",
+  },
+  log: {
+    kind: {
+      t: "table",
+      fields: {
+        level: {
+          kind: { t: "string", oneOf: ["error", "warn", "info", "debug", "trace"] },
+          default: "info",
+          doc: "Least severe level logged. `--log-level` overrides it.",
+          reason: "info logs every state change and nothing per beat",
+        },
+      },
+    },
+    default: {},
+    doc: "Logging (to stderr: journald when run by systemd).",
+  },
+  paths: {
+    kind: {
+      t: "table",
+      fields: {
+        state_dir: {
+          kind: { t: "string", pattern: /^\//, patternHint: "an absolute path" },
+          default: "/var/lib/hb",
+          doc: "Directory for state kept across restarts (boot generation, event history).",
+          reason: "the FHS place for a daemon's persistent state",
+        },
+        script_dirs: {
+          kind: { t: "strings" },
+          default: ["/etc/hb/resource.d", "/etc/ha.d/resource.d", "/etc/init.d"],
+          doc: "Directories searched, in order, for scripts named without a path.",
+          reason: "hb's own first, then Heartbeat's, then LSB init scripts, so existing setups work unchanged",
+        },
+      },
+    },
+    default: {},
+    doc: "Files and directories.",
+  },
+};
+
+/* ---------- The typed result: what the rest of hb receives ---------- */
+
+export interface ClusterConfig {
+  name: string;
+  node: string;
+  auto_failback: boolean;
+}
+export interface TimingConfig {
+  keepalive: number; // ms
+  warntime: number;
+  deadtime: number;
+  initdead: number;
+}
+export interface AuthKey {
+  id: number;
+  secret: Uint8Array;
+}
+export interface AuthConfig {
+  send: number;
+  keys: AuthKey[];
+}
+export interface NodeConfig {
+  name: string;
+  id: number;
+}
+export type LinkConfig =
+  | { kind: "ether"; name: string; interface: string; peer_mac: Record<string, string> }
+  | {
+      kind: "udp";
+      name: string;
+      interface: string;
+      mode: "broadcast" | "multicast" | "unicast";
+      port: number;
+      group?: string;
+      ttl: number;
+      peers: Record<string, string>;
+    }
+  | { kind: "serial"; name: string; device: string; baud: number };
+export type ResourceConfig =
+  | { kind: "ip"; ip: string; family: 4 | 6; address: string; prefix: number; interface: string; label?: string }
+  | { kind: "script"; script: string; args: string[]; timeout: number }
+  | { kind: "systemd"; systemd: string; timeout: number };
+export interface GroupConfig {
+  name: string;
+  preferred: string;
+  resources: ResourceConfig[];
+}
+export interface LogConfig {
+  level: "error" | "warn" | "info" | "debug" | "trace";
+}
+export interface PathsConfig {
+  state_dir: string;
+  script_dirs: string[];
+}
+export interface Config {
+  file: string;
+  cluster: ClusterConfig;
+  timing: TimingConfig;
+  auth: AuthConfig;
+  nodes: NodeConfig[];
+  links: LinkConfig[];
+  groups: GroupConfig[];
+  log: LogConfig;
+  paths: PathsConfig;
+}

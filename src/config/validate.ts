@@ -1,0 +1,427 @@
+/**
+ * Turn the text of ha.toml into a typed Config, or fail closed with every
+ * problem as file:line:col, key path, what was expected and a hint.
+ * Nothing is silently substituted: an unknown key, a wrong type or a value out
+ * of range is an error, never a default.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+import { parse, TomlError } from "smol-toml";
+import { parseDuration, formatDuration } from "./duration.ts";
+import { ConfigError, type ConfigIssue } from "./errors.ts";
+import { locate, pathString, type Located } from "./locate.ts";
+import type { Config, Field, Fields, Kind, LinkConfig, ResourceConfig } from "./schema.ts";
+import { SCHEMA } from "./schema.ts";
+
+/** What validation needs from the outside world; tests pass a fake. */
+export interface ConfigEnv {
+  /** uname -n */
+  hostname: string;
+  /** --node, overriding cluster.node and uname -n */
+  nodeOverride?: string;
+  /** Permission bits of a file, or an Error (ENOENT...). */
+  mode(path: string): number | Error;
+  /** Contents of a key file, or an Error. */
+  read(path: string): string | Error;
+}
+
+type Seg = string | number;
+type Raw = Record<string, unknown>;
+
+class Collector {
+  readonly issues: ConfigIssue[] = [];
+  constructor(
+    readonly file: string,
+    private readonly where: Map<string, Located>,
+  ) {}
+  /** Position of a path: its value, else the nearest located ancestor, else 1:1. */
+  pos(path: readonly Seg[], which: "key" | "value" = "value") {
+    for (let n = path.length; n > 0; n--) {
+      const hit = this.where.get(pathString(path.slice(0, n)));
+      if (hit) return n === path.length ? hit[which] : hit.key;
+    }
+    return { line: 1, col: 1 };
+  }
+  add(path: readonly Seg[], message: string, hint?: string, which: "key" | "value" = "value") {
+    const p = this.pos(path, which);
+    this.issues.push({ file: this.file, line: p.line, col: p.col, path: pathString(path), message, hint });
+  }
+}
+
+function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+export function didYouMean(word: string, known: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  const prefix = known.find((k) => k.length >= 3 && (lower.startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(lower)) && lower.length >= 3);
+  if (prefix) return prefix;
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dist = levenshtein(word.toLowerCase(), k.toLowerCase());
+    if (dist < bestD) { bestD = dist; best = k; }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+const isTable = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const typeName = (v: unknown) =>
+  Array.isArray(v) ? "an array" : isTable(v) ? "a table" : typeof v === "string" ? `the string ${JSON.stringify(v)}` : `${typeof v} ${String(v)}`;
+
+function checkUnknown(c: Collector, raw: Raw, fields: Fields, path: Seg[], also: string[] = []) {
+  const known = [...Object.keys(fields), ...also];
+  for (const key of Object.keys(raw)) {
+    if (known.includes(key)) continue;
+    const guess = didYouMean(key, known);
+    c.add([...path, key], `unknown key "${key}"`, guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(", ")}`, "key");
+  }
+}
+
+function walkTable(c: Collector, raw: unknown, fields: Fields, path: Seg[], also: string[] = []): Raw | undefined {
+  if (!isTable(raw)) {
+    c.add(path, `expected a table, found ${typeName(raw)}`, `write it as [${pathString(path)}] with keys below it`);
+    return undefined;
+  }
+  checkUnknown(c, raw, fields, path, also);
+  const out: Raw = {};
+  for (const [key, field] of Object.entries(fields)) {
+    const v = raw[key];
+    const p = [...path, key];
+    if (v === undefined) {
+      if (field.required) c.add(path, `missing required key "${key}"`, field.doc, "key");
+      else if (field.default !== undefined)
+        // a defaulted table gets its own fields' defaults by walking it
+        out[key] = field.kind.t === "table" ? walkValue(c, structuredClone(field.default), field, p) : structuredClone(field.default);
+      continue;
+    }
+    const value = walkValue(c, v, field, p);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+function walkArray(c: Collector, v: unknown, field: Field, path: Seg[], minItems: number, each: (item: unknown, p: Seg[]) => unknown) {
+  if (!Array.isArray(v)) {
+    c.add(path, `expected an array of tables, found ${typeName(v)}`, `write each entry as [[${pathString(path)}]]`);
+    return undefined;
+  }
+  if (v.length < minItems) c.add(path, `needs at least ${minItems} entr${minItems === 1 ? "y" : "ies"}, found ${v.length}`, field.doc);
+  return v.map((item, i) => each(item, [...path, i]));
+}
+
+function walkValue(c: Collector, v: unknown, field: Field, path: Seg[]): unknown {
+  const k: Kind = field.kind;
+  switch (k.t) {
+    case "string": {
+      if (typeof v !== "string") { c.add(path, `expected a string, found ${typeName(v)}`, field.doc); return undefined; }
+      if (k.oneOf && !k.oneOf.includes(v)) {
+        const guess = didYouMean(v, k.oneOf);
+        c.add(path, `"${v}" is not one of ${k.oneOf.map((o) => `"${o}"`).join(", ")}`, guess ? `did you mean "${guess}"?` : field.doc);
+        return undefined;
+      }
+      if (k.pattern && !k.pattern.test(v)) { c.add(path, `"${v}" is not valid here`, `expected ${k.patternHint}`); return undefined; }
+      return v;
+    }
+    case "duration": {
+      if (typeof v !== "string") {
+        const hint = typeof v === "number" ? `write it with a unit, like "${v}s" or "${v}ms"` : `like "150ms" or "2s"`;
+        c.add(path, `expected a duration string, found ${typeName(v)}`, hint);
+        return undefined;
+      }
+      const ms = parseDuration(v);
+      if (typeof ms !== "number") { c.add(path, ms.error, `a number with a unit (ms, s, m, h), like "150ms" or "2s"`); return undefined; }
+      if (ms < k.min || ms > k.max) {
+        c.add(path, `${v} is out of range`, `between ${formatDuration(k.min)} and ${formatDuration(k.max)}`);
+        return undefined;
+      }
+      return ms;
+    }
+    case "bool":
+      if (typeof v !== "boolean") {
+        const hint = v === "on" || v === "yes" ? "write true (not \"on\")" : v === "off" || v === "no" ? "write false (not \"off\")" : "true or false";
+        c.add(path, `expected true or false, found ${typeName(v)}`, hint);
+        return undefined;
+      }
+      return v;
+    case "int":
+      if (typeof v !== "number" || !Number.isInteger(v)) { c.add(path, `expected a whole number, found ${typeName(v)}`, field.doc); return undefined; }
+      if (v < k.min || v > k.max || (k.oneOf && !k.oneOf.includes(v))) {
+        c.add(path, `${v} is out of range`, k.oneOf ? `one of ${k.oneOf.join(", ")}` : `between ${k.min} and ${k.max}`);
+        return undefined;
+      }
+      return v;
+    case "strings":
+      if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) { c.add(path, `expected an array of strings, found ${typeName(v)}`, field.doc); return undefined; }
+      return v;
+    case "map": {
+      if (!isTable(v)) { c.add(path, `expected a table of node name = value, found ${typeName(v)}`, field.doc); return undefined; }
+      for (const [key, val] of Object.entries(v))
+        if (typeof val !== "string") c.add([...path, key], `expected a string, found ${typeName(val)}`, `${k.valueHint}`);
+      return v;
+    }
+    case "table":
+      return walkTable(c, v, k.fields, path);
+    case "tables":
+      return walkArray(c, v, field, path, k.minItems, (item, p) => walkTable(c, item, k.item, p));
+    case "tagged":
+      return walkArray(c, v, field, path, k.minItems, (item, p) => {
+        if (!isTable(item)) return walkTable(c, item, {}, p);
+        const tag = item[k.tag];
+        const names = Object.keys(k.variants);
+        if (typeof tag !== "string" || !(tag in k.variants)) {
+          const guess = typeof tag === "string" ? didYouMean(tag, names) : undefined;
+          c.add(tag === undefined ? p : [...p, k.tag], tag === undefined ? `missing required key "${k.tag}"` : `"${String(tag)}" is not a known ${k.tag}`,
+            guess ? `did you mean "${guess}"?` : `${k.tag} is one of ${names.map((n) => `"${n}"`).join(", ")}`, "key");
+          return undefined;
+        }
+        const out = walkTable(c, item, k.variants[tag]!, p, [k.tag]);
+        return out && { ...out, [k.tag]: tag };
+      });
+    case "variants":
+      return walkArray(c, v, field, path, k.minItems, (item, p) => {
+        if (!isTable(item)) return walkTable(c, item, {}, p);
+        const markers = Object.keys(k.variants).filter((m) => m in item);
+        if (markers.length !== 1) {
+          const names = Object.keys(k.variants).map((n) => `"${n}"`).join(", ");
+          c.add(p, markers.length === 0 ? "a resource needs exactly one of " + names : `a resource has both ${markers.map((m) => `"${m}"`).join(" and ")}`,
+            "write one resource per entry, like { ip = \"192.0.2.10/24\", interface = \"eth0\" } or { script = \"httpd\" }", "key");
+          return undefined;
+        }
+        const out = walkTable(c, item, k.variants[markers[0]!]!, p);
+        return out && { ...out, kind: markers[0] };
+      });
+  }
+}
+
+const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
+
+function ipv4ToInt(a: string): number {
+  return a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+}
+
+/** Parse "addr/prefix". Returns the pieces or a reason. */
+export function parseCidr(s: string): { address: string; prefix: number; family: 4 | 6 } | { error: string; hint: string } {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return { error: `"${s}" has no prefix length`, hint: `write address/prefix, like "192.0.2.10/24": the prefix of the LAN the address lives on` };
+  const [, address, p] = m as unknown as [string, string, string];
+  const prefix = Number(p);
+  if (isIPv4(address)) {
+    if (prefix < 1 || prefix > 32) return { error: `prefix /${prefix} is not valid for IPv4`, hint: "between /1 and /32" };
+    const n = ipv4ToInt(address);
+    const first = Number(address.split(".")[0]);
+    if (first === 0 || first === 127 || first >= 224) return { error: `${address} cannot be a floating address (reserved, loopback or multicast)`, hint: "use a unicast address of the LAN" };
+    if (prefix <= 30) {
+      const host = n % 2 ** (32 - prefix);
+      if (host === 0) return { error: `${address} is the network address of /${prefix}`, hint: "pick a host address inside the subnet" };
+      if (host === 2 ** (32 - prefix) - 1) return { error: `${address} is the broadcast address of /${prefix}`, hint: "pick a host address inside the subnet" };
+    }
+    return { address, prefix, family: 4 };
+  }
+  if (isIPv6(address)) {
+    if (prefix < 1 || prefix > 128) return { error: `prefix /${prefix} is not valid for IPv6`, hint: "between /1 and /128" };
+    const low = address.toLowerCase();
+    if (low === "::" || low === "::1" || low.startsWith("ff")) return { error: `${address} cannot be a floating address`, hint: "use a unicast address of the LAN" };
+    return { address, prefix, family: 6 };
+  }
+  return { error: `"${address}" is not an IPv4 or IPv6 address`, hint: `like "192.0.2.10/24" or "2001:db8::10/64"` };
+}
+
+function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number | Error): Config | undefined {
+  const cluster = raw.cluster as Raw | undefined;
+  const timing = raw.timing as Record<string, number> | undefined;
+  const auth = raw.auth as Raw | undefined;
+  const nodesRaw = raw.node as Raw[] | undefined;
+  const linksRaw = raw.link as (Raw | undefined)[] | undefined;
+  const groupsRaw = raw.group as (Raw | undefined)[] | undefined;
+
+  // Timing relations.
+  if (timing && [timing.keepalive, timing.warntime, timing.deadtime, timing.initdead].every((x) => typeof x === "number")) {
+    const { keepalive, warntime, deadtime, initdead } = timing as { [k: string]: number };
+    if (!(deadtime! > 2 * keepalive!))
+      c.add(["timing", "deadtime"], `deadtime ${formatDuration(deadtime!)} must exceed 2 x keepalive (${formatDuration(keepalive!)})`, `raise deadtime to at least ${formatDuration(2 * keepalive! + 1)}, or lower keepalive`);
+    if (!(warntime! > keepalive! && warntime! < deadtime!))
+      c.add(["timing", "warntime"], `warntime ${formatDuration(warntime!)} must lie between keepalive (${formatDuration(keepalive!)}) and deadtime (${formatDuration(deadtime!)})`, "a common choice is about 3 x keepalive");
+    if (!(initdead! >= deadtime!))
+      c.add(["timing", "initdead"], `initdead ${formatDuration(initdead!)} must be at least deadtime (${formatDuration(deadtime!)})`, "Heartbeat's advice: at least twice deadtime");
+  }
+
+  // Nodes: unique names and ids; the local node.
+  const nodes: { name: string; id: number }[] = [];
+  (nodesRaw ?? []).forEach((n, i) => {
+    if (!n || typeof n.name !== "string") return;
+    const id = typeof n.id === "number" ? n.id : i + 1;
+    if (nodes.some((o) => o.name === n.name)) c.add(["node", i, "name"], `node "${n.name}" is listed twice`, "each [[node]] needs its own name");
+    else if (nodes.some((o) => o.id === id)) c.add(["node", i, n.id === undefined ? "name" : "id"], `node id ${id} is used twice`, "give each [[node]] a distinct id");
+    nodes.push({ name: n.name, id });
+  });
+  const names = nodes.map((n) => n.name);
+  const nodeCheck = (path: Seg[], name: unknown, what: string) => {
+    if (typeof name !== "string" || names.length === 0 || names.includes(name)) return true;
+    const guess = didYouMean(name, names);
+    c.add(path, `${what} "${name}" is not a listed node`, guess ? `did you mean "${guess}"?` : `listed nodes: ${names.join(", ")}`);
+    return false;
+  };
+  let local = env.nodeOverride ?? (typeof cluster?.node === "string" ? cluster.node : env.hostname);
+  if (names.length > 0 && !names.includes(local)) {
+    const source = env.nodeOverride !== undefined ? "--node" : typeof cluster?.node === "string" ? "cluster.node" : "uname -n";
+    const guess = didYouMean(local, names);
+    c.add(env.nodeOverride === undefined && cluster?.node !== undefined ? ["cluster", "node"] : ["node"],
+      `this node is "${local}" (from ${source}) but that is not a listed node`,
+      guess ? `did you mean "${guess}"? Set cluster.node or pass --node` : `listed nodes: ${names.join(", ")}; set cluster.node or pass --node`);
+  }
+
+  // Auth keys: unique ids, exactly one of secret/file, send picks a listed key, no readable secrets.
+  const keys: { id: number; secret: Uint8Array }[] = [];
+  const keyList = (auth?.key as (Raw | undefined)[] | undefined) ?? [];
+  let inlineSecret = false;
+  keyList.forEach((k, i) => {
+    if (!k || typeof k.id !== "number") return;
+    const p: Seg[] = ["auth", "key", i];
+    if (keys.some((o) => o.id === k.id)) c.add([...p, "id"], `key id ${k.id} is listed twice`, "give each [[auth.key]] a distinct id");
+    const hasSecret = typeof k.secret === "string";
+    const hasFile = typeof k.file === "string";
+    if (hasSecret === hasFile) {
+      c.add(p, hasSecret ? "a key has both \"secret\" and \"file\"" : "a key needs \"secret\" or \"file\"", "give the key inline (secret = \"...\") or in a file (file = \"/etc/hb/authkey\"), not both", "key");
+      return;
+    }
+    let text: string;
+    if (hasSecret) {
+      inlineSecret = true;
+      text = k.secret as string;
+    } else {
+      const f = k.file as string;
+      const mode = env.mode(f);
+      if (mode instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${mode.message}`, "create it with the shared key, then chmod 600"); return; }
+      if (mode & 0o077) { c.add([...p, "file"], `key file ${f} is accessible by group or others (mode ${(mode & 0o777).toString(8)})`, `chmod 600 ${f}`); return; }
+      const r = env.read(f);
+      if (r instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${r.message}`, "check the path and permissions"); return; }
+      text = r.trim();
+    }
+    if (text.length === 0) { c.add([...p, hasSecret ? "secret" : "file"], "the key is empty", "use a random key of at least 16 characters, e.g. from: openssl rand -hex 32"); return; }
+    keys.push({ id: k.id, secret: new TextEncoder().encode(text) });
+  });
+  if (inlineSecret) {
+    if (configMode instanceof Error) c.add([], `cannot check the permissions of ${c.file}: ${configMode.message}`);
+    else if (configMode & 0o077)
+      c.add(["auth"], `${c.file} holds an inline key but is accessible by group or others (mode ${(configMode & 0o777).toString(8)})`, `chmod 600 ${c.file}, or move the key to a key file`, "key");
+  }
+  let send = typeof auth?.send === "number" ? auth.send : undefined;
+  if (auth && keyList.length > 0) {
+    if (send === undefined) {
+      if (keyList.length > 1) c.add(["auth"], "several keys are listed but \"send\" is not set", "set send = ID, the key used to sign; all listed keys are accepted", "key");
+      else if (typeof keyList[0]?.id === "number") send = keyList[0].id;
+    } else if (!keyList.some((k) => k?.id === send)) {
+      c.add(["auth", "send"], `send = ${send} names no listed key`, `listed key ids: ${keyList.map((k) => k?.id).join(", ")}`);
+    }
+  }
+
+  // Links.
+  const links: LinkConfig[] = [];
+  (linksRaw ?? []).forEach((l, i) => {
+    if (!l) return;
+    const p: Seg[] = ["link", i];
+    const name = (typeof l.name === "string" ? l.name : `${l.kind}:${l.interface ?? l.device}`) as string;
+    if (links.some((o) => o.name === name)) c.add([...p, typeof l.name === "string" ? "name" : "kind"], `link name "${name}" is used twice`, "give one of the links a distinct name = \"...\"", "key");
+    if (l.kind === "ether") {
+      for (const [node, mac] of Object.entries((l.peer_mac as Record<string, string>) ?? {})) {
+        nodeCheck([...p, "peer_mac", node], node, "peer_mac names node");
+        if (typeof mac === "string" && !MAC.test(mac)) c.add([...p, "peer_mac", node], `"${mac}" is not a MAC address`, "like 02:00:00:00:00:02");
+      }
+    } else if (l.kind === "udp") {
+      const peers = (l.peers as Record<string, string>) ?? {};
+      for (const [node, addr] of Object.entries(peers)) {
+        nodeCheck([...p, "peers", node], node, "peers names node");
+        if (typeof addr === "string" && !isIPv4(addr) && !isIPv6(addr)) c.add([...p, "peers", node], `"${addr}" is not an IP address`, "like 192.0.2.12");
+      }
+      if (l.mode === "multicast") {
+        const g = l.group;
+        if (typeof g !== "string") c.add(p, "mode = \"multicast\" needs a group", "add group = \"239.0.0.1\" (any 239.x.y.z fits a LAN)", "key");
+        else if (!(isIPv4(g) && Number(g.split(".")[0]) >= 224 && Number(g.split(".")[0]) <= 239) && !(isIPv6(g) && g.toLowerCase().startsWith("ff")))
+          c.add([...p, "group"], `"${g}" is not a multicast address`, "IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8");
+      } else if (l.group !== undefined) c.add([...p, "group"], `group is only used with mode = "multicast" (mode is "${l.mode}")`, "remove it, or set mode = \"multicast\"", "key");
+      if (l.mode === "unicast") {
+        const missing = names.filter((n) => n !== local && !(n in peers));
+        if (missing.length) c.add(Object.keys(peers).length ? [...p, "peers"] : p, `mode = "unicast" needs an address for ${missing.map((m) => `"${m}"`).join(", ")}`, `add peers = { ${missing.map((m) => `${m} = "192.0.2.x"`).join(", ")} }`, "key");
+      } else if (Object.keys(peers).length) c.add([...p, "peers"], `peers is only used with mode = "unicast" (mode is "${l.mode}")`, "remove it, or set mode = \"unicast\"", "key");
+    }
+    links.push({ ...(l as object), name } as LinkConfig);
+  });
+
+  // Groups: unique names, preferred node listed, resources sane, no address in two places.
+  const groups: Config["groups"] = [];
+  const seenIps = new Map<string, string>();
+  (groupsRaw ?? []).forEach((g, i) => {
+    if (!g) return;
+    const p: Seg[] = ["group", i];
+    if (groups.some((o) => o.name === g.name)) c.add([...p, "name"], `group "${String(g.name)}" is listed twice`, "each [[group]] needs its own name");
+    nodeCheck([...p, "preferred"], g.preferred, "preferred node");
+    const resources: ResourceConfig[] = [];
+    ((g.resources as (Raw | undefined)[]) ?? []).forEach((r, j) => {
+      if (!r) return;
+      const rp: Seg[] = [...p, "resources", j];
+      if (r.kind === "ip") {
+        const cidr = parseCidr(r.ip as string);
+        if ("error" in cidr) { c.add([...rp, "ip"], cidr.error, cidr.hint); return; }
+        const label = r.label as string | undefined;
+        if (label !== undefined) {
+          if (cidr.family === 6) c.add([...rp, "label"], "labels exist only for IPv4 addresses", "remove label for an IPv6 address");
+          else if (!label.startsWith(`${r.interface}:`) && label !== r.interface)
+            c.add([...rp, "label"], `label "${label}" does not start with its interface "${r.interface}"`, `the kernel requires it: write "${r.interface}:0"`);
+        }
+        const prior = seenIps.get(cidr.address);
+        if (prior) c.add([...rp, "ip"], `${cidr.address} is already used by ${prior}`, "one floating address belongs to one group");
+        seenIps.set(cidr.address, `group "${String(g.name)}"`);
+        resources.push({ kind: "ip", ip: r.ip as string, family: cidr.family, address: cidr.address, prefix: cidr.prefix, interface: r.interface as string, ...(label ? { label } : {}) });
+      } else if (r.kind === "script") {
+        resources.push({ kind: "script", script: r.script as string, args: r.args as string[], timeout: r.timeout as number });
+      } else if (r.kind === "systemd") {
+        resources.push({ kind: "systemd", systemd: r.systemd as string, timeout: r.timeout as number });
+      }
+    });
+    groups.push({ name: g.name as string, preferred: g.preferred as string, resources });
+  });
+
+  if (c.issues.length > 0) return undefined;
+  return {
+    file: c.file,
+    cluster: { name: cluster!.name as string, node: local, auto_failback: cluster!.auto_failback as boolean },
+    timing: timing as unknown as Config["timing"],
+    auth: { send: send!, keys },
+    nodes,
+    links,
+    groups,
+    log: raw.log as unknown as Config["log"],
+    paths: raw.paths as unknown as Config["paths"],
+  };
+}
+
+/** Parse and validate. Throws ConfigError listing every issue. */
+export function parseConfig(text: string, file: string, env: ConfigEnv): Config {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const msg = e.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");
+      throw new ConfigError([{ file, line: e.line, col: e.column, path: "", message: `TOML syntax: ${msg}`, hint: "see https://toml.io/en/v1.0.0" }], { cause: e });
+    }
+    throw e;
+  }
+  const c = new Collector(file, locate(text));
+  const walked = walkTable(c, raw, SCHEMA, []);
+  if (!walked) throw new ConfigError(c.issues);
+  // Cross-field rules run even after type errors (on what was valid), so one pass reports everything.
+  const config = crossChecks(c, walked, env, env.mode(file));
+  if (!config) throw new ConfigError(c.issues);
+  return config;
+}

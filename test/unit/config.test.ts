@@ -1,0 +1,212 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, type ConfigIssue } from "../../src/config/errors.ts";
+import { parseConfig, type ConfigEnv } from "../../src/config/validate.ts";
+
+const BASE = `# a valid two-node cluster
+[cluster]
+name = "web"
+auto_failback = true
+
+[timing]
+keepalive = "100ms"
+warntime = "300ms"
+deadtime = "500ms"
+initdead = "10s"
+
+[auth]
+[[auth.key]]
+id = 1
+secret = "0123456789abcdef0123"
+
+[[node]]
+name = "node1"
+
+[[node]]
+name = "node2"
+
+[[link]]
+kind = "udp"
+interface = "eth0"
+
+[[link]]
+kind = "ether"
+interface = "eth1"
+
+[[group]]
+name = "web"
+preferred = "node1"
+resources = [
+  { ip = "192.0.2.20/24", interface = "eth0", label = "eth0:0" },
+  { script = "httpd" },
+]
+`;
+
+function env(over: Partial<ConfigEnv> & { files?: Record<string, [number, string]> } = {}): ConfigEnv {
+  const files: Record<string, [number, string]> = { "ha.toml": [0o100600, ""], ...over.files };
+  return {
+    hostname: "node1",
+    mode: (p) => (files[p] ? files[p][0] : new Error("no such file")),
+    read: (p) => (files[p] ? files[p][1] : new Error("no such file")),
+    ...over,
+  };
+}
+
+function issues(text: string, e: ConfigEnv = env()): ConfigIssue[] {
+  try {
+    parseConfig(text, "ha.toml", e);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+  return [];
+}
+
+/** Replace the first occurrence of `from` (which must exist) in BASE. */
+const edit = (from: string, to: string) => {
+  expect(BASE.includes(from)).toBe(true);
+  return BASE.replace(from, to);
+};
+
+describe("valid config", () => {
+  test("the base config parses with its defaults applied", () => {
+    const c = parseConfig(BASE, "ha.toml", env());
+    expect(c.cluster).toEqual({ name: "web", node: "node1", auto_failback: true });
+    expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 });
+    expect(c.nodes).toEqual([{ name: "node1", id: 1 }, { name: "node2", id: 2 }]);
+    expect(c.links.map((l) => l.name)).toEqual(["udp:eth0", "ether:eth1"]);
+    expect(c.links[0]).toMatchObject({ kind: "udp", mode: "broadcast", port: 694, ttl: 1 });
+    expect(c.groups[0]!.resources).toEqual([
+      { kind: "ip", ip: "192.0.2.20/24", family: 4, address: "192.0.2.20", prefix: 24, interface: "eth0", label: "eth0:0" },
+      { kind: "script", script: "httpd", args: [], timeout: 60_000 },
+    ]);
+    expect(c.auth.send).toBe(1);
+    expect(new TextDecoder().decode(c.auth.keys[0]!.secret)).toBe("0123456789abcdef0123");
+    expect(c.log.level).toBe("info");
+    expect(c.paths.state_dir).toBe("/var/lib/hb");
+  });
+
+  test("omitted sections take their documented defaults", () => {
+    const c = parseConfig(edit(`[timing]\nkeepalive = "100ms"\nwarntime = "300ms"\ndeadtime = "500ms"\ninitdead = "10s"\n`, ""), "ha.toml", env());
+    expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 });
+    expect(c.cluster.auto_failback).toBe(true);
+  });
+
+  test("--node overrides uname -n, and cluster.node overrides uname -n", () => {
+    expect(parseConfig(BASE, "ha.toml", env({ nodeOverride: "node2" })).cluster.node).toBe("node2");
+    expect(parseConfig(edit(`name = "web"\n`, `name = "web"\nnode = "node2"\n`), "ha.toml", env({ hostname: "elsewhere" })).cluster.node).toBe("node2");
+  });
+
+  test("a key file with mode 0600 is read and trimmed; several keys need send", () => {
+    const text = edit(`[[auth.key]]\nid = 1\nsecret = "0123456789abcdef0123"\n`, `send = 2\n[[auth.key]]\nid = 1\nfile = "/etc/hb/k1"\n[[auth.key]]\nid = 2\nfile = "/etc/hb/k2"\n`);
+    const c = parseConfig(text, "ha.toml", env({ files: { "ha.toml": [0o100644, ""], "/etc/hb/k1": [0o100600, "one\n"], "/etc/hb/k2": [0o100400, " two "] } }));
+    expect(c.auth.send).toBe(2);
+    expect(c.auth.keys.map((k) => new TextDecoder().decode(k.secret))).toEqual(["one", "two"]);
+  });
+
+  test("multicast and unicast udp links, ether peer MACs, IPv6 address, systemd unit", () => {
+    const text = edit(`[[link]]\nkind = "udp"\ninterface = "eth0"\n`,
+      `[[link]]\nkind = "udp"\ninterface = "eth0"\nmode = "multicast"\ngroup = "239.0.0.1"\nttl = 2\n\n[[link]]\nkind = "udp"\nname = "uc"\ninterface = "eth0"\nmode = "unicast"\npeers = { node1 = "192.0.2.1", node2 = "192.0.2.2" }\n\n[[link]]\nkind = "serial"\ndevice = "/dev/ttyS0"\n`)
+      .replace(`{ script = "httpd" },`, `{ script = "httpd" },\n  { ip = "2001:db8::10/64", interface = "eth0" },\n  { systemd = "mysqld.service", timeout = "2m" },`)
+      .replace(`interface = "eth1"\n`, `interface = "eth1"\npeer_mac = { node2 = "02:00:00:00:00:02" }\n`);
+    const c = parseConfig(text, "ha.toml", env());
+    expect(c.links.map((l) => l.name)).toEqual(["udp:eth0", "uc", "serial:/dev/ttyS0", "ether:eth1"]);
+    expect(c.links[2]).toMatchObject({ kind: "serial", baud: 19200 });
+    expect(c.groups[0]!.resources[2]).toMatchObject({ family: 6, prefix: 64 });
+    expect(c.groups[0]!.resources[3]).toEqual({ kind: "systemd", systemd: "mysqld.service", timeout: 120_000 });
+  });
+});
+
+// Each broken config: the edit, then the exact position, key path and words of the first issue.
+const BROKEN: [string, string, string, string, string, RegExp][] = [
+  ["TOML syntax error", `name = "web"`, `name = web`, "3:8", "", /TOML syntax/],
+  ["unknown top-level key", `[cluster]`, `[clutser]\nname = "x"\n[cluster]`, "2:1", "clutser", /unknown key "clutser"[\s\S]*did you mean "cluster"/],
+  ["misspelt key", `auto_failback = true`, `auto_fallback = true`, "4:1", "cluster.auto_fallback", /did you mean "auto_failback"/],
+  ["duration without unit", `keepalive = "100ms"`, `keepalive = 1`, "7:13", "timing.keepalive", /with a unit, like "1s"/],
+  ["unreadable duration", `deadtime = "500ms"`, `deadtime = "half a second"`, "9:12", "timing.deadtime", /cannot read "half a second"/],
+  ["deadtime not above 2 x keepalive", `deadtime = "500ms"`, `deadtime = "200ms"`, "9:12", "timing.deadtime", /must exceed 2 x keepalive/],
+  ["warntime outside keepalive..deadtime", `warntime = "300ms"`, `warntime = "50ms"`, "8:12", "timing.warntime", /between keepalive/],
+  ["initdead below deadtime", `initdead = "10s"`, `initdead = "400ms"`, "10:12", "timing.initdead", /at least deadtime/],
+  ["bool written as on", `auto_failback = true`, `auto_failback = "on"`, "4:17", "cluster.auto_failback", /write true/],
+  ["preferred node not listed", `preferred = "node1"`, `preferred = "nod1"`, "33:13", "group[0].preferred", /"nod1" is not a listed node[\s\S]*did you mean "node1"/],
+  ["local node not listed", `name = "node1"`, `name = "alpha"`, "17:1", "node", /this node is "node1" \(from uname -n\)/],
+  ["address without prefix", `"192.0.2.20/24"`, `"192.0.2.20"`, "35:10", "group[0].resources[0].ip", /no prefix length/],
+  ["invalid address", `"192.0.2.20/24"`, `"192.0.2.300/24"`, "35:10", "group[0].resources[0].ip", /not an IPv4 or IPv6 address/],
+  ["prefix out of range", `"192.0.2.20/24"`, `"192.0.2.20/33"`, "35:10", "group[0].resources[0].ip", /prefix \/33/],
+  ["network address as VIP", `"192.0.2.20/24"`, `"192.0.2.0/24"`, "35:10", "group[0].resources[0].ip", /network address/],
+  ["label of another interface", `label = "eth0:0"`, `label = "eth1:0"`, "35:55", "group[0].resources[0].label", /does not start with its interface/],
+  ["unknown link kind", `kind = "ether"`, `kind = "ethernet"`, "28:1", "link[1].kind", /"ethernet" is not a known kind[\s\S]*did you mean "ether"/],
+  ["link without kind", `kind = "ether"\n`, ``, "27:1", "link[1]", /missing required key "kind"/],
+  ["multicast without group", `interface = "eth0"\n`, `interface = "eth0"\nmode = "multicast"\n`, "23:1", "link[0]", /needs a group/],
+  ["unicast missing a peer", `interface = "eth0"\n`, `interface = "eth0"\nmode = "unicast"\npeers = { node1 = "192.0.2.1" }\n`, "27:1", "link[0].peers", /needs an address for "node2"/],
+  ["resource with two kinds", `{ script = "httpd" }`, `{ script = "httpd", systemd = "httpd.service" }`, "36:3", "group[0].resources[1]", /both "script" and "systemd"/],
+  ["missing required section", `[auth]\n[[auth.key]]\nid = 1\nsecret = "0123456789abcdef0123"\n`, ``, "1:1", "", /missing required key "auth"/],
+  ["key with neither secret nor file", `secret = "0123456789abcdef0123"\n`, ``, "13:1", "auth.key[0]", /needs "secret" or "file"/],
+  ["wrong type for a port", `interface = "eth0"\n`, `interface = "eth0"\nport = "694"\n`, "26:8", "link[0].port", /expected a whole number/],
+  ["duplicate node", `name = "node2"`, `name = "node1"`, "21:8", "node[1].name", /listed twice/],
+  ["out-of-range enum", `kind = "udp"\ninterface = "eth0"\n`, `kind = "udp"\ninterface = "eth0"\nmode = "broadcats"\n`, "26:8", "link[0].mode", /did you mean "broadcast"/],
+];
+
+describe("broken configs give file:line:col, key path and a hint", () => {
+  for (const [name, from, to, at, path, words] of BROKEN) {
+    test(name, () => {
+      const found = issues(edit(from, to));
+      expect(found.length).toBeGreaterThan(0);
+      const first = found[0]!;
+      expect(`${first.line}:${first.col}`).toBe(at);
+      expect(first.path).toBe(path);
+      expect(first.file).toBe("ha.toml");
+      expect(`${first.message}\n${first.hint ?? ""}`).toMatch(words);
+    });
+  }
+});
+
+describe("secrets", () => {
+  test("an inline key in a group- or world-readable ha.toml is refused", () => {
+    const found = issues(BASE, env({ files: { "ha.toml": [0o100644, ""] } }));
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ line: 12, col: 1, path: "auth" });
+    expect(found[0]!.message).toMatch(/mode 644/);
+    expect(found[0]!.hint).toMatch(/chmod 600 ha.toml/);
+  });
+  test("a readable key file is refused, a missing one too", () => {
+    const text = edit(`secret = "0123456789abcdef0123"`, `file = "/etc/hb/authkey"`);
+    const readable = issues(text, env({ files: { "/etc/hb/authkey": [0o100640, "k"] } }));
+    expect(readable[0]).toMatchObject({ line: 15, col: 8, path: "auth.key[0].file" });
+    expect(readable[0]!.hint).toBe("chmod 600 /etc/hb/authkey");
+    expect(issues(text)[0]!.message).toMatch(/cannot read key file \/etc\/hb\/authkey: no such file/);
+    // the config itself may be world-readable when the key is in a file
+    expect(issues(text, env({ files: { "ha.toml": [0o100644, ""], "/etc/hb/authkey": [0o100600, "k"] } }))).toEqual([]);
+  });
+  test("several keys without send are refused", () => {
+    const text = edit(`secret = "0123456789abcdef0123"\n`, `secret = "0123456789abcdef0123"\n[[auth.key]]\nid = 2\nsecret = "x"\n`);
+    expect(issues(text)[0]!.message).toMatch(/"send" is not set/);
+  });
+});
+
+test("every issue is reported, not just the first", () => {
+  const text = edit(`keepalive = "100ms"`, `keepalive = "1x"`).replace(`preferred = "node1"`, `preferred = "zz"`).replace(`port`, `port`);
+  const found = issues(text.replace(`interface = "eth1"`, `interface = "eth1"\nbogus = 1`));
+  expect(found.map((i) => i.path).sort()).toEqual(["group[0].preferred", "link[1].bogus", "timing.keepalive"].sort());
+});
+
+test("bad input never throws anything but ConfigError", () => {
+  const samples = ["", "\u0000", "[[[", "a = 1", "cluster = 5", "[cluster]\nname = 1", "[[node]]\n[[node]]", "group = 3", "link = [1, 2]",
+    "[cluster]\nname='x'\n[auth]\nkey = 5", "[[group]]\nresources = [1]", "[[group]]\nresources = 'x'"];
+  for (let i = 0; i < 300; i++) {
+    // random slices of the base config, and random byte flips
+    const a = Math.floor(Math.random() * BASE.length);
+    const b = a + Math.floor(Math.random() * 60);
+    samples.push(BASE.slice(0, a) + BASE.slice(b));
+    const chars = [...BASE];
+    chars[Math.floor(Math.random() * chars.length)] = String.fromCharCode(32 + Math.floor(Math.random() * 95));
+    samples.push(chars.join(""));
+  }
+  for (const s of samples) {
+    try {
+      parseConfig(s, "ha.toml", env());
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw new Error(`not a ConfigError for ${JSON.stringify(s.slice(0, 80))}: ${e}`);
+      for (const i of e.issues) expect(i.line).toBeGreaterThanOrEqual(1);
+    }
+  }
+});
