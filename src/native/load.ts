@@ -39,12 +39,15 @@ function viaMemfd<T extends Record<string, FFIFunction>>(symbols: T): Library<T>
   }
 }
 
+/** HB_NO_MEMFD=1 skips the memfd path (diagnostics, and the tests of the fallback). */
 export function loadLibrary<T extends Record<string, FFIFunction>>(symbols: T): Loaded<T> {
-  let first: unknown;
-  try {
-    return { lib: viaMemfd(symbols), via: "memfd" };
-  } catch (e) {
-    first = e;
+  let first: unknown = new Error("skipped (HB_NO_MEMFD=1)");
+  if (process.env.HB_NO_MEMFD !== "1") {
+    try {
+      return { lib: viaMemfd(symbols), via: "memfd" };
+    } catch (e) {
+      first = e;
+    }
   }
   try {
     return { lib: dlopen(shimPath, symbols), via: "extract" };

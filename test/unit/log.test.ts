@@ -1,0 +1,17 @@
+import { expect, test } from "bun:test";
+import { plainLine } from "../../src/log/log.ts";
+
+const date = new Date("2026-01-02T03:04:05.678Z");
+
+test("a plain record is one line: time, level, subsystem, message", () => {
+  expect(plainLine({ type: "info", tag: "heartbeat", args: ["peer node2 up"], date }, true)).toBe("2026-01-02T03:04:05.678Z INFO [heartbeat] peer node2 up");
+  expect(plainLine({ type: "warn", tag: "config", args: ["x", 3] , date }, false)).toBe("WARN [config] x 3");
+});
+
+test("multi-line messages and errors stay on one line with no blank lines and no colour codes", () => {
+  const line = plainLine({ type: "error", tag: "daemon", args: ["first\n\nsecond\n", new Error("boom")], date }, false);
+  expect(line.includes("\n")).toBe(false);
+  expect(line).toStartWith("ERROR [daemon] first | second");
+  expect(line).toContain("Error: boom");
+  expect(line).not.toMatch(/\x1b\[/);
+});
