@@ -1,43 +1,290 @@
 /**
- * The typed face of the C shim: the one module that declares its symbols.
- * Everything else in hb talks to the functions and classes exported here.
+ * The only importer of bun:ffi: loads the embedded C shim and declares its
+ * symbols. Everything else in hb uses the functions and classes exported here.
+ *
+ * Loading: first copy the shim into a memfd and dlopen /proc/self/fd/N, which
+ * needs no writable or executable directory. Fallback: dlopen the embedded
+ * path, which makes Bun extract it to $TMPDIR (fails when TMPDIR is missing or
+ * mounted noexec). If both fail, one error names both causes.
+ * HB_NO_MEMFD=1 skips the memfd path (diagnostics, and the fallback's tests).
  */
-import { FFIType, ptr } from "bun:ffi";
-import { loadLibrary, type Loaded } from "./load.ts";
+import { dlopen, FFIType, JSCallback, ptr, type Pointer } from "bun:ffi";
+import { closeSync, readFileSync, writeSync } from "node:fs";
+import { constants } from "node:os";
+import shimPath from "../../build/libhb.so" with { type: "file" };
 
-const { i32, ptr: p } = FFIType;
+const { i32, u32, i64, u64, ptr: p, cstring } = FFIType;
 
 const SYMBOLS = {
   hb_abi_version: { args: [], returns: i32 },
   hb_hmac_sha256: { args: [p, i32, p, i32, p], returns: i32 },
+  hb_monotonic_ns: { args: [], returns: i64 },
+  hb_event_size: { args: [], returns: i32 },
+  hb_engine_new: { args: [u32, i32, u64, i32, i32, i32, i32], returns: p },
+  hb_engine_add_key: { args: [p, i32, p, i32], returns: i32 },
+  hb_engine_set_send_key: { args: [p, i32], returns: i32 },
+  hb_engine_add_peer: { args: [p, i32], returns: i32 },
+  hb_engine_add_ether: { args: [p, cstring, p, i32], returns: i32 },
+  hb_engine_add_udp: { args: [p, cstring, i32, i32, i32, p, i32], returns: i32 },
+  hb_engine_add_serial: { args: [p, cstring, i32], returns: i32 },
+  hb_engine_set_record: { args: [p, p, i32], returns: i32 },
+  hb_engine_send_control: { args: [p, p, i32], returns: i32 },
+  hb_engine_start: { args: [p, p], returns: i32 },
+  hb_engine_poll: { args: [p, p, i32], returns: i32 },
+  hb_engine_counters: { args: [p, i32, p, i32], returns: i32 },
+  hb_engine_stop: { args: [p], returns: i32 },
+  hb_engine_free: { args: [p], returns: FFIType.void },
 } as const;
 
 export const ABI_VERSION = 1;
+const SYS_memfd_create = 319n; // x86-64
+const MFD_CLOEXEC = 1;
 
-let loaded: Loaded<typeof SYMBOLS> | undefined;
+export class ShimLoadError extends Error {
+  override readonly name = "ShimLoadError";
+}
+
+type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>;
+
+function viaMemfd(): Lib {
+  const libc = dlopen("libc.so.6", { syscall: { args: [i64, cstring, u32], returns: i64 } });
+  let fd = -1;
+  try {
+    fd = Number(libc.symbols.syscall(SYS_memfd_create, Buffer.from("hb-shim\0"), MFD_CLOEXEC));
+    if (fd < 0) throw new Error("memfd_create failed (kernel older than 3.17, or seccomp)");
+    const bytes = readFileSync(shimPath);
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+    // the mapping keeps the code alive; the descriptor can go once dlopen returns
+    return dlopen(`/proc/self/fd/${fd}`, SYMBOLS);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+    libc.close();
+  }
+}
+
+function load(): { lib: Lib; via: "memfd" | "extract" } {
+  let first: unknown = new Error("skipped (HB_NO_MEMFD=1)");
+  if (process.env.HB_NO_MEMFD !== "1") {
+    try {
+      return { lib: viaMemfd(), via: "memfd" };
+    } catch (e) {
+      first = e;
+    }
+  }
+  try {
+    return { lib: dlopen(shimPath, SYMBOLS), via: "extract" };
+  } catch (second) {
+    const why = (e: unknown) => (e instanceof Error ? e.message : String(e));
+    throw new ShimLoadError(
+      `cannot load the native shim: via memfd: ${why(first)}; via extraction to ${process.env.TMPDIR ?? "(TMPDIR unset)"}: ${why(second)}. ` +
+        "hb needs /proc mounted (for memfd) or a TMPDIR that allows exec.",
+      { cause: second },
+    );
+  }
+}
+
+let loaded: ReturnType<typeof load> | undefined;
 
 /** Load (once) and check the ABI. Throws ShimLoadError. */
-export function shim() {
+function shim() {
   if (!loaded) {
-    loaded = loadLibrary(SYMBOLS);
+    loaded = load();
     const abi = loaded.lib.symbols.hb_abi_version();
-    if (abi !== ABI_VERSION) throw new Error(`native shim ABI ${abi}, expected ${ABI_VERSION}: rebuild with make`);
+    if (abi !== ABI_VERSION) throw new ShimLoadError(`native shim ABI ${abi}, expected ${ABI_VERSION}: rebuild with make`);
   }
   return loaded;
 }
+const sym = () => shim().lib.symbols;
 
 export function shimInfo(): { abi: number; via: string } {
   const s = shim();
   return { abi: s.lib.symbols.hb_abi_version(), via: s.via };
 }
 
+/** A non-empty buffer for ptr() (which refuses empty ones); the length passed stays 0. */
+const nonEmpty = (b: Uint8Array) => (b.length ? b : new Uint8Array(1));
+
 /** HMAC-SHA256, computed by the shim (the same code that signs frames). */
 export function hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array {
   const out = new Uint8Array(32);
-  // ptr() refuses empty buffers; give the shim a 1-byte buffer with length 0 instead.
-  const k = key.length ? key : new Uint8Array(1);
-  const m = msg.length ? msg : new Uint8Array(1);
-  const rc = shim().lib.symbols.hb_hmac_sha256(ptr(k), key.length, ptr(m), msg.length, ptr(out));
+  const rc = sym().hb_hmac_sha256(ptr(nonEmpty(key)), key.length, ptr(nonEmpty(msg)), msg.length, ptr(out));
   if (rc !== 0) throw new Error(`hb_hmac_sha256: ${rc}`);
   return out;
+}
+
+/** CLOCK_MONOTONIC in milliseconds (the clock of every engine event). */
+export function monotonicMs(): number {
+  return Number(sym().hb_monotonic_ns()) / 1e6;
+}
+
+const ERRNO_NAME = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+export function errnoName(n: number): string {
+  return ERRNO_NAME.get(Math.abs(n)) ?? `errno ${Math.abs(n)}`;
+}
+
+/** An error from the shim: which call, and the errno it returned. */
+export class NativeError extends Error {
+  override readonly name = "NativeError";
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call}: ${errnoName(errno)}`);
+  }
+}
+const check = (call: string, rc: number): number => {
+  if (rc < 0) throw new NativeError(call, -rc);
+  return rc;
+};
+
+/* ---------- the heartbeat engine ---------- */
+
+export interface EngineLinkSpec {
+  kind: "ether" | "udp" | "serial";
+  /** ether/udp: interface; serial: device */
+  device: string;
+  /** ether: peer MACs (6 bytes each), empty = broadcast */
+  macs?: Uint8Array[];
+  /** udp */
+  mode?: "broadcast" | "multicast" | "unicast";
+  port?: number;
+  ttl?: number;
+  /** udp: IPv4 destinations (unicast peers, or the multicast group) */
+  dests?: string[];
+  baud?: number;
+}
+
+export interface EngineSpec {
+  clusterId: number;
+  selfId: number;
+  generation: bigint;
+  keepalive: number;
+  warntime: number;
+  deadtime: number;
+  initdead: number;
+  keys: { id: number; secret: Uint8Array }[];
+  sendKey: number;
+  peerIds: number[];
+  links: EngineLinkSpec[];
+}
+
+/** A raw engine event; the heartbeat layer gives it names. */
+export interface RawEvent {
+  type: number;
+  peer: number;
+  link: number;
+  state: number;
+  tMs: number;
+  gapMs: number;
+  arg: number;
+  data: Uint8Array;
+}
+
+export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8 } as const;
+export const COUNTERS = 13; // HB_CNT_COUNT: 9 drop reasons, tx, tx_err, rx, self
+const BATCH = 64;
+const UDP_MODE = { broadcast: 0, multicast: 1, unicast: 2 } as const;
+
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+const ipv4 = (a: string) => Uint8Array.from(a.split(".").map(Number));
+
+export class Engine {
+  private handle: Pointer | null;
+  private callback?: JSCallback;
+  private readonly evSize: number;
+  private readonly buf: Uint8Array;
+
+  constructor(spec: EngineSpec) {
+    const s = sym();
+    this.evSize = s.hb_event_size();
+    this.buf = new Uint8Array(this.evSize * BATCH);
+    const h = s.hb_engine_new(spec.clusterId >>> 0, spec.selfId, spec.generation, spec.keepalive, spec.warntime, spec.deadtime, spec.initdead);
+    if (!h) throw new NativeError("hb_engine_new", 22);
+    this.handle = h;
+    try {
+      for (const k of spec.keys) check(`add key ${k.id}`, s.hb_engine_add_key(h, k.id, ptr(k.secret), k.secret.length));
+      check("set send key", s.hb_engine_set_send_key(h, spec.sendKey));
+      for (const id of spec.peerIds) check(`add peer ${id}`, s.hb_engine_add_peer(h, id));
+      for (const l of spec.links) {
+        if (l.kind === "ether") {
+          const macs = l.macs ?? [];
+          const flat = new Uint8Array(Math.max(1, macs.length * 6));
+          macs.forEach((m, i) => flat.set(m, i * 6));
+          check(`ether link on ${l.device}`, s.hb_engine_add_ether(h, cstr(l.device), ptr(flat), macs.length));
+        } else if (l.kind === "udp") {
+          const dests = l.dests ?? [];
+          const flat = new Uint8Array(Math.max(1, dests.length * 4));
+          dests.forEach((d, i) => flat.set(ipv4(d), i * 4));
+          check(`udp link on ${l.device}`, s.hb_engine_add_udp(h, cstr(l.device), UDP_MODE[l.mode ?? "broadcast"], l.port ?? 694, l.ttl ?? 1, ptr(flat), dests.length));
+        } else {
+          check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 19200));
+        }
+      }
+    } catch (e) {
+      s.hb_engine_free(h);
+      this.handle = null;
+      throw e;
+    }
+  }
+
+  private get h(): Pointer {
+    if (!this.handle) throw new Error("engine is closed");
+    return this.handle;
+  }
+
+  /** Start the thread; onEvents gets every batch, in order, on the JS thread. */
+  start(onEvents: (events: RawEvent[]) => void): void {
+    // threadsafe: the C thread calls it; Bun queues the call onto the JS thread
+    this.callback = new JSCallback(() => onEvents(this.poll()), { args: [], returns: "void", threadsafe: true });
+    check("start", sym().hb_engine_start(this.h, this.callback.ptr));
+  }
+
+  /** Take every queued event. */
+  poll(): RawEvent[] {
+    const out: RawEvent[] = [];
+    if (!this.handle) return out;
+    for (;;) {
+      const n = check("poll", sym().hb_engine_poll(this.h, ptr(this.buf), BATCH));
+      const dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+      for (let i = 0; i < n; i++) {
+        const o = i * this.evSize;
+        const len = dv.getInt32(o + 36, true);
+        out.push({
+          type: dv.getUint32(o, true),
+          peer: dv.getInt32(o + 4, true),
+          link: dv.getInt32(o + 8, true),
+          state: dv.getInt32(o + 12, true),
+          tMs: Number(dv.getBigInt64(o + 16, true)) / 1e6,
+          gapMs: Number(dv.getBigInt64(o + 24, true)) / 1e6,
+          arg: dv.getInt32(o + 32, true),
+          data: this.buf.slice(o + 40, o + 40 + Math.max(0, Math.min(64, len))),
+        });
+      }
+      if (n < BATCH) return out;
+    }
+  }
+
+  setRecord(record: Uint8Array): void {
+    check("set record", sym().hb_engine_set_record(this.h, ptr(nonEmpty(record)), record.length));
+  }
+
+  sendControl(data: Uint8Array): void {
+    check("send control", sym().hb_engine_send_control(this.h, ptr(nonEmpty(data)), data.length));
+  }
+
+  counters(link: number): bigint[] {
+    const out = new BigUint64Array(COUNTERS);
+    const n = check("counters", sym().hb_engine_counters(this.h, link, ptr(out), COUNTERS));
+    return [...out.slice(0, n)];
+  }
+
+  /** Stop the thread, close its sockets, free it. Idempotent. */
+  close(): void {
+    if (!this.handle) return;
+    sym().hb_engine_stop(this.handle);
+    sym().hb_engine_free(this.handle);
+    this.handle = null;
+    this.callback?.close();
+    this.callback = undefined;
+  }
 }

@@ -1,0 +1,736 @@
+/* The heartbeat engine: see engine.h. */
+#include "compat.h"
+#include "engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000
+#endif
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+#define HB_ETHERTYPE 0x88B5 /* IEEE 802 local experimental EtherType 1 */
+#define QUEUE_CAP 4096
+#define NS_PER_MS 1000000LL
+#define TAG_TIMER 0xFFFF0001u
+#define TAG_STOP 0xFFFF0002u
+#define TAG_NETLINK 0xFFFF0003u
+
+typedef struct {
+  int kind;
+  int fd;
+  int ifindex;
+  int udp_mode;
+  int ndest;
+  union {
+    uint8_t mac[HB_MAX_DESTS][6];
+    struct sockaddr_in in[HB_MAX_DESTS];
+  } dest;
+  hb_deframer deframer;
+  uint64_t tx_seq;
+  int local_up;      /* 1 until a send fails */
+  int eagain_run;    /* consecutive EAGAIN */
+  int carrier;       /* -1 unknown, 0, 1 */
+  uint64_t cnt[HB_CNT_COUNT];
+} link_t;
+
+typedef struct {
+  uint64_t seq;
+  int64_t last_rx;   /* 0 = never */
+  int state;
+} peer_link_t;
+
+typedef struct {
+  uint16_t node_id;
+  uint64_t gen;
+  int heard;         /* ever accepted a frame */
+  int state;
+  peer_link_t pl[HB_MAX_LINKS];
+  uint8_t record[HB_PAYLOAD_MAX];
+  int record_len;    /* -1 = none yet */
+} peer_t;
+
+struct hb_engine {
+  uint32_t cluster;
+  uint16_t self_id;
+  uint64_t gen;
+  int64_t keepalive, warntime, deadtime, initdead; /* ns */
+  int64_t start;
+  hb_keyring keys;
+  link_t links[HB_MAX_LINKS];
+  int nlinks;
+  peer_t peers[HB_MAX_PEERS];
+  int npeers;
+
+  pthread_mutex_t mu; /* guards: record, queue, tx (seq + socket writes) */
+  uint8_t record[HB_PAYLOAD_MAX];
+  int record_len;
+  hb_event queue[QUEUE_CAP];
+  int qhead, qcount, lost, notified;
+  void (*notify)(void);
+
+  int epfd, timerfd, stopfd, nlfd;
+  pthread_t thread;
+  int running;
+};
+
+HB_API int64_t hb_monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+HB_API int32_t hb_event_size(void) { return (int32_t)sizeof(hb_event); }
+
+static void bump(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
+
+/* ---------- events ---------- */
+
+static void push(hb_engine *e, const hb_event *ev) {
+  pthread_mutex_lock(&e->mu);
+  if (e->qcount == QUEUE_CAP) {
+    e->lost++;
+  } else {
+    e->queue[(e->qhead + e->qcount) % QUEUE_CAP] = *ev;
+    e->qcount++;
+  }
+  int wake = !e->notified;
+  e->notified = 1;
+  void (*notify)(void) = e->notify;
+  pthread_mutex_unlock(&e->mu);
+  if (wake && notify) notify();
+}
+
+static void emit(hb_engine *e, uint32_t type, int peer, int link, int state, int64_t now, int64_t gap, int arg,
+                 const uint8_t *data, int len) {
+  hb_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = type;
+  ev.peer = peer;
+  ev.link = link;
+  ev.state = state;
+  ev.t_ns = now;
+  ev.gap_ns = gap;
+  ev.arg = arg;
+  if (data && len > 0) {
+    if (len > HB_PAYLOAD_MAX) len = HB_PAYLOAD_MAX;
+    memcpy(ev.data, data, (size_t)len);
+    ev.len = len;
+  }
+  push(e, &ev);
+}
+
+HB_API int32_t hb_engine_poll(hb_engine *e, hb_event *out, int32_t max) {
+  if (!e || !out || max < 1) return -EINVAL;
+  int n = 0;
+  pthread_mutex_lock(&e->mu);
+  e->notified = 0; /* any event pushed from now on notifies again */
+  if (e->lost) {
+    memset(&out[n], 0, sizeof out[n]);
+    out[n].type = HB_EV_OVERFLOW;
+    out[n].peer = out[n].link = -1;
+    out[n].arg = e->lost;
+    out[n].t_ns = hb_monotonic_ns();
+    e->lost = 0;
+    n++;
+  }
+  while (n < max && e->qcount) {
+    out[n++] = e->queue[e->qhead];
+    e->qhead = (e->qhead + 1) % QUEUE_CAP;
+    e->qcount--;
+  }
+  if (e->qcount) e->notified = 1; /* caller must poll again; it will, as it got a full batch */
+  pthread_mutex_unlock(&e->mu);
+  return n;
+}
+
+/* ---------- liveness ---------- */
+
+static int aggregate(const hb_engine *e, const peer_t *p, int64_t now) {
+  int any_late = 0;
+  for (int l = 0; l < e->nlinks; l++) {
+    if (p->pl[l].state == HB_UP) return HB_UP;
+    if (p->pl[l].state == HB_LATE) any_late = 1;
+  }
+  if (any_late) return HB_LATE;
+  if (p->heard || now - e->start >= e->initdead) return HB_DEAD;
+  return HB_UNKNOWN;
+}
+
+static int64_t last_heard(const hb_engine *e, const peer_t *p) {
+  int64_t t = 0;
+  for (int l = 0; l < e->nlinks; l++)
+    if (p->pl[l].last_rx > t) t = p->pl[l].last_rx;
+  return t;
+}
+
+static void peer_update(hb_engine *e, int pi, int64_t now, int64_t gap_up) {
+  peer_t *p = &e->peers[pi];
+  int s = aggregate(e, p, now);
+  if (s == p->state) return;
+  int64_t last = last_heard(e, p);
+  int64_t gap = s == HB_UP ? gap_up : now - (last ? last : e->start);
+  p->state = s;
+  emit(e, HB_EV_PEER, pi, -1, s, now, gap, 0, NULL, 0);
+}
+
+static void link_set(hb_engine *e, int pi, int l, int s, int64_t now, int64_t gap) {
+  peer_link_t *pl = &e->peers[pi].pl[l];
+  if (pl->state == s) return;
+  pl->state = s;
+  emit(e, HB_EV_LINK, pi, l, s, now, gap, 0, NULL, 0);
+}
+
+/* Move silent links to late/dead; returns the next instant something may change. */
+static int64_t judge(hb_engine *e, int64_t now) {
+  int64_t next = INT64_MAX;
+  for (int pi = 0; pi < e->npeers; pi++) {
+    peer_t *p = &e->peers[pi];
+    for (int l = 0; l < e->nlinks; l++) {
+      peer_link_t *pl = &p->pl[l];
+      int64_t due;
+      if (pl->state == HB_UNKNOWN) {
+        due = e->start + e->initdead;
+        if (now >= due) link_set(e, pi, l, HB_DEAD, now, now - e->start);
+        else if (due < next) next = due;
+        continue;
+      }
+      if (pl->state == HB_DEAD) continue;
+      int64_t silent = now - pl->last_rx;
+      if (silent >= e->deadtime) {
+        link_set(e, pi, l, HB_DEAD, now, silent);
+        continue;
+      }
+      if (silent >= e->warntime && pl->state == HB_UP) link_set(e, pi, l, HB_LATE, now, silent);
+      due = pl->last_rx + (pl->state == HB_LATE ? e->deadtime : e->warntime);
+      if (due < next) next = due;
+    }
+    peer_update(e, pi, now, 0);
+    if (p->state == HB_UNKNOWN && e->start + e->initdead < next) next = e->start + e->initdead;
+  }
+  return next;
+}
+
+void hb_engine_tick(hb_engine *e, int64_t now) { (void)judge(e, now); }
+
+/* ---------- receive ---------- */
+
+void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now) {
+  link_t *lk = &e->links[link];
+  hb_frame f;
+  int rc = hb_frame_parse(buf, len, e->cluster, &e->keys, &f);
+  if (rc < 0) {
+    bump(&lk->cnt[-rc - 1]);
+    return;
+  }
+  if (f.sender == e->self_id) {
+    bump(&lk->cnt[HB_CNT_SELF]);
+    return;
+  }
+  int pi = -1;
+  for (int i = 0; i < e->npeers; i++)
+    if (e->peers[i].node_id == f.sender) pi = i;
+  if (pi < 0) { bump(&lk->cnt[HB_DROP_SENDER]); return; }
+  if (f.link_id != link) { bump(&lk->cnt[HB_DROP_LINK]); return; }
+  peer_t *p = &e->peers[pi];
+  if (f.gen < p->gen) { bump(&lk->cnt[HB_DROP_GENERATION]); return; }
+  if (f.gen > p->gen) {
+    /* the peer restarted: a new sequence space on every link */
+    p->gen = f.gen;
+    for (int l = 0; l < HB_MAX_LINKS; l++) p->pl[l].seq = 0;
+  }
+  peer_link_t *pl = &p->pl[link];
+  if (f.seq <= pl->seq) { bump(&lk->cnt[HB_DROP_REPLAY]); return; }
+  pl->seq = f.seq;
+  bump(&lk->cnt[HB_CNT_RX]);
+
+  int64_t gap_link = pl->last_rx ? now - pl->last_rx : 0;
+  int64_t last = last_heard(e, p);
+  int64_t gap_peer = last ? now - last : 0;
+  pl->last_rx = now;
+  p->heard = 1;
+  link_set(e, pi, link, HB_UP, now, gap_link);
+  peer_update(e, pi, now, gap_peer);
+
+  if (f.type == HB_MSG_BEAT) {
+    if (p->record_len != f.plen || memcmp(p->record, f.payload, f.plen) != 0) {
+      memcpy(p->record, f.payload, f.plen);
+      p->record_len = f.plen;
+      emit(e, HB_EV_RECORD, pi, link, 0, now, 0, 0, f.payload, f.plen);
+    }
+  } else if (f.type == HB_MSG_CONTROL) {
+    emit(e, HB_EV_CONTROL, pi, link, 0, now, 0, 0, f.payload, f.plen);
+  }
+}
+
+static void on_serial_frame(void *arg, const uint8_t *buf, size_t len) {
+  void **a = arg;
+  hb_engine *e = a[0];
+  int link = (int)(intptr_t)a[1];
+  hb_engine_feed(e, link, buf, len, hb_monotonic_ns());
+}
+
+static void drain(hb_engine *e, int l) {
+  link_t *lk = &e->links[l];
+  uint8_t buf[2048];
+  for (int i = 0; i < 64; i++) { /* bounded: never starve the timers */
+    ssize_t n = lk->kind == HB_LINK_SERIAL ? read(lk->fd, buf, sizeof buf) : recv(lk->fd, buf, sizeof buf, MSG_TRUNC);
+    if (n < 0) return; /* EAGAIN, or an error the next send will report */
+    if (n == 0) return;
+    int64_t now = hb_monotonic_ns();
+    if (lk->kind == HB_LINK_SERIAL) {
+      void *arg[2] = {e, (void *)(intptr_t)l};
+      hb_serial_feed(&lk->deframer, buf, (size_t)n, on_serial_frame, arg);
+    } else if ((size_t)n > sizeof buf) {
+      bump(&lk->cnt[HB_DROP_LENGTH]);
+    } else {
+      hb_engine_feed(e, l, buf, (size_t)n, now);
+    }
+  }
+}
+
+/* ---------- send ---------- */
+
+static int send_one(link_t *lk, int d, const uint8_t *buf, size_t len) {
+  ssize_t n;
+  if (lk->kind == HB_LINK_ETHER) {
+    struct sockaddr_ll to;
+    memset(&to, 0, sizeof to);
+    to.sll_family = AF_PACKET;
+    to.sll_protocol = htons(HB_ETHERTYPE);
+    to.sll_ifindex = lk->ifindex;
+    to.sll_halen = 6;
+    if (lk->ndest == 0) memset(to.sll_addr, 0xff, 6);
+    else memcpy(to.sll_addr, lk->dest.mac[d], 6);
+    n = sendto(lk->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
+  } else if (lk->kind == HB_LINK_UDP) {
+    n = sendto(lk->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&lk->dest.in[d], sizeof lk->dest.in[d]);
+  } else {
+    uint8_t enc[HB_SLIP_MAX];
+    size_t m = hb_serial_encode(buf, len, enc);
+    n = write(lk->fd, enc, m);
+    if (n >= 0 && (size_t)n != m) { errno = EAGAIN; n = -1; } /* line backed up: a torn frame resyncs at the next flag */
+  }
+  return n < 0 ? -errno : 0;
+}
+
+/* Send one frame of `type` on every link; caller holds e->mu. */
+static void send_all(hb_engine *e, uint8_t type, const uint8_t *payload, int plen, int64_t now) {
+  for (int l = 0; l < e->nlinks; l++) {
+    link_t *lk = &e->links[l];
+    uint8_t buf[HB_FRAME_MAX];
+    hb_frame f = {.type = type, .link_id = (uint8_t)l, .cluster = e->cluster, .sender = e->self_id,
+                  .gen = e->gen, .seq = ++lk->tx_seq, .plen = (uint16_t)plen, .payload = payload};
+    int len = hb_frame_build(buf, sizeof buf, &f, &e->keys);
+    if (len < 0) continue;
+    int dests = lk->kind == HB_LINK_ETHER ? (lk->ndest ? lk->ndest : 1) : lk->kind == HB_LINK_UDP ? lk->ndest : 1;
+    int err = 0;
+    for (int d = 0; d < dests; d++) {
+      int rc = send_one(lk, d, buf, (size_t)len);
+      if (rc < 0) { err = -rc; bump(&lk->cnt[HB_CNT_TX_ERR]); }
+      else bump(&lk->cnt[HB_CNT_TX]);
+    }
+    if (err) {
+      /* EAGAIN once is a full queue; three beats in a row is a dead path */
+      lk->eagain_run = err == EAGAIN || err == ENOBUFS ? lk->eagain_run + 1 : 3;
+      if (lk->local_up && lk->eagain_run >= 3) {
+        lk->local_up = 0;
+        emit(e, HB_EV_LOCAL, -1, l, 0, now, 0, err, NULL, 0);
+      }
+    } else {
+      lk->eagain_run = 0;
+      if (!lk->local_up) {
+        lk->local_up = 1;
+        emit(e, HB_EV_LOCAL, -1, l, 1, now, 0, 0, NULL, 0);
+      }
+    }
+  }
+}
+
+HB_API int32_t hb_engine_send_control(hb_engine *e, const uint8_t *msg, int32_t len) {
+  if (!e || len < 0 || len > HB_PAYLOAD_MAX || (len && !msg)) return -EINVAL;
+  if (!e->running) return -ENOTCONN;
+  pthread_mutex_lock(&e->mu);
+  send_all(e, HB_MSG_CONTROL, msg, len, hb_monotonic_ns());
+  pthread_mutex_unlock(&e->mu);
+  return 0;
+}
+
+HB_API int32_t hb_engine_set_record(hb_engine *e, const uint8_t *rec, int32_t len) {
+  if (!e || len < 0 || len > HB_PAYLOAD_MAX || (len && !rec)) return -EINVAL;
+  pthread_mutex_lock(&e->mu);
+  if (len) memcpy(e->record, rec, (size_t)len);
+  e->record_len = len;
+  pthread_mutex_unlock(&e->mu);
+  return 0;
+}
+
+/* ---------- carrier (rtnetlink) ---------- */
+
+static void netlink_read(hb_engine *e) {
+  uint8_t buf[16384];
+  for (int i = 0; i < 16; i++) {
+    ssize_t n = recv(e->nlfd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg))) continue;
+      struct ifinfomsg *ifi = NLMSG_DATA(h);
+      int carrier = (ifi->ifi_flags & IFF_LOWER_UP) && (ifi->ifi_flags & IFF_UP) ? 1 : 0;
+      for (int l = 0; l < e->nlinks; l++) {
+        link_t *lk = &e->links[l];
+        if (lk->kind == HB_LINK_SERIAL || lk->ifindex != ifi->ifi_index || lk->carrier == carrier) continue;
+        lk->carrier = carrier;
+        emit(e, HB_EV_CARRIER, -1, l, carrier, hb_monotonic_ns(), 0, 0, NULL, 0);
+      }
+    }
+  }
+}
+
+static int netlink_open(hb_engine *e) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) { int err = errno; close(fd); return -err; }
+  struct {
+    struct nlmsghdr h;
+    struct ifinfomsg i;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = RTM_GETLINK;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.h.nlmsg_seq = 1;
+  req.i.ifi_family = AF_UNSPEC;
+  if (send(fd, &req, sizeof req, 0) < 0) { int err = errno; close(fd); return -err; }
+  e->nlfd = fd;
+  return 0;
+}
+
+/* ---------- the thread ---------- */
+
+static void arm(hb_engine *e, int64_t at) {
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  if (at < 1) at = 1;
+  its.it_value.tv_sec = at / 1000000000LL;
+  its.it_value.tv_nsec = at % 1000000000LL;
+  timerfd_settime(e->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void *run(void *arg) {
+  hb_engine *e = arg;
+  int64_t next_send = hb_monotonic_ns();
+  for (;;) {
+    int64_t now = hb_monotonic_ns();
+    if (now >= next_send) {
+      pthread_mutex_lock(&e->mu);
+      send_all(e, HB_MSG_BEAT, e->record, e->record_len, now);
+      pthread_mutex_unlock(&e->mu);
+      next_send += e->keepalive;
+      if (next_send <= now) next_send = now + e->keepalive; /* after a stall: no burst of beats */
+    }
+    int64_t next = judge(e, now);
+    if (next_send < next) next = next_send;
+    arm(e, next);
+    struct epoll_event evs[HB_MAX_LINKS + 3];
+    int n = epoll_wait(e->epfd, evs, HB_MAX_LINKS + 3, -1);
+    if (n < 0 && errno != EINTR) {
+      emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, errno, NULL, 0);
+      return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+      uint32_t tag = evs[i].data.u32;
+      if (tag == TAG_STOP) {
+        emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, 0, NULL, 0);
+        return NULL;
+      }
+      if (tag == TAG_TIMER) {
+        uint64_t x;
+        ssize_t r = read(e->timerfd, &x, sizeof x);
+        (void)r;
+      } else if (tag == TAG_NETLINK) {
+        netlink_read(e);
+      } else if (tag < (uint32_t)e->nlinks) {
+        drain(e, (int)tag);
+      }
+    }
+  }
+}
+
+/* ---------- set-up ---------- */
+
+HB_API hb_engine *hb_engine_new(uint32_t cluster, int32_t self_id, uint64_t generation, int32_t keepalive_ms,
+                                int32_t warntime_ms, int32_t deadtime_ms, int32_t initdead_ms) {
+  if (self_id < 1 || self_id > 65535 || keepalive_ms < 1 || warntime_ms <= keepalive_ms || deadtime_ms <= warntime_ms ||
+      initdead_ms < deadtime_ms) {
+    errno = EINVAL;
+    return NULL;
+  }
+  hb_engine *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->cluster = cluster;
+  e->self_id = (uint16_t)self_id;
+  e->gen = generation;
+  e->keepalive = keepalive_ms * NS_PER_MS;
+  e->warntime = warntime_ms * NS_PER_MS;
+  e->deadtime = deadtime_ms * NS_PER_MS;
+  e->initdead = initdead_ms * NS_PER_MS;
+  e->epfd = e->timerfd = e->stopfd = e->nlfd = -1;
+  e->keys.send = -1;
+  pthread_mutex_init(&e->mu, NULL);
+  return e;
+}
+
+HB_API int32_t hb_engine_add_key(hb_engine *e, int32_t id, const uint8_t *key, int32_t len) {
+  if (!e || e->running || id < 1 || id > 255 || len < 1 || !key) return -EINVAL;
+  if (e->keys.n == HB_MAX_KEYS) return -ENOSPC;
+  for (int i = 0; i < e->keys.n; i++)
+    if (e->keys.slot[i].id == id) return -EEXIST;
+  e->keys.slot[e->keys.n].id = (uint8_t)id;
+  hb_hmac_prepare(&e->keys.slot[e->keys.n].key, key, (size_t)len);
+  e->keys.n++;
+  return 0;
+}
+
+HB_API int32_t hb_engine_set_send_key(hb_engine *e, int32_t id) {
+  if (!e) return -EINVAL;
+  for (int i = 0; i < e->keys.n; i++)
+    if (e->keys.slot[i].id == id) {
+      pthread_mutex_lock(&e->mu);
+      e->keys.send = i;
+      pthread_mutex_unlock(&e->mu);
+      return 0;
+    }
+  return -ENOENT;
+}
+
+HB_API int32_t hb_engine_add_peer(hb_engine *e, int32_t node_id) {
+  if (!e || e->running || node_id < 1 || node_id > 65535 || node_id == e->self_id) return -EINVAL;
+  if (e->npeers == HB_MAX_PEERS) return -ENOSPC;
+  peer_t *p = &e->peers[e->npeers];
+  memset(p, 0, sizeof *p);
+  p->node_id = (uint16_t)node_id;
+  p->record_len = -1;
+  return e->npeers++;
+}
+
+static link_t *new_link(hb_engine *e, int kind) {
+  if (e->nlinks == HB_MAX_LINKS) return NULL;
+  link_t *lk = &e->links[e->nlinks];
+  memset(lk, 0, sizeof *lk);
+  lk->kind = kind;
+  lk->fd = -1;
+  lk->local_up = 1;
+  lk->carrier = -1;
+  return lk;
+}
+
+static int fail(int fd) {
+  int err = errno;
+  if (fd >= 0) close(fd);
+  return -err;
+}
+
+HB_API int32_t hb_engine_add_ether(hb_engine *e, const char *ifname, const uint8_t *dest_macs, int32_t ndest) {
+  if (!e || e->running || !ifname || ndest < 0 || ndest > HB_MAX_DESTS || (ndest && !dest_macs)) return -EINVAL;
+  link_t *lk = new_link(e, HB_LINK_ETHER);
+  if (!lk) return -ENOSPC;
+  int ifindex = (int)if_nametoindex(ifname);
+  if (!ifindex) return -ENODEV;
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(HB_ETHERTYPE));
+  if (fd < 0) return fail(-1);
+  /* Classic BPF: wake only for our version and our cluster. A SOCK_DGRAM packet socket's
+   * filter sees the frame from the payload on (the Ethernet header is already stripped). */
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),                     /* A = version byte        */
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, HB_FRAME_VERSION, 0, 3), /* not ours: drop        */
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 4),                     /* A = cluster id (BE)     */
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e->cluster, 0, 1),     /* other cluster: drop     */
+      BPF_STMT(BPF_RET | BPF_K, HB_FRAME_MAX),                   /* accept, at most a frame */
+      BPF_STMT(BPF_RET | BPF_K, 0),                              /* drop                    */
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) return fail(fd);
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(HB_ETHERTYPE);
+  sll.sll_ifindex = ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) return fail(fd);
+  int one = 1, prio = 6; /* TC_PRIO_INTERACTIVE: ahead of bulk traffic in the qdisc */
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one); /* kernel >= 4.20; else self frames are counted */
+  setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+  lk->fd = fd;
+  lk->ifindex = ifindex;
+  lk->ndest = ndest;
+  for (int i = 0; i < ndest; i++) memcpy(lk->dest.mac[i], dest_macs + 6 * i, 6);
+  return e->nlinks++;
+}
+
+HB_API int32_t hb_engine_add_udp(hb_engine *e, const char *ifname, int32_t mode, int32_t port, int32_t ttl,
+                                 const uint8_t *dests, int32_t ndest) {
+  if (!e || e->running || !ifname || port < 1 || port > 65535 || ttl < 1 || ttl > 255 || ndest < 0 ||
+      ndest > HB_MAX_DESTS || (ndest && !dests) || mode < HB_UDP_BROADCAST || mode > HB_UDP_UNICAST ||
+      (mode != HB_UDP_BROADCAST && ndest < 1) || (mode == HB_UDP_MULTICAST && ndest != 1))
+    return -EINVAL;
+  link_t *lk = new_link(e, HB_LINK_UDP);
+  if (!lk) return -ENOSPC;
+  int ifindex = (int)if_nametoindex(ifname);
+  if (!ifindex) return -ENODEV;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(-1);
+  int one = 1, tos = 0xc0, prio = 6; /* DSCP CS6 (network control) */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) return fail(fd);
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0) return fail(fd);
+  setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+  setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = {htonl(INADDR_ANY)}};
+  if (bind(fd, (struct sockaddr *)&any, sizeof any) < 0) return fail(fd);
+  lk->udp_mode = mode;
+  if (mode == HB_UDP_BROADCAST) {
+    if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) return fail(fd);
+    lk->ndest = 1;
+    lk->dest.in[0] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = {htonl(INADDR_BROADCAST)}};
+  } else {
+    lk->ndest = ndest;
+    for (int i = 0; i < ndest; i++) {
+      lk->dest.in[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+      memcpy(&lk->dest.in[i].sin_addr, dests + 4 * i, 4);
+    }
+    if (mode == HB_UDP_MULTICAST) {
+      struct ip_mreqn mr;
+      memset(&mr, 0, sizeof mr);
+      memcpy(&mr.imr_multiaddr, dests, 4);
+      mr.imr_ifindex = ifindex;
+      unsigned char t = (unsigned char)ttl, loop = 0;
+      if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) return fail(fd);
+      if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) < 0) return fail(fd);
+      if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t) < 0) return fail(fd);
+      setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
+    }
+  }
+  lk->fd = fd;
+  lk->ifindex = ifindex;
+  return e->nlinks++;
+}
+
+static speed_t baud_const(int baud) {
+  switch (baud) {
+    case 1200: return B1200;
+    case 2400: return B2400;
+    case 4800: return B4800;
+    case 9600: return B9600;
+    case 19200: return B19200;
+    case 38400: return B38400;
+    case 57600: return B57600;
+    case 115200: return B115200;
+    case 230400: return B230400;
+    default: return 0;
+  }
+}
+
+HB_API int32_t hb_engine_add_serial(hb_engine *e, const char *device, int32_t baud) {
+  speed_t sp = baud_const(baud);
+  if (!e || e->running || !device || !sp) return -EINVAL;
+  link_t *lk = new_link(e, HB_LINK_SERIAL);
+  if (!lk) return -ENOSPC;
+  int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fail(-1);
+  struct termios t;
+  if (tcgetattr(fd, &t) < 0) return fail(fd);
+  cfmakeraw(&t);
+  t.c_cflag |= CLOCAL | CREAD;
+  t.c_cflag &= ~(tcflag_t)CRTSCTS;
+  t.c_cc[VMIN] = 0;
+  t.c_cc[VTIME] = 0;
+  cfsetispeed(&t, sp);
+  cfsetospeed(&t, sp);
+  if (tcsetattr(fd, TCSANOW, &t) < 0) return fail(fd);
+  tcflush(fd, TCIOFLUSH);
+  lk->fd = fd;
+  lk->carrier = 1;
+  return e->nlinks++;
+}
+
+HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void)) {
+  if (!e || e->running || e->nlinks == 0 || e->keys.n == 0) return -EINVAL;
+  if (e->keys.send < 0) e->keys.send = 0;
+  e->notify = notify;
+  e->epfd = epoll_create1(EPOLL_CLOEXEC);
+  e->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  e->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (e->epfd < 0 || e->timerfd < 0 || e->stopfd < 0) return -errno;
+  int nl = netlink_open(e); /* carrier reports are best effort */
+  (void)nl;
+  struct epoll_event ev = {.events = EPOLLIN};
+  ev.data.u32 = TAG_TIMER;
+  epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->timerfd, &ev);
+  ev.data.u32 = TAG_STOP;
+  epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->stopfd, &ev);
+  if (e->nlfd >= 0) {
+    ev.data.u32 = TAG_NETLINK;
+    epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->nlfd, &ev);
+  }
+  for (int l = 0; l < e->nlinks; l++) {
+    ev.data.u32 = (uint32_t)l;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->links[l].fd, &ev) < 0) return -errno;
+  }
+  e->start = hb_monotonic_ns();
+  e->running = 1;
+  int rc = hb_pthread_create(&e->thread, NULL, run, e);
+  if (rc) {
+    e->running = 0;
+    return -rc;
+  }
+  return 0;
+}
+
+HB_API int32_t hb_engine_stop(hb_engine *e) {
+  if (!e) return -EINVAL;
+  if (!e->running) return 0;
+  uint64_t one = 1;
+  ssize_t w = write(e->stopfd, &one, sizeof one);
+  (void)w;
+  hb_pthread_join(e->thread, NULL);
+  e->running = 0;
+  return 0;
+}
+
+HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int32_t n) {
+  if (!e || !out || link < 0 || link >= e->nlinks) return -EINVAL;
+  int m = n < HB_CNT_COUNT ? n : HB_CNT_COUNT;
+  for (int i = 0; i < m; i++) out[i] = __atomic_load_n(&e->links[link].cnt[i], __ATOMIC_RELAXED);
+  return m;
+}
+
+HB_API void hb_engine_free(hb_engine *e) {
+  if (!e) return;
+  hb_engine_stop(e);
+  for (int l = 0; l < e->nlinks; l++)
+    if (e->links[l].fd >= 0) close(e->links[l].fd);
+  int fds[] = {e->epfd, e->timerfd, e->stopfd, e->nlfd};
+  for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  pthread_mutex_destroy(&e->mu);
+  free(e);
+}

@@ -1,0 +1,81 @@
+/*
+ * engine.h: the heartbeat engine. One pthread per engine sends a beat on every
+ * link at each keepalive, receives and verifies frames, and judges liveness per
+ * link and per peer with CLOCK_MONOTONIC deadlines. It tells TypeScript only
+ * about changes, through an event queue and a notify callback. No policy here:
+ * what a dead peer means is decided in TypeScript.
+ */
+#ifndef HB_ENGINE_H
+#define HB_ENGINE_H
+#include "frame.h"
+#include "hb.h"
+#include <stdint.h>
+
+#define HB_MAX_LINKS 8
+#define HB_MAX_PEERS 16
+#define HB_MAX_DESTS 16
+
+enum hb_state { HB_UNKNOWN = 0, HB_UP = 1, HB_LATE = 2, HB_DEAD = 3 };
+enum hb_link_kind { HB_LINK_ETHER = 1, HB_LINK_UDP = 2, HB_LINK_SERIAL = 3 };
+enum hb_udp_mode { HB_UDP_BROADCAST = 0, HB_UDP_MULTICAST = 1, HB_UDP_UNICAST = 2 };
+
+enum hb_event_type {
+  HB_EV_PEER = 1,       /* peer, state, gap_ns */
+  HB_EV_LINK = 2,       /* peer, link, state, gap_ns */
+  HB_EV_LOCAL = 3,      /* link, state 1 up / 0 down, arg = errno of the failed send */
+  HB_EV_CARRIER = 4,    /* link, state 1 carrier / 0 none */
+  HB_EV_RECORD = 5,     /* peer, data[len]: the peer's state record changed */
+  HB_EV_CONTROL = 6,    /* peer, link, data[len]: a control message */
+  HB_EV_OVERFLOW = 7,   /* arg = events lost; TS should re-read the state */
+  HB_EV_STOPPED = 8     /* the thread ended; arg = errno if it failed */
+};
+
+/* Fixed layout, read by src/native/shim.ts with a DataView (little endian). */
+typedef struct {
+  uint32_t type;    /*  0 */
+  int32_t peer;     /*  4: peer index, or -1 */
+  int32_t link;     /*  8: link index, or -1 */
+  int32_t state;    /* 12 */
+  int64_t t_ns;     /* 16: CLOCK_MONOTONIC when it happened */
+  int64_t gap_ns;   /* 24: silence observed (late/dead), or silence that just ended (up) */
+  int32_t arg;      /* 32 */
+  int32_t len;      /* 36: bytes in data */
+  uint8_t data[HB_PAYLOAD_MAX]; /* 40 */
+} hb_event;         /* 104 bytes */
+
+/* Counters per link, read by hb_engine_counters in this order (all uint64). */
+enum hb_counter {
+  HB_CNT_TX = HB_DROP_COUNT, /* frames sent */
+  HB_CNT_TX_ERR,             /* sends that failed */
+  HB_CNT_RX,                 /* frames accepted */
+  HB_CNT_SELF,               /* our own frames looped back (ignored, not a drop) */
+  HB_CNT_COUNT
+};
+
+typedef struct hb_engine hb_engine;
+
+HB_API hb_engine *hb_engine_new(uint32_t cluster, int32_t self_id, uint64_t generation, int32_t keepalive_ms,
+                                int32_t warntime_ms, int32_t deadtime_ms, int32_t initdead_ms);
+HB_API int32_t hb_engine_add_key(hb_engine *e, int32_t id, const uint8_t *key, int32_t len);
+HB_API int32_t hb_engine_set_send_key(hb_engine *e, int32_t id);
+HB_API int32_t hb_engine_add_peer(hb_engine *e, int32_t node_id);
+/* dest_macs: ndest x 6 bytes; ndest 0 = broadcast. Returns the link index. */
+HB_API int32_t hb_engine_add_ether(hb_engine *e, const char *ifname, const uint8_t *dest_macs, int32_t ndest);
+/* dests: ndest x 4 bytes of IPv4 address (unicast) or the group (multicast); broadcast ignores it. */
+HB_API int32_t hb_engine_add_udp(hb_engine *e, const char *ifname, int32_t mode, int32_t port, int32_t ttl,
+                                 const uint8_t *dests, int32_t ndest);
+HB_API int32_t hb_engine_add_serial(hb_engine *e, const char *device, int32_t baud);
+HB_API int32_t hb_engine_set_record(hb_engine *e, const uint8_t *rec, int32_t len);
+HB_API int32_t hb_engine_send_control(hb_engine *e, const uint8_t *msg, int32_t len);
+HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void));
+HB_API int32_t hb_engine_poll(hb_engine *e, hb_event *out, int32_t max);
+HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int32_t n);
+HB_API int32_t hb_engine_stop(hb_engine *e);
+HB_API void hb_engine_free(hb_engine *e);
+HB_API int32_t hb_event_size(void);
+HB_API int64_t hb_monotonic_ns(void);
+
+/* Not exported: the receive path without sockets, for the fuzzer. */
+void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now);
+void hb_engine_tick(hb_engine *e, int64_t now);
+#endif

@@ -1,0 +1,45 @@
+/**
+ * The state record each node repeats in every heartbeat (at most 64 bytes).
+ * Policy lives here, in TypeScript; the C engine only carries the bytes and
+ * reports when a peer's record changes.
+ *
+ *   0  u8   record version (1)
+ *   1  u8   node state: 0 starting, 1 standby, 2 active, 3 stopping, 4 failed
+ *   2  u8   priority (tie-breaks, higher wins)
+ *   3  u8   uplink score 0..100 (ping targets reached)
+ *   4  u32  groups owned: bit i = group i of the config (big-endian)
+ */
+export const NODE_STATES = ["starting", "standby", "active", "stopping", "failed"] as const;
+export type NodeState = (typeof NODE_STATES)[number];
+
+export interface StateRecord {
+  state: NodeState;
+  priority: number;
+  score: number;
+  /** indexes of the groups this node owns */
+  groups: number[];
+}
+
+export const RECORD_LEN = 8;
+
+export function encodeRecord(r: StateRecord): Uint8Array {
+  const b = new Uint8Array(RECORD_LEN);
+  const dv = new DataView(b.buffer);
+  b[0] = 1;
+  b[1] = NODE_STATES.indexOf(r.state);
+  b[2] = r.priority & 255;
+  b[3] = Math.max(0, Math.min(100, r.score));
+  let mask = 0;
+  for (const g of r.groups) if (g >= 0 && g < 32) mask |= 1 << g;
+  dv.setUint32(4, mask >>> 0);
+  return b;
+}
+
+/** Decode a peer's record; undefined when it is not one we understand. */
+export function decodeRecord(b: Uint8Array): StateRecord | undefined {
+  if (b.length < RECORD_LEN || b[0] !== 1 || b[1]! >= NODE_STATES.length) return undefined;
+  const mask = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(4);
+  const groups: number[] = [];
+  for (let i = 0; i < 32; i++) if (mask & (1 << i)) groups.push(i);
+  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups };
+}

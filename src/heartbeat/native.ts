@@ -1,0 +1,58 @@
+/** Links implemented by the C engine: names its raw events and counters. */
+import { COUNTERS, Engine, EV, type RawEvent } from "../native/shim.ts";
+import type { HeartbeatSetup } from "./setup.ts";
+import { DROP_REASONS, LIVENESS, type HeartbeatEvent, type LinkCounters, type Links } from "./types.ts";
+
+export class NativeLinks implements Links {
+  private readonly engine: Engine;
+
+  constructor(private readonly setup: HeartbeatSetup) {
+    this.engine = new Engine(setup.spec);
+  }
+
+  private name(e: RawEvent): HeartbeatEvent {
+    const peer = this.setup.peers[e.peer] ?? `#${e.peer}`;
+    const link = this.setup.links[e.link] ?? `#${e.link}`;
+    const at = e.tMs;
+    switch (e.type) {
+      case EV.PEER: return { type: "peer", peer, state: LIVENESS[e.state]!, gapMs: e.gapMs, at };
+      case EV.LINK: return { type: "link", peer, link, state: LIVENESS[e.state]!, gapMs: e.gapMs, at };
+      case EV.LOCAL: return { type: "local", link, up: e.state === 1, errno: e.arg, at };
+      case EV.CARRIER: return { type: "carrier", link, up: e.state === 1, at };
+      case EV.RECORD: return { type: "record", peer, record: e.data, at };
+      case EV.CONTROL: return { type: "control", peer, link, data: e.data, at };
+      case EV.OVERFLOW: return { type: "overflow", lost: e.arg, at };
+      default: return { type: "stopped", errno: e.arg, at };
+    }
+  }
+
+  start(onEvent: (e: HeartbeatEvent) => void): void {
+    this.engine.start((batch) => {
+      for (const raw of batch) onEvent(this.name(raw));
+    });
+  }
+
+  setRecord(record: Uint8Array): void {
+    this.engine.setRecord(record);
+  }
+
+  sendControl(data: Uint8Array): void {
+    this.engine.sendControl(data);
+  }
+
+  counters(): Record<string, LinkCounters> {
+    const out: Record<string, LinkCounters> = {};
+    this.setup.links.forEach((name, i) => {
+      const c = this.engine.counters(i).map(Number);
+      const drops = Object.fromEntries(DROP_REASONS.map((r, j) => [r, c[j] ?? 0])) as LinkCounters["drops"];
+      const n = DROP_REASONS.length;
+      out[name] = { drops, tx: c[n] ?? 0, txErrors: c[n + 1] ?? 0, rx: c[n + 2] ?? 0, self: c[n + 3] ?? 0 };
+    });
+    return out;
+  }
+
+  stop(): void {
+    this.engine.close();
+  }
+}
+void COUNTERS;

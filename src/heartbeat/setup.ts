@@ -1,0 +1,59 @@
+/** From the config to what the heartbeat engine needs: its slice, nothing else. */
+import { createHash } from "node:crypto";
+import type { AuthConfig, ClusterConfig, LinkConfig, NodeConfig, TimingConfig } from "../config/schema.ts";
+import type { EngineSpec } from "../native/shim.ts";
+
+/** First 4 bytes of SHA-256(cluster name), big-endian: the cluster id in every frame. */
+export function clusterId(name: string): number {
+  return createHash("sha256").update(name).digest().readUInt32BE(0);
+}
+
+const mac = (s: string) => Uint8Array.from(s.split(":").map((h) => parseInt(h, 16)));
+
+export interface HeartbeatSlice {
+  cluster: Pick<ClusterConfig, "name" | "node">;
+  timing: TimingConfig;
+  auth: AuthConfig;
+  nodes: NodeConfig[];
+  links: LinkConfig[];
+}
+
+export interface HeartbeatSetup {
+  spec: EngineSpec;
+  /** engine peer index -> node name */
+  peers: string[];
+  /** engine link index -> link name */
+  links: string[];
+}
+
+export function heartbeatSetup(c: HeartbeatSlice, generation: bigint): HeartbeatSetup {
+  const self = c.nodes.find((n) => n.name === c.cluster.node);
+  if (!self) throw new Error(`node ${c.cluster.node} is not in the node list`);
+  const others = c.nodes.filter((n) => n !== self);
+  return {
+    peers: others.map((n) => n.name),
+    links: c.links.map((l) => l.name),
+    spec: {
+      clusterId: clusterId(c.cluster.name),
+      selfId: self.id,
+      generation,
+      ...c.timing,
+      keys: c.auth.keys,
+      sendKey: c.auth.send,
+      peerIds: others.map((n) => n.id),
+      links: c.links.map((l) => {
+        switch (l.kind) {
+          case "ether":
+            return { kind: "ether", device: l.interface, macs: others.filter((n) => l.peer_mac[n.name]).map((n) => mac(l.peer_mac[n.name]!)) };
+          case "udp":
+            return {
+              kind: "udp", device: l.interface, mode: l.mode, port: l.port, ttl: l.ttl,
+              dests: l.mode === "multicast" ? [l.group!] : l.mode === "unicast" ? others.map((n) => l.peers[n.name]!).filter(Boolean) : [],
+            };
+          case "serial":
+            return { kind: "serial", device: l.device, baud: l.baud };
+        }
+      }),
+    },
+  };
+}

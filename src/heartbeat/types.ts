@@ -1,0 +1,57 @@
+/**
+ * The heartbeat boundary. The real implementation is the C engine
+ * (src/native/heartbeat.ts); FakeNetwork (./fake.ts) implements the same
+ * interface on a fake clock for simulations. Both judge liveness the same way:
+ * per link up -> late (warntime) -> dead (deadtime) -> up, per peer the best
+ * of its links, and initdead until a peer is first heard.
+ */
+
+export type Liveness = "unknown" | "up" | "late" | "dead";
+export const LIVENESS: readonly Liveness[] = ["unknown", "up", "late", "dead"];
+
+/** Why a frame was dropped: mirrors enum hb_drop in native/frame.h, in order. */
+export const DROP_REASONS = ["length", "version", "cluster", "sender", "key", "mac", "link", "generation", "replay"] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export interface LinkCounters {
+  drops: Record<DropReason, number>;
+  tx: number;
+  txErrors: number;
+  rx: number;
+  /** Our own frames looped back (ignored). */
+  self: number;
+}
+
+/** Times are milliseconds on the implementation's monotonic clock. */
+export type HeartbeatEvent =
+  | { type: "peer"; peer: string; state: Liveness; gapMs: number; at: number }
+  | { type: "link"; peer: string; link: string; state: Liveness; gapMs: number; at: number }
+  /** Sending on a link failed (down) or works again (up). */
+  | { type: "local"; link: string; up: boolean; errno: number; at: number }
+  | { type: "carrier"; link: string; up: boolean; at: number }
+  /** The peer's state record changed. */
+  | { type: "record"; peer: string; record: Uint8Array; at: number }
+  | { type: "control"; peer: string; link: string; data: Uint8Array; at: number }
+  /** Events were lost (queue full); read the state again. */
+  | { type: "overflow"; lost: number; at: number }
+  | { type: "stopped"; errno: number; at: number };
+
+export interface Links {
+  /** Start beating; events arrive through onEvent, in order. */
+  start(onEvent: (e: HeartbeatEvent) => void): void;
+  /** Our state record, repeated in every beat from now on (at most 64 bytes). */
+  setRecord(record: Uint8Array): void;
+  /** Send a control message on every link at once (at most 64 bytes). */
+  sendControl(data: Uint8Array): void;
+  counters(): Record<string, LinkCounters>;
+  stop(): void;
+}
+
+export interface HeartbeatTiming {
+  keepalive: number;
+  warntime: number;
+  deadtime: number;
+  initdead: number;
+}
+
+export const MAX_PAYLOAD = 64;
