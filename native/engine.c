@@ -47,8 +47,13 @@ typedef struct {
     struct sockaddr_in in[HB_MAX_DESTS];
   } dest;
   hb_deframer deframer;
+  char device[108];  /* serial: reopened after a hangup */
+  speed_t speed;
+  int64_t reopen_at; /* serial: 0 = open; else when to try again */
   uint64_t tx_seq;
   int local_up;      /* 1 until a send fails */
+  int local_report;  /* local_up changed: report it once the mutex is released */
+  int local_errno;
   int eagain_run;    /* consecutive EAGAIN */
   int carrier;       /* -1 unknown, 0, 1 */
   uint64_t cnt[HB_CNT_COUNT];
@@ -103,6 +108,14 @@ HB_API int64_t hb_monotonic_ns(void) {
 HB_API int32_t hb_event_size(void) { return (int32_t)sizeof(hb_event); }
 
 static void bump(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
+
+/* Close fd (if any) and return -errno as it was before the close. */
+static int fail(int fd) {
+  int err = errno;
+  if (fd >= 0) close(fd);
+  return -err;
+}
+
 
 /* ---------- events ---------- */
 
@@ -290,13 +303,61 @@ static void on_serial_frame(void *arg, const uint8_t *buf, size_t len) {
   hb_engine_feed(e, link, buf, len, hb_monotonic_ns());
 }
 
+static int serial_open(const char *device, speed_t sp) {
+  int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct termios t;
+  if (tcgetattr(fd, &t) < 0) return fail(fd);
+  cfmakeraw(&t);
+  t.c_cflag |= CLOCAL | CREAD;
+  t.c_cflag &= ~(tcflag_t)CRTSCTS;
+  t.c_cc[VMIN] = 0;
+  t.c_cc[VTIME] = 0;
+  cfsetispeed(&t, sp);
+  cfsetospeed(&t, sp);
+  if (tcsetattr(fd, TCSANOW, &t) < 0) return fail(fd);
+  tcflush(fd, TCIOFLUSH);
+  return fd;
+}
+
+/* A serial device hung up (pty closed, USB adapter unplugged): stop polling it, retry in a second. */
+static void serial_hangup(hb_engine *e, int l, int64_t now) {
+  link_t *lk = &e->links[l];
+  epoll_ctl(e->epfd, EPOLL_CTL_DEL, lk->fd, NULL);
+  pthread_mutex_lock(&e->mu);
+  close(lk->fd);
+  lk->fd = -1;
+  lk->reopen_at = now + 1000 * NS_PER_MS;
+  memset(&lk->deframer, 0, sizeof lk->deframer);
+  pthread_mutex_unlock(&e->mu);
+}
+
+static void serial_retry(hb_engine *e, int64_t now) {
+  for (int l = 0; l < e->nlinks; l++) {
+    link_t *lk = &e->links[l];
+    if (lk->kind != HB_LINK_SERIAL || !lk->reopen_at || now < lk->reopen_at) continue;
+    int fd = serial_open(lk->device, lk->speed);
+    if (fd < 0) { lk->reopen_at = now + 1000 * NS_PER_MS; continue; }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)l};
+    pthread_mutex_lock(&e->mu);
+    lk->fd = fd;
+    lk->reopen_at = 0;
+    pthread_mutex_unlock(&e->mu);
+    epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
 static void drain(hb_engine *e, int l) {
   link_t *lk = &e->links[l];
   uint8_t buf[2048];
   for (int i = 0; i < 64; i++) { /* bounded: never starve the timers */
     ssize_t n = lk->kind == HB_LINK_SERIAL ? read(lk->fd, buf, sizeof buf) : recv(lk->fd, buf, sizeof buf, MSG_TRUNC);
-    if (n < 0) return; /* EAGAIN, or an error the next send will report */
-    if (n == 0) return;
+    /* (a raw tty with VMIN=0 reads 0 when it has no data: that is not an end of file) */
+    if (lk->kind == HB_LINK_SERIAL && n < 0 && errno != EAGAIN && errno != EINTR) {
+      serial_hangup(e, l, hb_monotonic_ns());
+      return;
+    }
+    if (n <= 0) return; /* EAGAIN, or an error the next send will report */
     int64_t now = hb_monotonic_ns();
     if (lk->kind == HB_LINK_SERIAL) {
       void *arg[2] = {e, (void *)(intptr_t)l};
@@ -326,6 +387,7 @@ static int send_one(link_t *lk, int d, const uint8_t *buf, size_t len) {
   } else if (lk->kind == HB_LINK_UDP) {
     n = sendto(lk->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&lk->dest.in[d], sizeof lk->dest.in[d]);
   } else {
+    if (lk->fd < 0) return -EIO; /* hung up, waiting to reopen */
     uint8_t enc[HB_SLIP_MAX];
     size_t m = hb_serial_encode(buf, len, enc);
     n = write(lk->fd, enc, m);
@@ -334,8 +396,25 @@ static int send_one(link_t *lk, int d, const uint8_t *buf, size_t len) {
   return n < 0 ? -errno : 0;
 }
 
-/* Send one frame of `type` on every link; caller holds e->mu. */
-static void send_all(hb_engine *e, uint8_t type, const uint8_t *payload, int plen, int64_t now) {
+/* Report local link changes noted by send_all; caller must NOT hold e->mu (emit takes it). */
+static void report_local(hb_engine *e, int64_t now) {
+  int up[HB_MAX_LINKS], err[HB_MAX_LINKS], which[HB_MAX_LINKS], n = 0;
+  pthread_mutex_lock(&e->mu);
+  for (int l = 0; l < e->nlinks; l++) {
+    link_t *lk = &e->links[l];
+    if (!lk->local_report) continue;
+    lk->local_report = 0;
+    which[n] = l;
+    up[n] = lk->local_up;
+    err[n] = lk->local_up ? 0 : lk->local_errno;
+    n++;
+  }
+  pthread_mutex_unlock(&e->mu);
+  for (int i = 0; i < n; i++) emit(e, HB_EV_LOCAL, -1, which[i], up[i], now, 0, err[i], NULL, 0);
+}
+
+/* Send one frame of `type` on every link; caller holds e->mu, then calls report_local. */
+static void send_all(hb_engine *e, uint8_t type, const uint8_t *payload, int plen) {
   for (int l = 0; l < e->nlinks; l++) {
     link_t *lk = &e->links[l];
     uint8_t buf[HB_FRAME_MAX];
@@ -355,13 +434,14 @@ static void send_all(hb_engine *e, uint8_t type, const uint8_t *payload, int ple
       lk->eagain_run = err == EAGAIN || err == ENOBUFS ? lk->eagain_run + 1 : 3;
       if (lk->local_up && lk->eagain_run >= 3) {
         lk->local_up = 0;
-        emit(e, HB_EV_LOCAL, -1, l, 0, now, 0, err, NULL, 0);
+        lk->local_errno = err;
+        lk->local_report = 1;
       }
     } else {
       lk->eagain_run = 0;
       if (!lk->local_up) {
         lk->local_up = 1;
-        emit(e, HB_EV_LOCAL, -1, l, 1, now, 0, 0, NULL, 0);
+        lk->local_report = 1;
       }
     }
   }
@@ -371,8 +451,9 @@ HB_API int32_t hb_engine_send_control(hb_engine *e, const uint8_t *msg, int32_t 
   if (!e || len < 0 || len > HB_PAYLOAD_MAX || (len && !msg)) return -EINVAL;
   if (!e->running) return -ENOTCONN;
   pthread_mutex_lock(&e->mu);
-  send_all(e, HB_MSG_CONTROL, msg, len, hb_monotonic_ns());
+  send_all(e, HB_MSG_CONTROL, msg, len);
   pthread_mutex_unlock(&e->mu);
+  report_local(e, hb_monotonic_ns());
   return 0;
 }
 
@@ -444,10 +525,12 @@ static void *run(void *arg) {
     int64_t now = hb_monotonic_ns();
     if (now >= next_send) {
       pthread_mutex_lock(&e->mu);
-      send_all(e, HB_MSG_BEAT, e->record, e->record_len, now);
+      send_all(e, HB_MSG_BEAT, e->record, e->record_len);
       pthread_mutex_unlock(&e->mu);
+      report_local(e, now);
       next_send += e->keepalive;
       if (next_send <= now) next_send = now + e->keepalive; /* after a stall: no burst of beats */
+      serial_retry(e, now);
     }
     int64_t next = judge(e, now);
     if (next_send < next) next = next_send;
@@ -471,7 +554,10 @@ static void *run(void *arg) {
       } else if (tag == TAG_NETLINK) {
         netlink_read(e);
       } else if (tag < (uint32_t)e->nlinks) {
-        drain(e, (int)tag);
+        if (e->links[tag].kind == HB_LINK_SERIAL && (evs[i].events & (EPOLLHUP | EPOLLERR)) && e->links[tag].fd >= 0)
+          serial_hangup(e, (int)tag, hb_monotonic_ns()); /* the other end went away: no busy loop on HUP */
+        else
+          drain(e, (int)tag);
       }
     }
   }
@@ -545,11 +631,6 @@ static link_t *new_link(hb_engine *e, int kind) {
   return lk;
 }
 
-static int fail(int fd) {
-  int err = errno;
-  if (fd >= 0) close(fd);
-  return -err;
-}
 
 HB_API int32_t hb_engine_add_ether(hb_engine *e, const char *ifname, const uint8_t *dest_macs, int32_t ndest) {
   if (!e || e->running || !ifname || ndest < 0 || ndest > HB_MAX_DESTS || (ndest && !dest_macs)) return -EINVAL;
@@ -652,21 +733,13 @@ static speed_t baud_const(int baud) {
 HB_API int32_t hb_engine_add_serial(hb_engine *e, const char *device, int32_t baud) {
   speed_t sp = baud_const(baud);
   if (!e || e->running || !device || !sp) return -EINVAL;
+  if (strlen(device) >= sizeof e->links[0].device) return -ENAMETOOLONG;
   link_t *lk = new_link(e, HB_LINK_SERIAL);
   if (!lk) return -ENOSPC;
-  int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return fail(-1);
-  struct termios t;
-  if (tcgetattr(fd, &t) < 0) return fail(fd);
-  cfmakeraw(&t);
-  t.c_cflag |= CLOCAL | CREAD;
-  t.c_cflag &= ~(tcflag_t)CRTSCTS;
-  t.c_cc[VMIN] = 0;
-  t.c_cc[VTIME] = 0;
-  cfsetispeed(&t, sp);
-  cfsetospeed(&t, sp);
-  if (tcsetattr(fd, TCSANOW, &t) < 0) return fail(fd);
-  tcflush(fd, TCIOFLUSH);
+  int fd = serial_open(device, sp);
+  if (fd < 0) return fd;
+  strcpy(lk->device, device);
+  lk->speed = sp;
   lk->fd = fd;
   lk->carrier = 1;
   return e->nlinks++;
@@ -733,4 +806,14 @@ HB_API void hb_engine_free(hb_engine *e) {
     if (fds[i] >= 0) close(fds[i]);
   pthread_mutex_destroy(&e->mu);
   free(e);
+}
+
+/* For the fuzzer only (not exported): links that exist without sockets. */
+int hb_fuzz_fake_links(hb_engine *e, int n) {
+  for (int i = 0; i < n && e->nlinks < HB_MAX_LINKS; i++) {
+    link_t *lk = new_link(e, HB_LINK_UDP);
+    if (!lk) return -ENOSPC;
+    e->nlinks++;
+  }
+  return e->nlinks;
 }

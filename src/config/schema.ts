@@ -233,7 +233,7 @@ export const SCHEMA: Fields = {
         serial: {
           name: linkName,
           device: {
-            kind: { t: "string", pattern: /^\/dev\/\S+$/, patternHint: "a path under /dev, like /dev/ttyS0" },
+            kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path, like /dev/ttyS0" },
             required: true,
             doc: "Serial device (null-modem cable between two nodes).",
           },

@@ -37,13 +37,17 @@ export function configText(o: ClusterOptions): string {
  */
 export class ClusterFiles {
   readonly dir = mkdtempSync(join(tmpdir(), "hb-lab-"));
-  constructor(readonly text: string) {}
+  /** perNode: what differs on one node's copy (a serial device path, say). */
+  constructor(
+    readonly text: string,
+    private readonly perNode: (node: number, text: string) => string = (_n, t) => t,
+  ) {}
   /** The config of node i, written on first use. */
   config(node: number): string {
     const file = join(this.dir, `ha-node${node}.toml`);
     const state = join(this.dir, `state-node${node}`);
     mkdirSync(state, { recursive: true });
-    writeFileSync(file, `${this.text}\n[paths]\nstate_dir = "${state}"\n`, { mode: 0o600 });
+    writeFileSync(file, `${this.perNode(node, this.text)}\n[paths]\nstate_dir = "${state}"\n`, { mode: 0o600 });
     return file;
   }
   cleanup(): void {

@@ -114,6 +114,10 @@ export class Lab {
   static nodeAddr(i: number, lan = 0): string {
     return `${LAN_NETS[lan]}.${10 + i}`;
   }
+  /** MAC of node i on LAN l: 02:00:00:00:0l:0i (locally administered). */
+  static nodeMac(i: number, lan = 0): string {
+    return `02:00:00:00:${lan.toString(16).padStart(2, "0")}:${i.toString(16).padStart(2, "0")}`;
+  }
   static readonly clientAddr = `${LAN_NETS[0]}.100`;
 
   static async create(opts: LabOptions): Promise<Lab> {
@@ -142,9 +146,9 @@ export class Lab {
       await must(["ip", "-n", this.bridge, "link", "add", `br${l}`, "type", "bridge", "forward_delay", "0"]);
       await must(["ip", "-n", this.bridge, "link", "set", `br${l}`, "up"]);
     }
-    const attach = async (ns: string, ifname: string, port: string, lan: number, addr: string) => {
+    const attach = async (ns: string, ifname: string, port: string, lan: number, addr: string, mac: string) => {
       // both ends are created inside their namespaces: nothing appears in the root namespace
-      await must(["ip", "-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", port, "netns", this.bridge]);
+      await must(["ip", "-n", ns, "link", "add", ifname, "address", mac, "type", "veth", "peer", "name", port, "netns", this.bridge]);
       await must(["ip", "-n", this.bridge, "link", "set", port, "master", `br${lan}`]);
       await must(["ip", "-n", this.bridge, "link", "set", port, "up"]);
       await must(["ip", "-n", ns, "addr", "add", `${addr}/24`, "dev", ifname]);
@@ -153,11 +157,11 @@ export class Lab {
     for (let i = 0; i < this.nodes.length; i++) {
       const ns = this.nodes[i]!;
       await this.addNs(ns);
-      for (let l = 0; l < this.lans; l++) await attach(ns, `eth${l}`, `n${i + 1}l${l}`, l, Lab.nodeAddr(i + 1, l));
+      for (let l = 0; l < this.lans; l++) await attach(ns, `eth${l}`, `n${i + 1}l${l}`, l, Lab.nodeAddr(i + 1, l), Lab.nodeMac(i + 1, l));
     }
     if (this.client) {
       await this.addNs(this.client);
-      await attach(this.client, "eth0", "c", 0, Lab.clientAddr);
+      await attach(this.client, "eth0", "c", 0, Lab.clientAddr, "02:00:00:00:00:99");
     }
   }
 
