@@ -91,6 +91,10 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`hb: ${e.message.replace(/`/g, '"')} (see hb --help)`);
       return EXIT.USAGE;
     }
+    if (e instanceof Error && e.name === "NativeError") {
+      console.error(`hb: cannot start the heartbeat: ${e.message}`);
+      return EXIT.FAILURE;
+    }
     if (e instanceof Error && e.name === "ShimLoadError") {
       console.error(`hb: ${e.message}`);
       return EXIT.FAILURE;

@@ -161,6 +161,36 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     expect(a.matching(/peer node2: .* -> (late|dead)/, mark)).toEqual([]);
   });
 
+  test("a link whose own interface goes down is marked down locally and loses carrier; the peer stays up", async () => {
+    cluster([UDP0, ETHER1]);
+    const a = start(1);
+    const b = start(2);
+    await bothUp(a, b);
+    await a.waitLine(/link ether:eth1: carrier up/);
+    const mark = a.lines.length;
+    await lab.exec(lab.nodes[0]!, ["ip", "link", "set", "eth1", "down"]);
+    await a.waitLine(/link ether:eth1: carrier lost/, 2000, mark);
+    await a.waitLine(/link ether:eth1: marked down locally: sending fails \(ENETDOWN\)/, 2000, mark);
+    await lab.exec(lab.nodes[0]!, ["ip", "link", "set", "eth1", "up"]);
+    await a.waitLine(/link ether:eth1: sending works again/, 3000, mark);
+    await a.waitLine(/link ether:eth1: carrier up/, 3000, mark);
+    expect(a.matching(/peer node2: .* -> (late|dead)/, mark)).toEqual([]);
+  });
+
+  test("key rotation: nodes signing with different keys still accept each other when both keys are listed", async () => {
+    const text = configText({ nodes: 2, links: [UDP0] }).replace(
+      /\[auth\][\s\S]*?(?=\[\[node\]\])/,
+      `[auth]\nsend = SEND\n[[auth.key]]\nid = 1\nsecret = "old-key-0123456789"\n[[auth.key]]\nid = 2\nsecret = "new-key-0123456789"\n\n`,
+    );
+    files = new ClusterFiles(text, (node, t) => t.replace("SEND", node === 1 ? "1" : "2"));
+    const a = start(1);
+    const b = start(2);
+    await bothUp(a, b);
+    await Bun.sleep(300);
+    expect(a.matching(/dropped frames/)).toEqual([]);
+    expect(b.matching(/dropped frames/)).toEqual([]);
+  });
+
   test("forged frames from a third namespace are dropped and counted; correctly signed ones are accepted", async () => {
     cluster([UDP0, ETHER1], { extraNodes: 1 }); // node3 is listed but runs no hb: the attacker speaks for it
     const b = start(2);
