@@ -49,5 +49,9 @@ unit: build/libhb.so
 netns: dist/hb test-toolchain
 	$(BUN) test --timeout 60000 test/netns
 
+# Performance figures (not asserted by tests). BENCH_SECONDS=15 for a quick look.
+bench: dist/hb test-toolchain
+	$(BUN) test/bench/run.ts 2>&1 | tee build/bench.txt
+
 clean:
 	rm -rf build dist

@@ -1,0 +1,16 @@
+/**
+ * make bench: performance figures that unit tests must not assert on.
+ * Heartbeat: daemon CPU and RSS (issue 3). The wake-up floor of this machine
+ * is printed first: in a VM every sleep/wake costs tens of microseconds, which
+ * bounds what any daemon with N wake-ups per keepalive can reach.
+ */
+import { join } from "node:path";
+import { benchHeartbeat, printHeartbeat } from "./heartbeat.ts";
+
+const ROOT = join(import.meta.dir, "../..");
+const cc = Bun.spawnSync(["gcc", "-O2", "-o", join(ROOT, "build/wakeup"), join(import.meta.dir, "wakeup.c")]);
+if (cc.exitCode === 0) {
+  console.log("wake-up floor of this machine (a thread that only sleeps and wakes):");
+  for (const [ms, n] of [[1000, 3], [20, 250]] as const) console.log(`  ${Bun.spawnSync([join(ROOT, "build/wakeup"), String(ms), String(n)], { timeout: 20_000 }).stdout.toString().trim()}`);
+}
+printHeartbeat(await benchHeartbeat());
