@@ -1,6 +1,7 @@
 /* The heartbeat engine: see engine.h. */
 #include "compat.h"
 #include "engine.h"
+#include "vip.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 #define TAG_TIMER 0xFFFF0001u
 #define TAG_STOP 0xFFFF0002u
 #define TAG_NETLINK 0xFFFF0003u
+#define TAG_KICK 0xFFFF0004u
 
 typedef struct {
   int kind;
@@ -76,7 +78,16 @@ typedef struct {
   int record_len;    /* -1 = none yet */
 } peer_t;
 
+#define HB_MAX_VIPS 64
+typedef struct {
+  int used, family, prefix, lifetime_s, pairs;
+  char ifname[IF_NAMESIZE], label[IF_NAMESIZE];
+  uint8_t addr[16];
+  int64_t renew_at, burst_at, refresh_every; /* 0 = not due */
+} vip_t;
+
 struct hb_engine {
+  vip_t vips[HB_MAX_VIPS]; /* guarded by mu */
   uint32_t cluster;
   uint16_t self_id;
   uint64_t gen;
@@ -95,7 +106,7 @@ struct hb_engine {
   int qhead, qcount, lost, notified;
   void (*notify)(void);
 
-  int epfd, timerfd, stopfd, nlfd;
+  int epfd, timerfd, stopfd, nlfd, kickfd;
   int no_pwait2; /* kernel without epoll_pwait2: use the timerfd */
   pthread_t thread;
   int running;
@@ -478,6 +489,92 @@ HB_API int32_t hb_engine_set_record(hb_engine *e, const uint8_t *rec, int32_t le
   return 0;
 }
 
+/* ---------- VIP lease and announcements ---------- */
+
+HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const char *ifname, const uint8_t *addr,
+                             int32_t prefix, const char *label, int32_t lifetime_s, int32_t pairs, int32_t second_ms,
+                             int32_t refresh_ms) {
+  int alen = family == 4 ? 4 : family == 6 ? 16 : -1;
+  if (!e || alen < 0 || !ifname || !addr || strlen(ifname) >= IF_NAMESIZE || (label && strlen(label) >= IF_NAMESIZE) ||
+      lifetime_s < 0 || pairs < 0 || second_ms < 0 || refresh_ms < 0)
+    return -EINVAL;
+  int64_t now = hb_monotonic_ns();
+  int rc = -ENOENT;
+  pthread_mutex_lock(&e->mu);
+  int slot = -1;
+  for (int i = 0; i < HB_MAX_VIPS; i++) {
+    vip_t *v = &e->vips[i];
+    if (v->used && v->family == family && !memcmp(v->addr, addr, (size_t)alen) && !strcmp(v->ifname, ifname)) slot = i;
+  }
+  if (!on) {
+    if (slot >= 0) { e->vips[slot].used = 0; rc = 0; }
+  } else {
+    if (slot < 0)
+      for (int i = 0; i < HB_MAX_VIPS && slot < 0; i++)
+        if (!e->vips[i].used) slot = i;
+    if (slot < 0) {
+      rc = -ENOSPC;
+    } else {
+      vip_t *v = &e->vips[slot];
+      memset(v, 0, sizeof *v);
+      v->used = 1;
+      v->family = family;
+      v->prefix = prefix;
+      v->lifetime_s = lifetime_s;
+      v->pairs = pairs;
+      strcpy(v->ifname, ifname);
+      if (label) strcpy(v->label, label);
+      memcpy(v->addr, addr, (size_t)alen);
+      int64_t every = (int64_t)lifetime_s * 1000000000LL / 3;
+      if (lifetime_s > 0) v->renew_at = now + (every > 0 ? every : 1000000000LL);
+      if (pairs > 0 && second_ms > 0) v->burst_at = now + second_ms * NS_PER_MS;
+      v->refresh_every = refresh_ms * NS_PER_MS;
+      if (pairs > 0 && refresh_ms > 0 && !v->burst_at) v->burst_at = now + v->refresh_every;
+      rc = 0;
+    }
+  }
+  pthread_mutex_unlock(&e->mu);
+  if (rc == 0 && e->running) {
+    uint64_t one = 1; /* wake the thread so it plans the new deadlines */
+    ssize_t w = write(e->kickfd, &one, sizeof one);
+    (void)w;
+  }
+  return rc;
+}
+
+/* Renew leases and send bursts that are due; returns the next instant something is due. */
+static int64_t vip_tick(hb_engine *e, int64_t now) {
+  int64_t next = INT64_MAX;
+  for (int i = 0; i < HB_MAX_VIPS; i++) {
+    pthread_mutex_lock(&e->mu);
+    vip_t v = e->vips[i]; /* a copy: the netlink call runs without the lock */
+    pthread_mutex_unlock(&e->mu);
+    if (!v.used) continue;
+    int renew = v.renew_at && now >= v.renew_at, burst = v.burst_at && now >= v.burst_at;
+    if (renew) {
+      int rc = hb_addr_add(v.family, v.ifname, v.addr, v.prefix, v.label, v.lifetime_s, 1);
+      if (rc < 0) emit(e, HB_EV_VIP, -1, -1, 1, now, 0, -rc, v.addr, v.family == 4 ? 4 : 16);
+    }
+    if (burst) {
+      int rc = hb_announce(v.family, v.ifname, v.addr, v.pairs);
+      if (rc < 0) emit(e, HB_EV_VIP, -1, -1, 2, now, 0, -rc, v.addr, v.family == 4 ? 4 : 16);
+    }
+    pthread_mutex_lock(&e->mu);
+    vip_t *cur = &e->vips[i];
+    if (cur->used && !memcmp(cur->addr, v.addr, 16) && !strcmp(cur->ifname, v.ifname)) {
+      if (renew) {
+        int64_t every = (int64_t)cur->lifetime_s * 1000000000LL / 3;
+        cur->renew_at = now + (every > 0 ? every : 1000000000LL);
+      }
+      if (burst) cur->burst_at = cur->refresh_every ? now + cur->refresh_every : 0;
+      if (cur->renew_at && cur->renew_at < next) next = cur->renew_at;
+      if (cur->burst_at && cur->burst_at < next) next = cur->burst_at;
+    }
+    pthread_mutex_unlock(&e->mu);
+  }
+  return next;
+}
+
 /* ---------- carrier (rtnetlink) ---------- */
 
 static void netlink_read(hb_engine *e) {
@@ -571,8 +668,10 @@ static void *run(void *arg) {
     }
     int64_t next = judge(e, now);
     if (next_send < next) next = next_send;
-    struct epoll_event evs[HB_MAX_LINKS + 3];
-    int n = wait_until(e, next, evs, HB_MAX_LINKS + 3);
+    int64_t vnext = vip_tick(e, now);
+    if (vnext < next) next = vnext;
+    struct epoll_event evs[HB_MAX_LINKS + 4];
+    int n = wait_until(e, next, evs, HB_MAX_LINKS + 4);
     heard = 0;
     if (n < 0 && errno != EINTR) {
       emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, errno, NULL, 0);
@@ -584,9 +683,9 @@ static void *run(void *arg) {
         emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, 0, NULL, 0);
         return NULL;
       }
-      if (tag == TAG_TIMER) {
+      if (tag == TAG_TIMER || tag == TAG_KICK) {
         uint64_t x;
-        ssize_t r = read(e->timerfd, &x, sizeof x);
+        ssize_t r = read(tag == TAG_TIMER ? e->timerfd : e->kickfd, &x, sizeof x);
         (void)r;
       } else if (tag == TAG_NETLINK) {
         netlink_read(e);
@@ -620,7 +719,7 @@ HB_API hb_engine *hb_engine_new(uint32_t cluster, int32_t self_id, uint64_t gene
   e->warntime = warntime_ms * NS_PER_MS;
   e->deadtime = deadtime_ms * NS_PER_MS;
   e->initdead = initdead_ms * NS_PER_MS;
-  e->epfd = e->timerfd = e->stopfd = e->nlfd = -1;
+  e->epfd = e->timerfd = e->stopfd = e->nlfd = e->kickfd = -1;
   e->keys.send = -1;
   pthread_mutex_init(&e->mu, NULL);
   return e;
@@ -802,7 +901,8 @@ HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void)) {
   e->epfd = epoll_create1(EPOLL_CLOEXEC);
   e->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   e->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (e->epfd < 0 || e->timerfd < 0 || e->stopfd < 0) return -errno;
+  e->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (e->epfd < 0 || e->timerfd < 0 || e->stopfd < 0 || e->kickfd < 0) return -errno;
   int nl = netlink_open(e); /* carrier reports are best effort */
   (void)nl;
   struct epoll_event ev = {.events = EPOLLIN};
@@ -810,6 +910,8 @@ HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void)) {
   epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->timerfd, &ev);
   ev.data.u32 = TAG_STOP;
   epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->stopfd, &ev);
+  ev.data.u32 = TAG_KICK;
+  epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->kickfd, &ev);
   if (e->nlfd >= 0) {
     ev.data.u32 = TAG_NETLINK;
     epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->nlfd, &ev);
@@ -851,7 +953,7 @@ HB_API void hb_engine_free(hb_engine *e) {
   hb_engine_stop(e);
   for (int l = 0; l < e->nlinks; l++)
     if (e->links[l].fd >= 0) close(e->links[l].fd);
-  int fds[] = {e->epfd, e->timerfd, e->stopfd, e->nlfd};
+  int fds[] = {e->epfd, e->timerfd, e->stopfd, e->nlfd, e->kickfd};
   for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0) close(fds[i]);
   pthread_mutex_destroy(&e->mu);

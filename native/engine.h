@@ -27,7 +27,8 @@ enum hb_event_type {
   HB_EV_RECORD = 5,     /* peer, data[len]: the peer's state record changed */
   HB_EV_CONTROL = 6,    /* peer, link, data[len]: a control message */
   HB_EV_OVERFLOW = 7,   /* arg = events lost; TS should re-read the state */
-  HB_EV_STOPPED = 8     /* the thread ended; arg = errno if it failed */
+  HB_EV_STOPPED = 8,    /* the thread ended; arg = errno if it failed */
+  HB_EV_VIP = 9         /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address */
 };
 
 /* Fixed layout, read by src/native/shim.ts with a DataView (little endian). */
@@ -72,6 +73,15 @@ HB_API int32_t hb_engine_poll(hb_engine *e, hb_event *out, int32_t max);
 HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int32_t n);
 HB_API int32_t hb_engine_stop(hb_engine *e);
 HB_API void hb_engine_free(hb_engine *e);
+/*
+ * Keep a VIP alive from this thread: renew its kernel lifetime every lifetime/3 (the lease: if this
+ * process dies or hangs, the kernel removes the address by itself), send a second announcement burst
+ * second_ms after the first (the caller sent the first), then one every refresh_ms (0 = never).
+ * on = 0 forgets the address (the caller removes it). Returns 0 or -errno.
+ */
+HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const char *ifname, const uint8_t *addr,
+                             int32_t prefix, const char *label, int32_t lifetime_s, int32_t pairs, int32_t second_ms,
+                             int32_t refresh_ms);
 HB_API int32_t hb_event_size(void);
 HB_API int64_t hb_monotonic_ns(void);
 

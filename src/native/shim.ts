@@ -34,6 +34,13 @@ const SYMBOLS = {
   hb_engine_counters: { args: [p, i32, p, i32], returns: i32 },
   hb_engine_stop: { args: [p], returns: i32 },
   hb_engine_free: { args: [p], returns: FFIType.void },
+  hb_engine_vip: { args: [p, i32, i32, cstring, p, i32, cstring, i32, i32, i32, i32], returns: i32 },
+  hb_addr_add: { args: [i32, cstring, p, i32, cstring, i32, i32], returns: i32 },
+  hb_addr_del: { args: [i32, cstring, p, i32], returns: i32 },
+  hb_addr_has: { args: [i32, cstring, p], returns: i32 },
+  hb_announce: { args: [i32, cstring, p, i32], returns: i32 },
+  hb_probe: { args: [i32, cstring, p, i32], returns: i32 },
+  hb_if_mac: { args: [cstring, p], returns: i32 },
 } as const;
 
 export const ABI_VERSION = 1;
@@ -137,6 +144,66 @@ const check = (call: string, rc: number): number => {
   return rc;
 };
 
+/* ---------- floating addresses ---------- */
+
+export interface Vip {
+  family: 4 | 6;
+  address: string;
+  prefix: number;
+  ifname: string;
+  label?: string;
+}
+export interface VipLease {
+  /** kernel lifetime in whole seconds, renewed every third of it; 0 = forever */
+  lifetimeS: number;
+  /** announcement pairs per burst */
+  pairs: number;
+  /** delay of the second burst, ms (0 = none) */
+  secondMs: number;
+  /** periodic refresh, ms (0 = none) */
+  refreshMs: number;
+}
+
+function addrBytes(a: Pick<Vip, "family" | "address">): Uint8Array {
+  if (a.family === 4) return Uint8Array.from(a.address.split(".").map(Number));
+  // expand :: and hex groups into 16 bytes
+  const [head, tail = ""] = a.address.includes("::") ? a.address.split("::") : [a.address, undefined as unknown as string];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => { const v = parseInt(g || "0", 16); out[2 * i] = v >> 8; out[2 * i + 1] = v & 255; });
+  return out;
+}
+
+/** Add (or, with replace, renew) an address with a kernel lifetime (0 = forever). */
+export function addrAdd(a: Vip, lifetimeS: number, replace = false): void {
+  check(`add ${a.address}/${a.prefix} on ${a.ifname}`, sym().hb_addr_add(a.family, cstr(a.ifname), ptr(addrBytes(a)), a.prefix, cstr(a.label ?? ""), lifetimeS, replace ? 1 : 0));
+}
+/** Remove an address; false when it was not there. */
+export function addrDel(a: Vip): boolean {
+  const rc = sym().hb_addr_del(a.family, cstr(a.ifname), ptr(addrBytes(a)), a.prefix);
+  if (rc === -99 /* EADDRNOTAVAIL */) return false;
+  check(`remove ${a.address}/${a.prefix} from ${a.ifname}`, rc);
+  return true;
+}
+export function addrHas(a: Pick<Vip, "family" | "address" | "ifname">): boolean {
+  return check(`look up ${a.address} on ${a.ifname}`, sym().hb_addr_has(a.family, cstr(a.ifname), ptr(addrBytes(a)))) === 1;
+}
+/** Send `pairs` gratuitous ARP request+reply (IPv4) or 2 x unsolicited NA (IPv6). Returns frames sent. */
+export function announce(a: Pick<Vip, "family" | "address" | "ifname">, pairs: number): number {
+  return check(`announce ${a.address} on ${a.ifname}`, sym().hb_announce(a.family, cstr(a.ifname), ptr(addrBytes(a)), pairs));
+}
+/** Does anyone answer for the address within waitMs? (ARP probe / DAD) */
+export function probe(a: Pick<Vip, "family" | "address" | "ifname">, waitMs: number): boolean {
+  return check(`probe ${a.address} on ${a.ifname}`, sym().hb_probe(a.family, cstr(a.ifname), ptr(addrBytes(a)), waitMs)) === 1;
+}
+export function ifMac(ifname: string): string {
+  const mac = new Uint8Array(6);
+  check(`MAC of ${ifname}`, sym().hb_if_mac(cstr(ifname), ptr(mac)));
+  return [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
 /* ---------- the heartbeat engine ---------- */
 
 export interface EngineLinkSpec {
@@ -180,7 +247,7 @@ export interface RawEvent {
   data: Uint8Array;
 }
 
-export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8 } as const;
+export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8, VIP: 9 } as const;
 export const COUNTERS = 13; // HB_CNT_COUNT: 9 drop reasons, tx, tx_err, rx, self
 const BATCH = 64;
 const UDP_MODE = { broadcast: 0, multicast: 1, unicast: 2 } as const;
@@ -270,6 +337,11 @@ export class Engine {
 
   sendControl(data: Uint8Array): void {
     check("send control", sym().hb_engine_send_control(this.h, ptr(nonEmpty(data)), data.length));
+  }
+
+  /** Keep a VIP leased and announced from the native thread (see hb_engine_vip), or forget it. */
+  vip(on: boolean, a: Vip, lease: VipLease): void {
+    check(`vip ${a.address}`, sym().hb_engine_vip(this.h, on ? 1 : 0, a.family, cstr(a.ifname), ptr(addrBytes(a)), a.prefix, cstr(a.label ?? ""), lease.lifetimeS, lease.pairs, lease.secondMs, lease.refreshMs));
   }
 
   counters(link: number): bigint[] {
