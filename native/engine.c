@@ -217,6 +217,7 @@ static void peer_update(hb_engine *e, int pi, int64_t now, int64_t gap_up) {
   int64_t last = last_heard(e, p);
   int64_t gap = s == HB_UP ? gap_up : now - (last ? last : e->start);
   p->state = s;
+  if (s == HB_DEAD) p->record_len = -1; /* when it returns, report its record again, changed or not */
   emit(e, HB_EV_PEER, pi, -1, s, now, gap, 0, NULL, 0);
 }
 

@@ -8,6 +8,7 @@
  *   2  u8   priority (tie-breaks, higher wins)
  *   3  u8   uplink score 0..100 (ping targets reached)
  *   4  u32  groups owned: bit i = group i of the config (big-endian)
+ *   8  u32  groups failed here (do not move them to this node) (big-endian)
  */
 export const NODE_STATES = ["starting", "standby", "active", "stopping", "failed"] as const;
 export type NodeState = (typeof NODE_STATES)[number];
@@ -18,9 +19,14 @@ export interface StateRecord {
   score: number;
   /** indexes of the groups this node owns */
   groups: number[];
+  /** indexes of the groups that failed on this node (not to be moved here) */
+  failed?: number[];
 }
 
-export const RECORD_LEN = 8;
+export const RECORD_LEN = 12;
+
+const mask = (list: number[] = []) => list.reduce((m, g) => (g >= 0 && g < 32 ? m | (1 << g) : m), 0) >>> 0;
+const unmask = (m: number) => Array.from({ length: 32 }, (_, i) => i).filter((i) => m & (1 << i));
 
 export function encodeRecord(r: StateRecord): Uint8Array {
   const b = new Uint8Array(RECORD_LEN);
@@ -29,17 +35,14 @@ export function encodeRecord(r: StateRecord): Uint8Array {
   b[1] = NODE_STATES.indexOf(r.state);
   b[2] = r.priority & 255;
   b[3] = Math.max(0, Math.min(100, r.score));
-  let mask = 0;
-  for (const g of r.groups) if (g >= 0 && g < 32) mask |= 1 << g;
-  dv.setUint32(4, mask >>> 0);
+  dv.setUint32(4, mask(r.groups));
+  dv.setUint32(8, mask(r.failed));
   return b;
 }
 
 /** Decode a peer's record; undefined when it is not one we understand. */
 export function decodeRecord(b: Uint8Array): StateRecord | undefined {
   if (b.length < RECORD_LEN || b[0] !== 1 || b[1]! >= NODE_STATES.length) return undefined;
-  const mask = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(4);
-  const groups: number[] = [];
-  for (let i = 0; i < 32; i++) if (mask & (1 << i)) groups.push(i);
-  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups };
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)) };
 }

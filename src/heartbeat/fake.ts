@@ -125,6 +125,7 @@ class FakeLinks implements Links {
     if (s === p.state) return;
     const last = Math.max(...p.links.map((x) => x.lastRx));
     p.state = s;
+    if (s === "dead") p.record = undefined; // as the engine: report the record again when it returns
     this.emit({ type: "peer", peer: name, state: s, gapMs: s === "up" ? gapUp : now - (last || this.start0), at: now });
   }
 

@@ -1,0 +1,368 @@
+/**
+ * The cluster state machine: pure. step(state, event, now) -> { state, effects, log }.
+ * It never touches the network, a clock or a process: it says what to do
+ * (effects) and learns the outcome as events. Every change of a group or of
+ * the node is logged once, here, as `old -> new (reason)`.
+ *
+ * Ownership rule for a group (the same on every node, given the same facts):
+ *  - candidates: alive nodes that may host it (not in standby, not leaving, the
+ *    group not failed there); a peer is alive while its heartbeat is up or late;
+ *  - the preferred node, if a candidate, when auto_failback is on or nobody
+ *    else holds the group;
+ *  - else the one candidate that holds it (no needless move);
+ *  - else, when several hold it (a healed partition), the preferred node if it
+ *    is one of them, else the holder with the lowest node id;
+ *  - else the preferred node if a candidate, else the candidate with the
+ *    lowest node id.
+ * A node starts a group only when it is the chosen one and no other live node
+ * still holds it; a holder that is not the chosen one stops it and tells the
+ * peers at once ("released"), so planned moves never wait for deadtime.
+ */
+import type { Liveness } from "../heartbeat/types.ts";
+import type { NodeState, StateRecord } from "./record.ts";
+
+export type GroupPhase = "stopped" | "starting" | "running" | "stopping" | "failed";
+export type NodePhase = "waiting" | "active" | "standby" | "leaving" | "done";
+
+export interface MachineConfig {
+  self: string;
+  nodes: { name: string; id: number }[];
+  groups: { name: string; preferred: string; resources: string[] }[];
+  autoFailback: boolean;
+  /** ms to wait at start for every peer before acting alone */
+  initdead: number;
+  /** ms a group that failed to start here stays away from this node */
+  failureHold: number;
+  /** extra attempts of a failing stop before the stop policy applies */
+  stopRetries: number;
+  stopPolicy: "block" | "reboot";
+}
+
+export interface GroupState {
+  phase: GroupPhase;
+  since: number;
+  reason: string;
+  /** resource being started (starting) or stopped (stopping) */
+  step: number;
+  /** resources started so far: what a failed start must undo */
+  started: number;
+  /** failed: until when (start failure), or undefined = blocked until cleared (stop failure) */
+  until?: number;
+  /** after stopping: where we go */
+  then: "stopped" | "failed";
+  stopAttempts: number;
+  /** stopping because the node is leaving / handing over: tell the peers when done */
+  announce: boolean;
+}
+
+export interface PeerState {
+  liveness: Liveness;
+  record?: StateRecord;
+}
+
+export interface MachineState {
+  phase: NodePhase;
+  since: number;
+  groups: GroupState[];
+  peers: Record<string, PeerState>;
+  /** exit code once done */
+  exitCode?: number;
+}
+
+export type ControlMsg = { kind: "released"; group: number } | { kind: "leaving" };
+
+export type MachineEvent =
+  | { type: "start" }
+  | { type: "peer"; peer: string; liveness: Liveness }
+  | { type: "record"; peer: string; record: StateRecord }
+  | { type: "control"; peer: string; msg: ControlMsg }
+  | { type: "timer"; name: string }
+  | { type: "done"; group: number; step: number; op: "start" | "stop"; ok: boolean; error?: string }
+  | { type: "shutdown"; reason: string }
+  | { type: "standby"; on: boolean }
+  | { type: "clear"; group: number };
+
+export type Effect =
+  | { type: "start"; group: number; step: number }
+  | { type: "stop"; group: number; step: number }
+  | { type: "record"; record: StateRecord }
+  | { type: "control"; msg: ControlMsg }
+  | { type: "timer"; name: string; at: number }
+  | { type: "exit"; code: number }
+  | { type: "reboot"; reason: string };
+
+export interface StepResult {
+  state: MachineState;
+  effects: Effect[];
+  log: string[];
+}
+
+export function initialState(cfg: MachineConfig, now: number): MachineState {
+  return {
+    phase: "waiting",
+    since: now,
+    groups: cfg.groups.map(() => ({ phase: "stopped", since: now, reason: "start", step: 0, started: 0, then: "stopped", stopAttempts: 0, announce: false })),
+    peers: Object.fromEntries(cfg.nodes.filter((n) => n.name !== cfg.self).map((n) => [n.name, { liveness: "unknown" as Liveness }])),
+  };
+}
+
+const alive = (p: PeerState) => p.liveness === "up" || p.liveness === "late";
+
+/** Does this node hold group g (resources possibly up)? */
+export function selfHolds(g: GroupState): boolean {
+  return g.phase === "starting" || g.phase === "running" || g.phase === "stopping" || (g.phase === "failed" && g.until === undefined);
+}
+
+export function nodeState(s: MachineState): NodeState {
+  if (s.phase === "waiting") return "starting";
+  if (s.phase === "leaving" || s.phase === "done") return "stopping";
+  if (s.phase === "standby") return "standby";
+  return "active";
+}
+
+export function recordOf(s: MachineState): StateRecord {
+  const groups: number[] = [];
+  const failed: number[] = [];
+  s.groups.forEach((g, i) => {
+    if (selfHolds(g)) groups.push(i);
+    if (g.phase === "failed") failed.push(i);
+  });
+  return { state: nodeState(s), priority: 0, score: 100, groups, failed };
+}
+
+/** Who should run group gi, by the rule in the header. */
+export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now: number): string | undefined {
+  const g = cfg.groups[gi]!;
+  const id = (n: string) => cfg.nodes.find((x) => x.name === n)?.id ?? 1e9;
+  const cands: string[] = [];
+  const holders: string[] = [];
+  const mine = s.groups[gi]!;
+  const selfCan = (s.phase === "active" || s.phase === "waiting") && !(mine.phase === "failed" && (mine.until === undefined || mine.until > now));
+  if (selfCan) cands.push(cfg.self);
+  if (selfHolds(mine)) holders.push(cfg.self);
+  for (const [name, p] of Object.entries(s.peers)) {
+    if (!alive(p)) continue;
+    const r = p.record;
+    if (r && r.groups.includes(gi)) holders.push(name);
+    if (!r || r.state === "starting" || r.state === "active") if (!r?.failed?.includes(gi)) cands.push(name);
+  }
+  if (cands.length === 0) return undefined;
+  const byId = (list: string[]) => [...list].sort((a, b) => id(a) - id(b))[0];
+  const heldBy = holders.filter((h) => cands.includes(h));
+  if (cands.includes(g.preferred) && (cfg.autoFailback || heldBy.length === 0 || heldBy.includes(g.preferred))) return g.preferred;
+  if (heldBy.length === 1) return heldBy[0];
+  if (heldBy.length > 1) return heldBy.includes(g.preferred) ? g.preferred : byId(heldBy);
+  return byId(cands);
+}
+
+class Stepper {
+  effects: Effect[] = [];
+  log: string[] = [];
+  constructor(
+    readonly cfg: MachineConfig,
+    readonly s: MachineState,
+    readonly now: number,
+  ) {}
+
+  name(gi: number) {
+    return this.cfg.groups[gi]!.name;
+  }
+
+  /** The one place where a group changes phase. */
+  setGroup(gi: number, phase: GroupPhase, reason: string, patch: Partial<GroupState> = {}) {
+    const g = this.s.groups[gi]!;
+    if (g.phase !== phase) this.log.push(`group ${this.name(gi)}: ${g.phase} -> ${phase} (${reason})`);
+    Object.assign(g, patch, { phase, since: g.phase === phase ? g.since : this.now, reason });
+  }
+
+  /** The one place where the node changes phase. */
+  setNode(phase: NodePhase, reason: string) {
+    if (this.s.phase === phase) return;
+    this.log.push(`node ${this.cfg.self}: ${this.s.phase} -> ${phase} (${reason})`);
+    this.s.phase = phase;
+    this.s.since = this.now;
+  }
+
+  startGroup(gi: number, reason: string) {
+    this.setGroup(gi, "starting", reason, { step: 0, started: 0, stopAttempts: 0, announce: false, until: undefined });
+    this.effects.push({ type: "start", group: gi, step: 0 });
+  }
+
+  /** Stop from the last started resource down; then `then`. */
+  stopGroup(gi: number, reason: string, then: "stopped" | "failed", announce: boolean) {
+    const g = this.s.groups[gi]!;
+    const top = g.phase === "running" ? this.cfg.groups[gi]!.resources.length : g.started;
+    if (top === 0) {
+      this.setGroup(gi, then, reason, { step: 0, started: 0 });
+      if (announce) this.effects.push({ type: "control", msg: { kind: "released", group: gi } });
+      return;
+    }
+    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, then, announce, stopAttempts: 0 });
+    this.effects.push({ type: "stop", group: gi, step: top - 1 });
+  }
+
+  /** Bring every group in line with the ownership rule. */
+  reconcile(why: (gi: number, owner: string | undefined) => string) {
+    if (this.s.phase === "done") return;
+    this.cfg.groups.forEach((_, gi) => {
+      const g = this.s.groups[gi]!;
+      if (g.phase === "starting" || g.phase === "stopping") return; // finish the sequence first
+      if (g.phase === "failed" && g.until === undefined) return; // blocked: held until cleared
+      const leaving = this.s.phase === "leaving" || this.s.phase === "standby";
+      const owner = leaving ? undefined : chooseOwner(this.cfg, this.s, gi, this.now);
+      if (g.phase === "running" && owner !== this.cfg.self) {
+        const reason = leaving ? (this.s.phase === "leaving" ? "node leaving" : "standby") : owner ? `handing over to ${owner}` : why(gi, owner);
+        this.stopGroup(gi, reason, "stopped", true);
+        return;
+      }
+      if ((g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined && g.until <= this.now)) && owner === this.cfg.self && this.s.phase === "active") {
+        // wait while another live node still holds it: it is releasing it
+        const stillHeld = Object.entries(this.s.peers).some(([, p]) => alive(p) && p.record?.groups.includes(gi));
+        if (!stillHeld) this.startGroup(gi, why(gi, owner));
+      }
+    });
+  }
+
+  finishLeaving() {
+    if (this.s.phase !== "leaving") return;
+    if (this.s.groups.every((g) => !selfHolds(g) || (g.phase === "failed" && g.until === undefined))) {
+      const blocked = this.s.groups.some((g) => g.phase === "failed" && g.until === undefined);
+      this.setNode("done", blocked ? "groups blocked by a failed stop remain" : "every group released");
+      this.s.exitCode = blocked ? 1 : 0;
+      this.effects.push({ type: "exit", code: this.s.exitCode });
+    }
+  }
+}
+
+/** A short reason for a group decision, from what the event was. */
+function reasonFor(e: MachineEvent): (gi: number, owner: string | undefined) => string {
+  switch (e.type) {
+    case "start": return () => "start";
+    case "peer": return () => `peer ${e.peer} ${e.liveness}`;
+    case "record": return () => `peer ${e.peer} state ${e.record.state}`;
+    case "control": return (gi) => (e.msg.kind === "released" && e.msg.group === gi ? `${e.peer} released it` : `${e.peer} ${e.msg.kind}`);
+    case "timer": return () => (e.name === "initdead" ? "initdead passed without every peer" : `timer ${e.name}`);
+    case "done": return () => "resource finished";
+    case "shutdown": return () => e.reason;
+    case "standby": return () => (e.on ? "standby" : "standby ended");
+    case "clear": return () => "cleared";
+  }
+}
+
+export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, now: number): StepResult {
+  const s: MachineState = structuredClone(prev);
+  const t = new Stepper(cfg, s, now);
+  const before = JSON.stringify(recordOf(prev));
+
+  switch (e.type) {
+    case "start":
+      t.effects.push({ type: "timer", name: "initdead", at: now + cfg.initdead });
+      if (Object.keys(s.peers).length === 0) t.setNode("active", "no peers configured");
+      break;
+    case "peer": {
+      const p = s.peers[e.peer];
+      if (!p) break;
+      p.liveness = e.liveness;
+      if (!alive(p)) p.record = undefined; // what a dead node held is no longer held
+      break;
+    }
+    case "record": {
+      const p = s.peers[e.peer];
+      if (p) p.record = e.record;
+      break;
+    }
+    case "control": {
+      const p = s.peers[e.peer];
+      if (!p) break;
+      if (e.msg.kind === "released" && p.record) {
+        const gi = e.msg.group;
+        p.record = { ...p.record, groups: p.record.groups.filter((x) => x !== gi) };
+      } else if (e.msg.kind === "leaving" && p.record) {
+        p.record = { ...p.record, state: "stopping" };
+      }
+      break;
+    }
+    case "timer": {
+      if (e.name === "initdead" && s.phase === "waiting") t.setNode("active", "initdead passed without hearing every peer");
+      const hold = /^hold:(\d+)$/.exec(e.name);
+      const g = hold ? s.groups[Number(hold[1])] : undefined;
+      if (g && g.phase === "failed" && g.until !== undefined && g.until <= now)
+        t.setGroup(Number(hold![1]), "stopped", "failure hold-down passed", { until: undefined });
+      break;
+    }
+    case "done": {
+      const g = s.groups[e.group];
+      if (!g || g.step !== e.step) break; // a stale result
+      const res = cfg.groups[e.group]!.resources;
+      if (e.op === "start" && g.phase === "starting") {
+        if (e.ok) {
+          g.started = e.step + 1;
+          if (g.started === res.length) t.setGroup(e.group, "running", "all resources started");
+          else {
+            g.step = e.step + 1;
+            t.effects.push({ type: "start", group: e.group, step: g.step });
+          }
+        } else {
+          const until = now + cfg.failureHold;
+          t.log.push(`group ${t.name(e.group)}: resource ${res[e.step]} failed to start: ${e.error ?? "error"}`);
+          g.started = e.step + 1; // the failed one is stopped too, in case it half-started
+          t.stopGroup(e.group, `${res[e.step]} failed to start`, "failed", true);
+          s.groups[e.group]!.until = until;
+          t.effects.push({ type: "timer", name: `hold:${e.group}`, at: until });
+        }
+      } else if (e.op === "stop" && g.phase === "stopping") {
+        if (e.ok || g.stopAttempts >= cfg.stopRetries) {
+          if (!e.ok) {
+            t.log.push(`group ${t.name(e.group)}: resource ${res[e.step]} failed to stop ${g.stopAttempts + 1} times: ${e.error ?? "error"}`);
+            if (cfg.stopPolicy === "reboot") {
+              t.setGroup(e.group, "failed", `${res[e.step]} cannot be stopped: rebooting (stop policy)`, { until: undefined });
+              t.effects.push({ type: "reboot", reason: `group ${t.name(e.group)}: ${res[e.step]} cannot be stopped` });
+            } else {
+              t.setGroup(e.group, "failed", `${res[e.step]} cannot be stopped: blocked until cleared (stop policy)`, { until: undefined });
+            }
+            break;
+          }
+          if (e.step === 0) {
+            const then = g.then;
+            const until = then === "failed" ? g.until : undefined;
+            t.setGroup(e.group, then, then === "failed" ? "start failed; resources stopped" : "all resources stopped", { started: 0, until });
+            if (g.announce) t.effects.push({ type: "control", msg: { kind: "released", group: e.group } });
+          } else {
+            g.step = e.step - 1;
+            g.stopAttempts = 0;
+            t.effects.push({ type: "stop", group: e.group, step: g.step });
+          }
+        } else {
+          g.stopAttempts++;
+          t.log.push(`group ${t.name(e.group)}: resource ${res[e.step]} failed to stop (${e.error ?? "error"}); retry ${g.stopAttempts} of ${cfg.stopRetries}`);
+          t.effects.push({ type: "stop", group: e.group, step: e.step });
+        }
+      }
+      break;
+    }
+    case "shutdown":
+      if (s.phase !== "leaving" && s.phase !== "done") {
+        t.setNode("leaving", e.reason);
+        t.effects.push({ type: "control", msg: { kind: "leaving" } });
+      }
+      break;
+    case "standby":
+      if (e.on && s.phase === "active") t.setNode("standby", "standby requested");
+      else if (!e.on && s.phase === "standby") t.setNode("active", "standby ended");
+      break;
+    case "clear": {
+      const g = s.groups[e.group];
+      if (g && g.phase === "failed") t.setGroup(e.group, "stopped", "cleared by the operator", { until: undefined, started: 0 });
+      break;
+    }
+  }
+
+  // Leave the waiting phase as soon as every peer has been heard from (its record is known).
+  if (s.phase === "waiting" && Object.values(s.peers).every((p) => p.record !== undefined && alive(p))) t.setNode("active", "every peer heard");
+  t.reconcile(reasonFor(e));
+  t.finishLeaving();
+
+  const after = recordOf(s);
+  if (JSON.stringify(after) !== before) t.effects.unshift({ type: "record", record: after });
+  return { state: s, effects: t.effects, log: t.log };
+}

@@ -1,0 +1,153 @@
+/**
+ * The one loop: holds the machine state, feeds it events (heartbeat changes,
+ * effect results, timers, commands) one at a time, and runs the effects it
+ * returns. Effects run outside the machine and come back as events. The real
+ * daemon and the simulations (test/sim) use this same class with different
+ * Links, Runner and Clock.
+ */
+import { decodeControl, encodeControl } from "../cluster/control.ts";
+import { initialState, recordOf, step, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
+import { decodeRecord, encodeRecord } from "../cluster/record.ts";
+import type { HeartbeatEvent, Links } from "../heartbeat/types.ts";
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface RunResult {
+  ok: boolean;
+  error?: string;
+}
+
+/** Starts and stops resources; never throws, answers with a result. */
+export interface Runner {
+  run(op: "start" | "stop", group: number, step: number): Promise<RunResult>;
+  /** Remove leftovers of groups this node does not hold (addresses after a crash). */
+  sweep(held: number[]): Promise<void>;
+  reboot(reason: string): void;
+}
+
+export interface DriverHooks {
+  log(line: string, level: "info" | "warn" | "error"): void;
+  exit(code: number): void;
+  /** every transition, for history and tests */
+  onStep?(event: MachineEvent, state: MachineState, log: string[]): void;
+}
+
+export class Driver {
+  state: MachineState;
+  private readonly timers = new Map<string, unknown>();
+  private readonly queue: MachineEvent[] = [];
+  private busy = false;
+
+  constructor(
+    readonly cfg: MachineConfig,
+    private readonly links: Links,
+    private readonly runner: Runner,
+    private readonly clock: Clock,
+    private readonly hooks: DriverHooks,
+  ) {
+    this.state = initialState(cfg, clock.now());
+  }
+
+  async start(): Promise<void> {
+    const held: number[] = [];
+    await this.runner.sweep(held); // nothing is ours yet: remove stale addresses of a previous life
+    this.links.setRecord(encodeRecord(recordOf(this.state))); // the very first beat says who we are
+    this.links.start((e) => this.onHeartbeat(e));
+    this.dispatch({ type: "start" });
+  }
+
+  onHeartbeat(e: HeartbeatEvent): void {
+    switch (e.type) {
+      case "peer":
+        this.dispatch({ type: "peer", peer: e.peer, liveness: e.state });
+        break;
+      case "record": {
+        const r = decodeRecord(e.record);
+        if (r) this.dispatch({ type: "record", peer: e.peer, record: r });
+        else this.hooks.log(`ignoring an unreadable state record from ${e.peer}`, "warn");
+        break;
+      }
+      case "control": {
+        const m = decodeControl(e.data);
+        if (m) this.dispatch({ type: "control", peer: e.peer, msg: m });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** The only way the state changes: one event at a time, in arrival order. */
+  dispatch(e: MachineEvent): void {
+    this.queue.push(e);
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      for (let ev = this.queue.shift(); ev; ev = this.queue.shift()) {
+        const r = step(this.cfg, this.state, ev, this.clock.now());
+        this.state = r.state;
+        for (const line of r.log) this.hooks.log(line, /failed|cannot|blocked/.test(line) ? "error" : "info");
+        this.hooks.onStep?.(ev, r.state, r.log);
+        for (const eff of r.effects) this.apply(eff);
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private apply(eff: Effect): void {
+    switch (eff.type) {
+      case "record":
+        this.links.setRecord(encodeRecord(eff.record));
+        break;
+      case "control":
+        try {
+          this.links.sendControl(encodeControl(eff.msg));
+        } catch (err) {
+          this.hooks.log(`cannot send a control message: ${(err as Error).message}`, "warn");
+        }
+        break;
+      case "start":
+      case "stop": {
+        const { group, step: s } = eff;
+        const op = eff.type;
+        void this.runner.run(op, group, s).then(
+          (res) => {
+            this.dispatch({ type: "done", group, step: s, op, ok: res.ok, error: res.error });
+            // after a release, nothing of a group we do not hold may stay behind
+            if (op === "stop" && s === 0 && res.ok) void this.runner.sweep(this.held());
+          },
+          (err) => this.dispatch({ type: "done", group, step: s, op, ok: false, error: String(err) }),
+        );
+        break;
+      }
+      case "timer": {
+        const old = this.timers.get(eff.name);
+        if (old !== undefined) this.clock.clearTimeout(old);
+        const handle = this.clock.setTimeout(() => {
+          this.timers.delete(eff.name);
+          this.dispatch({ type: "timer", name: eff.name });
+        }, Math.max(0, eff.at - this.clock.now()));
+        this.timers.set(eff.name, handle);
+        break;
+      }
+      case "exit":
+        for (const h of this.timers.values()) this.clock.clearTimeout(h);
+        this.timers.clear();
+        this.hooks.exit(eff.code);
+        break;
+      case "reboot":
+        this.hooks.log(`rebooting: ${eff.reason}`, "error");
+        this.runner.reboot(eff.reason);
+        break;
+    }
+  }
+
+  held(): number[] {
+    return this.state.groups.flatMap((g, i) => (g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined) ? [] : [i]));
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * A simulated cluster: every node runs the real Driver and state machine on a
+ * FakeNetwork and a fake clock, with a fake resource runner whose resources
+ * take time, can fail or hang. `holders(group)` is the truth the tests check:
+ * which nodes have the group's resources up right now.
+ */
+import type { MachineConfig } from "../../src/cluster/machine.ts";
+import { Driver, type Clock, type Runner, type RunResult } from "../../src/daemon/driver.ts";
+import { FakeClock, FakeNetwork } from "../../src/heartbeat/fake.ts";
+
+export interface SimOptions {
+  nodes?: string[];
+  groups?: { name: string; preferred: string; resources: string[] }[];
+  autoFailback?: boolean;
+  timing?: { keepalive: number; warntime: number; deadtime: number; initdead: number };
+  /** ms a resource takes to start / stop */
+  resourceMs?: number;
+  stopPolicy?: "block" | "reboot";
+}
+
+class FakeRunner implements Runner {
+  /** resources up on this node: "group/step" */
+  readonly up = new Set<string>();
+  /** "start:group/step" or "stop:group/step" -> fail (true) or hang (Infinity) */
+  readonly faults = new Map<string, true | number>();
+  reboots = 0;
+  constructor(readonly clock: FakeClock, readonly ms: number) {}
+  run(op: "start" | "stop", group: number, step: number): Promise<RunResult> {
+    const key = `${group}/${step}`;
+    const fault = this.faults.get(`${op}:${key}`);
+    return new Promise((resolve) => {
+      if (fault === Infinity) return; // hangs forever (the real runner has a timeout)
+      this.clock.setTimeout(() => {
+        if (fault === true) {
+          if (op === "start") this.up.add(key); // half-started: the stop must clean it
+          return resolve({ ok: false, error: "injected failure" });
+        }
+        if (op === "start") this.up.add(key);
+        else this.up.delete(key);
+        resolve({ ok: true });
+      }, this.ms);
+    });
+  }
+  async sweep(held: number[]): Promise<void> {
+    for (const k of [...this.up]) if (!held.includes(Number(k.split("/")[0]))) this.up.delete(k);
+  }
+  reboot(): void {
+    this.reboots++;
+  }
+}
+
+export class Sim {
+  readonly clock = new FakeClock();
+  readonly net: FakeNetwork;
+  readonly nodes: string[];
+  readonly drivers = new Map<string, Driver>();
+  readonly runners = new Map<string, FakeRunner>();
+  readonly logs = new Map<string, string[]>();
+  readonly exits = new Map<string, number>();
+  readonly cfgOf: (self: string) => MachineConfig;
+
+  constructor(readonly o: SimOptions = {}) {
+    this.nodes = o.nodes ?? ["n1", "n2"];
+    const timing = o.timing ?? { keepalive: 50, warntime: 100, deadtime: 150, initdead: 1000 };
+    this.net = new FakeNetwork(this.nodes, ["lan", "xover"], timing, this.clock);
+    const groups = o.groups ?? [{ name: "web", preferred: this.nodes[0]!, resources: ["ip", "httpd"] }];
+    this.cfgOf = (self) => ({
+      self, nodes: this.nodes.map((name, i) => ({ name, id: i + 1 })), groups,
+      autoFailback: o.autoFailback ?? true, initdead: timing.initdead, failureHold: 60_000, stopRetries: 1, stopPolicy: o.stopPolicy ?? "block",
+    });
+  }
+
+  /** Start (or restart) a node's daemon. */
+  start(node: string): Driver {
+    const clock: Clock = { now: () => this.clock.now, setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms), clearTimeout: (h) => this.clock.clearTimeout(h as number) };
+    const runner = this.runners.get(node) ?? new FakeRunner(this.clock, this.o.resourceMs ?? 5);
+    this.runners.set(node, runner);
+    const log = this.logs.get(node) ?? [];
+    this.logs.set(node, log);
+    this.exits.delete(node);
+    const links = this.net.endpoint(node);
+    const d = new Driver(this.cfgOf(node), links, runner, clock, {
+      log: (line) => log.push(`${this.clock.now} ${line}`),
+      exit: (code) => { this.exits.set(node, code); links.stop(); },
+    });
+    this.drivers.set(node, d);
+    void d.start();
+    return d;
+  }
+
+  /** kill -9: the daemon is gone; its resources stay up (until a lease, in real life). */
+  kill(node: string): void {
+    this.net.endpoint(node).stop();
+    this.drivers.delete(node);
+  }
+
+  /** Advance the fake clock 1 ms at a time, letting promise callbacks run in between. */
+  async run(ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 1) {
+      this.clock.advance(1);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  /** Nodes where every resource of group gi is up. */
+  holders(gi = 0): string[] {
+    const n = (this.o.groups ?? [{ resources: ["ip", "httpd"] }])[gi]!.resources.length;
+    return this.nodes.filter((node) => Array.from({ length: n }, (_, s) => this.runners.get(node)?.up.has(`${gi}/${s}`)).every(Boolean));
+  }
+  /** Nodes with any resource of group gi up. */
+  touching(gi = 0): string[] {
+    return this.nodes.filter((node) => [...(this.runners.get(node)?.up ?? [])].some((k) => k.startsWith(`${gi}/`)));
+  }
+  phase(node: string, gi = 0): string | undefined {
+    return this.drivers.get(node)?.state.groups[gi]?.phase;
+  }
+}
