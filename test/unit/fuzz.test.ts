@@ -5,6 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { shimSources } from "../../build.ts";
 import { DROP_REASONS } from "../../src/heartbeat/types.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -15,7 +16,7 @@ test(`fuzz: ${ITERATIONS.toLocaleString("en")} frames under ASan/UBSan, no crash
   const cc = Bun.spawnSync(
     ["gcc", "-std=gnu11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
       "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-o", BIN,
-      "native/fuzz_frame.c", "native/engine.c", "native/frame.c", "native/sha256.c", "native/hb.c"],
+      "native/fuzz_frame.c", ...shimSources()],
     { cwd: ROOT },
   );
   expect(cc.stderr.toString()).toBe("");
