@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -284,16 +285,56 @@ static size_t nd_frame(uint8_t *f, int solicit, const uint8_t mac[6], const uint
   return 14 + 40 + plen;
 }
 
-static int raw_socket(int ifindex, int proto) {
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons((uint16_t)proto));
-  if (fd < 0) return -errno;
-  struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons((uint16_t)proto), .sll_ifindex = ifindex};
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
-    int err = errno;
-    close(fd);
-    return -err;
-  }
+/*
+ * Packet sockets are opened once and kept: binding or closing one waits for an RCU grace
+ * period in the kernel (synchronize_net), tens of milliseconds in a VM, which would sit
+ * between a takeover decision and the first gratuitous ARP.
+ */
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static int send_fd = -1;
+static struct {
+  int ifindex, proto, fd;
+} rx_cache[32];
+
+/* One unbound socket for every frame we send (protocol 0: it receives nothing). */
+static int tx_socket(void) {
+  pthread_mutex_lock(&cache_mu);
+  if (send_fd < 0) send_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  int fd = send_fd < 0 ? -errno : send_fd;
+  pthread_mutex_unlock(&cache_mu);
   return fd;
+}
+
+/* A bound, non-blocking receive socket per (interface, protocol), for probes. */
+static int rx_socket(int ifindex, int proto) {
+  int fd = -ENOSPC;
+  pthread_mutex_lock(&cache_mu);
+  for (unsigned i = 0; i < sizeof rx_cache / sizeof rx_cache[0]; i++) {
+    if (rx_cache[i].fd > 0 && rx_cache[i].ifindex == ifindex && rx_cache[i].proto == proto) { fd = rx_cache[i].fd; break; }
+    if (rx_cache[i].fd <= 0) {
+      int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons((uint16_t)proto));
+      struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons((uint16_t)proto), .sll_ifindex = ifindex};
+      if (s < 0 || bind(s, (struct sockaddr *)&sll, sizeof sll) < 0) {
+        fd = -errno;
+        if (s >= 0) close(s);
+        break;
+      }
+      rx_cache[i].ifindex = ifindex;
+      rx_cache[i].proto = proto;
+      rx_cache[i].fd = fd = s;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&cache_mu);
+  return fd;
+}
+
+static int send_frame(int ifindex, const uint8_t *frame, size_t len) {
+  int fd = tx_socket();
+  if (fd < 0) return fd;
+  struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
+  memcpy(to.sll_addr, frame, 6); /* the destination is in the frame; the kernel wants it here too */
+  return sendto(fd, frame, len, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)len ? 0 : -errno;
 }
 
 HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *addr, int32_t pairs) {
@@ -303,8 +344,6 @@ HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *ad
   uint8_t mac[6];
   int rc = hb_if_mac(ifname, mac);
   if (rc < 0) return rc;
-  int fd = raw_socket(ifindex, family == 4 ? 0x0806 : 0x86dd);
-  if (fd < 0) return fd;
   uint8_t req[64], rep[64], na[128];
   size_t n1 = 0, n2 = 0;
   if (family == 4) {
@@ -316,10 +355,12 @@ HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *ad
   int sent = 0;
   rc = 0;
   for (int i = 0; i < pairs; i++) {
-    if (send(fd, family == 4 ? req : na, n1, 0) == (ssize_t)n1) sent++; else rc = -errno;
-    if (send(fd, family == 4 ? rep : na, n2, 0) == (ssize_t)n2) sent++; else rc = -errno;
+    int r1 = send_frame(ifindex, family == 4 ? req : na, n1);
+    int r2 = send_frame(ifindex, family == 4 ? rep : na, n2);
+    sent += (r1 == 0) + (r2 == 0);
+    if (r1 < 0) rc = r1;
+    if (r2 < 0) rc = r2;
   }
-  close(fd);
   return sent ? sent : rc;
 }
 
@@ -330,19 +371,19 @@ HB_API int32_t hb_probe(int32_t family, const char *ifname, const uint8_t *addr,
   uint8_t mac[6];
   int rc = hb_if_mac(ifname, mac);
   if (rc < 0) return rc;
-  int fd = raw_socket(ifindex, family == 4 ? 0x0806 : 0x86dd);
+  int fd = rx_socket(ifindex, family == 4 ? 0x0806 : 0x86dd);
   if (fd < 0) return fd;
+  uint8_t buf[2048];
+  for (int i = 0; i < 100000 && recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0; i++) {
+    /* forget what arrived since the last probe */
+  }
   uint8_t frame[128];
   static const uint8_t zero[4] = {0, 0, 0, 0};
   size_t n = family == 4 ? arp_frame(frame, 1, mac, zero, addr, 0) : nd_frame(frame, 1, mac, addr);
-  if (send(fd, frame, n, 0) != (ssize_t)n) {
-    int err = errno;
-    close(fd);
-    return -err;
-  }
+  rc = send_frame(ifindex, frame, n);
+  if (rc < 0) return rc;
   int conflict = 0;
   int64_t deadline = mono_ms() + wait_ms;
-  uint8_t buf[2048];
   for (int rounds = 0; !conflict && rounds < 10000; rounds++) {
     int64_t left = deadline - mono_ms();
     if (left <= 0) break;
@@ -360,6 +401,15 @@ HB_API int32_t hb_probe(int32_t family, const char *ifname, const uint8_t *addr,
         conflict = 1;
     }
   }
-  close(fd);
   return conflict;
+}
+
+HB_API int32_t hb_vip_prepare(int32_t family, const char *ifname) {
+  if ((family != 4 && family != 6) || !ifname) return -EINVAL;
+  int ifindex = (int)if_nametoindex(ifname);
+  if (!ifindex) return -ENODEV;
+  int fd = tx_socket();
+  if (fd < 0) return fd;
+  fd = rx_socket(ifindex, family == 4 ? 0x0806 : 0x86dd);
+  return fd < 0 ? fd : 0;
 }

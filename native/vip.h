@@ -24,6 +24,8 @@ HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *ad
 /* RFC 5227 probe: who answers for addr? 1 = someone does (conflict), 0 = nobody within wait_ms.
  * IPv6: a DAD neighbour solicitation, answered by a neighbour advertisement. */
 HB_API int32_t hb_probe(int32_t family, const char *ifname, const uint8_t *addr, int32_t wait_ms);
+/* Open, ahead of time, the sockets that announcements and probes on ifname use. */
+HB_API int32_t hb_vip_prepare(int32_t family, const char *ifname);
 /* The interface's MAC into mac[6]. */
 HB_API int32_t hb_if_mac(const char *ifname, uint8_t *mac);
 #endif

@@ -318,6 +318,77 @@ export const SCHEMA: Fields = {
     default: [],
     doc: "Resource groups (`[[group]]`, one per haresources line).",
   },
+  addresses: {
+    kind: {
+      t: "table",
+      fields: {
+        lease: {
+          kind: { t: "duration", min: 0, max: 3_600_000 },
+          default: 3000,
+          unit: "duration, whole seconds",
+          doc: "Kernel lifetime of the floating addresses, renewed every third of it by the native thread; \"0s\" = no lease (forever).",
+          reason: "if hb is killed or hangs, the kernel removes its addresses within 3 s by itself, so no duplicate outlives the takeover for long",
+        },
+        probe_wait: {
+          kind: { t: "duration", min: 0, max: 1000 },
+          default: 2,
+          unit: "duration",
+          doc: "Before adding an address, how long to wait for an answer to an ARP probe (IPv6: DAD); an answer is a conflict and the address is not added. \"0s\" skips the probe. An answer from a peer that just died (its lease still running) is not a conflict.",
+          reason: "a LAN answers within a millisecond; the wait delays every takeover",
+        },
+        garp_pairs: {
+          kind: { t: "int", min: 1, max: 20 },
+          default: 3,
+          doc: "Gratuitous ARP request + reply pairs per burst (IPv6: 2 unsolicited NAs each).",
+          reason: "one frame can be lost; three pairs cost nothing",
+        },
+        garp_second: {
+          kind: { t: "duration", min: 0, max: 60_000 },
+          default: 1500,
+          unit: "duration",
+          doc: "Delay of the second burst after takeover; \"0s\" = none.",
+          reason: "Linux ignores a neighbour update within locktime (1 s) of the previous one: a second burst after that reaches them",
+        },
+        garp_refresh: {
+          kind: { t: "duration", min: 0, max: 3_600_000 },
+          default: 0,
+          unit: "duration",
+          doc: "Repeat a burst this often while holding the address; \"0s\" = never.",
+          reason: "switches learn from traffic; turn it on for switches that age MAC entries of quiet hosts",
+        },
+      },
+    },
+    default: {},
+    doc: "Floating addresses: lease, conflict probe, announcements.",
+  },
+  resources: {
+    kind: {
+      t: "table",
+      fields: {
+        failure_hold: {
+          kind: { t: "duration", min: 0, max: 86_400_000 },
+          default: 300_000,
+          unit: "duration",
+          doc: "After a group failed to start on this node, how long it stays away from this node (`hb clear` ends it sooner).",
+          reason: "no ping-pong: a broken service is not moved back and forth; five minutes to notice and repair",
+        },
+        stop_retries: {
+          kind: { t: "int", min: 0, max: 10 },
+          default: 2,
+          doc: "Extra attempts of a stop that fails before stop_policy applies.",
+          reason: "a stop can fail once (a busy resource); repeated failure is real",
+        },
+        stop_policy: {
+          kind: { t: "string", oneOf: ["block", "reboot"] },
+          default: "block",
+          doc: "When a resource cannot be stopped: block (the group is marked failed, stays claimed by this node and is not started anywhere else, loudly) or reboot (self-fence as Heartbeat did).",
+          reason: "a reboot of the active node is drastic and surprising; block never runs a service twice, and an operator decides",
+        },
+      },
+    },
+    default: {},
+    doc: "Resource groups: failure handling.",
+  },
   log: {
     kind: {
       t: "table",
@@ -403,6 +474,18 @@ export interface GroupConfig {
   preferred: string;
   resources: ResourceConfig[];
 }
+export interface AddressesConfig {
+  lease: number;
+  probe_wait: number;
+  garp_pairs: number;
+  garp_second: number;
+  garp_refresh: number;
+}
+export interface ResourcesConfig {
+  failure_hold: number;
+  stop_retries: number;
+  stop_policy: "block" | "reboot";
+}
 export interface LogConfig {
   level: "error" | "warn" | "info" | "debug" | "trace";
 }
@@ -418,6 +501,8 @@ export interface Config {
   nodes: NodeConfig[];
   links: LinkConfig[];
   groups: GroupConfig[];
+  addresses: AddressesConfig;
+  resources: ResourcesConfig;
   log: LogConfig;
   paths: PathsConfig;
 }

@@ -255,6 +255,11 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
       c.add(["timing", "initdead"], `initdead ${formatDuration(initdead!)} must be at least deadtime (${formatDuration(deadtime!)})`, "Heartbeat's advice: at least twice deadtime");
   }
 
+  // The lease is whole seconds (the kernel's unit).
+  const lease = (raw.addresses as Record<string, number> | undefined)?.lease;
+  if (typeof lease === "number" && lease % 1000 !== 0)
+    c.add(["addresses", "lease"], `lease ${formatDuration(lease)} is not a whole number of seconds`, "the kernel counts address lifetimes in seconds: write \"3s\"");
+
   // Nodes: unique names and ids; the local node.
   const nodes: { name: string; id: number }[] = [];
   (nodesRaw ?? []).forEach((n, i) => {
@@ -400,6 +405,8 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
     nodes,
     links,
     groups,
+    addresses: raw.addresses as unknown as Config["addresses"],
+    resources: raw.resources as unknown as Config["resources"],
     log: raw.log as unknown as Config["log"],
     paths: raw.paths as unknown as Config["paths"],
   };

@@ -9,7 +9,9 @@ import { EXIT } from "../cli/exit.ts";
 import { nextGeneration } from "./generation.ts";
 import { heartbeatSetup } from "../heartbeat/setup.ts";
 import { NativeLinks } from "../heartbeat/native.ts";
-import { encodeRecord } from "../cluster/record.ts";
+import type { MachineConfig } from "../cluster/machine.ts";
+import { resourceName, ResourceRunner } from "../resources/runner.ts";
+import { Driver, type Clock } from "./driver.ts";
 import type { HeartbeatEvent, LinkCounters, Links, Liveness } from "../heartbeat/types.ts";
 
 export interface DaemonOptions {
@@ -81,23 +83,72 @@ export function reportDrops(log: ReturnType<typeof logger>, before: Record<strin
   }
 }
 
+export function machineConfig(config: Config): MachineConfig {
+  return {
+    self: config.cluster.node,
+    nodes: config.nodes,
+    groups: config.groups.map((g) => ({ name: g.name, preferred: g.preferred, resources: g.resources.map(resourceName) })),
+    autoFailback: config.cluster.auto_failback,
+    initdead: config.timing.initdead,
+    failureHold: config.resources.failure_hold,
+    stopRetries: config.resources.stop_retries,
+    stopPolicy: config.resources.stop_policy,
+  };
+}
+
 export async function runDaemon(config: Config, opts: DaemonOptions): Promise<number> {
   const log = logger("daemon");
+  let exited: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (exited = resolve));
+  let driver: Driver | undefined;
+  let stopping = false;
   // Signal handlers first: a SIGTERM must never find the default action once we have announced ourselves.
-  const stop = new Promise<string>((resolve) => {
-    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve(sig));
-  });
+  const onSignal = (sig: string) => {
+    if (!driver) return exited(EXIT.OK); // not started yet: nothing to hand over
+    if (stopping) {
+      log.warn(`${sig}: already stopping (groups are being handed over; kill -9 aborts, leaving the lease to remove the addresses)`);
+      return;
+    }
+    stopping = true;
+    log.info(`${sig}: stopping; handing groups over`);
+    driver.dispatch({ type: "shutdown", reason: sig });
+  };
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => onSignal(sig));
   const s = shimInfo();
   log.info(`hb starting: node ${config.cluster.node}, cluster ${config.cluster.name}, native shim via ${s.via}`);
 
   const gen = nextGeneration(config.paths.state_dir);
   if (gen.warning) log.warn(gen.warning);
   const setup = heartbeatSetup(config, gen.generation);
-  const links: Links = new NativeLinks(setup);
+  const links = new NativeLinks(setup);
   const hbLog = new HeartbeatLog();
-  links.setRecord(encodeRecord({ state: "standby", priority: 0, score: 100, groups: [] }));
-  links.start((e) => hbLog.onEvent(e));
-  log.info(`heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${gen.generation}`);
+  const lostAt = new Map<string, number>();
+  const runner = new ResourceRunner({
+    groups: config.groups,
+    addresses: config.addresses,
+    scriptDirs: config.paths.script_dirs,
+    keeper: links,
+    peerRecentlyLost: () => [...lostAt.values()].some((t) => performance.now() - t < config.addresses.lease + 2000),
+  });
+  const clock: Clock = { now: () => performance.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as Timer) };
+  const machineLog = logger("cluster");
+  driver = new Driver(machineConfig(config), {
+    ...links,
+    start: (onEvent) => links.start((e) => {
+      hbLog.onEvent(e);
+      if (e.type === "peer" && e.state === "dead") lostAt.set(e.peer, performance.now());
+      driver!.onHeartbeat(e);
+    }),
+    setRecord: (r) => links.setRecord(r),
+    sendControl: (d) => links.sendControl(d),
+    counters: () => links.counters(),
+    stop: () => links.stop(),
+  }, runner, clock, {
+    log: (line, level) => machineLog[level](line),
+    exit: (code) => exited(code),
+  });
+  await driver.start();
+  log.info(`heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${gen.generation}; groups [${config.groups.map((g) => g.name).join(", ")}]`);
 
   const dropLog = logger("heartbeat");
   let counters = links.counters();
@@ -117,9 +168,9 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
     });
   }
 
-  const signal = await stop;
-  log.info(`${signal}: stopping`);
+  const code = await done;
   clearInterval(dropTimer);
   links.stop();
-  return EXIT.OK;
+  log.info(`stopped (exit ${code})`);
+  return code;
 }

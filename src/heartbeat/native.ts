@@ -1,5 +1,5 @@
 /** Links implemented by the C engine: names its raw events and counters. */
-import { COUNTERS, Engine, EV, type RawEvent } from "../native/shim.ts";
+import { COUNTERS, Engine, EV, type RawEvent, type Vip, type VipLease } from "../native/shim.ts";
 import type { HeartbeatSetup } from "./setup.ts";
 import { DROP_REASONS, LIVENESS, type HeartbeatEvent, type LinkCounters, type Links } from "./types.ts";
 
@@ -49,6 +49,11 @@ export class NativeLinks implements Links {
       out[name] = { drops, tx: c[n] ?? 0, txErrors: c[n + 1] ?? 0, rx: c[n + 2] ?? 0, self: c[n + 3] ?? 0 };
     });
     return out;
+  }
+
+  /** Keep a floating address leased and announced from the native thread. */
+  vip(on: boolean, a: Vip, lease: VipLease): void {
+    this.engine.vip(on, a, lease);
   }
 
   stop(): void {

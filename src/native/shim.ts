@@ -41,6 +41,7 @@ const SYMBOLS = {
   hb_announce: { args: [i32, cstring, p, i32], returns: i32 },
   hb_probe: { args: [i32, cstring, p, i32], returns: i32 },
   hb_if_mac: { args: [cstring, p], returns: i32 },
+  hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
 export const ABI_VERSION = 1;
@@ -197,6 +198,10 @@ export function announce(a: Pick<Vip, "family" | "address" | "ifname">, pairs: n
 /** Does anyone answer for the address within waitMs? (ARP probe / DAD) */
 export function probe(a: Pick<Vip, "family" | "address" | "ifname">, waitMs: number): boolean {
   return check(`probe ${a.address} on ${a.ifname}`, sym().hb_probe(a.family, cstr(a.ifname), ptr(addrBytes(a)), waitMs)) === 1;
+}
+/** Open the packet sockets for announcements and probes on an interface ahead of the first takeover. */
+export function vipPrepare(family: 4 | 6, ifname: string): void {
+  check(`prepare ${ifname}`, sym().hb_vip_prepare(family, cstr(ifname)));
 }
 export function ifMac(ifname: string): string {
   const mac = new Uint8Array(6);

@@ -16,13 +16,14 @@ export interface ClusterOptions {
   extra?: string;
   secret?: string;
   cluster?: string;
+  autoFailback?: boolean;
 }
 
 export function configText(o: ClusterOptions): string {
   const t = o.timing ?? { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" };
   const nodes = Array.from({ length: o.nodes }, (_, i) => `[[node]]\nname = "node${i + 1}"\n`).join("\n");
   return [
-    `[cluster]\nname = "${o.cluster ?? "lab"}"\n`,
+    `[cluster]\nname = "${o.cluster ?? "lab"}"\n${o.autoFailback === undefined ? "" : `auto_failback = ${o.autoFailback}\n`}`,
     `[timing]\nkeepalive = "${t.keepalive}"\nwarntime = "${t.warntime}"\ndeadtime = "${t.deadtime}"\ninitdead = "${t.initdead}"\n`,
     `[auth]\n[[auth.key]]\nid = 1\nsecret = "${o.secret ?? "lab-secret-0123456789"}"\n`,
     nodes,
@@ -47,7 +48,9 @@ export class ClusterFiles {
     const file = join(this.dir, `ha-node${node}.toml`);
     const state = join(this.dir, `state-node${node}`);
     mkdirSync(state, { recursive: true });
-    writeFileSync(file, `${this.perNode(node, this.text)}\n[paths]\nstate_dir = "${state}"\n`, { mode: 0o600 });
+    const text = this.perNode(node, this.text);
+    const withState = text.includes("\n[paths]\n") ? text.replace("\n[paths]\n", `\n[paths]\nstate_dir = "${state}"\n`) : `${text}\n[paths]\nstate_dir = "${state}"\n`;
+    writeFileSync(file, withState, { mode: 0o600 });
     return file;
   }
   cleanup(): void {

@@ -1,0 +1,147 @@
+/**
+ * Failover end to end on a real kernel: two nodes, a VIP, a client pinging it
+ * every 10 ms. Each case checks exactly one holder after convergence, that the
+ * client's neighbour entry carries the holder's MAC, and records the outage.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { clientMac, ClusterFiles, failoverConfig, holders, Lab, Pinger, startHb, VIP, writeScripts } from "../lib/failover.ts";
+import type { HbProcess } from "../lib/cluster.ts";
+import { announceSkip, netnsUnavailable, waitFor } from "../lib/netns.ts";
+
+const why = netnsUnavailable();
+if (why) announceSkip("test/netns/failover.test.ts", why);
+
+describe.skipIf(Boolean(why))("failover on a real kernel", () => {
+  let lab: Lab;
+  let dir: string;
+  let scripts: string;
+  let files: ClusterFiles | undefined;
+  let procs: HbProcess[] = [];
+  let pinger: Pinger | undefined;
+  const outages: string[] = [];
+  beforeAll(async () => {
+    lab = await Lab.create({ nodes: 2, client: true });
+    dir = mkdtempSync(join(tmpdir(), "hb-fo-"));
+    scripts = writeScripts(dir);
+  });
+  afterEach(async () => {
+    pinger?.stop();
+    pinger = undefined;
+    await Promise.all(procs.map((p) => p.stop()));
+    procs = [];
+    files?.cleanup();
+    files = undefined;
+    for (const i of [1, 2]) {
+      await lab.plug(i, true);
+      await lab.exec(lab.nodes[i - 1]!, ["ip", "addr", "del", `${VIP}/24`, "dev", "eth0"]);
+    }
+  });
+  afterAll(async () => {
+    console.log(`client outages (ping every 10 ms, deadtime 150 ms):\n  ${outages.join("\n  ")}`);
+    await lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const up = (opts: Parameters<typeof failoverConfig>[1] = {}) => {
+    files = new ClusterFiles(failoverConfig(scripts, opts));
+  };
+  const start = (i: number) => {
+    const p = startHb(lab, files!, i);
+    procs.push(p);
+    return p;
+  };
+  /** Wait for exactly `node` to hold the VIP and the client to be served by it. */
+  const converged = async (node: number, timeoutMs = 5000) => {
+    await waitFor(`node${node} alone to hold the VIP`, async () => JSON.stringify(await holders(lab)) === `[${node}]`, timeoutMs, 20);
+    await waitFor(`the client to reach the VIP through node${node}`, async () => (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0 && (await clientMac(lab)) === Lab.nodeMac(node), timeoutMs, 20);
+  };
+  const steady = async () => {
+    start(1);
+    start(2);
+    await converged(1);
+    pinger = new Pinger(lab);
+    await waitFor("the first answers", () => pinger!.count > 20, 5000, 20);
+    return pinger.count;
+  };
+
+  test("pull the plug of the holder: the peer takes over; plugged back, exactly one holder", async () => {
+    up();
+    const from = await steady();
+    await lab.plug(1, false);
+    await waitFor("node2 to hold the VIP", async () => (await holders(lab)).includes(2), 3000, 10);
+    await waitFor("the client served again", () => pinger!.count > from + 50, 5000, 10);
+    expect(await clientMac(lab)).toBe(Lab.nodeMac(2));
+    const outage = pinger!.outage(from);
+    outages.push(`pull the plug: ${outage.toFixed(0)} ms`);
+    expect(outage).toBeLessThan(1000);
+    await lab.plug(1, true);
+    await converged(1); // auto_failback: back to the preferred node, exactly one holder
+  });
+
+  test("kill -9 of the holder: the peer takes over; the dead node's VIP disappears within the lease", async () => {
+    up();
+    const from = await steady();
+    procs[0]!.proc.kill("SIGKILL");
+    await waitFor("node2 to hold the VIP", async () => (await holders(lab)).includes(2), 3000, 10);
+    await waitFor("the client served again", () => pinger!.count > from + 50, 5000, 10);
+    outages.push(`kill -9: ${pinger!.outage(from).toFixed(0)} ms`);
+    // the lease (3 s) runs out on node1: no duplicate after it
+    await waitFor("node1's VIP to expire", async () => !(await holders(lab)).includes(1), 5000, 100);
+    expect(await holders(lab)).toEqual([2]);
+    expect(await clientMac(lab)).toBe(Lab.nodeMac(2));
+  });
+
+  test("SIGTERM of the holder: planned handover, the client barely notices", async () => {
+    up();
+    const from = await steady();
+    const a = procs[0]!;
+    a.proc.kill("SIGTERM");
+    expect(await Promise.race([a.proc.exited, Bun.sleep(5000).then(() => "hung")])).toBe(0);
+    await converged(2);
+    await waitFor("the client served again", () => pinger!.count > from + 50, 5000, 10);
+    const outage = pinger!.outage(from);
+    outages.push(`SIGTERM: ${outage.toFixed(0)} ms`);
+    expect(outage).toBeLessThan(150); // well below deadtime: the peer did not wait for it
+    expect(a.matching(/group web: running -> stopping \(SIGTERM\)|group web: running -> stopping \(node leaving\)/).length).toBe(1);
+    expect(procs[1]!.matching(/node1 released it/).length).toBeGreaterThan(0);
+  });
+
+  test("the preferred node returns: coordinated failback", async () => {
+    up();
+    start(2);
+    await converged(2, 6000); // initdead 2 s, then node2 alone
+    pinger = new Pinger(lab);
+    await waitFor("the first answers", () => pinger!.count > 20, 5000, 20);
+    const from = pinger.count;
+    start(1);
+    await converged(1);
+    await waitFor("the client served again", () => pinger!.count > from + 50, 5000, 10);
+    const outage = pinger.outage(from);
+    outages.push(`failback: ${outage.toFixed(0)} ms`);
+    expect(outage).toBeLessThan(150);
+  });
+
+  test("a service script that fails to start: the group goes to the peer and stays there", async () => {
+    files = new ClusterFiles(failoverConfig(scripts, { script: "SCRIPT" }), (node, t) => t.replace('"SCRIPT"', node === 1 ? '"fail"' : '"ok"'));
+    start(1);
+    start(2);
+    await converged(2, 8000);
+    await procs[0]!.waitLine(/resource script fail failed to start: start exited 1/);
+    await procs[0]!.waitLine(/fail: cannot start \(test\)/); // the script's own words, in the log under its name
+    await Bun.sleep(500);
+    expect(await holders(lab)).toEqual([2]);
+  });
+
+  test("a script that hangs past its timeout is killed and counts as a failure", async () => {
+    files = new ClusterFiles(failoverConfig(scripts, { script: "SCRIPT", timeout: "500ms" }), (node, t) => t.replace('"SCRIPT"', node === 1 ? '"hang"' : '"ok"'));
+    const a = start(1);
+    start(2);
+    await a.waitLine(/start timed out after 500 ms \(killed\)/, 8000);
+    await converged(2, 8000);
+    // the heartbeat went on while the script hung: node2 never saw node1 late
+    expect(procs[1]!.matching(/peer node1: .* -> (late|dead)/)).toEqual([]);
+  });
+});
