@@ -49,6 +49,10 @@ unit: build/libhb.so
 netns: dist/hb test-toolchain
 	$(BUN) test --timeout 60000 test/netns
 
+# A live cluster in network namespaces: failover and failback, with a timeline. Needs root.
+demo: dist/hb test-toolchain
+	$(BUN) scripts/demo.ts
+
 # Performance figures (not asserted by tests). BENCH_SECONDS=15 for a quick look.
 bench: dist/hb test-toolchain
 	$(BUN) test/bench/run.ts 2>&1 | tee build/bench.txt

@@ -89,7 +89,9 @@ export type Effect =
   | { type: "control"; msg: ControlMsg }
   | { type: "timer"; name: string; at: number }
   | { type: "exit"; code: number }
-  | { type: "reboot"; reason: string };
+  | { type: "reboot"; reason: string }
+  /** tell the LAN again that we hold the group's addresses (clients may have moved to a peer) */
+  | { type: "announce"; group: number };
 
 export interface StepResult {
   state: MachineState;
@@ -277,6 +279,11 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
       if (e.msg.kind === "released" && p.record) {
         const gi = e.msg.group;
         p.record = { ...p.record, groups: p.record.groups.filter((x) => x !== gi) };
+        // a peer let go of a group we run (a healed partition): clients may point at it
+        if (s.groups[gi]?.phase === "running") {
+          t.log.push(`group ${t.name(gi)}: ${e.peer} released it; announcing our addresses again`);
+          t.effects.push({ type: "announce", group: gi });
+        }
       } else if (e.msg.kind === "leaving" && p.record) {
         p.record = { ...p.record, state: "stopping" };
       }

@@ -26,6 +26,8 @@ export interface Runner {
   run(op: "start" | "stop", group: number, step: number): Promise<RunResult>;
   /** Remove leftovers of groups this node does not hold (addresses after a crash). */
   sweep(held: number[]): Promise<void>;
+  /** Announce the group's addresses again (gratuitous ARP / NA bursts). */
+  announce(group: number): void;
   reboot(reason: string): void;
 }
 
@@ -139,6 +141,9 @@ export class Driver {
         for (const h of this.timers.values()) this.clock.clearTimeout(h);
         this.timers.clear();
         this.hooks.exit(eff.code);
+        break;
+      case "announce":
+        this.runner.announce(eff.group);
         break;
       case "reboot":
         this.hooks.log(`rebooting: ${eff.reason}`, "error");

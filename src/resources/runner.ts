@@ -154,6 +154,22 @@ export class ResourceRunner implements Runner {
     return { ok: true };
   }
 
+  announce(group: number): void {
+    const cfg = this.o.addresses;
+    for (const r of this.o.groups[group]?.resources ?? []) {
+      if (r.kind !== "ip") continue;
+      try {
+        const a = vipOf(r);
+        const sent = announce(a, cfg.garp_pairs);
+        // and the second burst again, after the clients' locktime
+        this.o.keeper.vip(true, a, { lifetimeS: Math.round(cfg.lease / 1000), pairs: cfg.garp_pairs, secondMs: cfg.garp_second, refreshMs: cfg.garp_refresh });
+        this.log.info(`${r.address} announced again (${sent} frames)`);
+      } catch (e) {
+        this.log.warn(`cannot announce ${r.address}: ${(e as Error).message}`);
+      }
+    }
+  }
+
   reboot(reason: string): void {
     this.log.error(`self-fencing: ${reason}; rebooting now`);
     // Heartbeat's way: immediate reboot without a clean shutdown, so no resource runs twice

@@ -92,6 +92,17 @@ export class Pinger {
     for (let i = Math.max(1, from); i < this.replies.length; i++) worst = Math.max(worst, this.replies[i]! - this.replies[i - 1]!);
     return Math.max(0, worst - intervalMs);
   }
+  /** The first answer after the longest silence that began after `sinceMs` (wall clock). */
+  firstAfter(sinceMs: number): number | undefined {
+    let best: number | undefined;
+    let worst = -1;
+    for (let i = 1; i < this.replies.length; i++) {
+      if (this.replies[i - 1]! < sinceMs - 50) continue;
+      const gap = this.replies[i]! - this.replies[i - 1]!;
+      if (gap > worst) { worst = gap; best = this.replies[i]; }
+    }
+    return best;
+  }
   stop(): void {
     this.proc.kill();
   }

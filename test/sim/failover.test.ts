@@ -55,6 +55,9 @@ test("pull the plug on the holder: the peer takes over right after deadtime; plu
   // healed: exactly one keeps it (the preferred node, by the rule), the other released it
   expect(sim.holders()).toEqual(["n1"]);
   expect(sim.touching()).toEqual(["n1"]);
+  // and the keeper told the LAN again, since clients had moved to n2
+  expect(sim.runners.get("n1")!.announcements).toBe(1);
+  expect(VIA(sim, "n1")).toContain("group web: n2 released it; announcing our addresses again");
 });
 
 test("kill -9 of the holder: the peer takes over after deadtime", async () => {

@@ -24,6 +24,10 @@ class FakeRunner implements Runner {
   /** "start:group/step" or "stop:group/step" -> fail (true) or hang (Infinity) */
   readonly faults = new Map<string, true | number>();
   reboots = 0;
+  announcements = 0;
+  announce(): void {
+    this.announcements++;
+  }
   constructor(readonly clock: FakeClock, readonly ms: number) {}
   run(op: "start" | "stop", group: number, step: number): Promise<RunResult> {
     const key = `${group}/${step}`;
