@@ -61,9 +61,9 @@ export class ResourceRunner implements Runner {
       if (r.kind === "script") {
         const path = findScript(r.script, this.o.scriptDirs);
         if (!path) return { ok: op === "stop", error: `script ${r.script} not found in ${this.o.scriptDirs.join(", ")}` };
-        return await this.exec(resourceName(r), [path, ...r.args, op], r.timeout);
+        return await this.exec(resourceName(r), op, [path, ...r.args, op], r.timeout);
       }
-      return await this.exec(resourceName(r), ["systemctl", op, r.systemd], r.timeout);
+      return await this.exec(resourceName(r), op, ["systemctl", op, r.systemd], r.timeout);
     } catch (e) {
       return { ok: false, error: (e as Error).message };
     }
@@ -122,7 +122,7 @@ export class ResourceRunner implements Runner {
   }
 
   /** Run a command in its own process group; log its output; kill it all at the timeout. */
-  private async exec(name: string, cmd: string[], timeoutMs: number): Promise<RunResult> {
+  private async exec(name: string, op: string, cmd: string[], timeoutMs: number): Promise<RunResult> {
     const log = logger(name.replace(/\s+/, ":"));
     const spawn = this.o.spawn ?? Bun.spawn;
     const started = performance.now();
@@ -149,8 +149,8 @@ export class ResourceRunner implements Runner {
     clearTimeout(timer);
     await Promise.race([output, Bun.sleep(1000)]);
     const ms = Math.round(performance.now() - started);
-    if (timedOut) return { ok: false, error: `${cmd.slice(-1)[0]} timed out after ${timeoutMs} ms (killed)` };
-    if (code !== 0) return { ok: false, error: `${cmd.slice(-1)[0]} exited ${code}${p.signalCode ? ` (${p.signalCode})` : ""} after ${ms} ms` };
+    if (timedOut) return { ok: false, error: `${op} timed out after ${timeoutMs} ms (killed)` };
+    if (code !== 0) return { ok: false, error: `${op} exited ${code}${p.signalCode ? ` (${p.signalCode})` : ""} after ${ms} ms` };
     return { ok: true };
   }
 

@@ -1,0 +1,76 @@
+/** The resource runner's process side: systemd units, LSB scripts, exit codes, timeouts, output. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { GroupConfig } from "../../src/config/schema.ts";
+import { findScript, ResourceRunner } from "../../src/resources/runner.ts";
+
+let dir: string;
+let oldPath: string | undefined;
+const sh = (name: string, body: string) => {
+  const f = join(dir, name);
+  writeFileSync(f, `#!/bin/sh\n${body}\n`);
+  chmodSync(f, 0o755);
+  return f;
+};
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "hb-runner-"));
+  // a stand-in systemctl first in PATH: records its arguments
+  sh("systemctl", `echo "$@" >> ${dir}/systemctl.log; [ "$2" = broken.service ] && exit 5; exit 0`);
+  sh("web", `echo "web $1 with $*"; exit 0`);
+  sh("noisy", `echo "line one"; echo "to stderr" >&2; exit 3`);
+  sh("slow", `trap '' TERM; (sleep 30; touch ${dir}/child-survived) & sleep 30`);
+  oldPath = process.env.PATH;
+  process.env.PATH = `${dir}:${process.env.PATH}`;
+});
+afterAll(() => {
+  process.env.PATH = oldPath;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const runner = (resources: GroupConfig["resources"]) =>
+  new ResourceRunner({
+    groups: [{ name: "g", preferred: "a", resources }],
+    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
+    scriptDirs: ["/nonexistent", dir],
+    keeper: { vip() {} },
+    peerRecentlyLost: () => false,
+  });
+
+test("systemd units are started and stopped with systemctl; a failing unit is a failure with its code", async () => {
+  const r = runner([{ kind: "systemd", systemd: "mysqld.service", timeout: 5000 }, { kind: "systemd", systemd: "broken.service", timeout: 5000 }]);
+  expect(await r.run("start", 0, 0)).toEqual({ ok: true });
+  expect(await r.run("stop", 0, 0)).toEqual({ ok: true });
+  const bad = await r.run("start", 0, 1);
+  expect(bad.ok).toBe(false);
+  expect(bad.error).toMatch(/^start exited 5 after \d+ ms$/);
+  expect(readFileSync(join(dir, "systemctl.log"), "utf8")).toBe("start mysqld.service\nstop mysqld.service\nstart broken.service\n");
+});
+
+test("scripts are found in the script directories, in order, and called SCRIPT [args] start|stop", async () => {
+  expect(findScript("web", ["/nonexistent", dir])).toBe(join(dir, "web"));
+  expect(findScript(join(dir, "web"), [])).toBe(join(dir, "web"));
+  expect(findScript("absent", [dir])).toBeUndefined();
+  const r = runner([{ kind: "script", script: "web", args: ["a1", "a2"], timeout: 5000 }, { kind: "script", script: "noisy", args: [], timeout: 5000 }]);
+  expect(await r.run("start", 0, 0)).toEqual({ ok: true });
+  const noisy = await r.run("start", 0, 1);
+  expect(noisy).toMatchObject({ ok: false });
+  expect(noisy.error).toMatch(/^start exited 3/);
+});
+
+test("a missing script fails to start but counts as stopped", async () => {
+  const r = runner([{ kind: "script", script: "absent", args: [], timeout: 5000 }]);
+  expect((await r.run("start", 0, 0)).ok).toBe(false);
+  expect((await r.run("stop", 0, 0)).ok).toBe(true);
+});
+
+test("a script past its timeout is killed with its whole process group", async () => {
+  const r = runner([{ kind: "script", script: "slow", args: [], timeout: 300 }]);
+  const t0 = performance.now();
+  const res = await r.run("start", 0, 0);
+  expect(res).toEqual({ ok: false, error: "start timed out after 300 ms (killed)" });
+  expect(performance.now() - t0).toBeLessThan(5000); // SIGTERM is ignored by the script: SIGKILL after 2 s
+  await Bun.sleep(200);
+  expect(existsSync(join(dir, "child-survived"))).toBe(false);
+});
