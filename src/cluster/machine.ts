@@ -278,9 +278,10 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
       if (!p) break;
       if (e.msg.kind === "released" && p.record) {
         const gi = e.msg.group;
+        const news = p.record.groups.includes(gi); // the same message comes once per link
         p.record = { ...p.record, groups: p.record.groups.filter((x) => x !== gi) };
         // a peer let go of a group we run (a healed partition): clients may point at it
-        if (s.groups[gi]?.phase === "running") {
+        if (news && s.groups[gi]?.phase === "running") {
           t.log.push(`group ${t.name(gi)}: ${e.peer} released it; announcing our addresses again`);
           t.effects.push({ type: "announce", group: gi });
         }
