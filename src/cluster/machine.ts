@@ -270,7 +270,14 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
     }
     case "record": {
       const p = s.peers[e.peer];
-      if (p) p.record = e.record;
+      if (!p) break;
+      // a peer stopped holding a group we run (its release message may have been lost): announce
+      for (const gi of p.record?.groups ?? [])
+        if (!e.record.groups.includes(gi) && s.groups[gi]?.phase === "running") {
+          t.log.push(`group ${t.name(gi)}: ${e.peer} no longer holds it; announcing our addresses again`);
+          t.effects.push({ type: "announce", group: gi });
+        }
+      p.record = e.record;
       break;
     }
     case "control": {

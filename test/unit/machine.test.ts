@@ -109,6 +109,28 @@ describe("resources in order, stopped in reverse", () => {
   });
 });
 
+describe("announcing again after a healed partition", () => {
+  const running = () => {
+    const c = cfg();
+    let s = play(c, [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: rec("active") },
+      { type: "done", group: 0, step: 0, op: "start", ok: true }, { type: "done", group: 0, step: 1, op: "start", ok: true }]).state;
+    s = step(c, s, { type: "record", peer: "b", record: rec("active", [0]) }, 100).state; // b holds it too (partition)
+    return { c, s };
+  };
+  test("the release message, once per link, announces once", () => {
+    const { c, s } = running();
+    const r1 = step(c, s, { type: "control", peer: "b", msg: { kind: "released", group: 0 } }, 101);
+    const r2 = step(c, r1.state, { type: "control", peer: "b", msg: { kind: "released", group: 0 } }, 102);
+    const r3 = step(c, r2.state, { type: "record", peer: "b", record: rec("active") }, 103);
+    expect([r1, r2, r3].map((r) => r.effects.filter((e) => e.type === "announce").length)).toEqual([1, 0, 0]);
+  });
+  test("a lost release message: the peer's next record announces", () => {
+    const { c, s } = running();
+    const r = step(c, s, { type: "record", peer: "b", record: rec("active") }, 103);
+    expect(r.effects).toContainEqual({ type: "announce", group: 0 });
+  });
+});
+
 describe("ownership rule", () => {
   const state = (peer: StateRecord, selfPhase: "running" | "stopped") => {
     const s = initialState(cfg(), 0);
