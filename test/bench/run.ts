@@ -1,10 +1,12 @@
 /**
  * make bench: performance figures that unit tests must not assert on.
- * Heartbeat: daemon CPU and RSS (issue 3). The wake-up floor of this machine
+ * Heartbeat: daemon CPU and RSS (issue 3). Failover: outage, detection and decision -> GARP for hb
+ * and keepalived side by side (issue 4). The wake-up floor of this machine
  * is printed first: in a VM every sleep/wake costs tens of microseconds, which
  * bounds what any daemon with N wake-ups per keepalive can reach.
  */
 import { join } from "node:path";
+import { benchFailover, printFailover } from "./failover.ts";
 import { benchHeartbeat, printHeartbeat } from "./heartbeat.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -14,3 +16,4 @@ if (cc.exitCode === 0) {
   for (const [ms, n] of [[1000, 3], [20, 250]] as const) console.log(`  ${Bun.spawnSync([join(ROOT, "build/wakeup"), String(ms), String(n)], { timeout: 20_000 }).stdout.toString().trim()}`);
 }
 printHeartbeat(await benchHeartbeat());
+printFailover(await benchFailover());
