@@ -102,6 +102,7 @@ struct hb_engine {
   pthread_mutex_t mu; /* guards: record, queue, tx (seq + socket writes) */
   uint8_t record[HB_PAYLOAD_MAX];
   int record_len;
+  int record_new; /* changed since the last beat: send one now, not at the next keepalive */
   hb_event queue[QUEUE_CAP];
   int qhead, qcount, lost, notified;
   void (*notify)(void);
@@ -484,9 +485,16 @@ HB_API int32_t hb_engine_send_control(hb_engine *e, const uint8_t *msg, int32_t 
 HB_API int32_t hb_engine_set_record(hb_engine *e, const uint8_t *rec, int32_t len) {
   if (!e || len < 0 || len > HB_PAYLOAD_MAX || (len && !rec)) return -EINVAL;
   pthread_mutex_lock(&e->mu);
+  int changed = len != e->record_len || (len && memcmp(e->record, rec, (size_t)len) != 0);
   if (len) memcpy(e->record, rec, (size_t)len);
   e->record_len = len;
+  if (changed) e->record_new = 1;
   pthread_mutex_unlock(&e->mu);
+  if (changed && e->running) {
+    uint64_t one = 1; /* the peers learn our new state now: a handover must not wait a keepalive */
+    ssize_t w = write(e->kickfd, &one, sizeof one);
+    (void)w;
+  }
   return 0;
 }
 
@@ -658,9 +666,21 @@ static void *run(void *arg) {
     /* Awake anyway for a peer's frame and our beat is due within a quarter keepalive: send now.
      * The nodes fall into step and share wake-ups (each costs far more than the work, in a VM).
      * Sending early never makes a beat late; intervals stay within [0.75, 1] x keepalive. */
+    pthread_mutex_lock(&e->mu);
+    int record_new = e->record_new;
+    pthread_mutex_unlock(&e->mu);
+    if (record_new && !(now >= next_send || (heard && next_send - now <= e->keepalive / 4))) {
+      /* an extra beat with the new record; the schedule stays as it was */
+      pthread_mutex_lock(&e->mu);
+      send_all(e, HB_MSG_BEAT, e->record, e->record_len);
+      e->record_new = 0;
+      pthread_mutex_unlock(&e->mu);
+      report_local(e, now);
+    }
     if (now >= next_send || (heard && next_send - now <= e->keepalive / 4)) {
       pthread_mutex_lock(&e->mu);
       send_all(e, HB_MSG_BEAT, e->record, e->record_len);
+      e->record_new = 0;
       pthread_mutex_unlock(&e->mu);
       report_local(e, now);
       next_send = now >= next_send ? next_send + e->keepalive : now + e->keepalive;

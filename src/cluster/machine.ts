@@ -16,7 +16,8 @@
  *    lowest node id.
  * A node starts a group only when it is the chosen one and no other live node
  * still holds it; a holder that is not the chosen one stops it and tells the
- * peers at once ("released"), so planned moves never wait for deadtime.
+ * peers at once ("released"), so planned moves never wait for deadtime. A
+ * holder hands over only to an active node, never to one still starting up.
  */
 import type { Liveness } from "../heartbeat/types.ts";
 import type { NodeState, StateRecord } from "./record.ts";
@@ -213,6 +214,8 @@ class Stepper {
       const leaving = this.s.phase === "leaving" || this.s.phase === "standby";
       const owner = leaving ? undefined : chooseOwner(this.cfg, this.s, gi, this.now);
       if (g.phase === "running" && owner !== this.cfg.self) {
+        // hand over only to a node that is ready to start it at once (not one still starting up)
+        if (!leaving && owner && this.s.peers[owner]?.record?.state === "starting") return;
         const reason = leaving ? (this.s.phase === "leaving" ? "node leaving" : "standby") : owner ? `handing over to ${owner}` : why(gi, owner);
         this.stopGroup(gi, reason, "stopped", true);
         return;

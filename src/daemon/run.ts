@@ -1,6 +1,7 @@
 /**
- * The daemon: one loop that owns the cluster state. For now it runs the
- * heartbeat and reports what it sees; the failover work adds the state machine.
+ * The daemon: wires the real parts together (native heartbeat links, the
+ * resource runner, the monotonic clock, signals) around the Driver, the one
+ * loop that owns the cluster state, and logs what the heartbeat reports.
  */
 import type { Config } from "../config/schema.ts";
 import { logger } from "../log/log.ts";
@@ -13,6 +14,22 @@ import type { MachineConfig } from "../cluster/machine.ts";
 import { resourceName, ResourceRunner } from "../resources/runner.ts";
 import { Driver, type Clock } from "./driver.ts";
 import type { HeartbeatEvent, LinkCounters, Links, Liveness } from "../heartbeat/types.ts";
+
+/** The native links, with every event also logged and peer deaths remembered (for the VIP probe). */
+function observed(links: NativeLinks, hbLog: HeartbeatLog, lostAt: Map<string, number>): Links {
+  return {
+    start: (onEvent) =>
+      links.start((e) => {
+        hbLog.onEvent(e);
+        if (e.type === "peer" && e.state === "dead") lostAt.set(e.peer, performance.now());
+        onEvent(e);
+      }),
+    setRecord: (r) => links.setRecord(r),
+    sendControl: (d) => links.sendControl(d),
+    counters: () => links.counters(),
+    stop: () => links.stop(),
+  };
+}
 
 export interface DaemonOptions {
   testHooks: boolean;
@@ -132,18 +149,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   });
   const clock: Clock = { now: () => performance.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as Timer) };
   const machineLog = logger("cluster");
-  driver = new Driver(machineConfig(config), {
-    ...links,
-    start: (onEvent) => links.start((e) => {
-      hbLog.onEvent(e);
-      if (e.type === "peer" && e.state === "dead") lostAt.set(e.peer, performance.now());
-      driver!.onHeartbeat(e);
-    }),
-    setRecord: (r) => links.setRecord(r),
-    sendControl: (d) => links.sendControl(d),
-    counters: () => links.counters(),
-    stop: () => links.stop(),
-  }, runner, clock, {
+  driver = new Driver(machineConfig(config), observed(links, hbLog, lostAt), runner, clock, {
     log: (line, level) => machineLog[level](line),
     exit: (code) => exited(code),
   });

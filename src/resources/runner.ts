@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { AddressesConfig, GroupConfig, ResourceConfig } from "../config/schema.ts";
 import type { Runner, RunResult } from "../daemon/driver.ts";
 import { logger } from "../log/log.ts";
-import { addrAdd, addrDel, announce, probe, vipPrepare, type Vip } from "../native/shim.ts";
+import { addrAdd, addrDel, addrHas, announce, probe, vipPrepare, type Vip } from "../native/shim.ts";
 
 /** What the runner needs from the heartbeat engine: keeping a VIP leased and announced. */
 export interface VipKeeper {
@@ -76,6 +76,15 @@ export class ResourceRunner implements Runner {
       if (!this.o.peerRecentlyLost())
         return { ok: false, error: `address conflict: another host answers for ${r.address} on ${r.interface}` };
       this.log.warn(`${r.address} still answers from the peer that died (its lease ends within ${cfg.lease / 1000} s): taking over`);
+      // Until its lease ends, the dead peer's kernel may answer a client's ARP again; when the
+      // address vanishes there, such a client would be stranded: announce once more just after.
+      setTimeout(() => {
+        try {
+          if (addrHas(a)) this.log.info(`${r.address} announced after the old holder's lease (${announce(a, cfg.garp_pairs)} frames)`);
+        } catch (e) {
+          this.log.warn(`cannot announce ${r.address}: ${(e as Error).message}`);
+        }
+      }, cfg.lease + 250).unref();
     }
     const lifetimeS = Math.round(cfg.lease / 1000);
     addrAdd(a, lifetimeS, true); // replace: idempotent if a stale copy is there

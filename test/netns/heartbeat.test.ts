@@ -52,6 +52,14 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     await a.waitLine(/peer node2: unknown -> up/);
     await b.waitLine(/peer node1: unknown -> up/);
   };
+  /** node1 and node2 on these links, each having heard the other. */
+  const pair = async (links: string[], opts: Parameters<typeof cluster>[1] = {}, env1: Record<string, string> = {}) => {
+    cluster(links, opts);
+    const a = start(1, env1);
+    const b = start(2);
+    await bothUp(a, b);
+    return [a, b] as const;
+  };
 
   const kinds: [string, string[]][] = [
     ["ether (broadcast)", [ETHER1]],
@@ -62,10 +70,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   ];
   for (const [name, links] of kinds) {
     test(`two nodes see each other up over ${name}`, async () => {
-      cluster(links);
-      const a = start(1);
-      const b = start(2);
-      await bothUp(a, b);
+      const [a, b] = await pair(links);
       await Bun.sleep(300);
       // steady: nothing late or dead once up
       expect(a.matching(/-> (late|dead)/)).toEqual([]);
@@ -99,10 +104,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("cutting one of two links marks that link dead and keeps the peer up", async () => {
-    cluster([UDP0, ETHER1]);
-    const a = start(1);
-    const b = start(2);
-    await bothUp(a, b);
+    const [a, b] = await pair([UDP0, ETHER1]);
     await b.waitLine(/link ether:eth1 to node1: unknown -> up/);
     const mark = b.lines.length;
     await lab.plug(1, false, 1);
@@ -113,10 +115,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("cutting every link: peer dead within deadtime + 20 ms (keepalive 50 ms, deadtime 150 ms)", async () => {
-    cluster([UDP0, ETHER1]);
-    const a = start(1);
-    const b = start(2);
-    await bothUp(a, b);
+    const [a, b] = await pair([UDP0, ETHER1]);
     const delays: number[] = [];
     for (let trial = 0; trial < 3; trial++) {
       await Bun.sleep(300);
@@ -134,10 +133,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("a node whose JS thread is blocked for 2 s keeps beating: its peer never sees it late", async () => {
-    cluster([UDP0, ETHER1], { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } });
-    const a = start(1, { HB_TEST_HOOKS: "1" });
-    const b = start(2);
-    await bothUp(a, b);
+    const [a, b] = await pair([UDP0, ETHER1], { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } }, { HB_TEST_HOOKS: "1" });
     const mark = b.lines.length;
     a.proc.kill("SIGUSR2");
     await a.waitLine(/test hook: blocking the JS thread/);
@@ -147,10 +143,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("an nftables rule dropping UDP on one node leaves the ether link and the peer up", async () => {
-    cluster([UDP0, ETHER1]);
-    const a = start(1);
-    const b = start(2);
-    await bothUp(a, b);
+    const [a, b] = await pair([UDP0, ETHER1]);
     await a.waitLine(/link ether:eth1 to node2: unknown -> up/);
     const mark = a.lines.length;
     const nft = await lab.exec(lab.nodes[0]!, ["nft", "add table inet hbt; add chain inet hbt input { type filter hook input priority 0; }; add rule inet hbt input udp dport 694 drop"]);
@@ -162,10 +155,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("a link whose own interface goes down is marked down locally and loses carrier; the peer stays up", async () => {
-    cluster([UDP0, ETHER1]);
-    const a = start(1);
-    const b = start(2);
-    await bothUp(a, b);
+    const [a, b] = await pair([UDP0, ETHER1]);
     await a.waitLine(/link ether:eth1: carrier up/);
     const mark = a.lines.length;
     await lab.exec(lab.nodes[0]!, ["ip", "link", "set", "eth1", "down"]);
@@ -219,10 +209,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("captured frames replayed after the peer died, or after it restarted, do not revive it", async () => {
-    cluster([UDP0, ETHER1]);
-    const a = start(1);
-    const b = start(2);
-    await bothUp(a, b);
+    const [a, b] = await pair([UDP0, ETHER1]);
     const attacker = lab.nodes[2]!;
     const capture = async () => {
       const [l0, l1] = await Promise.all([0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "10", "3000"], 5000)));

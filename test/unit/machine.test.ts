@@ -131,6 +131,18 @@ describe("announcing again after a healed partition", () => {
   });
 });
 
+test("the holder hands over only to an active node, not to one still starting up", () => {
+  const c = cfg({ self: "b", groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
+  let s = initialState(c, 0);
+  s.phase = "active";
+  s.groups[0]!.phase = "running";
+  s.peers = { a: { liveness: "up" } };
+  s = step(c, s, { type: "record", peer: "a", record: rec("starting") }, 1).state;
+  expect(s.groups[0]!.phase).toBe("running");
+  const r = step(c, s, { type: "record", peer: "a", record: rec("active") }, 2);
+  expect(r.log).toEqual(["group web: running -> stopping (handing over to a)"]);
+});
+
 describe("ownership rule", () => {
   const state = (peer: StateRecord, selfPhase: "running" | "stopped") => {
     const s = initialState(cfg(), 0);
