@@ -324,10 +324,10 @@ export const SCHEMA: Fields = {
       fields: {
         lease: {
           kind: { t: "duration", min: 0, max: 3_600_000 },
-          default: 3000,
+          defaultText: "3s, or deadtime + 1s in whole seconds if longer",
           unit: "duration, whole seconds",
-          doc: "Kernel lifetime of the floating addresses, renewed every third of it by the native thread; \"0s\" = no lease (forever).",
-          reason: "if hb is killed or hangs, the kernel removes its addresses within 3 s by itself, so no duplicate outlives the takeover for long",
+          doc: "Kernel lifetime of the floating addresses, renewed every third of it by the native thread; \"0s\" = no lease (forever). Should exceed deadtime, or a killed holder's address vanishes before its peer takes over.",
+          reason: "if hb is killed or hangs, the kernel removes its addresses by itself soon after the peer has taken over, so no duplicate outlives the takeover for long",
         },
         probe_wait: {
           kind: { t: "duration", min: 0, max: 1000 },

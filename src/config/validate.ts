@@ -255,8 +255,11 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
       c.add(["timing", "initdead"], `initdead ${formatDuration(initdead!)} must be at least deadtime (${formatDuration(deadtime!)})`, "Heartbeat's advice: at least twice deadtime");
   }
 
-  // The lease is whole seconds (the kernel's unit).
-  const lease = (raw.addresses as Record<string, number> | undefined)?.lease;
+  // The lease is whole seconds (the kernel's unit); by default it outlasts deadtime.
+  const addresses = raw.addresses as Record<string, number> | undefined;
+  if (addresses && addresses.lease === undefined && typeof timing?.deadtime === "number")
+    addresses.lease = Math.max(3000, Math.ceil((timing.deadtime + 1000) / 1000) * 1000);
+  const lease = addresses?.lease;
   if (typeof lease === "number" && lease % 1000 !== 0)
     c.add(["addresses", "lease"], `lease ${formatDuration(lease)} is not a whole number of seconds`, "the kernel counts address lifetimes in seconds: write \"3s\"");
 

@@ -124,6 +124,30 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
     expect(outage).toBeLessThan(150);
   });
 
+  test("an address someone else answers for is not added: conflict reported, group failed on both", async () => {
+    await lab.exec(lab.client!, ["ip", "addr", "add", `${VIP}/24`, "dev", "eth0"]); // the client squats the VIP
+    try {
+      up();
+      const a = start(1);
+      const b = start(2);
+      await a.waitLine(/address conflict: another host answers for 198\.51\.100\.200 on eth0/, 8000);
+      await b.waitLine(/address conflict: another host answers for 198\.51\.100\.200 on eth0/, 8000);
+      await Bun.sleep(300);
+      expect(await holders(lab)).toEqual([]);
+    } finally {
+      await lab.exec(lab.client!, ["ip", "addr", "del", `${VIP}/24`, "dev", "eth0"]);
+    }
+  });
+
+  test("a stale copy of the VIP (left by a crash) is removed at start on the node that does not hold it", async () => {
+    await lab.exec(lab.nodes[1]!, ["ip", "addr", "add", `${VIP}/24`, "dev", "eth0"]);
+    up();
+    const b = start(2);
+    await b.waitLine(/removed stale 198\.51\.100\.200\/24 from eth0/, 5000);
+    start(1);
+    await converged(1);
+  });
+
   test("a service script that fails to start: the group goes to the peer and stays there", async () => {
     files = new ClusterFiles(failoverConfig(scripts, { script: "SCRIPT" }), (node, t) => t.replace('"SCRIPT"', node === 1 ? '"fail"' : '"ok"'));
     start(1);

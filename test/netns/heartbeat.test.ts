@@ -78,6 +78,18 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     });
   }
 
+  test("ether heartbeats need no IP address on the interface", async () => {
+    for (const ns of lab.nodes.slice(0, 2)) await lab.exec(ns, ["ip", "addr", "flush", "dev", "eth1"]);
+    try {
+      const [a, b] = await pair([ETHER1]);
+      await Bun.sleep(300);
+      expect(a.matching(/-> (late|dead)/)).toEqual([]);
+      expect(b.matching(/-> (late|dead)/)).toEqual([]);
+    } finally {
+      for (const i of [1, 2]) await lab.exec(lab.nodes[i - 1]!, ["ip", "addr", "add", `${Lab.nodeAddr(i, 1)}/24`, "dev", "eth1"]);
+    }
+  });
+
   test("two nodes see each other up over a serial line (socat pty pair)", async () => {
     const dir = (await run(["mktemp", "-d"])).stdout.trim();
     const socat = Bun.spawn(["socat", `pty,raw,echo=0,link=${dir}/ttyA`, `pty,raw,echo=0,link=${dir}/ttyB`], { stderr: "pipe" });

@@ -83,6 +83,13 @@ describe("valid config", () => {
     expect(new TextDecoder().decode(c.auth.keys[0]!.secret)).toBe("0123456789abcdef0123");
     expect(c.log.level).toBe("info");
     expect(c.paths.state_dir).toBe("/var/lib/hb");
+    expect(c.addresses).toEqual({ lease: 3000, probe_wait: 2, garp_pairs: 3, garp_second: 1500, garp_refresh: 0 });
+    expect(c.resources).toEqual({ failure_hold: 300_000, stop_retries: 2, stop_policy: "block" });
+  });
+
+  test("the lease outlasts a long deadtime by default, and must be whole seconds", () => {
+    expect(parseConfig(edit(`deadtime = "500ms"`, `deadtime = "5s"`).replace(`warntime = "300ms"`, `warntime = "3s"`).replace(`initdead = "10s"`, `initdead = "15s"`), "ha.toml", env()).addresses.lease).toBe(6000);
+    expect(issues(`${BASE}\n[addresses]\nlease = "2500ms"\n`)[0]!.message).toMatch(/not a whole number of seconds/);
   });
 
   test("omitted sections take their documented defaults", () => {
