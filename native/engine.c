@@ -488,7 +488,7 @@ HB_API int32_t hb_engine_set_record(hb_engine *e, const uint8_t *rec, int32_t le
   int changed = len != e->record_len || (len && memcmp(e->record, rec, (size_t)len) != 0);
   if (len) memcpy(e->record, rec, (size_t)len);
   e->record_len = len;
-  if (changed) e->record_new = 1;
+  if (changed) __atomic_store_n(&e->record_new, 1, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&e->mu);
   if (changed && e->running) {
     uint64_t one = 1; /* the peers learn our new state now: a handover must not wait a keepalive */
@@ -666,21 +666,19 @@ static void *run(void *arg) {
     /* Awake anyway for a peer's frame and our beat is due within a quarter keepalive: send now.
      * The nodes fall into step and share wake-ups (each costs far more than the work, in a VM).
      * Sending early never makes a beat late; intervals stay within [0.75, 1] x keepalive. */
-    pthread_mutex_lock(&e->mu);
-    int record_new = e->record_new;
-    pthread_mutex_unlock(&e->mu);
+    int record_new = __atomic_load_n(&e->record_new, __ATOMIC_ACQUIRE); /* no lock on every wake-up */
     if (record_new && !(now >= next_send || (heard && next_send - now <= e->keepalive / 4))) {
       /* an extra beat with the new record; the schedule stays as it was */
       pthread_mutex_lock(&e->mu);
       send_all(e, HB_MSG_BEAT, e->record, e->record_len);
-      e->record_new = 0;
+      __atomic_store_n(&e->record_new, 0, __ATOMIC_RELEASE);
       pthread_mutex_unlock(&e->mu);
       report_local(e, now);
     }
     if (now >= next_send || (heard && next_send - now <= e->keepalive / 4)) {
       pthread_mutex_lock(&e->mu);
       send_all(e, HB_MSG_BEAT, e->record, e->record_len);
-      e->record_new = 0;
+      __atomic_store_n(&e->record_new, 0, __ATOMIC_RELEASE);
       pthread_mutex_unlock(&e->mu);
       report_local(e, now);
       next_send = now >= next_send ? next_send + e->keepalive : now + e->keepalive;

@@ -1,5 +1,5 @@
 /** Links implemented by the C engine: names its raw events and counters. */
-import { COUNTERS, Engine, EV, type RawEvent, type Vip, type VipLease } from "../native/shim.ts";
+import { Engine, EV, type RawEvent, type Vip, type VipLease } from "../native/shim.ts";
 import type { HeartbeatSetup } from "./setup.ts";
 import { DROP_REASONS, LIVENESS, type HeartbeatEvent, type LinkCounters, type Links } from "./types.ts";
 
@@ -60,4 +60,3 @@ export class NativeLinks implements Links {
     this.engine.close();
   }
 }
-void COUNTERS;
