@@ -66,13 +66,14 @@ export async function clientMac(lab: Lab): Promise<string> {
 /** A client pinging the VIP every 10 ms; outage() = the longest gap between answers, minus the interval. */
 export class Pinger {
   private readonly replies: number[] = [];
-  private readonly proc;
+  private readonly proc: ReturnType<Lab["spawn"]>;
   constructor(lab: Lab, intervalS = 0.01) {
-    this.proc = lab.spawn(lab.client!, ["ping", "-D", "-n", "-i", String(intervalS), "-W", "1", VIP]);
+    const proc = lab.spawn(lab.client!, ["ping", "-D", "-n", "-i", String(intervalS), "-W", "1", VIP]);
+    this.proc = proc;
     void (async () => {
       const dec = new TextDecoder();
       let rest = "";
-      for await (const chunk of this.proc.stdout) {
+      for await (const chunk of proc.stdout) {
         rest += dec.decode(chunk, { stream: true });
         const lines = rest.split("\n");
         rest = lines.pop() ?? "";

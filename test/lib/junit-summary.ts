@@ -1,3 +1,4 @@
+export {};
 /**
  * Print `N passed, N failed, N skipped` from bun's junit report (the line CI
  * reads). Exit 1 when the report is missing or counts no test at all.

@@ -5,7 +5,7 @@ import { announceSkip, Lab, leftoverNamespaces, netnsUnavailable, run, runSync, 
 const why = netnsUnavailable();
 if (why) announceSkip("test/netns/lab.test.ts", why);
 
-const rootLinks = () => runSync(["ip", "-o", "link", "show"]).stdout.split("\n").map((l) => l.split(":")[1]?.trim()).filter(Boolean).sort();
+const rootLinks = () => runSync(["ip", "-o", "link", "show"]).stdout.split("\n").map((l) => l.split(":")[1]?.trim()).filter((x): x is string => Boolean(x)).sort();
 
 describe.skipIf(Boolean(why))("network lab", () => {
   let lab: Lab;
