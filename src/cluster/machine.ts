@@ -230,12 +230,17 @@ class Stepper {
 
   finishLeaving() {
     if (this.s.phase !== "leaving") return;
-    if (this.s.groups.every((g) => !selfHolds(g) || (g.phase === "failed" && g.until === undefined))) {
-      const blocked = this.s.groups.some((g) => g.phase === "failed" && g.until === undefined);
-      this.setNode("done", blocked ? "groups blocked by a failed stop remain" : "every group released");
-      this.s.exitCode = blocked ? 1 : 0;
-      this.effects.push({ type: "exit", code: this.s.exitCode });
+    if (!this.s.groups.every((g) => !selfHolds(g))) {
+      // A group blocked by a failed stop stays claimed: exiting would let the lease drop its
+      // addresses and a peer start it while its service may still run here. Stay, loudly.
+      const blocked = this.s.groups.flatMap((g, i) => (g.phase === "failed" && g.until === undefined ? [this.name(i)] : []));
+      if (blocked.length && this.s.groups.every((g) => !selfHolds(g) || (g.phase === "failed" && g.until === undefined)))
+        this.log.push(`node ${this.cfg.self}: not exiting: group ${blocked.join(", ")} could not be stopped and stays claimed here (stop policy block); stop it by hand, then kill -9 hb to let a peer take over`);
+      return;
     }
+    this.setNode("done", "every group released");
+    this.s.exitCode = 0;
+    this.effects.push({ type: "exit", code: 0 });
   }
 }
 

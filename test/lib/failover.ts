@@ -18,6 +18,10 @@ export function writeScripts(dir: string): string {
   script("ok", `echo "ok started"; exit 0`);
   script("fail", `echo "fail: cannot start (test)" >&2; exit 1`);
   script("hang", `echo "hang: starting forever"; sleep 60`);
+  // nostop: starts, but its stop always fails
+  const f = join(d, "nostop");
+  writeFileSync(f, `#!/bin/sh\ncase "$1" in\n  start) echo "nostop started"; exit 0 ;;\n  stop) echo "nostop: cannot stop (test)" >&2; exit 1 ;;\nesac\n`);
+  chmodSync(f, 0o755);
   return d;
 }
 
@@ -27,8 +31,10 @@ export interface FailoverCluster {
   nodes: (HbProcess | undefined)[];
 }
 
-export function failoverConfig(scriptDir: string, opts: { script?: string; autoFailback?: boolean; timeout?: string; timing?: Parameters<typeof configText>[0]["timing"] } = {}): string {
-  const script = `{ script = "${opts.script ?? "ok"}"${opts.timeout ? `, timeout = "${opts.timeout}"` : ""} }`;
+export const VIP6 = "2001:db8::200";
+
+export function failoverConfig(scriptDir: string, opts: { script?: string; autoFailback?: boolean; timeout?: string; timing?: Parameters<typeof configText>[0]["timing"]; ipv6?: boolean } = {}): string {
+  const script = `{ script = "${opts.script ?? "ok"}"${opts.timeout ? `, timeout = "${opts.timeout}"` : ""} }${opts.ipv6 ? `,\n  { ip = "${VIP6}/64", interface = "eth0" }` : ""}`;
   return `${configText({ nodes: 2, links: ['kind = "udp"\ninterface = "eth0"'], autoFailback: opts.autoFailback ?? true, timing: opts.timing })}
 [[group]]
 name = "web"

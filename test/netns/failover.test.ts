@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clientMac, ClusterFiles, failoverConfig, holders, Lab, Pinger, startHb, VIP, writeScripts } from "../lib/failover.ts";
+import { clientMac, ClusterFiles, failoverConfig, holders, Lab, Pinger, startHb, VIP, VIP6, writeScripts } from "../lib/failover.ts";
 import type { HbProcess } from "../lib/cluster.ts";
 import { announceSkip, netnsUnavailable, waitFor } from "../lib/netns.ts";
 
@@ -146,6 +146,42 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
     await b.waitLine(/removed stale 198\.51\.100\.200\/24 from eth0/, 5000);
     start(1);
     await converged(1);
+  });
+
+  test("a service that cannot be stopped: SIGTERM leaves the group blocked and claimed, the peer never starts it", async () => {
+    files = new ClusterFiles(failoverConfig(scripts, { script: "nostop" }));
+    const a = start(1);
+    const b = start(2);
+    await converged(1);
+    a.proc.kill("SIGTERM");
+    await a.waitLine(/resource script nostop failed to stop 1 times/, 5000);
+    await a.waitLine(/not exiting: group web could not be stopped and stays claimed here/, 5000);
+    await Bun.sleep(1000);
+    expect(a.proc.exitCode).toBeNull(); // still running, still beating, still claiming
+    expect(await holders(lab)).toEqual([1]);
+    expect(b.matching(/group web: stopped -> starting/)).toEqual([]);
+    // the operator's way out: kill -9; the peer takes over after deadtime
+    a.proc.kill("SIGKILL");
+    await waitFor("node2 to hold the VIP", async () => (await holders(lab)).includes(2), 3000, 20);
+  });
+
+  test("an IPv6 VIP moves with the group: the client's IPv6 neighbour entry follows", async () => {
+    const c = lab.client!;
+    await lab.exec(c, ["ip", "addr", "add", "2001:db8::100/64", "dev", "eth0", "nodad"]);
+    try {
+      up({ ipv6: true });
+      start(1);
+      start(2);
+      await converged(1);
+      await waitFor("the client reaches the IPv6 VIP", async () => (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0, 5000, 50);
+      expect((await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout).toContain(Lab.nodeMac(1));
+      await lab.plug(1, false);
+      await waitFor("node2 to answer on IPv6", async () => (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0 && (await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout.includes(Lab.nodeMac(2)), 5000, 20);
+      expect((await lab.exec(lab.nodes[1]!, ["ip", "-o", "addr", "show", "dev", "eth0"])).stdout).toMatch(new RegExp(`inet6 ${VIP6}/64 scope global .*nodad`));
+    } finally {
+      await lab.exec(c, ["ip", "addr", "del", "2001:db8::100/64", "dev", "eth0"]);
+      for (const ns of lab.nodes) await lab.exec(ns, ["ip", "addr", "del", `${VIP6}/64`, "dev", "eth0"]);
+    }
   });
 
   test("a service script that fails to start: the group goes to the peer and stays there", async () => {

@@ -95,7 +95,9 @@ describe("resources in order, stopped in reverse", () => {
       // a blocked group is still ours (its resources may be up): the record says we hold it
       const recEff = r.effects.find((e) => e.type === "record") as { record: StateRecord } | undefined;
       expect(recEff?.record.groups ?? step(c, r.state, { type: "timer", name: "x" }, 3).state.groups.map((_, i) => i)).toContain(0);
-      expect(r.effects).toContainEqual({ type: "exit", code: 1 });
+      // blocked: the node does not exit (exiting would let a peer start what may still run here)
+      expect(r.effects.some((e) => e.type === "exit")).toBe(false);
+      expect(r.log.some((l) => l.includes("not exiting: group web could not be stopped"))).toBe(true);
       s = r.state;
     }
   });
