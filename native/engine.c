@@ -666,21 +666,17 @@ static void *run(void *arg) {
     /* Awake anyway for a peer's frame and our beat is due within a quarter keepalive: send now.
      * The nodes fall into step and share wake-ups (each costs far more than the work, in a VM).
      * Sending early never makes a beat late; intervals stay within [0.75, 1] x keepalive. */
+    int due = now >= next_send || (heard && next_send - now <= e->keepalive / 4);
+    /* a changed record goes out at once, in an extra beat that leaves the schedule as it was */
     int record_new = __atomic_load_n(&e->record_new, __ATOMIC_ACQUIRE); /* no lock on every wake-up */
-    if (record_new && !(now >= next_send || (heard && next_send - now <= e->keepalive / 4))) {
-      /* an extra beat with the new record; the schedule stays as it was */
+    if (due || record_new) {
       pthread_mutex_lock(&e->mu);
       send_all(e, HB_MSG_BEAT, e->record, e->record_len);
       __atomic_store_n(&e->record_new, 0, __ATOMIC_RELEASE);
       pthread_mutex_unlock(&e->mu);
       report_local(e, now);
     }
-    if (now >= next_send || (heard && next_send - now <= e->keepalive / 4)) {
-      pthread_mutex_lock(&e->mu);
-      send_all(e, HB_MSG_BEAT, e->record, e->record_len);
-      __atomic_store_n(&e->record_new, 0, __ATOMIC_RELEASE);
-      pthread_mutex_unlock(&e->mu);
-      report_local(e, now);
+    if (due) {
       next_send = now >= next_send ? next_send + e->keepalive : now + e->keepalive;
       if (next_send <= now) next_send = now + e->keepalive; /* after a stall: no burst of beats */
       serial_retry(e, now);

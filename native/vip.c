@@ -337,12 +337,18 @@ static int send_frame(int ifindex, const uint8_t *frame, size_t len) {
   return sendto(fd, frame, len, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)len ? 0 : -errno;
 }
 
+/* The interface's index and MAC, for frames sent from it: 0 or -errno. */
+static int if_lookup(const char *ifname, int *ifindex, uint8_t mac[6]) {
+  *ifindex = (int)if_nametoindex(ifname);
+  if (!*ifindex) return -ENODEV;
+  return hb_if_mac(ifname, mac);
+}
+
 HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *addr, int32_t pairs) {
   if ((family != 4 && family != 6) || !ifname || !addr || pairs < 1 || pairs > 100) return -EINVAL;
-  int ifindex = (int)if_nametoindex(ifname);
-  if (!ifindex) return -ENODEV;
+  int ifindex;
   uint8_t mac[6];
-  int rc = hb_if_mac(ifname, mac);
+  int rc = if_lookup(ifname, &ifindex, mac);
   if (rc < 0) return rc;
   uint8_t req[64], rep[64], na[128];
   size_t n1 = 0, n2 = 0;
@@ -366,10 +372,9 @@ HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *ad
 
 HB_API int32_t hb_probe(int32_t family, const char *ifname, const uint8_t *addr, int32_t wait_ms) {
   if ((family != 4 && family != 6) || !ifname || !addr || wait_ms < 0 || wait_ms > 10000) return -EINVAL;
-  int ifindex = (int)if_nametoindex(ifname);
-  if (!ifindex) return -ENODEV;
+  int ifindex;
   uint8_t mac[6];
-  int rc = hb_if_mac(ifname, mac);
+  int rc = if_lookup(ifname, &ifindex, mac);
   if (rc < 0) return rc;
   int fd = rx_socket(ifindex, family == 4 ? 0x0806 : 0x86dd);
   if (fd < 0) return fd;

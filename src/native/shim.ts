@@ -40,7 +40,6 @@ const SYMBOLS = {
   hb_addr_has: { args: [i32, cstring, p], returns: i32 },
   hb_announce: { args: [i32, cstring, p, i32], returns: i32 },
   hb_probe: { args: [i32, cstring, p, i32], returns: i32 },
-  hb_if_mac: { args: [cstring, p], returns: i32 },
   hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
@@ -202,11 +201,6 @@ export function probe(a: Pick<Vip, "family" | "address" | "ifname">, waitMs: num
 /** Open the packet sockets for announcements and probes on an interface ahead of the first takeover. */
 export function vipPrepare(family: 4 | 6, ifname: string): void {
   check(`prepare ${ifname}`, sym().hb_vip_prepare(family, cstr(ifname)));
-}
-export function ifMac(ifname: string): string {
-  const mac = new Uint8Array(6);
-  check(`MAC of ${ifname}`, sym().hb_if_mac(cstr(ifname), ptr(mac)));
-  return [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
 /* ---------- the heartbeat engine ---------- */
