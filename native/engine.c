@@ -64,8 +64,10 @@ typedef struct {
 
 typedef struct {
   uint64_t seq;
-  int64_t last_rx;   /* 0 = never */
+  int64_t last_rx;   /* 0 = never; read by hb_engine_peer_link from another thread (atomic) */
   int state;
+  uint64_t late;     /* times this link went late (atomic counter) */
+  uint64_t rx;       /* frames accepted from this peer on this link (atomic counter) */
 } peer_link_t;
 
 typedef struct {
@@ -99,7 +101,9 @@ struct hb_engine {
   peer_t peers[HB_MAX_PEERS];
   int npeers;
 
-  pthread_mutex_t mu; /* guards: record, queue, tx (seq + socket writes) */
+  pthread_mutex_t mu; /* guards: record, queue, tx (seq + socket writes), pending timing */
+  int64_t pending[3];  /* keepalive, warntime, deadtime (ns) set by hb_engine_set_timing */
+  int timing_new;      /* pending[] holds new values: the thread applies them at its next wake-up */
   uint8_t record[HB_PAYLOAD_MAX];
   int record_len;
   int record_new; /* changed since the last beat: send one now, not at the next keepalive */
@@ -225,7 +229,8 @@ static void peer_update(hb_engine *e, int pi, int64_t now, int64_t gap_up) {
 static void link_set(hb_engine *e, int pi, int l, int s, int64_t now, int64_t gap) {
   peer_link_t *pl = &e->peers[pi].pl[l];
   if (pl->state == s) return;
-  pl->state = s;
+  __atomic_store_n(&pl->state, s, __ATOMIC_RELAXED);
+  if (s == HB_LATE) bump(&pl->late);
   emit(e, HB_EV_LINK, pi, l, s, now, gap, 0, NULL, 0);
 }
 
@@ -301,7 +306,8 @@ void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int6
   int64_t gap_link = pl->last_rx ? now - pl->last_rx : 0;
   int64_t last = last_heard(e, p);
   int64_t gap_peer = last ? now - last : 0;
-  pl->last_rx = now;
+  __atomic_store_n(&pl->last_rx, now, __ATOMIC_RELAXED);
+  bump(&pl->rx);
   p->heard = 1;
   link_set(e, pi, link, HB_UP, now, gap_link);
   peer_update(e, pi, now, gap_peer);
@@ -663,6 +669,16 @@ static void *run(void *arg) {
   int heard = 0; /* the last wake-up read a frame */
   for (;;) {
     int64_t now = hb_monotonic_ns();
+    if (__atomic_load_n(&e->timing_new, __ATOMIC_ACQUIRE)) {
+      /* new timing (hb reload): applies from now; a shorter keepalive takes effect at once */
+      pthread_mutex_lock(&e->mu);
+      e->keepalive = e->pending[0];
+      e->warntime = e->pending[1];
+      e->deadtime = e->pending[2];
+      __atomic_store_n(&e->timing_new, 0, __ATOMIC_RELEASE);
+      pthread_mutex_unlock(&e->mu);
+      if (next_send > now + e->keepalive) next_send = now + e->keepalive;
+    }
     /* Awake anyway for a peer's frame and our beat is due within a quarter keepalive: send now.
      * The nodes fall into step and share wake-ups (each costs far more than the work, in a VM).
      * Sending early never makes a beat late; intervals stay within [0.75, 1] x keepalive. */
@@ -954,6 +970,39 @@ HB_API int32_t hb_engine_stop(hb_engine *e) {
   hb_pthread_join(e->thread, NULL);
   e->running = 0;
   return 0;
+}
+
+HB_API int32_t hb_engine_set_timing(hb_engine *e, int32_t keepalive_ms, int32_t warntime_ms, int32_t deadtime_ms) {
+  if (!e || keepalive_ms < 1 || warntime_ms <= keepalive_ms || deadtime_ms <= warntime_ms ||
+      (int64_t)deadtime_ms * NS_PER_MS > e->initdead)
+    return -EINVAL;
+  pthread_mutex_lock(&e->mu);
+  e->pending[0] = keepalive_ms * NS_PER_MS;
+  e->pending[1] = warntime_ms * NS_PER_MS;
+  e->pending[2] = deadtime_ms * NS_PER_MS;
+  __atomic_store_n(&e->timing_new, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&e->mu);
+  if (!e->running) {
+    e->keepalive = e->pending[0];
+    e->warntime = e->pending[1];
+    e->deadtime = e->pending[2];
+    e->timing_new = 0;
+    return 0;
+  }
+  uint64_t one = 1;
+  ssize_t w = write(e->kickfd, &one, sizeof one);
+  (void)w;
+  return 0;
+}
+
+HB_API int32_t hb_engine_peer_link(hb_engine *e, int32_t peer, int32_t link, int64_t *out, int32_t n) {
+  if (!e || !out || peer < 0 || peer >= e->npeers || link < 0 || link >= e->nlinks || n < 4) return -EINVAL;
+  peer_link_t *pl = &e->peers[peer].pl[link];
+  out[0] = __atomic_load_n(&pl->last_rx, __ATOMIC_RELAXED);
+  out[1] = __atomic_load_n(&pl->state, __ATOMIC_RELAXED);
+  out[2] = (int64_t)__atomic_load_n(&pl->late, __ATOMIC_RELAXED);
+  out[3] = (int64_t)__atomic_load_n(&pl->rx, __ATOMIC_RELAXED);
+  return 4;
 }
 
 HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int32_t n) {

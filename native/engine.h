@@ -71,6 +71,12 @@ HB_API int32_t hb_engine_send_control(hb_engine *e, const uint8_t *msg, int32_t 
 HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void));
 HB_API int32_t hb_engine_poll(hb_engine *e, hb_event *out, int32_t max);
 HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int32_t n);
+/* New keepalive/warntime/deadtime (same rules as hb_engine_new; deadtime <= initdead), applied by the
+ * thread at its next wake-up (it is woken at once). */
+HB_API int32_t hb_engine_set_timing(hb_engine *e, int32_t keepalive_ms, int32_t warntime_ms, int32_t deadtime_ms);
+/* What the thread knows of one peer on one link: out[0] last frame accepted (CLOCK_MONOTONIC ns, 0 = never),
+ * out[1] state (enum hb_state), out[2] times it went late, out[3] frames accepted. Needs n >= 4; returns 4. */
+HB_API int32_t hb_engine_peer_link(hb_engine *e, int32_t peer, int32_t link, int64_t *out, int32_t n);
 HB_API int32_t hb_engine_stop(hb_engine *e);
 HB_API void hb_engine_free(hb_engine *e);
 /*

@@ -17,11 +17,40 @@ interface GlobalOptions {
   config: string;
   node?: string;
   logLevel?: string;
+  socket?: string;
 }
 
 function load(o: GlobalOptions) {
   return loadConfig(o.config, systemEnv(o.node));
 }
+
+const DEFAULT_SOCKET = "/run/hb/hb.sock";
+
+/** The control socket: --socket, else control.socket of the config, else the default (with a note why). */
+function socketOf(o: GlobalOptions): { socket: string; note?: string } {
+  if (o.socket) return { socket: o.socket };
+  try {
+    return { socket: load(o).control.socket };
+  } catch (e) {
+    const why = e instanceof ConfigError ? `${o.config} has errors (hb check)` : (e as Error).message;
+    return { socket: DEFAULT_SOCKET, note: `config not usable: ${why}; tried ${DEFAULT_SOCKET}` };
+  }
+}
+function socketFor(o: GlobalOptions): string {
+  const { socket, note } = socketOf(o);
+  if (note) console.error(`hb: ${note}`);
+  return socket;
+}
+const groupArg = (g: string | undefined) => {
+  const name = g ?? "all";
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) throw new CliError(`"${name}" is not a group name`, EXIT.USAGE);
+  return name;
+};
+const seconds = (v: unknown, what: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new CliError(`${what} must be a number of seconds`, EXIT.USAGE);
+  return n;
+};
 
 function applyLogLevel(o: GlobalOptions, fallback: LogLevel) {
   const level = (o.logLevel ?? fallback) as LogLevel;
@@ -43,7 +72,80 @@ export function buildCli() {
       const config = load(o);
       if (!o.logLevel) setLogLevel(config.log.level);
       const { runDaemon } = await import("../daemon/run.ts");
-      return runDaemon(config, { testHooks: process.env.HB_TEST_HOOKS === "1" });
+      return runDaemon(config, { testHooks: process.env.HB_TEST_HOOKS === "1", reread: () => load(o) });
+    });
+
+  cli
+    .command("status", "Show this node, its peers and links, the groups and the last events")
+    .option("--json", "Print the status as JSON (schema hb.status/1, see the README)")
+    .option("--events <n>", "How many recent events to show", { default: 10 })
+    .option("--socket <path>", "Control socket (default: control.socket of the config)")
+    .action(async (o: GlobalOptions & { json?: boolean; events: number }) => {
+      const ops = await import("./ops.ts");
+      return ops.status(socketFor(o), { json: o.json, events: Number(o.events) });
+    });
+
+  for (const cmd of ["standby", "takeover"] as const)
+    cli
+      .command(`${cmd} [group]`, cmd === "standby"
+        ? "Move GROUP away from this node; with no GROUP or \"all\": this node holds nothing until hb takeover"
+        : "Move GROUP to this node; with no GROUP or \"all\": end standby and take every group")
+      .option("--wait", "Wait until the move is complete")
+      .option("--timeout <seconds>", "With --wait: give up after this long (exit 1)", { default: 60 })
+      .option("--socket <path>", "Control socket (default: control.socket of the config)")
+      .option("--force", cmd === "standby" ? "Even when no peer can take the group over (it stops)" : "(no effect for takeover)")
+      .action(async (group: string | undefined, o: GlobalOptions & { wait?: boolean; timeout: number; force?: boolean }) => {
+        const ops = await import("./ops.ts");
+        return ops.move(socketFor(o), cmd, groupArg(group), { wait: o.wait, timeout: seconds(o.timeout, "--timeout"), force: o.force });
+      });
+
+  cli
+    .command("clear <group>", "Clear a failed group on this node (after a failed start, or a stop you finished by hand)")
+    .option("--socket <path>", "Control socket (default: control.socket of the config)")
+    .action(async (group: string, o: GlobalOptions) => {
+      const ops = await import("./ops.ts");
+      return ops.clear(socketFor(o), groupArg(group));
+    });
+
+  cli
+    .command("reload", "Re-read the config and apply it if every change is safe live, else change nothing (also SIGHUP)")
+    .option("--socket <path>", "Control socket (default: control.socket of the config)")
+    .action(async (o: GlobalOptions) => {
+      const ops = await import("./ops.ts");
+      return ops.reload(socketFor(o));
+    });
+
+  cli
+    .command("report", "Health for cron and monitoring: one line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    .option("--json", "Print the verdict as JSON (schema hb.report/1)")
+    .option("--prometheus <file>", "Also write node_exporter textfile metrics to FILE (atomically)")
+    .option("--socket <path>", "Control socket (default: control.socket of the config)")
+    .action(async (o: GlobalOptions & { json?: boolean; prometheus?: string }) => {
+      const ops = await import("./ops.ts");
+      const { socket, note } = socketOf(o);
+      return ops.report(socket, { json: o.json, prometheus: o.prometheus, configNote: note });
+    });
+
+  cli
+    .command("history", "Print the event history kept by the daemon (also across restarts)")
+    .option("--json", "Print it as JSON")
+    .option("--limit <n>", "At most this many events (newest)")
+    .option("--socket <path>", "Control socket (default: control.socket of the config)")
+    .action(async (o: GlobalOptions & { json?: boolean; limit?: number }) => {
+      const ops = await import("./ops.ts");
+      return ops.history(socketFor(o), { json: o.json, limit: o.limit === undefined ? undefined : Math.floor(seconds(o.limit, "--limit")) });
+    });
+
+  cli
+    .command("systemd-unit", "Print a systemd unit (Type=notify, watchdog) for this binary and config")
+    .action(async (o: GlobalOptions) => {
+      const config = load(o);
+      const { systemdUnit } = await import("../daemon/systemd.ts");
+      const { resolve, basename } = await import("node:path");
+      const exe = process.execPath;
+      if (basename(exe) === "bun") console.error("hb: warning: running from source; ExecStart names bun, not an hb binary (use dist/hb)");
+      process.stdout.write(systemdUnit(exe, resolve(o.config), config));
+      return EXIT.OK;
     });
 
   cli
@@ -93,6 +195,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof Error && e.name === "NativeError") {
       console.error(`hb: cannot start the heartbeat: ${e.message}`);
+      return EXIT.FAILURE;
+    }
+    if (e instanceof Error && e.name === "ControlSocketError") {
+      console.error(`hb: ${e.message}; nothing was started`);
       return EXIT.FAILURE;
     }
     if (e instanceof Error && e.name === "ShimLoadError") {

@@ -65,12 +65,30 @@ export interface MachineState {
   phase: NodePhase;
   since: number;
   groups: GroupState[];
+  /** groups this node yields: it runs them only when no other node can (hb standby GROUP; hb takeover on a peer) */
+  yields: number[];
+  /** bumped (mod 256) whenever our record changes, so peers can order it against control messages */
+  serial: number;
   peers: Record<string, PeerState>;
   /** exit code once done */
   exitCode?: number;
 }
 
-export type ControlMsg = { kind: "released"; group: number } | { kind: "leaving" };
+export type ControlMsg =
+  /** serial: the sender's record serial once the group was released (older records still list it) */
+  | { kind: "released"; group: number; serial?: number }
+  | { kind: "leaving" }
+  /** the sender ran hb takeover: yield the group(s) to it */
+  | { kind: "yield"; group: number | "all" };
+
+/** An operator's request (hb standby / takeover / clear), answered by a reply effect with the same id. */
+export interface Command {
+  id: number;
+  cmd: "standby" | "takeover" | "clear";
+  group: number | "all";
+  /** standby: even when no peer can take over (the groups stop) */
+  force?: boolean;
+}
 
 export type MachineEvent =
   | { type: "start" }
@@ -81,7 +99,10 @@ export type MachineEvent =
   | { type: "done"; group: number; step: number; op: "start" | "stop"; ok: boolean; error?: string }
   | { type: "shutdown"; reason: string }
   | { type: "standby"; on: boolean }
-  | { type: "clear"; group: number };
+  | { type: "clear"; group: number }
+  | ({ type: "command" } & Command)
+  /** the config was reloaded (cfg may have new groups at the end) */
+  | { type: "reload" };
 
 export type Effect =
   | { type: "start"; group: number; step: number }
@@ -92,7 +113,11 @@ export type Effect =
   | { type: "exit"; code: number }
   | { type: "reboot"; reason: string }
   /** tell the LAN again that we hold the group's addresses (clients may have moved to a peer) */
-  | { type: "announce"; group: number };
+  | { type: "announce"; group: number }
+  /** the answer to a command */
+  | { type: "reply"; id: number; ok: boolean; message: string }
+  /** remember node standby across restarts */
+  | { type: "persist"; standby: boolean };
 
 export interface StepResult {
   state: MachineState;
@@ -104,10 +129,17 @@ export function initialState(cfg: MachineConfig, now: number): MachineState {
   return {
     phase: "waiting",
     since: now,
-    groups: cfg.groups.map(() => ({ phase: "stopped", since: now, reason: "start", step: 0, started: 0, then: "stopped", stopAttempts: 0, announce: false })),
+    groups: cfg.groups.map(() => newGroup(now)),
+    yields: [],
+    serial: 0,
     peers: Object.fromEntries(cfg.nodes.filter((n) => n.name !== cfg.self).map((n) => [n.name, { liveness: "unknown" as Liveness }])),
   };
 }
+
+/** Is serial a newer than b (both mod 256)? */
+export const newer = (a: number, b: number) => a !== b && ((a - b) & 255) < 128;
+
+export const newGroup = (now: number): GroupState => ({ phase: "stopped", since: now, reason: "start", step: 0, started: 0, then: "stopped", stopAttempts: 0, announce: false });
 
 const alive = (p: PeerState) => p.liveness === "up" || p.liveness === "late";
 
@@ -130,25 +162,31 @@ export function recordOf(s: MachineState): StateRecord {
     if (selfHolds(g)) groups.push(i);
     if (g.phase === "failed") failed.push(i);
   });
-  return { state: nodeState(s), priority: 0, score: 100, groups, failed };
+  return { state: nodeState(s), priority: 0, score: 100, groups, failed, yields: [...s.yields].sort((a, b) => a - b), serial: s.serial };
 }
 
 /** Who should run group gi, by the rule in the header. */
 export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now: number): string | undefined {
   const g = cfg.groups[gi]!;
   const id = (n: string) => cfg.nodes.find((x) => x.name === n)?.id ?? 1e9;
-  const cands: string[] = [];
+  const all: string[] = [];
+  const yielding = new Set<string>();
   const holders: string[] = [];
   const mine = s.groups[gi]!;
   const selfCan = (s.phase === "active" || s.phase === "waiting") && !(mine.phase === "failed" && (mine.until === undefined || mine.until > now));
-  if (selfCan) cands.push(cfg.self);
+  if (selfCan) all.push(cfg.self);
+  if (s.yields.includes(gi)) yielding.add(cfg.self);
   if (selfHolds(mine)) holders.push(cfg.self);
   for (const [name, p] of Object.entries(s.peers)) {
     if (!alive(p)) continue;
     const r = p.record;
     if (r && r.groups.includes(gi)) holders.push(name);
-    if (!r || r.state === "starting" || r.state === "active") if (!r?.failed?.includes(gi)) cands.push(name);
+    if (!r || r.state === "starting" || r.state === "active") if (!r?.failed?.includes(gi)) all.push(name);
+    if (r?.yields?.includes(gi)) yielding.add(name);
   }
+  // a node that yields the group is a candidate only when no other node can run it
+  const firm = all.filter((n) => !yielding.has(n));
+  const cands = firm.length ? firm : all;
   if (cands.length === 0) return undefined;
   const byId = (list: string[]) => [...list].sort((a, b) => id(a) - id(b))[0];
   const heldBy = holders.filter((h) => cands.includes(h));
@@ -214,8 +252,9 @@ class Stepper {
       const leaving = this.s.phase === "leaving" || this.s.phase === "standby";
       const owner = leaving ? undefined : chooseOwner(this.cfg, this.s, gi, this.now);
       if (g.phase === "running" && owner !== this.cfg.self) {
-        // hand over only to a node that is ready to start it at once (not one still starting up)
-        if (!leaving && owner && this.s.peers[owner]?.record?.state === "starting") return;
+        // hand over only to a node known to be ready to start it at once (not one still starting up,
+        // nor one whose state record has not arrived yet after it came back)
+        if (!leaving && owner && this.s.peers[owner]?.record?.state !== "active") return;
         const reason = leaving ? (this.s.phase === "leaving" ? "node leaving" : "standby") : owner ? `handing over to ${owner}` : why(gi, owner);
         this.stopGroup(gi, reason, "stopped", true);
         return;
@@ -223,7 +262,12 @@ class Stepper {
       if ((g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined && g.until <= this.now)) && owner === this.cfg.self && this.s.phase === "active") {
         // wait while another live node still holds it: it is releasing it
         const stillHeld = Object.entries(this.s.peers).some(([, p]) => alive(p) && p.record?.groups.includes(gi));
-        if (!stillHeld) this.startGroup(gi, why(gi, owner));
+        if (stillHeld) return;
+        if (this.s.yields.includes(gi)) {
+          this.s.yields = this.s.yields.filter((x) => x !== gi);
+          this.log.push(`group ${this.name(gi)}: no other node can run it: this node no longer yields it`);
+        }
+        this.startGroup(gi, why(gi, owner));
       }
     });
   }
@@ -256,6 +300,8 @@ function reasonFor(e: MachineEvent): (gi: number, owner: string | undefined) => 
     case "shutdown": return () => e.reason;
     case "standby": return () => (e.on ? "standby" : "standby ended");
     case "clear": return () => "cleared";
+    case "command": return () => `hb ${e.cmd} ${typeof e.group === "number" ? `group ${e.group}` : "all"}`;
+    case "reload": return () => "config reloaded";
   }
 }
 
@@ -291,7 +337,10 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
     case "control": {
       const p = s.peers[e.peer];
       if (!p) break;
-      if (e.msg.kind === "released" && p.record) {
+      // a release older than the record we know is stale (the same message comes once per link,
+      // and the peer may have taken the group again since): the record wins
+      const stale = e.msg.kind === "released" && p.record && e.msg.serial !== undefined && p.record.serial !== undefined && !newer(e.msg.serial, p.record.serial);
+      if (e.msg.kind === "released" && p.record && !stale) {
         const gi = e.msg.group;
         const news = p.record.groups.includes(gi); // the same message comes once per link
         p.record = { ...p.record, groups: p.record.groups.filter((x) => x !== gi) };
@@ -302,6 +351,14 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
         }
       } else if (e.msg.kind === "leaving" && p.record) {
         p.record = { ...p.record, state: "stopping" };
+      } else if (e.msg.kind === "yield") {
+        // a peer ran hb takeover: it comes first for these groups (we still take them if it dies)
+        const gs = e.msg.group === "all" ? cfg.groups.map((_, i) => i) : [e.msg.group];
+        const added = gs.filter((gi) => gi < cfg.groups.length && !s.yields.includes(gi));
+        if (added.length) {
+          s.yields = [...s.yields, ...added];
+          t.log.push(`node ${cfg.self}: yields ${added.map((gi) => t.name(gi)).join(", ")} to ${e.peer} (hb takeover on ${e.peer})`);
+        }
       }
       break;
     }
@@ -370,7 +427,7 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
       }
       break;
     case "standby":
-      if (e.on && s.phase === "active") t.setNode("standby", "standby requested");
+      if (e.on && (s.phase === "active" || s.phase === "waiting")) t.setNode("standby", "standby kept from before the restart");
       else if (!e.on && s.phase === "standby") t.setNode("active", "standby ended");
       break;
     case "clear": {
@@ -378,6 +435,15 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
       if (g && g.phase === "failed") t.setGroup(e.group, "stopped", "cleared by the operator", { until: undefined, started: 0 });
       break;
     }
+    case "command":
+      command(t, e);
+      break;
+    case "reload":
+      while (s.groups.length < cfg.groups.length) {
+        t.log.push(`group ${t.name(s.groups.length)}: added by a config reload`);
+        s.groups.push(newGroup(now));
+      }
+      break;
   }
 
   // Leave the waiting phase as soon as every peer has been heard from (its record is known).
@@ -385,7 +451,93 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   t.reconcile(reasonFor(e));
   t.finishLeaving();
 
-  const after = recordOf(s);
-  if (JSON.stringify(after) !== before) t.effects.unshift({ type: "record", record: after });
+  if (JSON.stringify(recordOf(s)) !== before) {
+    s.serial = (s.serial + 1) & 255;
+    t.effects.unshift({ type: "record", record: recordOf(s) });
+  }
+  // a release is as new as the record that no longer lists the group
+  for (const eff of t.effects) if (eff.type === "control" && eff.msg.kind === "released") eff.msg = { ...eff.msg, serial: s.serial };
   return { state: s, effects: t.effects, log: t.log };
+}
+
+/** Can `peer` take group gi from us now, firmly (alive, active, not failed there, not yielding it)? */
+function peerCanTake(s: MachineState, peer: string, gi: number): string | undefined {
+  const p = s.peers[peer]!;
+  if (!alive(p)) return `${peer} is ${p.liveness === "unknown" ? "not heard yet" : p.liveness}`;
+  const r = p.record;
+  if (!r) return `${peer} has not sent its state yet`;
+  if (r.state !== "active") return `${peer} is ${r.state}`;
+  if (r.failed?.includes(gi)) return `the group failed on ${peer}`;
+  if (r.yields?.includes(gi)) return `${peer} yields it too (hb standby there)`;
+  return undefined;
+}
+
+/** Operator commands: checked here, against the same state the decisions use, then answered. */
+function command(t: Stepper, e: Command): void {
+  const { cfg, s } = t;
+  const reply = (ok: boolean, message: string): void => {
+    t.effects.push({ type: "reply", id: e.id, ok, message });
+  };
+  const all = e.group === "all";
+  const gis = all ? cfg.groups.map((_, i) => i) : [e.group as number];
+  if (gis.some((gi) => gi < 0 || gi >= cfg.groups.length)) return reply(false, `no such group`);
+  const peers = Object.keys(s.peers);
+  const label = all ? "every group" : `group ${t.name(gis[0]!)}`;
+  if (s.phase === "leaving" || s.phase === "done") return reply(false, `node ${cfg.self} is shutting down`);
+
+  if (e.cmd === "clear") {
+    const failed = gis.filter((gi) => s.groups[gi]!.phase === "failed");
+    if (failed.length === 0) return reply(false, `${label}: nothing to clear (not failed on ${cfg.self})`);
+    for (const gi of failed) t.setGroup(gi, "stopped", "cleared by the operator (hb clear)", { until: undefined, started: 0 });
+    return reply(true, `cleared ${failed.map((gi) => t.name(gi)).join(", ")} on ${cfg.self}`);
+  }
+
+  if (e.cmd === "standby") {
+    const blocked = gis.filter((gi) => s.groups[gi]!.phase === "failed" && s.groups[gi]!.until === undefined);
+    if (blocked.length)
+      return reply(false, `group ${blocked.map((gi) => t.name(gi)).join(", ")} could not be stopped here and stays blocked: stop it by hand, then hb clear`);
+    // every group we hold must have somewhere to go
+    const stuck: string[] = [];
+    for (const gi of gis) {
+      if (!selfHolds(s.groups[gi]!)) continue;
+      const why = peers.map((p) => peerCanTake(s, p, gi));
+      if (peers.length === 0 || why.every((w) => w !== undefined)) stuck.push(`${t.name(gi)} (${peers.length ? why.join("; ") : "no peers configured"})`);
+    }
+    if (stuck.length && !e.force) return reply(false, `refused: no peer can take ${stuck.join(", ")}; use --force to stop it anyway`);
+    if (all) {
+      if (s.phase === "standby") return reply(true, `node ${cfg.self} is already in standby`);
+      if (s.phase === "waiting") return reply(false, `node ${cfg.self} is still starting (waiting for its peers); try again in a moment`);
+      t.setNode("standby", `hb standby${e.force ? " --force" : ""}`);
+      t.effects.push({ type: "persist", standby: true });
+      return reply(true, `node ${cfg.self} goes to standby: it releases every group and takes none until hb takeover${stuck.length ? ` (stopping ${stuck.join(", ")} with nowhere to go)` : ""}`);
+    }
+    const gi = gis[0]!;
+    if (!s.yields.includes(gi)) s.yields = [...s.yields, gi];
+    const holds = selfHolds(s.groups[gi]!);
+    t.log.push(`node ${cfg.self}: yields ${t.name(gi)} (hb standby)`);
+    return reply(true, holds ? `moving ${t.name(gi)} away from ${cfg.self}` : `${t.name(gi)} does not run here; ${cfg.self} will take it only if no other node can`);
+  }
+
+  // takeover
+  if (s.phase === "waiting") return reply(false, `node ${cfg.self} is still starting (waiting for its peers); try again in a moment`);
+  if (s.phase === "standby" && !all) return reply(false, `node ${cfg.self} is in standby: hb takeover (all) ends it`);
+  const unheard = Object.entries(s.peers).filter(([, p]) => p.liveness === "unknown").map(([n]) => n);
+  if (s.phase === "standby" && unheard.length) return reply(false, `node ${cfg.self} has not heard ${unheard.join(", ")} yet (initdead); try again in a moment`);
+  const refused: string[] = [];
+  for (const gi of gis) {
+    const g = s.groups[gi]!;
+    if (g.phase === "failed") refused.push(`${t.name(gi)} failed here${g.until === undefined ? " and is blocked" : ""}: hb clear ${t.name(gi)} first`);
+    for (const [name, p] of Object.entries(s.peers))
+      if (alive(p) && p.record?.groups.includes(gi) && p.record.failed?.includes(gi)) refused.push(`${t.name(gi)} is blocked on ${name} (it could not be stopped there)`);
+  }
+  if (refused.length && !all) return reply(false, `refused: ${refused.join("; ")}`);
+  if (s.phase === "standby") {
+    t.setNode("active", "hb takeover");
+    t.effects.push({ type: "persist", standby: false });
+  }
+  s.yields = s.yields.filter((gi) => !gis.includes(gi));
+  t.effects.push({ type: "control", msg: { kind: "yield", group: all ? "all" : gis[0]! } });
+  const here = gis.filter((gi) => s.groups[gi]!.phase === "running");
+  const msg = !all && here.length ? `${label} already runs on ${cfg.self}` : `${cfg.self} takes over ${label}`;
+  return reply(true, refused.length ? `${msg}, except: ${refused.join("; ")}` : msg);
 }

@@ -9,6 +9,10 @@
  *   3  u8   uplink score 0..100 (ping targets reached)
  *   4  u32  groups owned: bit i = group i of the config (big-endian)
  *   8  u32  groups failed here (do not move them to this node) (big-endian)
+ *  12  u32  groups this node yields (hb standby GROUP here, or hb takeover on a peer): it takes them
+ *           only when no other node can (big-endian; absent in 12-byte records = none)
+ *  16  u8   serial: +1 (mod 256) at every change of this record; a "released" control message
+ *           carries it, so a receiver can tell a release from a record that came after it
  */
 export const NODE_STATES = ["starting", "standby", "active", "stopping", "failed"] as const;
 export type NodeState = (typeof NODE_STATES)[number];
@@ -21,9 +25,14 @@ export interface StateRecord {
   groups: number[];
   /** indexes of the groups that failed on this node (not to be moved here) */
   failed?: number[];
+  /** indexes of the groups this node yields to any other candidate */
+  yields?: number[];
+  /** change counter (mod 256); absent in older records */
+  serial?: number;
 }
 
-export const RECORD_LEN = 12;
+export const RECORD_LEN = 17;
+const RECORD_MIN = 12;
 
 const mask = (list: number[] = []) => list.reduce((m, g) => (g >= 0 && g < 32 ? m | (1 << g) : m), 0) >>> 0;
 const unmask = (m: number) => Array.from({ length: 32 }, (_, i) => i).filter((i) => m & (1 << i));
@@ -37,12 +46,14 @@ export function encodeRecord(r: StateRecord): Uint8Array {
   b[3] = Math.max(0, Math.min(100, r.score));
   dv.setUint32(4, mask(r.groups));
   dv.setUint32(8, mask(r.failed));
+  dv.setUint32(12, mask(r.yields));
+  b[16] = (r.serial ?? 0) & 255;
   return b;
 }
 
 /** Decode a peer's record; undefined when it is not one we understand. */
 export function decodeRecord(b: Uint8Array): StateRecord | undefined {
-  if (b.length < RECORD_LEN || b[0] !== 1 || b[1]! >= NODE_STATES.length) return undefined;
+  if (b.length < RECORD_MIN || b[0] !== 1 || b[1]! >= NODE_STATES.length) return undefined;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)) };
+  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)), yields: b.length >= 16 ? unmask(dv.getUint32(12)) : [], ...(b.length >= 17 ? { serial: b[16]! } : {}) };
 }

@@ -36,6 +36,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const NAME_HINT = "letters, digits, '_', '.', '-', starting with a letter or digit, at most 63 characters";
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 const IFNAME_HINT = "an interface name of 1 to 15 characters, like eth0";
+export const SYSLOG_FACILITIES = [
+  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+  "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+] as const;
+export type SyslogFacility = (typeof SYSLOG_FACILITIES)[number];
 export const BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400] as const;
 
 const linkName: Field = {
@@ -399,10 +404,48 @@ export const SCHEMA: Fields = {
           doc: "Least severe level logged. `--log-level` overrides it.",
           reason: "info logs every state change and nothing per beat",
         },
+        file: {
+          kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path, like /var/log/hb.log" },
+          doc: "Also append every record to this file (Heartbeat `logfile`); reopened on SIGHUP and `hb reload`, for logrotate.",
+          reason: "absent: stderr only, which journald keeps when systemd runs hb",
+        },
+        facility: {
+          kind: { t: "string", oneOf: SYSLOG_FACILITIES },
+          doc: "Also send every record to syslog with this facility (Heartbeat `logfacility`), through `syslog_socket`.",
+          reason: "absent: no syslog; journald already has stderr",
+        },
+        syslog_socket: {
+          kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path" },
+          default: "/dev/log",
+          doc: "The local syslog socket used when `facility` is set. Sends never block: when syslog is slow, records are dropped and counted.",
+          reason: "where every syslog daemon (and journald) listens",
+        },
       },
     },
     default: {},
-    doc: "Logging (to stderr: journald when run by systemd).",
+    doc: "Logging: always stderr (journald when run by systemd); optionally a file and syslog.",
+  },
+  control: {
+    kind: {
+      t: "table",
+      fields: {
+        socket: {
+          kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path" },
+          default: "/run/hb/hb.sock",
+          doc: "Unix socket for `hb status`, `standby`, `takeover`, `clear`, `reload` and `report`; mode 0600 in a 0700 directory, so only root may use it.",
+          reason: "/run is cleared at boot, so no stale socket outlives the daemon",
+        },
+        history: {
+          kind: { t: "int", min: 10, max: 100_000 },
+          default: 200,
+          unit: "events",
+          doc: "Transitions kept in memory and in STATE_DIR/history.jsonl, shown by `hb status` (also after a restart).",
+          reason: "a few days of a quiet cluster, or the whole story of a bad hour; the file stays under 100 kB",
+        },
+      },
+    },
+    default: {},
+    doc: "The control socket and the event history.",
   },
   paths: {
     kind: {
@@ -488,6 +531,13 @@ export interface ResourcesConfig {
 }
 export interface LogConfig {
   level: "error" | "warn" | "info" | "debug" | "trace";
+  file?: string;
+  facility?: SyslogFacility;
+  syslog_socket: string;
+}
+export interface ControlConfig {
+  socket: string;
+  history: number;
 }
 export interface PathsConfig {
   state_dir: string;
@@ -504,5 +554,6 @@ export interface Config {
   addresses: AddressesConfig;
   resources: ResourcesConfig;
   log: LogConfig;
+  control: ControlConfig;
   paths: PathsConfig;
 }

@@ -411,6 +411,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
     addresses: raw.addresses as unknown as Config["addresses"],
     resources: raw.resources as unknown as Config["resources"],
     log: raw.log as unknown as Config["log"],
+    control: raw.control as unknown as Config["control"],
     paths: raw.paths as unknown as Config["paths"],
   };
 }

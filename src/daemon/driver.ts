@@ -6,7 +6,7 @@
  * Links, Runner and Clock.
  */
 import { decodeControl, encodeControl } from "../cluster/control.ts";
-import { initialState, recordOf, step, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
+import { initialState, recordOf, step, type Command, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
 import { decodeRecord, encodeRecord } from "../cluster/record.ts";
 import type { HeartbeatEvent, Links } from "../heartbeat/types.ts";
 
@@ -36,6 +36,13 @@ export interface DriverHooks {
   exit(code: number): void;
   /** every transition, for history and tests */
   onStep?(event: MachineEvent, state: MachineState, log: string[]): void;
+  /** remember node standby across restarts */
+  persist?(standby: boolean): void;
+}
+
+export interface CommandReply {
+  ok: boolean;
+  message: string;
 }
 
 export class Driver {
@@ -43,9 +50,13 @@ export class Driver {
   private readonly timers = new Map<string, unknown>();
   private readonly queue: MachineEvent[] = [];
   private busy = false;
+  private nextId = 1;
+  private readonly replies = new Map<number, (r: CommandReply) => void>();
+  /** when the last event was processed (clock ms): the systemd watchdog checks the loop is alive */
+  lastStep = 0;
 
   constructor(
-    readonly cfg: MachineConfig,
+    public cfg: MachineConfig,
     private readonly links: Links,
     private readonly runner: Runner,
     private readonly clock: Clock,
@@ -83,6 +94,28 @@ export class Driver {
     }
   }
 
+  /** True while events wait unprocessed (the systemd watchdog then stays silent). */
+  stuck(): boolean {
+    return this.busy || this.queue.length > 0;
+  }
+
+  /** An operator command, as an event; resolves with the machine's answer. */
+  command(c: Omit<Command, "id">): Promise<CommandReply> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.replies.set(id, resolve);
+      this.dispatch({ type: "command", id, ...c });
+      // a command the machine did not answer (it cannot happen; never leave a client hanging)
+      if (this.replies.delete(id)) resolve({ ok: false, message: "the command was not answered" });
+    });
+  }
+
+  /** A new config (checked safe by the caller): new groups may have been added at the end. */
+  reconfigure(cfg: MachineConfig): void {
+    this.cfg = cfg;
+    this.dispatch({ type: "reload" });
+  }
+
   /** The only way the state changes: one event at a time, in arrival order. */
   dispatch(e: MachineEvent): void {
     this.queue.push(e);
@@ -92,6 +125,7 @@ export class Driver {
       for (let ev = this.queue.shift(); ev; ev = this.queue.shift()) {
         const r = step(this.cfg, this.state, ev, this.clock.now());
         this.state = r.state;
+        this.lastStep = this.clock.now();
         for (const line of r.log) this.hooks.log(line, /failed|cannot|blocked/.test(line) ? "error" : "info");
         this.hooks.onStep?.(ev, r.state, r.log);
         for (const eff of r.effects) this.apply(eff);
@@ -149,6 +183,19 @@ export class Driver {
         this.hooks.log(`rebooting: ${eff.reason}`, "error");
         this.runner.reboot(eff.reason);
         break;
+      case "reply": {
+        const resolve = this.replies.get(eff.id);
+        this.replies.delete(eff.id);
+        resolve?.({ ok: eff.ok, message: eff.message });
+        break;
+      }
+      case "persist":
+        this.hooks.persist?.(eff.standby);
+        break;
+      default: {
+        const never: never = eff;
+        throw new Error(`unknown effect ${JSON.stringify(never)}`);
+      }
     }
   }
 

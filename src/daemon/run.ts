@@ -1,103 +1,37 @@
 /**
  * The daemon: wires the real parts together (native heartbeat links, the
- * resource runner, the monotonic clock, signals) around the Driver, the one
- * loop that owns the cluster state, and logs what the heartbeat reports.
+ * resource runner, the monotonic clock, signals, the control socket, log
+ * sinks, systemd) around the Driver, the one loop that owns the cluster state.
+ * Operator commands and reloads reach the state only as events.
  */
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
 import type { Config } from "../config/schema.ts";
-import { logger } from "../log/log.ts";
-import { shimInfo, errnoName, monotonicMs } from "../native/shim.ts";
+import { ConfigError } from "../config/errors.ts";
+import { logger, setLogLevel, setSinks, type Sink } from "../log/log.ts";
+import { FileSink, SyslogSink } from "../log/sinks.ts";
+import { shimInfo, errnoName, monotonicMs, DgramSocket } from "../native/shim.ts";
 import { EXIT } from "../cli/exit.ts";
 import { nextGeneration } from "./generation.ts";
 import { heartbeatSetup } from "../heartbeat/setup.ts";
 import { NativeLinks } from "../heartbeat/native.ts";
-import type { MachineConfig } from "../cluster/machine.ts";
+import type { MachineConfig, MachineState } from "../cluster/machine.ts";
 import { resourceName, ResourceRunner } from "../resources/runner.ts";
 import { Driver, type Clock } from "./driver.ts";
-import type { HeartbeatEvent, LinkCounters, Links, Liveness } from "../heartbeat/types.ts";
-
-/** The native links, with every event also logged and peer deaths remembered (for the VIP probe). */
-function observed(links: NativeLinks, hbLog: HeartbeatLog, lostAt: Map<string, number>): Links {
-  return {
-    start: (onEvent) =>
-      links.start((e) => {
-        hbLog.onEvent(e);
-        if (e.type === "peer" && e.state === "dead") lostAt.set(e.peer, performance.now());
-        onEvent(e);
-      }),
-    setRecord: (r) => links.setRecord(r),
-    sendControl: (d) => links.sendControl(d),
-    counters: () => links.counters(),
-    stop: () => links.stop(),
-  };
-}
+import type { Links } from "../heartbeat/types.ts";
+import { History } from "../control/history.ts";
+import { ControlServer } from "../control/server.ts";
+import { fail, success, type Request, type Response } from "../control/protocol.ts";
+import type { Status } from "../control/status.ts";
+import { buildStatus, describeEvent, GroupTracker, HeartbeatLog, holdersOf, reportDrops } from "./observer.ts";
+import { planReload } from "./reload.ts";
+import { Notifier } from "./systemd.ts";
 
 export interface DaemonOptions {
   testHooks: boolean;
-}
-
-const ms = (x: number) => `${Math.round(x)} ms`;
-
-/** Log what the heartbeat reports, as old -> new with the reason. */
-export class HeartbeatLog {
-  private readonly peers = new Map<string, Liveness>();
-  private readonly links = new Map<string, Liveness>();
-  private readonly log = logger("heartbeat");
-
-  onEvent(e: HeartbeatEvent): void {
-    switch (e.type) {
-      case "peer": {
-        const old = this.peers.get(e.peer) ?? "unknown";
-        this.peers.set(e.peer, e.state);
-        const why =
-          e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) :
-          e.state === "late" ? `silent ${ms(e.gapMs)} on every link` :
-          old === "unknown" ? `not heard within initdead (${ms(e.gapMs)})` : `silent ${ms(e.gapMs)} on every link`;
-        const line = `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
-        if (e.state === "up") this.log.info(line);
-        else this.log.warn(line);
-        break;
-      }
-      case "link": {
-        const key = `${e.link}/${e.peer}`;
-        const old = this.links.get(key) ?? "unknown";
-        this.links.set(key, e.state);
-        const why = e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) : `silent ${ms(e.gapMs)}`;
-        const line = `link ${e.link} to ${e.peer}: ${old} -> ${e.state} (${why})`;
-        if (e.state === "up") this.log.info(line);
-        else this.log.warn(line);
-        break;
-      }
-      case "local":
-        if (e.up) this.log.info(`link ${e.link}: sending works again`);
-        else this.log.error(`link ${e.link}: marked down locally: sending fails (${errnoName(e.errno)})`);
-        break;
-      case "carrier":
-        (e.up ? this.log.info : this.log.warn)(`link ${e.link}: carrier ${e.up ? "up" : "lost"}`);
-        break;
-      case "record":
-      case "control":
-        this.log.debug(`${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`);
-        break;
-      case "overflow":
-        this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
-        break;
-      case "stopped":
-        if (e.errno) this.log.error(`heartbeat thread stopped: ${errnoName(e.errno)}`);
-        break;
-    }
-  }
-}
-
-/** Log increases of the drop counters, at most once per link per call. */
-export function reportDrops(log: ReturnType<typeof logger>, before: Record<string, LinkCounters>, now: Record<string, LinkCounters>): void {
-  for (const [link, c] of Object.entries(now)) {
-    const prev = before[link];
-    const parts = Object.entries(c.drops)
-      .map(([reason, n]) => [reason, n - (prev?.drops[reason as keyof LinkCounters["drops"]] ?? 0)] as const)
-      .filter(([, d]) => d > 0)
-      .map(([reason, d]) => `${reason} ${d}`);
-    if (parts.length) log.warn(`link ${link}: dropped frames: ${parts.join(", ")}`);
-  }
+  /** read and validate the config file again (hb reload, SIGHUP); throws ConfigError */
+  reread: () => Config;
 }
 
 export function machineConfig(config: Config): MachineConfig {
@@ -113,7 +47,45 @@ export function machineConfig(config: Config): MachineConfig {
   };
 }
 
-export async function runDaemon(config: Config, opts: DaemonOptions): Promise<number> {
+/** The log sinks a config asks for (log.file, log.facility). */
+class Sinks {
+  file?: FileSink;
+  syslog?: SyslogSink;
+  private dgram?: DgramSocket;
+  apply(log: Config["log"]): void {
+    if (this.file?.path !== log.file) {
+      this.file?.close();
+      this.file = log.file ? new FileSink(log.file) : undefined;
+    }
+    if (log.facility) {
+      this.dgram ??= new DgramSocket();
+      const d = this.dgram;
+      this.syslog = new SyslogSink(log.facility, log.syslog_socket, (p, m) => d.send(p, m));
+    } else this.syslog = undefined;
+    const list: Sink[] = [];
+    if (this.file) list.push(this.file.sink);
+    if (this.syslog) list.push(this.syslog.sink);
+    setSinks(list);
+  }
+  reopen(): void {
+    this.file?.reopen();
+  }
+  close(): void {
+    setSinks([]);
+    this.file?.close();
+    this.dgram?.close();
+  }
+}
+
+/** One line for systemd's STATUS= and the logs. */
+function summaryLine(config: Config, s: MachineState): string {
+  const here = config.groups.filter((_, i) => holdersOf(s, config.cluster.node, i).includes(config.cluster.node)).map((g) => g.name);
+  const peers = Object.entries(s.peers).map(([n, p]) => `${n} ${p.liveness}`).join(", ");
+  return `${s.phase}; ${here.length ? `running ${here.join(", ")}` : "running no group"}; peers: ${peers || "none"}`;
+}
+
+export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<number> {
+  let config = initial;
   const log = logger("daemon");
   let exited: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (exited = resolve));
@@ -127,56 +99,214 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       return;
     }
     stopping = true;
+    notifier.stopping();
     log.info(`${sig}: stopping; handing groups over`);
     driver.dispatch({ type: "shutdown", reason: sig });
   };
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => onSignal(sig));
+
+  const sinks = new Sinks();
+  sinks.apply(config.log);
+  const dgram = new DgramSocket();
+  const notifier = new Notifier(process.env, (p, m) => dgram.send(p, m));
+  const startedAt = new Date();
+  const history = new History(join(config.paths.state_dir, "history.jsonl"), config.control.history);
+  const record = (kind: Parameters<History["add"]>[0], text: string, cause = "") => {
+    history.add(kind, text, cause);
+    if (history.lastError) log.warn(history.lastError);
+  };
   const s = shimInfo();
-  log.info(`hb starting: node ${config.cluster.node}, cluster ${config.cluster.name}, native shim via ${s.via}`);
+  log.info(`hb ${pkg.version} starting: node ${config.cluster.node}, cluster ${config.cluster.name}, native shim via ${s.via}`);
 
-  const gen = nextGeneration(config.paths.state_dir);
-  if (gen.warning) log.warn(gen.warning);
-  const setup = heartbeatSetup(config, gen.generation);
-  const links = new NativeLinks(setup);
-  const hbLog = new HeartbeatLog();
-  const lostAt = new Map<string, number>();
-  const runner = new ResourceRunner({
-    groups: config.groups,
-    addresses: config.addresses,
-    scriptDirs: config.paths.script_dirs,
-    keeper: links,
-    peerRecentlyLost: () => [...lostAt.values()].some((t) => performance.now() - t < config.addresses.lease + 2000),
-  });
-  const clock: Clock = { now: () => performance.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as Timer) };
-  const machineLog = logger("cluster");
-  driver = new Driver(machineConfig(config), observed(links, hbLog, lostAt), runner, clock, {
-    log: (line, level) => machineLog[level](line),
-    exit: (code) => exited(code),
-  });
-  await driver.start();
-  log.info(`heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${gen.generation}; groups [${config.groups.map((g) => g.name).join(", ")}]`);
-
-  const dropLog = logger("heartbeat");
-  let counters = links.counters();
-  const dropTimer = setInterval(() => {
-    const now = links.counters();
-    reportDrops(dropLog, counters, now);
-    counters = now;
-  }, 2000);
-
-  if (opts.testHooks) {
-    // test only: block the JS thread for 2 s on SIGUSR2, to prove the heartbeat does not depend on it
-    process.on("SIGUSR2", () => {
-      log.warn("test hook: blocking the JS thread for 2000 ms");
-      const until = monotonicMs() + 2000;
-      while (monotonicMs() < until) { /* busy */ }
-      log.warn("test hook: JS thread free again");
+  // The control socket comes first: if another hb answers on it, this one must not beat as a second copy of the node.
+  let status: () => Status = () => {
+    throw new Error("starting");
+  };
+  let commands = 0;
+  let reload: (why: string) => Response = () => fail("refused", "the daemon is still starting");
+  const conflicts: Status["conflicts"] = [];
+  const handle = async (req: Request): Promise<Response> => {
+    if (!driver) return fail("refused", "the daemon is still starting");
+    switch (req.cmd) {
+      case "status":
+        return success(status());
+      case "history":
+        return success(history.recent(req.limit ?? config.control.history));
+      case "reload":
+        return reload("hb reload");
+      case "standby":
+      case "takeover":
+      case "clear": {
+        const gi = config.groups.findIndex((g) => g.name === req.group);
+        if (req.group !== "all" && gi < 0) return fail("refused", `no group "${req.group}" (groups: ${config.groups.map((g) => g.name).join(", ") || "none"})`);
+        commands++;
+        const r = await driver.command({ cmd: req.cmd, group: req.group === "all" ? "all" : gi, force: "force" in req ? req.force : undefined });
+        const line = `hb ${req.cmd} ${req.group}${"force" in req && req.force ? " --force" : ""}: ${r.ok ? "" : "refused: "}${r.message.replace(/^refused: /, "")}`;
+        (r.ok ? log.info : log.warn)(line);
+        record("command", line, "control socket");
+        return r.ok ? success({ message: r.message }) : fail("refused", r.message.replace(/^refused: /, ""));
+      }
+    }
+  };
+  const server = await ControlServer.listen(config.control.socket, handle, (m) => log.warn(m));
+  let links: NativeLinks | undefined;
+  try {
+    const gen = nextGeneration(config.paths.state_dir);
+    if (gen.warning) log.warn(gen.warning);
+    record("daemon", `hb ${pkg.version} started (pid ${process.pid}, generation ${gen.generation})`);
+    const setup = heartbeatSetup(config, gen.generation);
+    const nl = new NativeLinks(setup);
+    links = nl;
+    const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => record(kind, text, "heartbeat"), errnoName);
+    const lostAt = new Map<string, number>();
+    const runner = new ResourceRunner({
+      groups: config.groups,
+      addresses: config.addresses,
+      scriptDirs: config.paths.script_dirs,
+      keeper: nl,
+      peerRecentlyLost: () => [...lostAt.values()].some((t) => performance.now() - t < config.addresses.lease + 2000),
+      onConflict: (address, iface, message) => {
+        conflicts.push({ address, interface: iface, time: new Date().toISOString(), message });
+        if (conflicts.length > 20) conflicts.shift();
+        record("fault", message, "address probe");
+      },
     });
-  }
+    const observed: Links = {
+      start: (onEvent) =>
+        nl.start((e) => {
+          hbLog.onEvent(e);
+          if (e.type === "peer" && e.state === "dead") lostAt.set(e.peer, performance.now());
+          onEvent(e);
+        }),
+      setRecord: (r) => nl.setRecord(r),
+      sendControl: (d) => nl.sendControl(d),
+      counters: () => nl.counters(),
+      stop: () => nl.stop(),
+    };
+    const clock: Clock = { now: () => performance.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as Timer) };
+    const wallOffset = Date.now() - performance.now();
+    const tracker = new GroupTracker();
+    const machineLog = logger("cluster");
+    const standbyFile = join(config.paths.state_dir, "standby");
+    let ready = false;
+    driver = new Driver(machineConfig(config), observed, runner, clock, {
+      log: (line, level) => machineLog[level](line),
+      exit: (code) => exited(code),
+      onStep: (e, st, lines) => {
+        const cause = describeEvent(e, driver!.cfg);
+        tracker.onStep(e, st, driver!.cfg, cause);
+        for (const l of lines) record(l.startsWith("node ") ? "node" : "group", l, cause);
+        if (!ready && st.phase !== "waiting") {
+          ready = true;
+          notifier.ready(summaryLine(config, st));
+        } else if (ready) notifier.status(summaryLine(config, st));
+      },
+      persist: (standby) => {
+        try {
+          if (standby) writeFileSync(standbyFile, `${new Date().toISOString()}\n`, { mode: 0o600 });
+          else rmSync(standbyFile, { force: true });
+        } catch (e) {
+          log.warn(`cannot remember standby in ${standbyFile}: ${(e as Error).message}`);
+        }
+      },
+    });
+    status = () =>
+      buildStatus({
+        version: pkg.version, config, cfg: driver!.cfg, state: driver!.state, startedAt, generation: gen.generation, hb: hbLog,
+        nowMono: monotonicMs(), peerLinks: nl.peerLinks(), counters: nl.counters(), tracker, conflicts, history, commands,
+        wall: (t) => new Date(wallOffset + t),
+      });
 
-  const code = await done;
-  clearInterval(dropTimer);
-  links.stop();
-  log.info(`stopped (exit ${code})`);
-  return code;
+    await driver.start();
+    if (existsSync(standbyFile)) {
+      log.warn(`node ${config.cluster.node} stays in standby (set by hb standby before this start; hb takeover ends it)`);
+      driver.dispatch({ type: "standby", on: true });
+    }
+    log.info(`heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${gen.generation}; groups [${config.groups.map((g) => g.name).join(", ")}]; control socket ${config.control.socket}`);
+
+    /** Re-read the config; apply it whole if every change is safe live, else nothing. */
+    reload = (why: string): Response => {
+      notifier.reloading();
+      try {
+        let next: Config;
+        try {
+          next = opts.reread();
+        } catch (e) {
+          const msg = e instanceof ConfigError ? e.message : (e as Error).message;
+          log.error(`${why}: the config has errors; nothing changed:\n${msg}`);
+          record("config", `${why}: refused: the config has errors`, msg.split("\n")[0] ?? "");
+          return fail("refused", `the config has errors; nothing changed:\n${msg}`);
+        }
+        const plan = planReload(config, next);
+        if (plan.refused.length) {
+          log.error(`${why}: nothing changed: ${plan.refused.join("; ")}`);
+          record("config", `${why}: refused: ${plan.refused.join("; ")}`);
+          return fail("refused", `nothing changed:\n${plan.refused.join("\n")}`);
+        }
+        if (plan.changes.length === 0) {
+          log.info(`${why}: the config is unchanged`);
+          return success({ changes: [] });
+        }
+        // every change is safe: apply all of them
+        const t = next.timing;
+        if (t.keepalive !== config.timing.keepalive || t.warntime !== config.timing.warntime || t.deadtime !== config.timing.deadtime)
+          nl.setTiming(t.keepalive, t.warntime, t.deadtime);
+        config = next;
+        setLogLevel(next.log.level);
+        sinks.apply(next.log);
+        history.resize(next.control.history);
+        runner.reconfigure(next.groups, next.paths.script_dirs);
+        driver!.reconfigure(machineConfig(next));
+        for (const c of plan.changes) log.info(`${why}: ${c}`);
+        record("config", `${why}: applied ${plan.changes.join("; ")}`);
+        return success({ changes: plan.changes });
+      } finally {
+        notifier.reloaded();
+      }
+    };
+    process.on("SIGHUP", () => {
+      sinks.reopen();
+      log.info("SIGHUP: log file reopened; reloading the config");
+      reload("SIGHUP");
+    });
+
+    const dropLog = logger("heartbeat");
+    let counters = nl.counters();
+    const dropTimer = setInterval(() => {
+      const now = nl.counters();
+      reportDrops(dropLog, counters, now);
+      counters = now;
+    }, 2000);
+
+    // The watchdog ping goes out from this loop only while the driver keeps up with its events:
+    // a blocked event loop or a state machine stuck in a step sends nothing, and systemd restarts us.
+    const watchdog = notifier.watchdogMs
+      ? setInterval(() => {
+          if (!driver!.stuck()) notifier.watchdog();
+        }, notifier.watchdogMs)
+      : undefined;
+
+    if (opts.testHooks) {
+      // test only: block the JS thread for 2 s on SIGUSR2, to prove the heartbeat does not depend on it
+      process.on("SIGUSR2", () => {
+        log.warn("test hook: blocking the JS thread for 2000 ms");
+        const until = monotonicMs() + 2000;
+        while (monotonicMs() < until) { /* busy */ }
+        log.warn("test hook: JS thread free again");
+      });
+    }
+
+    const code = await done;
+    clearInterval(dropTimer);
+    if (watchdog) clearInterval(watchdog);
+    record("daemon", `hb stopped (exit ${code})`);
+    log.info(`stopped (exit ${code})`);
+    return code;
+  } finally {
+    // also when start-up fails half-way: nothing may keep the process alive or the socket bound
+    links?.stop();
+    server.close();
+    sinks.close();
+    dgram.close();
+  }
 }

@@ -51,6 +51,22 @@ export class NativeLinks implements Links {
     return out;
   }
 
+  /** What the native thread knows of every peer on every link (last frame on its monotonic clock, in ms). */
+  peerLinks(): { peer: string; links: { link: string; lastRxMs: number; state: (typeof LIVENESS)[number]; late: number; rx: number }[] }[] {
+    return this.setup.peers.map((peer, pi) => ({
+      peer,
+      links: this.setup.links.map((link, li) => {
+        const x = this.engine.peerLink(pi, li);
+        return { link, lastRxMs: x.lastRxMs, state: LIVENESS[x.state] ?? "unknown", late: x.late, rx: x.rx };
+      }),
+    }));
+  }
+
+  /** New heartbeat timing, effective at once (hb reload). */
+  setTiming(keepalive: number, warntime: number, deadtime: number): void {
+    this.engine.setTiming(keepalive, warntime, deadtime);
+  }
+
   /** Keep a floating address leased and announced from the native thread. */
   vip(on: boolean, a: Vip, lease: VipLease): void {
     this.engine.vip(on, a, lease);

@@ -3,6 +3,8 @@
  * (journald, a pipe, a file): one plain line per record on stderr, no icons,
  * no blank lines, `LEVEL [subsystem] message`, with an ISO timestamp unless
  * journald already stamps the line (JOURNAL_STREAM is set by systemd).
+ * Extra sinks (a log file, syslog: src/log/sinks.ts) get every record too,
+ * whatever stderr is.
  */
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
 import { formatWithOptions } from "node:util";
@@ -24,13 +26,42 @@ export function plainLine(obj: Pick<LogObject, "type" | "tag" | "args" | "date">
   return `${stamp ? `${obj.date.toISOString()} ` : ""}${LABEL[obj.type] ?? obj.type.toUpperCase()} ${tag}${msg}`;
 }
 
+/** A record as the extra sinks see it. */
+export interface LogRecord {
+  level: LogLevel;
+  tag: string;
+  message: string;
+  date: Date;
+}
+export type Sink = (r: LogRecord) => void;
+let sinks: Sink[] = [];
+/** Replace the extra sinks (the daemon sets them from log.file / log.facility, and again on reload). */
+export function setSinks(list: Sink[]): void {
+  sinks = list;
+}
+
+const LEVEL_OF: Record<string, LogLevel> = { fatal: "error", error: "error", fail: "error", warn: "warn", debug: "debug", trace: "trace", verbose: "trace" };
+const toSinks = {
+  log: (obj: LogObject) => {
+    if (sinks.length === 0) return;
+    const message = formatWithOptions({ colors: false, breakLength: Infinity }, ...obj.args)
+      .split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").join(" | ");
+    const r: LogRecord = { level: LEVEL_OF[obj.type] ?? "info", tag: obj.tag, message, date: obj.date };
+    for (const s of sinks) s(r);
+  },
+};
+
 function make(level: LogLevel): ConsolaInstance {
   const fancy = Boolean(process.stderr.isTTY);
-  if (fancy) return createConsola({ level: CONSOLA_LEVEL[level], stderr: process.stderr, stdout: process.stderr });
+  if (fancy) {
+    const c = createConsola({ level: CONSOLA_LEVEL[level], stderr: process.stderr, stdout: process.stderr });
+    c.addReporter(toSinks);
+    return c;
+  }
   const stamp = !process.env.JOURNAL_STREAM;
   return createConsola({
     level: CONSOLA_LEVEL[level],
-    reporters: [{ log: (obj) => { process.stderr.write(`${plainLine(obj, stamp)}\n`); } }],
+    reporters: [{ log: (obj) => { process.stderr.write(`${plainLine(obj, stamp)}\n`); } }, toSinks],
   });
 }
 

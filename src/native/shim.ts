@@ -32,6 +32,11 @@ const SYMBOLS = {
   hb_engine_start: { args: [p, p], returns: i32 },
   hb_engine_poll: { args: [p, p, i32], returns: i32 },
   hb_engine_counters: { args: [p, i32, p, i32], returns: i32 },
+  hb_engine_set_timing: { args: [p, i32, i32, i32], returns: i32 },
+  hb_engine_peer_link: { args: [p, i32, i32, p, i32], returns: i32 },
+  hb_dgram_open: { args: [], returns: i32 },
+  hb_dgram_send: { args: [i32, p, i32, p, i32], returns: i32 },
+  hb_dgram_close: { args: [i32], returns: i32 },
   hb_engine_stop: { args: [p], returns: i32 },
   hb_engine_free: { args: [p], returns: FFIType.void },
   hb_engine_vip: { args: [p, i32, i32, cstring, p, i32, cstring, i32, i32, i32, i32], returns: i32 },
@@ -43,7 +48,7 @@ const SYMBOLS = {
   hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 const SYS_memfd_create = 319n; // x86-64
 const MFD_CLOEXEC = 1;
 
@@ -203,6 +208,27 @@ export function vipPrepare(family: 4 | 6, ifname: string): void {
   check(`prepare ${ifname}`, sym().hb_vip_prepare(family, cstr(ifname)));
 }
 
+/* ---------- local datagrams (syslog, systemd notify) ---------- */
+
+/** A Unix datagram sender: never blocks; a full or missing receiver is an error the caller may ignore. */
+export class DgramSocket {
+  private fd: number;
+  constructor() {
+    this.fd = check("unix datagram socket", sym().hb_dgram_open());
+  }
+  /** Send one datagram to `path` ("@name" = abstract namespace). Throws NativeError (ENOENT, EAGAIN, ...). */
+  send(path: string, msg: string | Uint8Array): void {
+    if (this.fd < 0) throw new NativeError(`send to ${path}`, 9 /* EBADF */);
+    const p = Buffer.from(path);
+    const b = typeof msg === "string" ? Buffer.from(msg) : msg;
+    check(`send to ${path}`, sym().hb_dgram_send(this.fd, ptr(p), p.length, ptr(nonEmpty(b)), b.length));
+  }
+  close(): void {
+    if (this.fd >= 0) sym().hb_dgram_close(this.fd);
+    this.fd = -1;
+  }
+}
+
 /* ---------- the heartbeat engine ---------- */
 
 export interface EngineLinkSpec {
@@ -341,6 +367,18 @@ export class Engine {
   /** Keep a VIP leased and announced from the native thread (see hb_engine_vip), or forget it. */
   vip(on: boolean, a: Vip, lease: VipLease): void {
     check(`vip ${a.address}`, sym().hb_engine_vip(this.h, on ? 1 : 0, a.family, cstr(a.ifname), ptr(addrBytes(a)), a.prefix, cstr(a.label ?? ""), lease.lifetimeS, lease.pairs, lease.secondMs, lease.refreshMs));
+  }
+
+  /** New timing, applied by the native thread at once (hb reload). */
+  setTiming(keepalive: number, warntime: number, deadtime: number): void {
+    check("set timing", sym().hb_engine_set_timing(this.h, keepalive, warntime, deadtime));
+  }
+
+  /** What the native thread knows of one peer on one link. */
+  peerLink(peer: number, link: number): { lastRxMs: number; state: number; late: number; rx: number } {
+    const out = new BigInt64Array(4);
+    check("peer link", sym().hb_engine_peer_link(this.h, peer, link, ptr(out), 4));
+    return { lastRxMs: Number(out[0]) / 1e6, state: Number(out[1]), late: Number(out[2]), rx: Number(out[3]) };
   }
 
   counters(link: number): bigint[] {

@@ -25,6 +25,8 @@ export interface RunnerOptions {
   keeper: VipKeeper;
   /** true while a peer that may still hold our addresses died less than a lease ago */
   peerRecentlyLost: () => boolean;
+  /** an address conflict was found (another host answers for a floating address) */
+  onConflict?: (address: string, ifname: string, message: string) => void;
   /** how a service process is run (tests replace it) */
   spawn?: typeof Bun.spawn;
 }
@@ -51,7 +53,12 @@ export function findScript(name: string, dirs: string[]): string | undefined {
 export class ResourceRunner implements Runner {
   private readonly log = logger("resources");
   private prepared = false;
-  constructor(private readonly o: RunnerOptions) {}
+  constructor(private o: RunnerOptions) {}
+
+  /** After a config reload: the group list (new groups at the end) and the script directories. */
+  reconfigure(groups: GroupConfig[], scriptDirs: string[]): void {
+    this.o = { ...this.o, groups, scriptDirs };
+  }
 
   async run(op: "start" | "stop", group: number, step: number): Promise<RunResult> {
     const r = this.o.groups[group]?.resources[step];
@@ -73,8 +80,11 @@ export class ResourceRunner implements Runner {
     const a = vipOf(r);
     const cfg = this.o.addresses;
     if (cfg.probe_wait > 0 && probe(a, cfg.probe_wait)) {
-      if (!this.o.peerRecentlyLost())
-        return { ok: false, error: `address conflict: another host answers for ${r.address} on ${r.interface}` };
+      if (!this.o.peerRecentlyLost()) {
+        const error = `address conflict: another host answers for ${r.address} on ${r.interface}`;
+        this.o.onConflict?.(r.address, r.interface, error);
+        return { ok: false, error };
+      }
       this.log.warn(`${r.address} still answers from the peer that died (its lease ends within ${cfg.lease / 1000} s): taking over`);
       // Until its lease ends, the dead peer's kernel may answer a client's ARP again; when the
       // address vanishes there, such a client would be stranded: announce once more just after.

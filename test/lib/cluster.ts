@@ -50,8 +50,17 @@ export class ClusterFiles {
     mkdirSync(state, { recursive: true });
     const text = this.perNode(node, this.text);
     const withState = text.includes("\n[paths]\n") ? text.replace("\n[paths]\n", `\n[paths]\nstate_dir = "${state}"\n`) : `${text}\n[paths]\nstate_dir = "${state}"\n`;
-    writeFileSync(file, withState, { mode: 0o600 });
+    const withSocket = withState.includes("\n[control]\n") ? withState.replace("\n[control]\n", `\n[control]\nsocket = "${this.socket(node)}"\n`) : `${withState}\n[control]\nsocket = "${this.socket(node)}"\n`;
+    writeFileSync(file, withSocket, { mode: 0o600 });
     return file;
+  }
+  /** The control socket of node i. */
+  socket(node: number): string {
+    return join(this.dir, `state-node${node}`, "hb.sock");
+  }
+  /** The state directory of node i. */
+  state(node: number): string {
+    return join(this.dir, `state-node${node}`);
   }
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });

@@ -23,7 +23,9 @@ describe("hb CLI", () => {
   test("--help lists every command with a one-line purpose", () => {
     const r = hb(["--help"]);
     expect(r.code).toBe(0);
-    expect(r.out).toContain("check  Validate the config and print a summary of the cluster");
+    expect(r.out).toMatch(/\n  check +Validate the config and print a summary of the cluster\n/);
+    for (const cmd of ["status", "standby \\[group\\]", "takeover \\[group\\]", "clear <group>", "reload", "report", "history", "systemd-unit"])
+      expect(r.out).toMatch(new RegExp(`\\n  ${cmd} +[A-Z]`));
     expect(r.out).toContain("Run the daemon in the foreground");
     for (const opt of ["--config", "--node", "--log-level", "--version"]) expect(r.out).toContain(opt);
   });

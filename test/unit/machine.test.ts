@@ -64,7 +64,7 @@ describe("resources in order, stopped in reverse", () => {
       '{"type":"control","msg":{"kind":"leaving"}}',
       '{"type":"stop","group":0,"step":1}',
       '{"type":"stop","group":0,"step":0}',
-      '{"type":"control","msg":{"kind":"released","group":0}}',
+      '{"type":"control","msg":{"kind":"released","group":0,"serial":3}}',
       '{"type":"exit","code":0}',
     ]);
   });
@@ -165,5 +165,106 @@ describe("ownership rule", () => {
   test("the preferred node failed: the holder with the lowest id keeps it", () => {
     const c = cfg({ nodes: [{ name: "a", id: 5 }, { name: "b", id: 2 }], groups: [{ name: "web", preferred: "z", resources: ["ip"] }] });
     expect(chooseOwner(c, state(rec("active", [0]), "running"), 0, 1)).toBe("b");
+  });
+});
+
+describe("records and releases in any order (two links deliver every control message twice)", () => {
+  const c = cfg({ self: "b", groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
+  const base = () => {
+    const s = initialState(c, 0);
+    s.phase = "active";
+    s.peers = { a: { liveness: "up", record: { ...rec("active", [0]), serial: 7 } } };
+    return s;
+  };
+  test("a release older than the record we hold is ignored: the peer took the group again", () => {
+    const s = base();
+    const r = step(c, s, { type: "control", peer: "a", msg: { kind: "released", group: 0, serial: 6 } }, 1);
+    expect(r.state.peers.a!.record!.groups).toEqual([0]);
+    expect(r.effects.filter((e) => e.type === "start")).toEqual([]);
+  });
+  test("a release newer than the record is applied (serials wrap at 256)", () => {
+    const s = base();
+    s.peers.a!.record!.serial = 255;
+    const r = step(c, s, { type: "control", peer: "a", msg: { kind: "released", group: 0, serial: 0 } }, 1);
+    expect(r.state.peers.a!.record!.groups).toEqual([]);
+  });
+  test("our record serial moves with every change, and our release carries the serial of the record without the group", () => {
+    const a = cfg({ nodes: [{ name: "a", id: 1 }] , groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
+    let s = play(a, [{ type: "start" }, { type: "done", group: 0, step: 0, op: "start", ok: true }]).state;
+    const before = s.serial;
+    const r = step(a, s, { type: "shutdown", reason: "SIGTERM" }, 100);
+    s = step(a, r.state, { type: "done", group: 0, step: 0, op: "stop", ok: true }, 101).state;
+    const last = step(a, r.state, { type: "done", group: 0, step: 0, op: "stop", ok: true }, 101);
+    const released = last.effects.find((e) => e.type === "control");
+    const record = last.effects.find((e) => e.type === "record");
+    expect(record && record.type === "record" && record.record.groups).toEqual([]);
+    expect(released).toEqual({ type: "control", msg: { kind: "released", group: 0, serial: s.serial } });
+    expect(s.serial).toBeGreaterThan(before);
+  });
+  test("no hand-over to a peer that is up again but whose record has not arrived", () => {
+    const s = base();
+    s.groups[0]!.phase = "running";
+    s.peers = { a: { liveness: "dead" } };
+    const r = step(c, s, { type: "peer", peer: "a", liveness: "up" }, 1);
+    expect(r.state.groups[0]!.phase).toBe("running");
+  });
+});
+
+describe("operator commands", () => {
+  const c = cfg({ groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
+  /** a runs web, b is up and active */
+  const running = (peer: StateRecord = rec("active")) => {
+    const s = initialState(c, 0);
+    s.phase = "active";
+    s.groups[0]!.phase = "running";
+    s.peers = { b: { liveness: "up", record: peer } };
+    return s;
+  };
+  const cmd = (s: MachineState, x: Partial<{ cmd: "standby" | "takeover" | "clear"; group: number | "all"; force: boolean }>, cc = c) =>
+    step(cc, s, { type: "command", id: 7, cmd: "standby", group: 0, ...x }, 5);
+  const reply = (r: ReturnType<typeof step>) => r.effects.find((e) => e.type === "reply");
+  const cases: [string, () => MachineState, Parameters<typeof cmd>[1], boolean, RegExp, string[]][] = [
+    ["standby web: yields it, the holder hands over", () => running(), {}, true, /moving web away from a/, ["node a: yields web (hb standby)", "group web: running -> stopping (handing over to b)"]],
+    ["standby web with the peer dead: refused", () => { const s = running(); s.peers.b = { liveness: "dead" }; return s; }, {}, false, /no peer can take web \(b is dead\); use --force/, []],
+    ["standby web with the group failed on the peer: refused", () => running(rec("active", [], [0])), {}, false, /the group failed on b/, []],
+    ["standby web with the peer in standby: refused", () => running(rec("standby")), {}, false, /b is standby/, []],
+    ["standby web --force with the peer dead: stops it", () => { const s = running(); s.peers.b = { liveness: "dead" }; return s; }, { group: "all", force: true }, true, /goes to standby/, ["node a: active -> standby (hb standby --force)", "group web: running -> stopping (standby)"]],
+    ["standby all: node standby, remembered", () => running(), { group: "all" }, true, /goes to standby/, ["node a: active -> standby (hb standby)", "group web: running -> stopping (standby)"]],
+    ["takeover web from b: b is told to yield", () => { const s = running(rec("active", [0])); s.groups[0]!.phase = "stopped"; return s; }, { cmd: "takeover" }, true, /a takes over group web/, []],
+    ["takeover of a group blocked on the peer: refused", () => { const s = running(rec("active", [0], [0])); s.groups[0]!.phase = "stopped"; return s; }, { cmd: "takeover" }, false, /web is blocked on b/, []],
+    ["takeover of a group failed here: refused", () => { const s = running(); s.groups[0] = { ...s.groups[0]!, phase: "failed", until: 1000 }; return s; }, { cmd: "takeover" }, false, /web failed here: hb clear web first/, []],
+    ["takeover GROUP in standby: refused", () => { const s = running(); s.phase = "standby"; s.groups[0]!.phase = "stopped"; return s; }, { cmd: "takeover" }, false, /is in standby: hb takeover \(all\) ends it/, []],
+    ["clear a group that is fine: refused", () => running(), { cmd: "clear" }, false, /nothing to clear/, []],
+    ["clear a blocked group", () => { const s = running(); s.groups[0] = { ...s.groups[0]!, phase: "failed", until: undefined }; return s; }, { cmd: "clear" }, true, /cleared web on a/, ["group web: failed -> stopped (cleared by the operator (hb clear))"]],
+    ["an unknown group index", () => running(), { group: 9 }, false, /no such group/, []],
+    ["while shutting down", () => { const s = running(); s.phase = "done"; return s; }, { cmd: "takeover" }, false, /shutting down/, []],
+  ];
+  for (const [name, state, x, ok, msg, log] of cases)
+    test(name, () => {
+      const r = cmd(state(), x);
+      const rep = reply(r);
+      expect(rep && rep.type === "reply" && { ok: rep.ok, id: rep.id }).toEqual({ ok, id: 7 });
+      expect(rep && rep.type === "reply" && rep.message).toMatch(msg);
+      expect(r.log.slice(0, log.length)).toEqual(log);
+      if (!ok) expect(r.effects.filter((e) => e.type !== "reply")).toEqual([]); // a refusal changes nothing
+    });
+  test("standby all is persisted; takeover all ends it and tells the peers to yield everything", () => {
+    const s1 = cmd(running(), { group: "all" });
+    expect(s1.effects).toContainEqual({ type: "persist", standby: true });
+    const s2 = step(c, s1.state, { type: "command", id: 8, cmd: "takeover", group: "all" }, 6);
+    expect(s2.effects).toContainEqual({ type: "persist", standby: false });
+    expect(s2.effects).toContainEqual({ type: "control", msg: { kind: "yield", group: "all" } });
+    expect(s2.state.phase).toBe("active");
+  });
+  test("a peer's takeover makes us yield: we hand over although we are preferred; if it dies we take the group back", () => {
+    const s = running();
+    const r = step(c, s, { type: "control", peer: "b", msg: { kind: "yield", group: 0 } }, 6);
+    expect(r.state.yields).toEqual([0]);
+    expect(r.log).toEqual(["node a: yields web to b (hb takeover on b)", "group web: running -> stopping (handing over to b)"]);
+    const st = step(c, r.state, { type: "done", group: 0, step: 0, op: "stop", ok: true }, 7).state;
+    const held = step(c, st, { type: "record", peer: "b", record: rec("active", [0], [], ) }, 8).state;
+    const dead = step(c, held, { type: "peer", peer: "b", liveness: "dead" }, 9);
+    expect(dead.log).toEqual(["group web: no other node can run it: this node no longer yields it", "group web: stopped -> starting (peer b dead)"]);
+    expect(dead.state.yields).toEqual([]);
   });
 });

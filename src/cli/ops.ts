@@ -1,0 +1,117 @@
+/**
+ * The operator commands: status, standby, takeover, clear, reload, report.
+ * Each talks to the daemon over the control socket only; none reads or
+ * changes cluster state itself.
+ */
+import { request, UnreachableError } from "../control/client.ts";
+import type { Response } from "../control/protocol.ts";
+import { evaluate, prometheus, unreachable, writeAtomic, type Report } from "../control/report.ts";
+import { renderStatus, type HistoryEntry, type Status } from "../control/status.ts";
+import { CliError, EXIT } from "./exit.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function unwrap(r: Response): unknown {
+  if (r.ok) return r.result;
+  throw new CliError(r.error.code === "refused" ? `refused: ${r.error.message}` : r.error.message, EXIT.FAILURE);
+}
+
+async function ask(socket: string, req: Parameters<typeof request>[1]): Promise<unknown> {
+  try {
+    return unwrap(await request(socket, req));
+  } catch (e) {
+    if (e instanceof UnreachableError) throw new CliError(e.message, EXIT.FAILURE);
+    throw e;
+  }
+}
+
+export async function status(socket: string, o: { json?: boolean; events?: number }): Promise<number> {
+  const s = (await ask(socket, { cmd: "status" })) as Status;
+  if (o.json) console.log(JSON.stringify(s, null, 2));
+  else console.log(renderStatus(s, o.events ?? 10));
+  return EXIT.OK;
+}
+
+export async function history(socket: string, o: { json?: boolean; limit?: number }): Promise<number> {
+  const h = (await ask(socket, { cmd: "history", ...(o.limit ? { limit: o.limit } : {}) })) as HistoryEntry[];
+  if (o.json) console.log(JSON.stringify(h, null, 2));
+  else for (const e of h) console.log(`${e.time}  ${e.kind.padEnd(7)}  ${e.text}${e.cause ? `  [${e.cause}]` : ""}`);
+  return EXIT.OK;
+}
+
+/** For --wait: is the move the command asked for complete? */
+function moved(cmd: "standby" | "takeover", group: string, s: Status): { done: boolean; why: string } {
+  const me = s.node.name;
+  const gs = group === "all" ? s.groups : s.groups.filter((g) => g.name === group);
+  if (cmd === "takeover") {
+    const pending = gs.filter((g) => g.here !== "running" && !g.holders.some((h) => h !== me));
+    const elsewhere = gs.filter((g) => g.here !== "running");
+    if (group === "all") {
+      // all: every group that may run here does; one held elsewhere with nowhere to go stays pending
+      return { done: elsewhere.length === 0 || (pending.length === 0 && elsewhere.every((g) => g.here === "failed")), why: elsewhere.map((g) => `${g.name} ${g.here}`).join(", ") };
+    }
+    return { done: elsewhere.length === 0, why: elsewhere.map((g) => `${g.name} ${g.here} here, on ${g.holders.join("+") || "no node"}`).join(", ") };
+  }
+  const here = gs.filter((g) => g.holders.includes(me) || g.here === "stopping" || g.here === "starting");
+  const nowhere = gs.filter((g) => g.holders.length === 0);
+  return { done: here.length === 0 && nowhere.length === 0, why: [...here.map((g) => `${g.name} still ${g.here} here`), ...nowhere.map((g) => `${g.name} not yet running elsewhere`)].join(", ") };
+}
+
+export async function move(socket: string, cmd: "standby" | "takeover", group: string, o: { force?: boolean; wait?: boolean; timeout?: number }): Promise<number> {
+  const r = (await ask(socket, { cmd, group, ...(o.force ? { force: true } : {}) })) as { message: string };
+  console.log(r.message);
+  if (!o.wait) return EXIT.OK;
+  const deadline = Date.now() + (o.timeout ?? 60) * 1000;
+  let last = "";
+  for (let i = 0; Date.now() < deadline && i < 100_000; i++) {
+    const s = (await ask(socket, { cmd: "status" })) as Status;
+    const m = moved(cmd, group, s);
+    if (m.done) {
+      console.log(`done: ${s.groups.filter((g) => group === "all" || g.name === group).map((g) => `${g.name} on ${g.holders.join("+") || "no node"}`).join(", ")}`);
+      return EXIT.OK;
+    }
+    last = m.why;
+    await sleep(100);
+  }
+  console.error(`hb: timed out after ${o.timeout ?? 60} s waiting: ${last}`);
+  return EXIT.FAILURE;
+}
+
+export async function clear(socket: string, group: string): Promise<number> {
+  const r = (await ask(socket, { cmd: "clear", group })) as { message: string };
+  console.log(r.message);
+  return EXIT.OK;
+}
+
+export async function reload(socket: string): Promise<number> {
+  const r = (await ask(socket, { cmd: "reload" })) as { changes: string[] };
+  console.log(r.changes.length ? `applied:\n${r.changes.map((c) => `  ${c}`).join("\n")}` : "the config is unchanged");
+  return EXIT.OK;
+}
+
+/** hb report: the exit code is the verdict (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). */
+export async function report(socket: string, o: { json?: boolean; prometheus?: string; configNote?: string }): Promise<number> {
+  let s: Status | undefined;
+  let r: Report;
+  try {
+    const res = await request(socket, { cmd: "status" }, 5000);
+    if (!res.ok) r = unreachable(`the daemon refused: ${res.error.message}`);
+    else {
+      s = res.result as Status;
+      r = evaluate(s);
+    }
+  } catch (e) {
+    r = unreachable(e instanceof Error ? e.message : String(e));
+  }
+  if (o.configNote && r.level === "UNKNOWN") r.summary += ` (${o.configNote})`;
+  if (o.prometheus) {
+    try {
+      writeAtomic(o.prometheus, prometheus(s, r));
+    } catch (e) {
+      console.error(`hb: cannot write ${o.prometheus}: ${(e as Error).message}`);
+      if (r.code === 0) r = { ...r, level: "UNKNOWN", code: 3, summary: `HB UNKNOWN - cannot write ${o.prometheus}` };
+    }
+  }
+  console.log(o.json ? JSON.stringify(r, null, 2) : r.summary);
+  return r.code;
+}

@@ -1,0 +1,117 @@
+/**
+ * `hb report`: a monitoring verdict from a status, Nagios plugin style.
+ *   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (daemon not reachable).
+ * WARNING: a link to a live peer is not up, a link cannot send or has no
+ *   carrier, a peer is late, a group runs away from its preferred node, an
+ *   address conflict was seen in the last hour, this node is in standby or yields a group.
+ * CRITICAL: a peer is dead, a group runs nowhere, a group failed (here, or as
+ *   its peer reports), two nodes hold one group.
+ * Also the node_exporter textfile metrics (written atomically).
+ */
+import { renameSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { DROP_REASONS } from "../heartbeat/types.ts";
+import type { Status } from "./status.ts";
+
+export const REPORT_CODE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
+export type ReportLevel = keyof typeof REPORT_CODE;
+
+export interface Problem {
+  level: "WARNING" | "CRITICAL";
+  text: string;
+}
+export interface Report {
+  schema: "hb.report/1";
+  level: ReportLevel;
+  code: number;
+  summary: string;
+  problems: Problem[];
+  node?: string;
+}
+
+const CONFLICT_WINDOW_MS = 3600_000;
+
+export function evaluate(s: Status, now = Date.parse(s.time)): Report {
+  const p: Problem[] = [];
+  const warn = (text: string) => p.push({ level: "WARNING", text });
+  const crit = (text: string) => p.push({ level: "CRITICAL", text });
+  for (const peer of s.peers) {
+    if (peer.state === "dead") crit(`peer ${peer.name} dead (last heard ${peer.last_heard_ms === null ? "never" : `${Math.round(peer.last_heard_ms / 1000)} s ago`})`);
+    else if (peer.state === "unknown") warn(`peer ${peer.name} not heard yet`);
+    else {
+      if (peer.state === "late") warn(`peer ${peer.name} late`);
+      const bad = peer.links.filter((l) => l.state !== "up");
+      if (bad.length) warn(`link ${bad.map((l) => `${l.name} to ${peer.name} ${l.state}`).join(", ")} (redundancy lost)`);
+    }
+  }
+  for (const l of s.links) {
+    if (!l.sending) warn(`link ${l.name} cannot send`);
+    if (l.carrier === false) warn(`link ${l.name} has no carrier`);
+  }
+  for (const g of s.groups) {
+    if (g.holders.length > 1) crit(`group ${g.name} held by ${g.holders.join(" and ")}`);
+    if (g.blocked) crit(`group ${g.name} blocked on ${s.node.name}: a resource could not be stopped`);
+    else if (g.here === "failed") crit(`group ${g.name} failed to start on ${s.node.name}`);
+    if (g.holders.length === 0 && g.here !== "starting") crit(`group ${g.name} running nowhere`);
+    else if (g.holders.length === 1 && g.holders[0] !== g.preferred) warn(`group ${g.name} on ${g.holders[0]}, not on its preferred node ${g.preferred}`);
+  }
+  const recent = s.conflicts.filter((c) => now - Date.parse(c.time) < CONFLICT_WINDOW_MS);
+  if (recent.length) warn(`address conflict on ${[...new Set(recent.map((c) => c.address))].join(", ")} (last hour)`);
+  if (s.node.state === "standby") warn(`node ${s.node.name} in standby`);
+  else if (s.node.yields.length) warn(`node ${s.node.name} yields ${s.node.yields.join(", ")}`);
+  for (const peer of s.peers) if (peer.node_state === "standby" && (peer.state === "up" || peer.state === "late")) warn(`node ${peer.name} in standby`);
+
+  const level: ReportLevel = p.some((x) => x.level === "CRITICAL") ? "CRITICAL" : p.length ? "WARNING" : "OK";
+  const sorted = [...p.filter((x) => x.level === "CRITICAL"), ...p.filter((x) => x.level === "WARNING")];
+  const up = s.peers.filter((x) => x.state === "up" || x.state === "late").length;
+  const here = s.groups.filter((g) => g.holders.includes(s.node.name)).map((g) => g.name);
+  const ok = `${s.node.name} ${s.node.state}, ${up}/${s.peers.length} peers up, ${here.length ? `running ${here.join(", ")}` : "running no group"}`;
+  const summary = `HB ${level} - ${sorted.length ? sorted.map((x) => x.text).join("; ") : ok}`;
+  return { schema: "hb.report/1", level, code: REPORT_CODE[level], summary, problems: sorted, node: s.node.name };
+}
+
+export function unreachable(why: string): Report {
+  return { schema: "hb.report/1", level: "UNKNOWN", code: REPORT_CODE.UNKNOWN, summary: `HB UNKNOWN - ${why}`, problems: [] };
+}
+
+/* ---------- Prometheus textfile ---------- */
+
+const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const lbl = (o: Record<string, string>) => `{${Object.entries(o).map(([k, v]) => `${k}="${esc(v)}"`).join(",")}}`;
+
+/** node_exporter textfile format; with no status (daemon down) only hb_up 0 and the report level. */
+export function prometheus(s: Status | undefined, r: Report): string {
+  const out: string[] = [];
+  const metric = (name: string, type: "gauge" | "counter", help: string, samples: [Record<string, string>, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [l, v] of samples) out.push(`${name}${Object.keys(l).length ? lbl(l) : ""} ${Number.isFinite(v) ? v : 0}`);
+  };
+  metric("hb_up", "gauge", "1 if the hb daemon answered on its control socket.", [[{}, s ? 1 : 0]]);
+  metric("hb_report_status", "gauge", "Verdict of hb report: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", [[{}, r.code]]);
+  if (!s) return `${out.join("\n")}\n`;
+  const node = s.node.name;
+  metric("hb_node_active", "gauge", "1 if this node is active (not waiting, standby or leaving).", [[{ node }, s.node.state === "active" ? 1 : 0]]);
+  metric("hb_peer_up", "gauge", "1 if the peer's heartbeat is up or late, 0 if dead or never heard.", s.peers.map((p) => [{ peer: p.name }, p.state === "up" || p.state === "late" ? 1 : 0]));
+  metric("hb_link_up", "gauge", "1 if heartbeats from the peer arrive on the link.", s.peers.flatMap((p) => p.links.map((l) => [{ link: l.name, peer: p.name }, l.state === "up" ? 1 : 0] as [Record<string, string>, number])));
+  metric("hb_heartbeat_age_seconds", "gauge", "Seconds since the last heartbeat from the peer on the link (-1 = never).",
+    s.peers.flatMap((p) => p.links.map((l) => [{ link: l.name, peer: p.name }, l.last_heard_ms === null ? -1 : l.last_heard_ms / 1000] as [Record<string, string>, number])));
+  metric("hb_link_late_total", "counter", "Times the link to the peer went late.", s.peers.flatMap((p) => p.links.map((l) => [{ link: l.name, peer: p.name }, l.late_count] as [Record<string, string>, number])));
+  metric("hb_group_running_here", "gauge", "1 if the group runs on this node.", s.groups.map((g) => [{ group: g.name }, g.here === "running" ? 1 : 0]));
+  metric("hb_group_holders", "gauge", "Nodes holding the group (1 is right; 0 is an outage; 2 is a split brain).", s.groups.map((g) => [{ group: g.name }, g.holders.length]));
+  metric("hb_group_failed", "gauge", "1 if the group failed on this node (2 if blocked: a stop failed).", s.groups.map((g) => [{ group: g.name }, g.blocked ? 2 : g.here === "failed" ? 1 : 0]));
+  metric("hb_failovers_total", "counter", "Groups started on this node because a peer died, since the daemon started.", [[{}, s.counters.failovers]]);
+  metric("hb_group_starts_total", "counter", "Groups started on this node, since the daemon started.", [[{}, s.counters.group_starts]]);
+  metric("hb_frames_dropped_total", "counter", "Heartbeat frames dropped, by link and reason.",
+    s.links.flatMap((l) => DROP_REASONS.map((reason) => [{ link: l.name, reason }, l.drops[reason] ?? 0] as [Record<string, string>, number])));
+  metric("hb_frames_sent_total", "counter", "Heartbeat frames sent, by link.", s.links.map((l) => [{ link: l.name }, l.frames_tx]));
+  metric("hb_frames_received_total", "counter", "Heartbeat frames accepted, by link.", s.links.map((l) => [{ link: l.name }, l.frames_rx]));
+  metric("hb_address_conflicts", "gauge", "Address conflicts remembered by the daemon.", [[{}, s.conflicts.length]]);
+  return `${out.join("\n")}\n`;
+}
+
+/** Write, then rename: node_exporter never reads half a file. */
+export function writeAtomic(file: string, text: string): void {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, file);
+}

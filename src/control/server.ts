@@ -1,0 +1,157 @@
+/**
+ * The control socket server: a Unix stream socket, mode 0600 in a 0700
+ * directory (root only). One JSON request line in, one JSON response line
+ * out, then the connection closes. Abuse never blocks or crashes the daemon:
+ * a silent client is cut after REQUEST_TIMEOUT_MS, a request over MAX_REQUEST
+ * bytes is refused without being buffered, garbage gets an error reply, and
+ * clients beyond MAX_CLIENTS are turned away at once. Requests never touch
+ * state: the handler turns them into events for the state machine.
+ */
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { dirname } from "node:path";
+import { fail, isResponse, MAX_CLIENTS, MAX_REQUEST, parseRequest, REQUEST_TIMEOUT_MS, type Request, type Response } from "./protocol.ts";
+
+export type Handler = (req: Request) => Promise<Response>;
+
+export class ControlSocketError extends Error {
+  override readonly name = "ControlSocketError";
+}
+
+export interface ServerStats {
+  accepted: number;
+  rejected: number;
+  errors: number;
+}
+
+/** Is something answering on this socket path? */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    const done = (v: boolean) => {
+      c.destroy();
+      resolve(v);
+    };
+    c.once("connect", () => done(true));
+    c.once("error", () => done(false));
+    setTimeout(() => done(false), 1000).unref();
+  });
+}
+
+export class ControlServer {
+  readonly stats: ServerStats = { accepted: 0, rejected: 0, errors: 0 };
+  private readonly clients = new Set<Socket>();
+
+  private constructor(
+    readonly path: string,
+    private readonly server: Server,
+  ) {}
+
+  static async listen(path: string, handler: Handler, onError: (msg: string) => void): Promise<ControlServer> {
+    const dir = dirname(path);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new ControlSocketError(`cannot create ${dir} for the control socket: ${(e as Error).message}`, { cause: e });
+    }
+    let st: ReturnType<typeof lstatSync> | undefined;
+    try {
+      st = lstatSync(path);
+    } catch {
+      /* absent: fine */
+    }
+    if (st) {
+      if (!st.isSocket()) throw new ControlSocketError(`${path} exists and is not a socket: remove it or set control.socket`);
+      if (await answers(path)) throw new ControlSocketError(`another hb is already running: ${path} answers (one daemon per node)`);
+      unlinkSync(path); // stale, from a daemon that died
+    }
+    const server = createServer({ allowHalfOpen: false });
+    const cs = new ControlServer(path, server);
+    server.on("connection", (sock) => cs.serve(sock, handler, onError));
+    server.on("error", (e) => onError(`control socket: ${e.message}`));
+    const old = process.umask(0o177); // the socket is born 0600: no window where others may connect
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(path, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      throw new ControlSocketError(`cannot listen on ${path}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      process.umask(old);
+    }
+    chmodSync(path, 0o600);
+    return cs;
+  }
+
+  private serve(sock: Socket, handler: Handler, onError: (msg: string) => void): void {
+    if (this.clients.size >= MAX_CLIENTS) {
+      this.stats.rejected++;
+      sock.on("error", () => {});
+      sock.end(`${JSON.stringify(fail("busy", `too many clients (${MAX_CLIENTS}); try again`))}\n`);
+      return;
+    }
+    this.stats.accepted++;
+    this.clients.add(sock);
+    let buf = "";
+    let answered = false;
+    const answer = (r: Response) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      if (!sock.destroyed) sock.end(`${JSON.stringify(r)}\n`);
+    };
+    const timer = setTimeout(() => {
+      answer(fail("timeout", `no complete request within ${REQUEST_TIMEOUT_MS} ms`));
+      setTimeout(() => sock.destroy(), 500).unref();
+    }, REQUEST_TIMEOUT_MS);
+    sock.setEncoding("utf8");
+    sock.on("data", (chunk: string) => {
+      if (answered) return;
+      buf += chunk;
+      const nl = buf.indexOf("\n");
+      if (nl < 0) {
+        if (buf.length > MAX_REQUEST) {
+          buf = "";
+          answer(fail("too_large", `a request may be at most ${MAX_REQUEST} bytes`));
+          sock.destroy(); // do not read the rest
+        }
+        return;
+      }
+      const line = buf.slice(0, nl);
+      buf = "";
+      if (line.length > MAX_REQUEST) return answer(fail("too_large", `a request may be at most ${MAX_REQUEST} bytes`));
+      const req = parseRequest(line);
+      if (isResponse(req)) return answer(req);
+      handler(req).then(answer, (e: unknown) => {
+        this.stats.errors++;
+        onError(`control: ${req.cmd} failed: ${e instanceof Error ? e.message : String(e)}`);
+        answer(fail("internal", `internal error: ${e instanceof Error ? e.message : String(e)}`));
+      });
+    });
+    sock.on("error", () => {
+      /* a client that went away: nothing to do */
+    });
+    sock.on("close", () => {
+      clearTimeout(timer);
+      this.clients.delete(sock);
+    });
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  close(): void {
+    for (const c of this.clients) c.destroy();
+    this.server.close();
+    try {
+      unlinkSync(this.path);
+    } catch {
+      /* gone already */
+    }
+  }
+}

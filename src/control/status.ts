@@ -1,0 +1,135 @@
+/**
+ * `hb status`: the versioned JSON schema (what `hb status --json` prints and
+ * `hb report` judges) and its rendering as a readable table.
+ *
+ * Schema "hb.status/1" (fields are only ever added within a version):
+ *   schema, version (hb), time (ISO 8601, wall clock of the daemon)
+ *   node     { name, id, state: waiting|active|standby|leaving|done, since, pid, uptime_s, config, generation, yields[] }
+ *   cluster  { name, auto_failback }
+ *   peers[]  { name, id, state: unknown|up|late|dead, node_state: starting|standby|active|stopping|failed|null,
+ *              last_heard_ms (ms since any frame, null = never), yields[],
+ *              links[] { name, state, last_heard_ms, late_count, frames_rx } }
+ *   links[]  { name, kind, sending: true|false (local sends work), carrier: true|false|null,
+ *              frames_tx, tx_errors, frames_rx, drops { length, version, cluster, sender, key, mac, link, generation, replay } }
+ *   groups[] { name, preferred, here (this node's phase: stopped|starting|running|stopping|failed),
+ *              blocked (failed here and held: a stop failed), failed_until (ISO, failure hold-down) | null,
+ *              holders[] (nodes that hold it now, by their own records), since (ISO, holders last changed here),
+ *              reason (of the last change here), resources[] (names, in start order) }
+ *   conflicts[] { address, interface, time, message }   (address conflicts seen, newest last)
+ *   counters { failovers (groups started here because a peer died), group_starts, commands }
+ *   events[] { time, kind: node|group|peer|link|command|config|fault|daemon, text, cause }  (newest last)
+ */
+import type { DropReason, Liveness } from "../heartbeat/types.ts";
+
+export const STATUS_SCHEMA = "hb.status/1";
+
+export interface LinkPeerStatus {
+  name: string;
+  state: Liveness;
+  last_heard_ms: number | null;
+  late_count: number;
+  frames_rx: number;
+}
+export interface PeerStatus {
+  name: string;
+  id: number;
+  state: Liveness;
+  node_state: string | null;
+  last_heard_ms: number | null;
+  yields: string[];
+  links: LinkPeerStatus[];
+}
+export interface LinkStatus {
+  name: string;
+  kind: string;
+  sending: boolean;
+  carrier: boolean | null;
+  frames_tx: number;
+  tx_errors: number;
+  frames_rx: number;
+  drops: Record<DropReason, number>;
+}
+export interface GroupStatus {
+  name: string;
+  preferred: string;
+  here: string;
+  blocked: boolean;
+  failed_until: string | null;
+  holders: string[];
+  since: string;
+  reason: string;
+  resources: string[];
+}
+export interface HistoryEntry {
+  time: string;
+  kind: "node" | "group" | "peer" | "link" | "command" | "config" | "fault" | "daemon";
+  text: string;
+  cause: string;
+}
+export interface Status {
+  schema: typeof STATUS_SCHEMA;
+  version: string;
+  time: string;
+  node: { name: string; id: number; state: string; since: string; pid: number; uptime_s: number; config: string; generation: string; yields: string[] };
+  cluster: { name: string; auto_failback: boolean };
+  peers: PeerStatus[];
+  links: LinkStatus[];
+  groups: GroupStatus[];
+  conflicts: { address: string; interface: string; time: string; message: string }[];
+  counters: { failovers: number; group_starts: number; commands: number };
+  events: HistoryEntry[];
+}
+
+const ago = (ms: number | null) => (ms === null ? "never" : ms < 1000 ? `${Math.round(ms)} ms ago` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s ago` : `${Math.round(ms / 60_000)} min ago`);
+const local = (iso: string) => iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
+
+function table(rows: string[][], indent = "  "): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+}
+
+/** The readable table of `hb status`. */
+export function renderStatus(s: Status, events = 10): string {
+  const out: string[] = [];
+  const n = s.node;
+  out.push(`Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s`);
+  if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
+  out.push("");
+  out.push("Peers");
+  const prow: string[][] = [["NODE", "STATE", "ITS STATE", "LAST HEARD", "LINK", "LINK STATE", "LATE", "HEARD"]];
+  for (const p of s.peers) {
+    p.links.forEach((l, i) =>
+      prow.push(i === 0
+        ? [p.name, p.state, p.node_state ?? "-", ago(p.last_heard_ms), l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]
+        : ["", "", "", "", l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]),
+    );
+  }
+  out.push(...table(prow));
+  out.push("");
+  out.push("Links");
+  const lrow: string[][] = [["LINK", "KIND", "SENDING", "CARRIER", "TX", "RX", "DROPPED"]];
+  for (const l of s.links) {
+    const drops = Object.entries(l.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "0";
+    lrow.push([l.name, l.kind, l.sending ? "ok" : "FAILING", l.carrier === null ? "-" : l.carrier ? "yes" : "NO", String(l.frames_tx), String(l.frames_rx), drops]);
+  }
+  out.push(...table(lrow));
+  out.push("");
+  out.push("Groups");
+  const grow: string[][] = [["GROUP", "RUNS ON", "HERE", "PREFERRED", "SINCE", "REASON"]];
+  for (const g of s.groups) {
+    const here = g.blocked ? "BLOCKED" : g.here === "failed" && g.failed_until ? `failed until ${local(g.failed_until).slice(11)}` : g.here;
+    grow.push([g.name, g.holders.length ? g.holders.join("+") : "NOWHERE", here, g.preferred, local(g.since), g.reason]);
+  }
+  out.push(...table(grow));
+  if (s.conflicts.length) {
+    out.push("");
+    out.push("Address conflicts");
+    for (const c of s.conflicts.slice(-5)) out.push(`  ${local(c.time)}  ${c.address} on ${c.interface}: ${c.message}`);
+  }
+  out.push("");
+  out.push(`Last events (failovers here: ${s.counters.failovers})`);
+  const ev = s.events.slice(-events);
+  if (ev.length === 0) out.push("  none");
+  for (const e of ev) out.push(`  ${local(e.time)}  ${e.text}${e.cause ? `  [${e.cause}]` : ""}`);
+  return out.join("\n");
+}

@@ -1,0 +1,239 @@
+/**
+ * What the daemon remembers for operators, beside the state machine: the
+ * heartbeat's view of links and peers (logged as old -> new), who holds each
+ * group and since when, counters, the event history; and the status built
+ * from all of it. Nothing here decides anything.
+ */
+import { selfHolds, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
+import type { History } from "../control/history.ts";
+import { STATUS_SCHEMA, type HistoryEntry, type Status } from "../control/status.ts";
+import type { Config } from "../config/schema.ts";
+import type { HeartbeatEvent, LinkCounters, Liveness } from "../heartbeat/types.ts";
+import type { logger } from "../log/log.ts";
+import { resourceName } from "../resources/runner.ts";
+
+const ms = (x: number) => `${Math.round(x)} ms`;
+type Log = ReturnType<typeof logger>;
+
+/** Log what the heartbeat reports, as old -> new with the reason; remember link state for status. */
+export class HeartbeatLog {
+  private readonly peers = new Map<string, Liveness>();
+  private readonly links = new Map<string, Liveness>();
+  readonly sending = new Map<string, boolean>();
+  readonly carrier = new Map<string, boolean>();
+
+  constructor(
+    private readonly log: Log,
+    private readonly record: (kind: HistoryEntry["kind"], text: string) => void = () => {},
+    private readonly errnoName: (n: number) => string = (n) => `errno ${n}`,
+  ) {}
+
+  onEvent(e: HeartbeatEvent): void {
+    switch (e.type) {
+      case "peer": {
+        const old = this.peers.get(e.peer) ?? "unknown";
+        this.peers.set(e.peer, e.state);
+        const why =
+          e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) :
+          e.state === "late" ? `silent ${ms(e.gapMs)} on every link` :
+          old === "unknown" ? `not heard within initdead (${ms(e.gapMs)})` : `silent ${ms(e.gapMs)} on every link`;
+        const line = `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
+        if (e.state === "up") this.log.info(line);
+        else this.log.warn(line);
+        this.record("peer", line);
+        break;
+      }
+      case "link": {
+        const key = `${e.link}/${e.peer}`;
+        const old = this.links.get(key) ?? "unknown";
+        this.links.set(key, e.state);
+        const why = e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) : `silent ${ms(e.gapMs)}`;
+        const line = `link ${e.link} to ${e.peer}: ${old} -> ${e.state} (${why})`;
+        if (e.state === "up") this.log.info(line);
+        else this.log.warn(line);
+        // a late link that recovers is noise in the history; a dead one and its return are not
+        if (e.state === "dead" || (e.state === "up" && old === "dead")) this.record("link", line);
+        break;
+      }
+      case "local": {
+        this.sending.set(e.link, e.up);
+        const line = e.up ? `link ${e.link}: sending works again` : `link ${e.link}: marked down locally: sending fails (${this.errnoName(e.errno)})`;
+        if (e.up) this.log.info(line);
+        else this.log.error(line);
+        this.record("link", line);
+        break;
+      }
+      case "carrier": {
+        this.carrier.set(e.link, e.up);
+        const line = `link ${e.link}: carrier ${e.up ? "up" : "lost"}`;
+        (e.up ? this.log.info : this.log.warn)(line);
+        this.record("link", line);
+        break;
+      }
+      case "record":
+      case "control":
+        this.log.debug(`${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`);
+        break;
+      case "overflow":
+        this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
+        break;
+      case "stopped":
+        if (e.errno) {
+          this.log.error(`heartbeat thread stopped: ${this.errnoName(e.errno)}`);
+          this.record("fault", `heartbeat thread stopped: ${this.errnoName(e.errno)}`);
+        }
+        break;
+    }
+  }
+}
+
+/** Log increases of the drop counters, at most once per link per call. */
+export function reportDrops(log: Log, before: Record<string, LinkCounters>, now: Record<string, LinkCounters>): void {
+  for (const [link, c] of Object.entries(now)) {
+    const prev = before[link];
+    const parts = Object.entries(c.drops)
+      .map(([reason, n]) => [reason, n - (prev?.drops[reason as keyof LinkCounters["drops"]] ?? 0)] as const)
+      .filter(([, d]) => d > 0)
+      .map(([reason, d]) => `${reason} ${d}`);
+    if (parts.length) log.warn(`link ${link}: dropped frames: ${parts.join(", ")}`);
+  }
+}
+
+/** The cause of a transition, for the history. */
+export function describeEvent(e: MachineEvent, cfg: MachineConfig): string {
+  const g = (i: number) => cfg.groups[i]?.name ?? `#${i}`;
+  switch (e.type) {
+    case "start": return "daemon start";
+    case "peer": return `heartbeat: peer ${e.peer} ${e.liveness}`;
+    case "record": return `heartbeat: ${e.peer} is ${e.record.state}`;
+    case "control": return e.msg.kind === "released" ? `${e.peer} released ${g(e.msg.group)}` : e.msg.kind === "yield" ? `hb takeover on ${e.peer}` : `${e.peer} leaving`;
+    case "timer": return `timer ${e.name}`;
+    case "done": return `${e.op} of ${cfg.groups[e.group]?.resources[e.step] ?? "a resource"} ${e.ok ? "done" : `failed: ${e.error ?? ""}`}`;
+    case "shutdown": return e.reason;
+    case "standby": return e.on ? "standby kept from before the restart" : "standby ended";
+    case "clear": return "hb clear";
+    case "command": return `hb ${e.cmd} ${typeof e.group === "number" ? g(e.group) : "all"}`;
+    case "reload": return "hb reload";
+  }
+}
+
+export function holdersOf(s: MachineState, self: string, gi: number): string[] {
+  const h: string[] = [];
+  if (s.groups[gi] && selfHolds(s.groups[gi]!)) h.push(self);
+  for (const [name, p] of Object.entries(s.peers)) if ((p.liveness === "up" || p.liveness === "late") && p.record?.groups.includes(gi)) h.push(name);
+  return h.sort();
+}
+
+/** Who holds each group and since when (as seen here), and counters of starts. */
+export class GroupTracker {
+  readonly holders: string[][] = [];
+  readonly since: Date[] = [];
+  readonly reason: string[] = [];
+  failovers = 0;
+  starts = 0;
+  private prev?: MachineState;
+
+  onStep(e: MachineEvent, s: MachineState, cfg: MachineConfig, cause: string): void {
+    s.groups.forEach((g, gi) => {
+      const h = holdersOf(s, cfg.self, gi);
+      if (this.holders[gi] === undefined || this.holders[gi]!.join() !== h.join()) {
+        this.holders[gi] = h;
+        this.since[gi] = new Date();
+        this.reason[gi] = selfHolds(g) ? g.reason : cause;
+      } else if (selfHolds(g)) this.reason[gi] = g.reason;
+      const before = this.prev?.groups[gi]?.phase;
+      if (g.phase === "starting" && before !== "starting") {
+        this.starts++;
+        if (e.type === "peer" && e.liveness === "dead") this.failovers++;
+      }
+    });
+    this.prev = s;
+  }
+}
+
+export interface StatusSources {
+  version: string;
+  config: Config;
+  cfg: MachineConfig;
+  state: MachineState;
+  startedAt: Date;
+  generation: bigint;
+  hb: HeartbeatLog;
+  nowMono: number;
+  peerLinks: { peer: string; links: { link: string; lastRxMs: number; state: Liveness; late: number; rx: number }[] }[];
+  counters: Record<string, LinkCounters>;
+  tracker: GroupTracker;
+  conflicts: Status["conflicts"];
+  history: History;
+  commands: number;
+  /** machine ms (performance.now) to wall time */
+  wall: (t: number) => Date;
+}
+
+export function buildStatus(x: StatusSources, events = 50): Status {
+  const { config, state: s, cfg } = x;
+  const self = config.nodes.find((n) => n.name === config.cluster.node)!;
+  const name = (gi: number) => cfg.groups[gi]?.name ?? `#${gi}`;
+  const age = (t: number) => (t > 0 ? Math.max(0, x.nowMono - t) : null);
+  return {
+    schema: STATUS_SCHEMA,
+    version: x.version,
+    time: new Date().toISOString(),
+    node: {
+      name: self.name,
+      id: self.id,
+      state: s.phase,
+      since: x.wall(s.since).toISOString(),
+      pid: process.pid,
+      uptime_s: (Date.now() - x.startedAt.getTime()) / 1000,
+      config: config.file,
+      generation: String(x.generation),
+      yields: s.yields.map(name),
+    },
+    cluster: { name: config.cluster.name, auto_failback: config.cluster.auto_failback },
+    peers: x.peerLinks.map((p) => {
+      const ps = s.peers[p.peer];
+      const last = Math.max(0, ...p.links.map((l) => l.lastRxMs));
+      return {
+        name: p.peer,
+        id: config.nodes.find((n) => n.name === p.peer)?.id ?? 0,
+        state: ps?.liveness ?? "unknown",
+        node_state: ps?.record?.state ?? null,
+        last_heard_ms: age(last),
+        yields: (ps?.record?.yields ?? []).map(name),
+        links: p.links.map((l) => ({ name: l.link, state: l.state, last_heard_ms: age(l.lastRxMs), late_count: l.late, frames_rx: l.rx })),
+      };
+    }),
+    links: config.links.map((l) => {
+      const c = x.counters[l.name];
+      return {
+        name: l.name,
+        kind: l.kind,
+        sending: x.hb.sending.get(l.name) ?? true,
+        carrier: l.kind === "serial" ? null : (x.hb.carrier.get(l.name) ?? null),
+        frames_tx: c?.tx ?? 0,
+        tx_errors: c?.txErrors ?? 0,
+        frames_rx: c?.rx ?? 0,
+        drops: c?.drops ?? ({} as LinkCounters["drops"]),
+      };
+    }),
+    groups: cfg.groups.map((g, gi) => {
+      const gs = s.groups[gi]!;
+      const preferred = g.preferred;
+      return {
+        name: g.name,
+        preferred,
+        here: gs.phase,
+        blocked: gs.phase === "failed" && gs.until === undefined,
+        failed_until: gs.phase === "failed" && gs.until !== undefined ? x.wall(gs.until).toISOString() : null,
+        holders: x.tracker.holders[gi] ?? [],
+        since: (x.tracker.since[gi] ?? x.startedAt).toISOString(),
+        reason: x.tracker.reason[gi] ?? gs.reason,
+        resources: config.groups[gi]?.resources.map(resourceName) ?? [],
+      };
+    }),
+    conflicts: x.conflicts,
+    counters: { failovers: x.tracker.failovers, group_starts: x.tracker.starts, commands: x.commands },
+    events: x.history.recent(events),
+  };
+}

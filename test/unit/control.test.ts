@@ -1,0 +1,198 @@
+/** The control layer without a daemon: protocol parsing, report verdicts, metrics, history, reload plans, systemd. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { History } from "../../src/control/history.ts";
+import { isResponse, MAX_REQUEST, parseRequest } from "../../src/control/protocol.ts";
+import { evaluate, prometheus, unreachable } from "../../src/control/report.ts";
+import { renderStatus, type Status } from "../../src/control/status.ts";
+import { parseConfig } from "../../src/config/validate.ts";
+import { planReload } from "../../src/daemon/reload.ts";
+import { Notifier, systemdUnit } from "../../src/daemon/systemd.ts";
+import { syslogLine } from "../../src/log/sinks.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "hb-ctl-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("protocol v1", () => {
+  const code = (line: string) => {
+    const r = parseRequest(line);
+    return isResponse(r) ? (r.ok ? "ok" : r.error.code) : r.cmd;
+  };
+  test.each([
+    ['{"v":1,"cmd":"status"}', "status"],
+    ['{"v":1,"cmd":"standby","group":"web"}', "standby"],
+    ['{"v":1,"cmd":"takeover","group":"all","force":true}', "takeover"],
+    ['{"v":1,"cmd":"history","limit":5}', "history"],
+    ["", "bad_request"],
+    ["[]", "bad_request"],
+    ["null", "bad_request"],
+    ['{"cmd":"status"}', "version"],
+    ['{"v":2,"cmd":"status"}', "version"],
+    ['{"v":1,"cmd":"shutdown"}', "unknown_command"],
+    ['{"v":1,"cmd":"__proto__"}', "unknown_command"],
+    ['{"v":1,"cmd":"standby"}', "bad_request"],
+    ['{"v":1,"cmd":"standby","group":"../../etc"}', "bad_request"],
+    ['{"v":1,"cmd":"standby","group":"web","force":"yes"}', "bad_request"],
+    ['{"v":1,"cmd":"history","limit":-1}', "bad_request"],
+    ["\u0000\u00ff garbage", "bad_request"],
+  ])("%s -> %s", (line, want) => expect(code(line)).toBe(want));
+  test("the request limit is 64 KiB", () => expect(MAX_REQUEST).toBe(65536));
+});
+
+/** A healthy two-node status: node a runs web (preferred a). */
+function healthy(): Status {
+  const link = (name: string) => ({ name, state: "up" as const, last_heard_ms: 20, late_count: 0, frames_rx: 100 });
+  const drops = { length: 0, version: 0, cluster: 0, sender: 0, key: 0, mac: 0, link: 0, generation: 0, replay: 0 };
+  return {
+    schema: "hb.status/1", version: "0.1.0", time: "2026-11-22T10:00:00.000Z",
+    node: { name: "a", id: 1, state: "active", since: "2026-11-22T09:00:00.000Z", pid: 1, uptime_s: 3600, config: "/etc/hb/ha.toml", generation: "1", yields: [] },
+    cluster: { name: "c", auto_failback: true },
+    peers: [{ name: "b", id: 2, state: "up", node_state: "active", last_heard_ms: 20, yields: [], links: [link("udp:eth0"), link("ether:eth1")] }],
+    links: ["udp:eth0", "ether:eth1"].map((name) => ({ name, kind: name.split(":")[0]!, sending: true, carrier: true, frames_tx: 100, tx_errors: 0, frames_rx: 100, drops: { ...drops } })),
+    groups: [{ name: "web", preferred: "a", here: "running", blocked: false, failed_until: null, holders: ["a"], since: "2026-11-22T09:00:00.000Z", reason: "start", resources: ["ip 198.51.100.200/24"] }],
+    conflicts: [], counters: { failovers: 0, group_starts: 1, commands: 0 }, events: [],
+  };
+}
+
+describe("hb report verdicts", () => {
+  const cases: [string, (s: Status) => void, number, string][] = [
+    ["all well", () => {}, 0, "HB OK - a active, 1/1 peers up, running web"],
+    ["a link down", (s) => { s.peers[0]!.links[1]!.state = "dead"; }, 1, "HB WARNING - link ether:eth1 to b dead (redundancy lost)"],
+    ["a late peer", (s) => { s.peers[0]!.state = "late"; }, 1, "HB WARNING - peer b late"],
+    ["a link that cannot send", (s) => { s.links[0]!.sending = false; }, 1, "HB WARNING - link udp:eth0 cannot send"],
+    ["no carrier", (s) => { s.links[1]!.carrier = false; }, 1, "HB WARNING - link ether:eth1 has no carrier"],
+    ["away from its preferred node", (s) => { s.groups[0]!.holders = ["b"]; s.groups[0]!.here = "stopped"; }, 1, "HB WARNING - group web on b, not on its preferred node a"],
+    ["an address conflict in the last hour", (s) => { s.conflicts.push({ address: "198.51.100.200", interface: "eth0", time: "2026-11-22T09:30:00.000Z", message: "x" }); }, 1, "HB WARNING - address conflict on 198.51.100.200 (last hour)"],
+    ["an old address conflict", (s) => { s.conflicts.push({ address: "198.51.100.200", interface: "eth0", time: "2026-11-22T08:00:00.000Z", message: "x" }); }, 0, "HB OK"],
+    ["this node in standby", (s) => { s.node.state = "standby"; s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 1, "HB WARNING - node a in standby"],
+    ["a dead peer", (s) => { s.peers[0]!.state = "dead"; s.peers[0]!.last_heard_ms = 61_000; }, 2, "HB CRITICAL - peer b dead (last heard 61 s ago)"],
+    ["a group running nowhere", (s) => { s.groups[0]!.holders = []; s.groups[0]!.here = "stopped"; }, 2, "HB CRITICAL - group web running nowhere"],
+    ["a failed group", (s) => { s.groups[0]!.here = "failed"; s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 2, "HB CRITICAL - group web failed to start on a"],
+    ["a blocked group", (s) => { s.groups[0]!.here = "failed"; s.groups[0]!.blocked = true; }, 2, "HB CRITICAL - group web blocked on a: a resource could not be stopped"],
+    ["two owners", (s) => { s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b"],
+    ["critical comes first, warnings after", (s) => { s.peers[0]!.links[1]!.state = "dead"; s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b; link ether:eth1 to b dead (redundancy lost)"],
+  ];
+  for (const [name, change, code, line] of cases)
+    test(name, () => {
+      const s = healthy();
+      change(s);
+      const r = evaluate(s);
+      expect(r.code).toBe(code);
+      expect(r.summary.startsWith(line)).toBe(true);
+    });
+  test("daemon down: UNKNOWN (3)", () => {
+    expect(unreachable("hb daemon not reachable at /run/hb/hb.sock: no socket")).toMatchObject({ code: 3, level: "UNKNOWN", summary: "HB UNKNOWN - hb daemon not reachable at /run/hb/hb.sock: no socket" });
+  });
+});
+
+describe("metrics and rendering", () => {
+  test("every sample line is NAME{labels} VALUE after its HELP and TYPE; label values are escaped", () => {
+    const s = healthy();
+    s.groups[0]!.name = 'we"b';
+    const text = prometheus(s, evaluate(s));
+    const seen = new Set<string>();
+    for (const line of text.trim().split("\n")) {
+      const help = /^# HELP (\w+) \S/.exec(line);
+      const type = /^# TYPE (\w+) (gauge|counter)$/.exec(line);
+      if (help) seen.add(`help:${help[1]}`);
+      else if (type) seen.add(`type:${type[1]}`);
+      else {
+        const m = /^(\w+)(\{[^}]*\})? (-?\d+(\.\d+)?(e-?\d+)?)$/.exec(line);
+        expect(m, line).not.toBeNull();
+        expect(seen.has(`help:${m![1]}`) && seen.has(`type:${m![1]}`)).toBe(true);
+      }
+    }
+    expect(text).toContain('hb_group_running_here{group="we\\"b"} 1');
+    expect(text).toContain("hb_frames_dropped_total{link=\"udp:eth0\",reason=\"mac\"} 0");
+  });
+  test("daemon down: hb_up 0 and the verdict only", () => {
+    expect(prometheus(undefined, unreachable("x"))).toBe("# HELP hb_up 1 if the hb daemon answered on its control socket.\n# TYPE hb_up gauge\nhb_up 0\n# HELP hb_report_status Verdict of hb report: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n# TYPE hb_report_status gauge\nhb_report_status 3\n");
+  });
+  test("the status table shows peers, links, groups and events", () => {
+    const s = healthy();
+    s.events.push({ time: "2026-11-22T09:00:00.000Z", kind: "group", text: "group web: starting -> running (all resources started)", cause: "start of ip done" });
+    const t = renderStatus(s);
+    expect(t).toContain("Cluster c: node a (id 1) is ACTIVE since 2026-11-22 09:00:00Z");
+    expect(t).toMatch(/\n  b +up +active +20 ms ago +udp:eth0 +up +0 +20 ms ago\n/);
+    expect(t).toMatch(/\n  web +a +running +a +2026-11-22 09:00:00Z +start\n/);
+    expect(t).toContain("2026-11-22 09:00:00Z  group web: starting -> running (all resources started)  [start of ip done]");
+  });
+});
+
+describe("history", () => {
+  test("bounded in memory and on disk; survives a restart; skips torn lines", () => {
+    const file = join(dir, "history.jsonl");
+    const h = new History(file, 10);
+    for (let i = 0; i < 55; i++) h.add("group", `event ${i}`, "test");
+    expect(h.recent().map((e) => e.text)).toEqual(Array.from({ length: 10 }, (_, i) => `event ${45 + i}`));
+    expect(readFileSync(file, "utf8").trim().split("\n").length).toBeLessThanOrEqual(20);
+    writeFileSync(file, `${readFileSync(file, "utf8")}{"time":"2026-11-2`, { flag: "w" });
+    const again = new History(file, 10);
+    expect(again.recent().at(-1)!.text).toBe("event 54");
+    expect(again.recent()).toHaveLength(10);
+  });
+  test("an unwritable file is reported, not thrown", () => {
+    const h = new History("/proc/hb-cannot-write/history.jsonl", 10);
+    h.add("daemon", "x");
+    expect(h.lastError).toContain("cannot write");
+    expect(h.recent()).toHaveLength(1);
+  });
+});
+
+describe("reload plans are all or nothing", () => {
+  const env = { hostname: "n1", mode: () => 0o600, read: () => "k" };
+  const base = `[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "web"\npreferred = "n1"\nresources = [{ ip = "198.51.100.10/24", interface = "eth0" }]\n`;
+  const cfg = (extra = "", text = base) => parseConfig(text + extra, "ha.toml", env);
+  test("timing, logging, a new group at the end: applied", () => {
+    const p = planReload(cfg(), cfg('[[group]]\nname = "db"\npreferred = "n2"\nresources = [{ script = "db" }]\n[timing]\nkeepalive = "50ms"\n[log]\nlevel = "debug"\n'));
+    expect(p.refused).toEqual([]);
+    expect(p.changes).toEqual(["timing.keepalive: 100 -> 50", 'log.level: "info" -> "debug"', "group db added (preferred n2)"]);
+  });
+  test("links, keys, an existing group: refused, with every reason", () => {
+    const p = planReload(cfg(), cfg("", base.replace('interface = "eth0"\n[[group]]', 'interface = "eth1"\n[[group]]').replace('secret = "s"', 'secret = "t"').replace("198.51.100.10", "198.51.100.11")));
+    expect(p.refused).toEqual([
+      "auth changed: restart hb to change keys (list the new key beside the old one first, so nodes with either agree)",
+      "link changed: restart hb to change it (one node at a time)",
+      "group web changed: its resources may be running; restart hb to change it (one node at a time)",
+    ]);
+  });
+  test("a removed group or one inserted before the others: refused", () => {
+    expect(planReload(cfg(), cfg("", base.replace(/\[\[group\]\][^]*$/, ""))).refused[0]).toMatch(/^group web was removed/);
+    const inserted = base.replace("[[group]]", '[[group]]\nname = "db"\npreferred = "n2"\nresources = [{ script = "db" }]\n[[group]]');
+    expect(planReload(cfg(), cfg("", inserted)).refused[0]).toMatch(/^group web was replaced by db at the same place/);
+  });
+});
+
+describe("systemd", () => {
+  test("the unit runs this binary with this config, Type=notify with a watchdog", () => {
+    const env = { hostname: "n1", mode: () => 0o600, read: () => "k" };
+    const c = parseConfig(`[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "db"\npreferred = "n1"\nresources = [{ script = "pg", timeout = "2m" }]\n`, "ha.toml", env);
+    const u = systemdUnit("/usr/local/sbin/hb", "/etc/hb/my ha.toml", c);
+    expect(u).toContain("Type=notify\n");
+    expect(u).toContain('ExecStart=/usr/local/sbin/hb --config "/etc/hb/my ha.toml"\n');
+    expect(u).toContain("WatchdogSec=10s\n");
+    expect(u).toContain("KillMode=mixed\n");
+    expect(u).toContain("TimeoutStopSec=390s\n"); // 120 s stop x (2 retries + 1) + 30 s
+  });
+  test("the notifier speaks only with NOTIFY_SOCKET, and pings at half WATCHDOG_USEC for our pid only", () => {
+    const sent: string[] = [];
+    const n = new Notifier({ NOTIFY_SOCKET: "@sd", WATCHDOG_USEC: "4000000", WATCHDOG_PID: "42" }, (p, m) => sent.push(`${p} ${m}`), 42);
+    expect(n.watchdogMs).toBe(2000);
+    n.ready("active");
+    n.status("active");
+    n.status("standby");
+    n.watchdog();
+    expect(sent).toEqual(["@sd READY=1\nSTATUS=active", "@sd STATUS=standby", "@sd WATCHDOG=1"]);
+    expect(new Notifier({ NOTIFY_SOCKET: "@sd", WATCHDOG_USEC: "4000000", WATCHDOG_PID: "7" }, () => {}, 42).watchdogMs).toBeUndefined();
+    const quiet: string[] = [];
+    new Notifier({}, (p, m) => quiet.push(m)).ready("x");
+    expect(quiet).toEqual([]);
+  });
+  test("a syslog line carries facility and severity", () => {
+    const d = new Date(2026, 10, 2, 7, 5, 9);
+    expect(syslogLine("local0", { level: "warn", tag: "cluster", message: "m", date: d }, 9)).toBe("<132>Nov  2 07:05:09 hb[9]: WARN [cluster] m");
+    expect(syslogLine("daemon", { level: "error", tag: "", message: "x", date: d }, 9)).toBe("<27>Nov  2 07:05:09 hb[9]: ERROR x");
+  });
+});
