@@ -82,7 +82,13 @@ export function buildCli() {
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (o: GlobalOptions & { json?: boolean; events: number }) => {
       const ops = await import("./ops.ts");
-      return ops.status(socketFor(o), { json: o.json, events: Number(o.events) });
+      let historyFile: string | undefined;
+      try {
+        historyFile = `${load(o).paths.state_dir}/history.jsonl`;
+      } catch {
+        /* no config: no history to show when the daemon is down */
+      }
+      return ops.status(socketFor(o), { json: o.json, events: Number(o.events), historyFile });
     });
 
   for (const cmd of ["standby", "takeover"] as const)

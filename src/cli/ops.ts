@@ -4,6 +4,7 @@
  * changes cluster state itself.
  */
 import { request, UnreachableError } from "../control/client.ts";
+import { History } from "../control/history.ts";
 import type { Response } from "../control/protocol.ts";
 import { evaluate, prometheus, unreachable, writeAtomic, type Report } from "../control/report.ts";
 import { renderStatus, type HistoryEntry, type Status } from "../control/status.ts";
@@ -25,8 +26,21 @@ async function ask(socket: string, req: Parameters<typeof request>[1]): Promise<
   }
 }
 
-export async function status(socket: string, o: { json?: boolean; events?: number }): Promise<number> {
-  const s = (await ask(socket, { cmd: "status" })) as Status;
+export async function status(socket: string, o: { json?: boolean; events?: number; historyFile?: string }): Promise<number> {
+  let s: Status;
+  try {
+    s = (await ask(socket, { cmd: "status" })) as Status;
+  } catch (e) {
+    // the daemon is down: say so, and show what it recorded last (the history file outlives it)
+    if (!(e instanceof CliError) || !o.historyFile || o.json) throw e;
+    const last = new History(o.historyFile, o.events ?? 10).recent();
+    console.error(`hb: ${e.message}`);
+    if (last.length) {
+      console.log(`Last events recorded in ${o.historyFile}:`);
+      for (const ev of last) console.log(`  ${ev.time.replace("T", " ").replace(/\.\d+Z$/, "Z")}  ${ev.text}${ev.cause ? `  [${ev.cause}]` : ""}`);
+    }
+    return EXIT.FAILURE;
+  }
   if (o.json) console.log(JSON.stringify(s, null, 2));
   else console.log(renderStatus(s, o.events ?? 10));
   return EXIT.OK;

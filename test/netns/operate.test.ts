@@ -295,6 +295,14 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(lines.length).toBeLessThanOrEqual(20);
     const st = (await hb(1, ["status"])).stdout;
     expect(st).toContain("hb stopped (exit 0)");
+    // with the daemon down, status says so and shows the last recorded events
+    await a2.stop();
+    procs = procs.filter((p) => p !== a2);
+    const down = await run([HB, "status", "--config", files!.config(1), "--node", "node1"]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/hb daemon not reachable at .*hb\.sock/);
+    expect(down.stdout).toContain("Last events recorded in");
+    expect(down.stdout).toMatch(/hb stopped \(exit 0\)\s*$/);
   }, 30_000);
 
   test("reload: safe changes applied whole (timing live, a new group), unsafe ones refuse everything", async () => {
