@@ -28,7 +28,9 @@ enum hb_event_type {
   HB_EV_CONTROL = 6,    /* peer, link, data[len]: a control message */
   HB_EV_OVERFLOW = 7,   /* arg = events lost; TS should re-read the state */
   HB_EV_STOPPED = 8,    /* the thread ended; arg = errno if it failed */
-  HB_EV_VIP = 9         /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address */
+  HB_EV_VIP = 9,        /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address */
+  HB_EV_IFACE = 10,     /* a watched interface's carrier: arg = watch index, state 1 carrier / 0 none */
+  HB_EV_SCORE = 11      /* uplink score changed: state = 0..100 (% of ping targets answering), arg = targets up */
 };
 
 /* Fixed layout, read by src/native/shim.ts with a DataView (little endian). */
@@ -88,6 +90,14 @@ HB_API void hb_engine_free(hb_engine *e);
 HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const char *ifname, const uint8_t *addr,
                              int32_t prefix, const char *label, int32_t lifetime_s, int32_t pairs, int32_t second_ms,
                              int32_t refresh_ms);
+/* Watch the carrier of an interface (a floating address's, say) before start: HB_EV_IFACE on every change,
+ * and once at start. Returns the watch index or -errno. */
+HB_API int32_t hb_engine_watch(hb_engine *e, const char *ifname);
+/* Uplink probes, before start: ICMP echo to an IPv4 target every interval_ms; a probe not answered within
+ * timeout_ms is a miss; `misses` in a row make the target down, one answer up again. ifname may be "" (any).
+ * The score (HB_EV_SCORE) is the share of targets up. Returns the target index or -errno. */
+HB_API int32_t hb_engine_add_ping(hb_engine *e, const uint8_t *addr4, const char *ifname, int32_t interval_ms,
+                                  int32_t timeout_ms, int32_t misses);
 HB_API int32_t hb_event_size(void);
 HB_API int64_t hb_monotonic_ns(void);
 

@@ -203,7 +203,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`hb: cannot start the heartbeat: ${e.message}`);
       return EXIT.FAILURE;
     }
-    if (e instanceof Error && e.name === "ControlSocketError") {
+    if (e instanceof Error && (e.name === "ControlSocketError" || e.name === "StartupError")) {
       console.error(`hb: ${e.message}; nothing was started`);
       return EXIT.FAILURE;
     }

@@ -37,6 +37,29 @@ export interface MachineConfig {
   /** extra attempts of a failing stop before the stop policy applies */
   stopRetries: number;
   stopPolicy: "block" | "reboot";
+  /** interfaces each group's addresses live on (by group index): no carrier there, no group here */
+  groupInterfaces?: string[][];
+  /** ping targets configured: scores count in the ownership rule */
+  uplink?: boolean;
+  /** ms a new uplink score must last before it counts */
+  scoreHold?: number;
+  /** release everything when no ping target and no peer answers */
+  requireUplink?: boolean;
+  /** fence a dead peer before taking its groups */
+  fencing?: boolean;
+  /** ms after a peer comes up before its record's "heard" set counts (one-way loss detection) */
+  deafGrace?: number;
+  /** ms before the first retry of a failed fence; doubles, up to a minute */
+  fenceBackoff?: number;
+}
+
+export interface FenceState {
+  state: "running" | "failed" | "done";
+  /** groups the peer held (or may have held) when it died */
+  held: number[];
+  attempts: number;
+  since: number;
+  error?: string;
 }
 
 export interface GroupState {
@@ -59,6 +82,8 @@ export interface GroupState {
 export interface PeerState {
   liveness: Liveness;
   record?: StateRecord;
+  /** its record may say it does not hear us only after a grace since it came up (its first beats predate hearing us) */
+  settled?: boolean;
 }
 
 export interface MachineState {
@@ -69,6 +94,13 @@ export interface MachineState {
   yields: number[];
   /** bumped (mod 256) whenever our record changes, so peers can order it against control messages */
   serial: number;
+  /** interfaces without carrier */
+  ifDown: string[];
+  /** uplink score in effect (0..100) and one waiting out the hold-down */
+  score: number;
+  pendingScore?: number;
+  /** fencing of dead peers, by name */
+  fence: Record<string, FenceState>;
   peers: Record<string, PeerState>;
   /** exit code once done */
   exitCode?: number;
@@ -101,6 +133,12 @@ export type MachineEvent =
   | { type: "standby"; on: boolean }
   | { type: "clear"; group: number }
   | ({ type: "command" } & Command)
+  /** carrier of an interface that carries floating addresses */
+  | { type: "iface"; ifname: string; up: boolean }
+  /** the uplink score measured now (0..100) */
+  | { type: "score"; score: number }
+  /** a fence command finished */
+  | { type: "fenced"; peer: string; ok: boolean; error?: string }
   /** the config was reloaded (cfg may have new groups at the end) */
   | { type: "reload" };
 
@@ -117,7 +155,9 @@ export type Effect =
   /** the answer to a command */
   | { type: "reply"; id: number; ok: boolean; message: string }
   /** remember node standby across restarts */
-  | { type: "persist"; standby: boolean };
+  | { type: "persist"; standby: boolean }
+  /** run the fence command against a dead peer */
+  | { type: "fence"; peer: string };
 
 export interface StepResult {
   state: MachineState;
@@ -132,6 +172,9 @@ export function initialState(cfg: MachineConfig, now: number): MachineState {
     groups: cfg.groups.map(() => newGroup(now)),
     yields: [],
     serial: 0,
+    ifDown: [],
+    score: 100,
+    fence: {},
     peers: Object.fromEntries(cfg.nodes.filter((n) => n.name !== cfg.self).map((n) => [n.name, { liveness: "unknown" as Liveness }])),
   };
 }
@@ -155,14 +198,28 @@ export function nodeState(s: MachineState): NodeState {
   return "active";
 }
 
-export function recordOf(s: MachineState): StateRecord {
+export function recordOf(s: MachineState, cfg?: MachineConfig): StateRecord {
   const groups: number[] = [];
   const failed: number[] = [];
   s.groups.forEach((g, i) => {
     if (selfHolds(g)) groups.push(i);
-    if (g.phase === "failed") failed.push(i);
+    // failed here, or cannot serve it now (no carrier, isolated, unheard): peers must not count on us
+    if (g.phase === "failed" || (cfg && unable(cfg, s, i))) failed.push(i);
   });
-  return { state: nodeState(s), priority: 0, score: 100, groups, failed, yields: [...s.yields].sort((a, b) => a - b), serial: s.serial };
+  const heard = cfg ? Object.entries(s.peers).filter(([, p]) => alive(p)).map(([n]) => cfg.nodes.findIndex((x) => x.name === n)).filter((i) => i >= 0) : undefined;
+  return { state: nodeState(s), priority: 0, score: s.score, groups, failed, yields: [...s.yields].sort((a, b) => a - b), serial: s.serial, ...(heard ? { heard: heard.sort((a, b) => a - b) } : {}) };
+}
+
+/** Why this node cannot serve group gi now, if it cannot (not a choice: a fault). */
+export function unable(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
+  const down = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifDown.includes(i));
+  if (down.length) return `no carrier on ${down.join(", ")}`;
+  const peers = Object.entries(s.peers);
+  if (cfg.requireUplink && s.score === 0 && !peers.some(([, p]) => alive(p))) return "isolated: no ping target and no peer answers (require_uplink)";
+  const me = cfg.nodes.findIndex((n) => n.name === cfg.self);
+  const deaf = peers.filter(([, p]) => alive(p) && p.settled && p.record?.state === "active" && p.record.heard !== undefined && !p.record.heard.includes(me)).map(([n]) => n);
+  if (deaf.length) return `${deaf.join(", ")} cannot hear us (one-way loss): it acts as if we were dead`;
+  return undefined;
 }
 
 /** Who should run group gi, by the rule in the header. */
@@ -173,7 +230,7 @@ export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now
   const yielding = new Set<string>();
   const holders: string[] = [];
   const mine = s.groups[gi]!;
-  const selfCan = (s.phase === "active" || s.phase === "waiting") && !(mine.phase === "failed" && (mine.until === undefined || mine.until > now));
+  const selfCan = (s.phase === "active" || s.phase === "waiting") && !(mine.phase === "failed" && (mine.until === undefined || mine.until > now)) && !unable(cfg, s, gi);
   if (selfCan) all.push(cfg.self);
   if (s.yields.includes(gi)) yielding.add(cfg.self);
   if (selfHolds(mine)) holders.push(cfg.self);
@@ -186,8 +243,14 @@ export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now
   }
   // a node that yields the group is a candidate only when no other node can run it
   const firm = all.filter((n) => !yielding.has(n));
-  const cands = firm.length ? firm : all;
+  let cands = firm.length ? firm : all;
   if (cands.length === 0) return undefined;
+  if (cfg.uplink) {
+    // uplink arbitration: only the candidates that reach the most ping targets
+    const score = (n: string) => (n === cfg.self ? s.score : (s.peers[n]?.record?.score ?? 100));
+    const best = Math.max(...cands.map(score));
+    cands = cands.filter((n) => score(n) === best);
+  }
   const byId = (list: string[]) => [...list].sort((a, b) => id(a) - id(b))[0];
   const heldBy = holders.filter((h) => cands.includes(h));
   if (cands.includes(g.preferred) && (cfg.autoFailback || heldBy.length === 0 || heldBy.includes(g.preferred))) return g.preferred;
@@ -254,8 +317,9 @@ class Stepper {
       if (g.phase === "running" && owner !== this.cfg.self) {
         // hand over only to a node known to be ready to start it at once (not one still starting up,
         // nor one whose state record has not arrived yet after it came back)
-        if (!leaving && owner && this.s.peers[owner]?.record?.state !== "active") return;
-        const reason = leaving ? (this.s.phase === "leaving" ? "node leaving" : "standby") : owner ? `handing over to ${owner}` : why(gi, owner);
+        const fault = leaving ? undefined : unable(this.cfg, this.s, gi);
+        if (!leaving && !fault && owner && this.s.peers[owner]?.record?.state !== "active") return;
+        const reason = leaving ? (this.s.phase === "leaving" ? "node leaving" : "standby") : fault ? fault : owner ? `handing over to ${owner}` : why(gi, owner);
         this.stopGroup(gi, reason, "stopped", true);
         return;
       }
@@ -263,6 +327,9 @@ class Stepper {
         // wait while another live node still holds it: it is releasing it
         const stillHeld = Object.entries(this.s.peers).some(([, p]) => alive(p) && p.record?.groups.includes(gi));
         if (stillHeld) return;
+        // a dead peer that held it must be fenced first (it may only look dead)
+        const fencing = Object.entries(this.s.fence).filter(([, f]) => f.state !== "done" && f.held.includes(gi)).map(([n]) => n);
+        if (fencing.length) return;
         if (this.s.yields.includes(gi)) {
           this.s.yields = this.s.yields.filter((x) => x !== gi);
           this.log.push(`group ${this.name(gi)}: no other node can run it: this node no longer yields it`);
@@ -302,13 +369,16 @@ function reasonFor(e: MachineEvent): (gi: number, owner: string | undefined) => 
     case "clear": return () => "cleared";
     case "command": return () => `hb ${e.cmd} ${typeof e.group === "number" ? `group ${e.group}` : "all"}`;
     case "reload": return () => "config reloaded";
+    case "iface": return () => `carrier ${e.up ? "back" : "lost"} on ${e.ifname}`;
+    case "score": return () => `uplink score ${e.score}`;
+    case "fenced": return () => `${e.peer} fenced`;
   }
 }
 
 export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, now: number): StepResult {
   const s: MachineState = structuredClone(prev);
   const t = new Stepper(cfg, s, now);
-  const before = JSON.stringify(recordOf(prev));
+  const before = JSON.stringify(recordOf(prev, cfg));
 
   switch (e.type) {
     case "start":
@@ -318,7 +388,25 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
     case "peer": {
       const p = s.peers[e.peer];
       if (!p) break;
+      const was = p.liveness;
       p.liveness = e.liveness;
+      if (cfg.fencing && e.liveness === "dead" && was !== "dead") {
+        // a peer never heard may hold anything; one that was heard holds what its record said
+        const held = p.record ? p.record.groups : cfg.groups.map((_, i) => i);
+        if (held.length && !s.groups.every((_, gi) => !held.includes(gi))) {
+          s.fence[e.peer] = { state: "running", held, attempts: 1, since: now };
+          t.log.push(`node ${e.peer}: fencing it before taking over ${held.map((gi) => t.name(gi)).join(", ")}`);
+          t.effects.push({ type: "fence", peer: e.peer });
+        }
+      }
+      if (alive(p) && !(was === "up" || was === "late")) {
+        p.settled = false;
+        t.effects.push({ type: "timer", name: `settle:${e.peer}`, at: now + (cfg.deafGrace ?? 0) });
+      }
+      if (alive(p) && s.fence[e.peer]) {
+        if (s.fence[e.peer]!.state !== "done") t.log.push(`node ${e.peer}: alive again: fencing abandoned`);
+        delete s.fence[e.peer];
+      }
       if (!alive(p)) p.record = undefined; // what a dead node held is no longer held
       break;
     }
@@ -364,6 +452,21 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
     }
     case "timer": {
       if (e.name === "initdead" && s.phase === "waiting") t.setNode("active", "initdead passed without hearing every peer");
+      if (e.name === "score" && s.pendingScore !== undefined) {
+        t.log.push(`node ${cfg.self}: uplink score ${s.score} -> ${s.pendingScore} (held ${cfg.scoreHold ?? 0} ms)`);
+        s.score = s.pendingScore;
+        s.pendingScore = undefined;
+      }
+      const st = /^settle:(.+)$/.exec(e.name);
+      if (st && s.peers[st[1]!] && alive(s.peers[st[1]!]!)) s.peers[st[1]!]!.settled = true;
+      const fr = /^fence:(.+)$/.exec(e.name);
+      const f = fr ? s.fence[fr[1]!] : undefined;
+      if (fr && f && f.state === "failed") {
+        f.state = "running";
+        f.attempts++;
+        t.log.push(`node ${fr[1]}: fencing again (attempt ${f.attempts})`);
+        t.effects.push({ type: "fence", peer: fr[1]! });
+      }
       const hold = /^hold:(\d+)$/.exec(e.name);
       const g = hold ? s.groups[Number(hold[1])] : undefined;
       if (g && g.phase === "failed" && g.until !== undefined && g.until <= now)
@@ -438,6 +541,39 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
     case "command":
       command(t, e);
       break;
+    case "iface": {
+      const had = s.ifDown.includes(e.ifname);
+      if (!e.up && !had) {
+        s.ifDown = [...s.ifDown, e.ifname];
+        t.log.push(`node ${cfg.self}: no carrier on ${e.ifname}: its groups cannot be served here`);
+      } else if (e.up && had) {
+        s.ifDown = s.ifDown.filter((i) => i !== e.ifname);
+        t.log.push(`node ${cfg.self}: carrier back on ${e.ifname}`);
+      }
+      break;
+    }
+    case "score":
+      if (e.score === s.score) s.pendingScore = undefined;
+      else if (e.score !== s.pendingScore) {
+        s.pendingScore = e.score;
+        t.effects.push({ type: "timer", name: "score", at: now + (cfg.scoreHold ?? 0) });
+      }
+      break;
+    case "fenced": {
+      const f = s.fence[e.peer];
+      if (!f || f.state !== "running") break;
+      if (e.ok) {
+        f.state = "done";
+        t.log.push(`node ${e.peer}: fenced (attempt ${f.attempts}): taking over what it held`);
+      } else {
+        f.state = "failed";
+        f.error = e.error;
+        const delay = Math.min(60_000, (cfg.fenceBackoff ?? 5000) * 2 ** (f.attempts - 1));
+        t.log.push(`node ${e.peer}: fencing failed (attempt ${f.attempts}): ${e.error ?? "error"}; not taking over its groups; retry in ${delay < 10_000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`}`);
+        t.effects.push({ type: "timer", name: `fence:${e.peer}`, at: now + delay });
+      }
+      break;
+    }
     case "reload":
       while (s.groups.length < cfg.groups.length) {
         t.log.push(`group ${t.name(s.groups.length)}: added by a config reload`);
@@ -451,9 +587,9 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   t.reconcile(reasonFor(e));
   t.finishLeaving();
 
-  if (JSON.stringify(recordOf(s)) !== before) {
+  if (JSON.stringify(recordOf(s, cfg)) !== before) {
     s.serial = (s.serial + 1) & 255;
-    t.effects.unshift({ type: "record", record: recordOf(s) });
+    t.effects.unshift({ type: "record", record: recordOf(s, cfg) });
   }
   // a release is as new as the record that no longer lists the group
   for (const eff of t.effects) if (eff.type === "control" && eff.msg.kind === "released") eff.msg = { ...eff.msg, serial: s.serial };

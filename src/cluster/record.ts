@@ -13,6 +13,8 @@
  *           only when no other node can (big-endian; absent in 12-byte records = none)
  *  16  u8   serial: +1 (mod 256) at every change of this record; a "released" control message
  *           carries it, so a receiver can tell a release from a record that came after it
+ *  17  u32  nodes this node hears (bit i = the i-th [[node]] of the config; big-endian): a node
+ *           that a live peer does not hear releases its groups (one-way loss)
  */
 export const NODE_STATES = ["starting", "standby", "active", "stopping", "failed"] as const;
 export type NodeState = (typeof NODE_STATES)[number];
@@ -29,9 +31,11 @@ export interface StateRecord {
   yields?: number[];
   /** change counter (mod 256); absent in older records */
   serial?: number;
+  /** config indexes of the nodes this node hears; absent in older records */
+  heard?: number[];
 }
 
-export const RECORD_LEN = 17;
+export const RECORD_LEN = 21;
 const RECORD_MIN = 12;
 
 const mask = (list: number[] = []) => list.reduce((m, g) => (g >= 0 && g < 32 ? m | (1 << g) : m), 0) >>> 0;
@@ -48,6 +52,7 @@ export function encodeRecord(r: StateRecord): Uint8Array {
   dv.setUint32(8, mask(r.failed));
   dv.setUint32(12, mask(r.yields));
   b[16] = (r.serial ?? 0) & 255;
+  dv.setUint32(17, mask(r.heard));
   return b;
 }
 
@@ -55,5 +60,5 @@ export function encodeRecord(r: StateRecord): Uint8Array {
 export function decodeRecord(b: Uint8Array): StateRecord | undefined {
   if (b.length < RECORD_MIN || b[0] !== 1 || b[1]! >= NODE_STATES.length) return undefined;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)), yields: b.length >= 16 ? unmask(dv.getUint32(12)) : [], ...(b.length >= 17 ? { serial: b[16]! } : {}) };
+  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)), yields: b.length >= 16 ? unmask(dv.getUint32(12)) : [], ...(b.length >= 17 ? { serial: b[16]! } : {}), ...(b.length >= 21 ? { heard: unmask(dv.getUint32(17)) } : {}) };
 }

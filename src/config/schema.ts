@@ -425,6 +425,112 @@ export const SCHEMA: Fields = {
     default: {},
     doc: "Logging: always stderr (journald when run by systemd); optionally a file and syslog.",
   },
+  uplink: {
+    kind: {
+      t: "table",
+      fields: {
+        targets: {
+          kind: { t: "strings" },
+          default: [],
+          doc: "IPv4 addresses to ping (Heartbeat `ping` / `ping_group`): the default gateway, a core switch. Each node announces the share it reaches (its score) in its heartbeats; a group runs on a node with the best score.",
+          reason: "absent: no arbitration; a node whose uplink died keeps its groups while its heartbeat path works",
+        },
+        interface: {
+          kind: { t: "string", pattern: IFNAME, patternHint: IFNAME_HINT },
+          doc: "Send the pings out of this interface only (the clients' side).",
+        },
+        interval: {
+          kind: { t: "duration", min: 10, max: 60_000 },
+          default: 1000,
+          unit: "duration",
+          doc: "Time between pings to each target.",
+          reason: "one small packet a second per target is nothing to a router, and loss is seen within seconds",
+        },
+        timeout: {
+          kind: { t: "duration", min: 1, max: 60_000 },
+          default: 500,
+          unit: "duration",
+          doc: "An answer later than this is a miss. At most interval.",
+          reason: "a LAN gateway answers within milliseconds; half a second forgives a busy one",
+        },
+        misses: {
+          kind: { t: "int", min: 1, max: 100 },
+          default: 3,
+          doc: "Misses in a row that make a target unreachable (one answer makes it reachable again).",
+          reason: "one lost ping is noise; three in a row is an outage",
+        },
+        hold_down: {
+          kind: { t: "duration", min: 0, max: 3_600_000 },
+          default: 2000,
+          unit: "duration",
+          doc: "A changed score counts only once it has lasted this long, so a flapping uplink does not move groups back and forth.",
+          reason: "longer than a switch's port flap, shorter than anyone's patience",
+        },
+        require: {
+          kind: { t: "bool" },
+          default: false,
+          doc: "require_uplink: a node that reaches none of its targets and hears no peer releases its groups (it is the isolated one, so it must not keep the floating address). Needs targets.",
+          reason: "off: a cluster without reliable ping targets would otherwise lose its service when the targets go down with the peer",
+        },
+      },
+    },
+    default: {},
+    doc: "Uplink arbitration: ping targets (Heartbeat `ping`, `ping_group`, ipfail).",
+  },
+  fencing: {
+    kind: {
+      t: "table",
+      fields: {
+        method: {
+          kind: { t: "string", oneOf: ["command", "none"] },
+          required: true,
+          doc: "\"command\": run `command` against a peer declared dead before taking over what it held (Heartbeat `stonith`); \"none\": take over at once, accepting that a peer that only looks dead may still hold the address.",
+        },
+        command: {
+          kind: { t: "strings" },
+          default: [],
+          doc: "The fence program and its arguments; the dead node's name is appended. It must exit 0 only once the node is certainly off (IPMI power off, a cloud API stop, a STONITH device).",
+        },
+        timeout: {
+          kind: { t: "duration", min: 100, max: 3_600_000 },
+          default: 60_000,
+          unit: "duration",
+          doc: "How long one fence call may run before it is killed and counted as failed.",
+          reason: "IPMI and cloud APIs answer in seconds; a minute covers a slow BMC",
+        },
+        backoff: {
+          kind: { t: "duration", min: 100, max: 600_000 },
+          default: 5000,
+          unit: "duration",
+          doc: "Delay before retrying a failed fence; it doubles after each failure, up to a minute. Retries go on until a fence succeeds or the peer is heard again.",
+          reason: "gives a BMC time to recover without leaving the service down for long",
+        },
+      },
+    },
+    required: true,
+    doc: "Fencing (STONITH). Required, so that running without it is a choice written in the config.",
+  },
+  watchdog: {
+    kind: {
+      t: "table",
+      fields: {
+        device: {
+          kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path, like /dev/watchdog" },
+          doc: "A watchdog device (hardware, or softdog) the daemon keeps alive from its event loop: if hb hangs, the kernel reboots the node, so a hung holder cannot keep its addresses. On a clean stop it is disarmed (magic close).",
+          reason: "absent: no watchdog; the address lease already bounds a hung holder",
+        },
+        interval: {
+          kind: { t: "duration", min: 100, max: 60_000 },
+          default: 1000,
+          unit: "duration",
+          doc: "Time between keep-alive writes; keep it well below the device's timeout (softdog: 60 s unless soft_margin says otherwise).",
+          reason: "frequent enough for any watchdog timeout of a few seconds",
+        },
+      },
+    },
+    default: {},
+    doc: "Hardware or software watchdog (Heartbeat `watchdog`).",
+  },
   control: {
     kind: {
       t: "table",
@@ -535,6 +641,25 @@ export interface LogConfig {
   facility?: SyslogFacility;
   syslog_socket: string;
 }
+export interface UplinkConfig {
+  targets: string[];
+  interface?: string;
+  interval: number;
+  timeout: number;
+  misses: number;
+  hold_down: number;
+  require: boolean;
+}
+export interface FencingConfig {
+  method: "command" | "none";
+  command: string[];
+  timeout: number;
+  backoff: number;
+}
+export interface WatchdogConfig {
+  device?: string;
+  interval: number;
+}
 export interface ControlConfig {
   socket: string;
   history: number;
@@ -555,5 +680,8 @@ export interface Config {
   resources: ResourcesConfig;
   log: LogConfig;
   control: ControlConfig;
+  uplink: UplinkConfig;
+  fencing: FencingConfig;
+  watchdog: WatchdogConfig;
   paths: PathsConfig;
 }

@@ -263,6 +263,31 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
   if (typeof lease === "number" && lease % 1000 !== 0)
     c.add(["addresses", "lease"], `lease ${formatDuration(lease)} is not a whole number of seconds`, "the kernel counts address lifetimes in seconds: write \"3s\"");
 
+  // Uplink: IPv4 targets, timeout within interval, require only with targets.
+  const uplink = raw.uplink as Raw | undefined;
+  if (uplink) {
+    const targets = Array.isArray(uplink.targets) ? (uplink.targets as unknown[]) : [];
+    targets.forEach((t, i) => {
+      if (typeof t === "string" && !/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$/.test(t))
+        c.add(["uplink", "targets", i], `"${t}" is not an IPv4 address`, "ping targets are IPv4 addresses, like \"198.51.100.1\" (your gateway)");
+    });
+    if (typeof uplink.timeout === "number" && typeof uplink.interval === "number" && uplink.timeout > uplink.interval)
+      c.add(["uplink", "timeout"], `timeout ${formatDuration(uplink.timeout)} exceeds interval ${formatDuration(uplink.interval)}`, "an answer must be due before the next ping: lower timeout");
+    if (uplink.require === true && targets.length === 0)
+      c.add(["uplink", "require"], "require = true needs ping targets", "list targets (your gateway), or remove require");
+  }
+  // Fencing: a command when the method is "command"; none otherwise.
+  const fencing = raw.fencing as Raw | undefined;
+  if (fencing && Array.isArray(fencing.command)) {
+    const cmd = fencing.command as unknown[];
+    if (fencing.method === "command" && cmd.length === 0)
+      c.add(["fencing", "command"], `method = "command" needs a command`, 'for example command = ["/usr/local/sbin/fence-ipmi", "--power-off"] (the node name is appended)');
+    else if (fencing.method === "command" && typeof cmd[0] === "string" && !cmd[0].startsWith("/"))
+      c.add(["fencing", "command", 0], `"${cmd[0]}" is not an absolute path`, "give the full path of the fence program");
+    if (fencing.method === "none" && cmd.length > 0)
+      c.add(["fencing", "command"], `a command is given but method = "none"`, 'set method = "command" to use it, or remove it');
+  }
+
   // Nodes: unique names and ids; the local node.
   const nodes: { name: string; id: number }[] = [];
   (nodesRaw ?? []).forEach((n, i) => {
@@ -412,6 +437,9 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
     resources: raw.resources as unknown as Config["resources"],
     log: raw.log as unknown as Config["log"],
     control: raw.control as unknown as Config["control"],
+    uplink: raw.uplink as unknown as Config["uplink"],
+    fencing: raw.fencing as unknown as Config["fencing"],
+    watchdog: raw.watchdog as unknown as Config["watchdog"],
     paths: raw.paths as unknown as Config["paths"],
   };
 }

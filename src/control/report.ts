@@ -55,6 +55,13 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
     if (g.holders.length === 0 && g.here !== "starting") crit(`group ${g.name} running nowhere`);
     else if (g.holders.length === 1 && g.holders[0] !== g.preferred) warn(`group ${g.name} on ${g.holders[0]}, not on its preferred node ${g.preferred}`);
   }
+  for (const f of s.fencing ?? []) {
+    if (f.state === "failed") crit(`fencing ${f.peer} failed (${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.error ? `: ${f.error}` : ""}): its groups are not taken over`);
+    else if (f.state === "running") warn(`fencing ${f.peer} in progress`);
+  }
+  for (const f of s.node.faults ?? []) warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
+  if (s.node.score_measured !== null && s.node.score_measured !== undefined && s.node.score_measured < 100)
+    (s.node.score_measured === 0 ? crit : warn)(`uplink of ${s.node.name}: score ${s.node.score_measured} (ping targets not answering)`);
   const recent = s.conflicts.filter((c) => now - Date.parse(c.time) < CONFLICT_WINDOW_MS);
   if (recent.length) warn(`address conflict on ${[...new Set(recent.map((c) => c.address))].join(", ")} (last hour)`);
   if (s.node.state === "standby") warn(`node ${s.node.name} in standby`);
@@ -105,6 +112,8 @@ export function prometheus(s: Status | undefined, r: Report): string {
     s.links.flatMap((l) => DROP_REASONS.map((reason) => [{ link: l.name, reason }, l.drops[reason] ?? 0] as [Record<string, string>, number])));
   metric("hb_frames_sent_total", "counter", "Heartbeat frames sent, by link.", s.links.map((l) => [{ link: l.name }, l.frames_tx]));
   metric("hb_frames_received_total", "counter", "Heartbeat frames accepted, by link.", s.links.map((l) => [{ link: l.name }, l.frames_rx]));
+  metric("hb_uplink_score", "gauge", "Uplink score in effect on this node (share of ping targets answering, 0..100).", [[{}, s.node.score]]);
+  metric("hb_fencing_failed", "gauge", "1 while fencing a dead peer keeps failing (its groups are not taken over).", s.fencing.map((f) => [{ peer: f.peer }, f.state === "failed" ? 1 : 0]));
   metric("hb_address_conflicts", "gauge", "Address conflicts remembered by the daemon.", [[{}, s.conflicts.length]]);
   return `${out.join("\n")}\n`;
 }

@@ -4,10 +4,13 @@
  *
  * Schema "hb.status/1" (fields are only ever added within a version):
  *   schema, version (hb), time (ISO 8601, wall clock of the daemon)
- *   node     { name, id, state: waiting|active|standby|leaving|done, since, pid, uptime_s, config, generation, yields[] }
+ *   node     { name, id, state: waiting|active|standby|leaving|done, since, pid, uptime_s, config, generation, yields[],
+ *              score (uplink score in effect, 0..100), score_measured (last measured, null without targets),
+ *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer) }
+ *   fencing[] { peer, state: running|failed|done, attempts, since, error }
  *   cluster  { name, auto_failback }
  *   peers[]  { name, id, state: unknown|up|late|dead, node_state: starting|standby|active|stopping|failed|null,
- *              last_heard_ms (ms since any frame, null = never), yields[],
+ *              last_heard_ms (ms since any frame, null = never), yields[], score (its uplink score, null if unknown),
  *              links[] { name, state, last_heard_ms, late_count, frames_rx } }
  *   links[]  { name, kind, sending: true|false (local sends work), carrier: true|false|null,
  *              frames_tx, tx_errors, frames_rx, drops { length, version, cluster, sender, key, mac, link, generation, replay } }
@@ -37,6 +40,7 @@ export interface PeerStatus {
   node_state: string | null;
   last_heard_ms: number | null;
   yields: string[];
+  score: number | null;
   links: LinkPeerStatus[];
 }
 export interface LinkStatus {
@@ -70,7 +74,11 @@ export interface Status {
   schema: typeof STATUS_SCHEMA;
   version: string;
   time: string;
-  node: { name: string; id: number; state: string; since: string; pid: number; uptime_s: number; config: string; generation: string; yields: string[] };
+  node: {
+    name: string; id: number; state: string; since: string; pid: number; uptime_s: number; config: string; generation: string; yields: string[];
+    score: number; score_measured: number | null; faults: { group: string; reason: string }[];
+  };
+  fencing: { peer: string; state: "running" | "failed" | "done"; attempts: number; since: string; error: string | null }[];
   cluster: { name: string; auto_failback: boolean };
   peers: PeerStatus[];
   links: LinkStatus[];
@@ -94,13 +102,16 @@ export function renderStatus(s: Status, events = 10): string {
   const n = s.node;
   out.push(`Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s`);
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
+  if (n.score_measured !== null) out.push(`  uplink score ${n.score}${n.score_measured !== n.score ? ` (measured ${n.score_measured}, waiting out the hold-down)` : ""}`);
+  for (const f of n.faults) out.push(`  FAULT: ${f.group} cannot run here: ${f.reason}`);
+  for (const f of s.fencing) out.push(`  fencing ${f.peer}: ${f.state.toUpperCase()}, attempt ${f.attempts}, since ${local(f.since)}${f.error ? `: ${f.error}` : ""}`);
   out.push("");
   out.push("Peers");
   const prow: string[][] = [["NODE", "STATE", "ITS STATE", "LAST HEARD", "LINK", "LINK STATE", "LATE", "HEARD"]];
   for (const p of s.peers) {
     p.links.forEach((l, i) =>
       prow.push(i === 0
-        ? [p.name, p.state, p.node_state ?? "-", ago(p.last_heard_ms), l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]
+        ? [p.name, p.state, `${p.node_state ?? "-"}${p.score !== null && p.score !== 100 ? ` (uplink ${p.score})` : ""}`, ago(p.last_heard_ms), l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]
         : ["", "", "", "", l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]),
     );
   }

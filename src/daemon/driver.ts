@@ -29,6 +29,8 @@ export interface Runner {
   /** Announce the group's addresses again (gratuitous ARP / NA bursts). */
   announce(group: number): void;
   reboot(reason: string): void;
+  /** Fence a dead peer (power it off, cut it off): ok only if that is certain. */
+  fence?(peer: string): Promise<RunResult>;
 }
 
 export interface DriverHooks {
@@ -68,7 +70,7 @@ export class Driver {
   async start(): Promise<void> {
     const held: number[] = [];
     await this.runner.sweep(held); // nothing is ours yet: remove stale addresses of a previous life
-    this.links.setRecord(encodeRecord(recordOf(this.state))); // the very first beat says who we are
+    this.links.setRecord(encodeRecord(recordOf(this.state, this.cfg))); // the very first beat says who we are
     this.links.start((e) => this.onHeartbeat(e));
     this.dispatch({ type: "start" });
   }
@@ -89,6 +91,12 @@ export class Driver {
         if (m) this.dispatch({ type: "control", peer: e.peer, msg: m });
         break;
       }
+      case "iface":
+        this.dispatch({ type: "iface", ifname: e.ifname, up: e.up });
+        break;
+      case "score":
+        this.dispatch({ type: "score", score: e.score });
+        break;
       default:
         break;
     }
@@ -192,6 +200,15 @@ export class Driver {
       case "persist":
         this.hooks.persist?.(eff.standby);
         break;
+      case "fence": {
+        const peer = eff.peer;
+        const run = this.runner.fence ? this.runner.fence(peer) : Promise.resolve({ ok: false, error: "no fence command configured" });
+        void run.then(
+          (res) => this.dispatch({ type: "fenced", peer, ok: res.ok, error: res.error }),
+          (err) => this.dispatch({ type: "fenced", peer, ok: false, error: String(err) }),
+        );
+        break;
+      }
       default: {
         const never: never = eff;
         throw new Error(`unknown effect ${JSON.stringify(never)}`);

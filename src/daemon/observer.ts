@@ -4,7 +4,7 @@
  * group and since when, counters, the event history; and the status built
  * from all of it. Nothing here decides anything.
  */
-import { selfHolds, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
+import { selfHolds, unable, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
 import type { History } from "../control/history.ts";
 import { STATUS_SCHEMA, type HistoryEntry, type Status } from "../control/status.ts";
 import type { Config } from "../config/schema.ts";
@@ -21,6 +21,9 @@ export class HeartbeatLog {
   private readonly links = new Map<string, Liveness>();
   readonly sending = new Map<string, boolean>();
   readonly carrier = new Map<string, boolean>();
+  readonly ifaces = new Map<string, boolean>();
+  /** last measured uplink score (before the hold-down), undefined = no targets or not measured yet */
+  score?: number;
 
   constructor(
     private readonly log: Log,
@@ -77,6 +80,24 @@ export class HeartbeatLog {
       case "overflow":
         this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
         break;
+      case "vip":
+        this.log.error(`address ${e.address}: ${e.op === "renew" ? "renewing its lease" : "announcing it"} failed: ${this.errnoName(e.errno)}`);
+        this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
+        break;
+      case "iface": {
+        this.ifaces.set(e.ifname, e.up);
+        const line = `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`;
+        (e.up ? this.log.info : this.log.error)(line);
+        this.record(e.up ? "link" : "fault", line);
+        break;
+      }
+      case "score": {
+        this.score = e.score;
+        const line = `uplink: ${e.up} ping target(s) answer: score ${e.score}`;
+        (e.score === 100 ? this.log.info : this.log.warn)(line);
+        this.record(e.score === 100 ? "link" : "fault", line);
+        break;
+      }
       case "stopped":
         if (e.errno) {
           this.log.error(`heartbeat thread stopped: ${this.errnoName(e.errno)}`);
@@ -114,6 +135,9 @@ export function describeEvent(e: MachineEvent, cfg: MachineConfig): string {
     case "clear": return "hb clear";
     case "command": return `hb ${e.cmd} ${typeof e.group === "number" ? g(e.group) : "all"}`;
     case "reload": return "hb reload";
+    case "iface": return `carrier ${e.up ? "back" : "lost"} on ${e.ifname}`;
+    case "score": return `uplink score measured ${e.score}`;
+    case "fenced": return `fence of ${e.peer} ${e.ok ? "succeeded" : `failed: ${e.error ?? ""}`}`;
   }
 }
 
@@ -189,7 +213,14 @@ export function buildStatus(x: StatusSources, events = 50): Status {
       config: config.file,
       generation: String(x.generation),
       yields: s.yields.map(name),
+      score: s.score,
+      score_measured: cfg.uplink ? (x.hb.score ?? null) : null,
+      faults: cfg.groups.flatMap((_, gi) => {
+        const r = unable(cfg, s, gi);
+        return r ? [{ group: name(gi), reason: r }] : [];
+      }),
     },
+    fencing: Object.entries(s.fence).map(([peer, f]) => ({ peer, state: f.state, attempts: f.attempts, since: x.wall(f.since).toISOString(), error: f.error ?? null })),
     cluster: { name: config.cluster.name, auto_failback: config.cluster.auto_failback },
     peers: x.peerLinks.map((p) => {
       const ps = s.peers[p.peer];
@@ -201,6 +232,7 @@ export function buildStatus(x: StatusSources, events = 50): Status {
         node_state: ps?.record?.state ?? null,
         last_heard_ms: age(last),
         yields: (ps?.record?.yields ?? []).map(name),
+        score: ps?.record ? ps.record.score : null,
         links: p.links.map((l) => ({ name: l.link, state: l.state, last_heard_ms: age(l.lastRxMs), late_count: l.late, frames_rx: l.rx })),
       };
     }),

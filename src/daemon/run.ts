@@ -4,7 +4,7 @@
  * sinks, systemd) around the Driver, the one loop that owns the cluster state.
  * Operator commands and reloads reach the state only as events.
  */
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import type { Config } from "../config/schema.ts";
@@ -34,6 +34,42 @@ export interface DaemonOptions {
   reread: () => Config;
 }
 
+/** Start-up cannot go on (printed as one line by the CLI). */
+export class StartupError extends Error {
+  override readonly name = "StartupError";
+}
+
+/** A watchdog device: opening arms it; every write is a keep-alive; "V" then close disarms it. */
+function openWatchdog(device: string): { kick(): void; disarm(): void } {
+  let fd: number;
+  try {
+    fd = openSync(device, "w");
+  } catch (e) {
+    throw new StartupError(`cannot open the watchdog ${device}: ${(e as Error).message} (load softdog, or remove watchdog.device)`, { cause: e });
+  }
+  const log = logger("watchdog");
+  let told = false;
+  return {
+    kick() {
+      try {
+        writeSync(fd, "\0");
+        told = false;
+      } catch (e) {
+        if (!told) log.error(`cannot write to ${device}: ${(e as Error).message}`);
+        told = true;
+      }
+    },
+    disarm() {
+      try {
+        writeSync(fd, "V");
+        closeSync(fd);
+      } catch (e) {
+        log.error(`cannot disarm ${device}: ${(e as Error).message}`);
+      }
+    },
+  };
+}
+
 export function machineConfig(config: Config): MachineConfig {
   return {
     self: config.cluster.node,
@@ -44,6 +80,14 @@ export function machineConfig(config: Config): MachineConfig {
     failureHold: config.resources.failure_hold,
     stopRetries: config.resources.stop_retries,
     stopPolicy: config.resources.stop_policy,
+    groupInterfaces: config.groups.map((g) => [...new Set(g.resources.flatMap((r) => (r.kind === "ip" ? [r.interface] : [])))]),
+    uplink: config.uplink.targets.length > 0,
+    scoreHold: config.uplink.hold_down,
+    requireUplink: config.uplink.require,
+    fencing: config.fencing.method === "command",
+    fenceBackoff: config.fencing.backoff,
+    // a peer's first beats after it comes up predate its hearing us: its "heard" set counts after this
+    deafGrace: Math.max(config.timing.warntime, 2 * config.timing.keepalive),
   };
 }
 
@@ -164,6 +208,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
       addresses: config.addresses,
       scriptDirs: config.paths.script_dirs,
       keeper: nl,
+      fence: config.fencing.method === "command" ? { command: config.fencing.command, timeout: config.fencing.timeout } : undefined,
       peerRecentlyLost: () => [...lostAt.values()].some((t) => performance.now() - t < config.addresses.lease + 2000),
       onConflict: (address, iface, message) => {
         conflicts.push({ address, interface: iface, time: new Date().toISOString(), message });
@@ -280,6 +325,13 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
 
     // The watchdog ping goes out from this loop only while the driver keeps up with its events:
     // a blocked event loop or a state machine stuck in a step sends nothing, and systemd restarts us.
+    const hw = config.watchdog.device ? openWatchdog(config.watchdog.device) : undefined;
+    const hwTimer = hw
+      ? setInterval(() => {
+          if (!driver!.stuck()) hw.kick();
+        }, config.watchdog.interval)
+      : undefined;
+    if (hw) log.info(`watchdog ${config.watchdog.device}: kept alive every ${config.watchdog.interval} ms from the event loop`);
     const watchdog = notifier.watchdogMs
       ? setInterval(() => {
           if (!driver!.stuck()) notifier.watchdog();
@@ -298,6 +350,8 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
 
     const code = await done;
     clearInterval(dropTimer);
+    if (hwTimer) clearInterval(hwTimer);
+    hw?.disarm(); // a clean stop: the magic close, so the node is not rebooted
     if (watchdog) clearInterval(watchdog);
     record("daemon", `hb stopped (exit ${code})`);
     log.info(`stopped (exit ${code})`);

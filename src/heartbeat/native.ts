@@ -22,6 +22,9 @@ export class NativeLinks implements Links {
       case EV.RECORD: return { type: "record", peer, record: e.data, at };
       case EV.CONTROL: return { type: "control", peer, link, data: e.data, at };
       case EV.OVERFLOW: return { type: "overflow", lost: e.arg, at };
+      case EV.IFACE: return { type: "iface", ifname: this.setup.watches[e.arg] ?? `#${e.arg}`, up: e.state === 1, at };
+      case EV.SCORE: return { type: "score", score: e.state, up: e.arg, at };
+      case EV.VIP: return { type: "vip", op: e.state === 1 ? "renew" : "announce", errno: e.arg, address: e.data.length === 4 ? [...e.data].join(".") : Buffer.from(e.data).toString("hex"), at };
       default: return { type: "stopped", errno: e.arg, at };
     }
   }

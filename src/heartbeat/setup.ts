@@ -1,6 +1,6 @@
 /** From the config to what the heartbeat engine needs: its slice, nothing else. */
 import { createHash } from "node:crypto";
-import type { AuthConfig, ClusterConfig, LinkConfig, NodeConfig, TimingConfig } from "../config/schema.ts";
+import type { AuthConfig, ClusterConfig, GroupConfig, LinkConfig, NodeConfig, TimingConfig, UplinkConfig } from "../config/schema.ts";
 import type { EngineSpec } from "../native/shim.ts";
 
 /** First 4 bytes of SHA-256(cluster name), big-endian: the cluster id in every frame. */
@@ -16,6 +16,14 @@ export interface HeartbeatSlice {
   auth: AuthConfig;
   nodes: NodeConfig[];
   links: LinkConfig[];
+  /** for the interfaces to watch (carrier of the floating addresses' interfaces) */
+  groups?: Pick<GroupConfig, "resources">[];
+  uplink?: UplinkConfig;
+}
+
+/** Interfaces that carry floating addresses, in first-use order. */
+export function vipInterfaces(groups: Pick<GroupConfig, "resources">[]): string[] {
+  return [...new Set(groups.flatMap((g) => g.resources.flatMap((r) => (r.kind === "ip" ? [r.interface] : []))))];
 }
 
 export interface HeartbeatSetup {
@@ -24,16 +32,23 @@ export interface HeartbeatSetup {
   peers: string[];
   /** engine link index -> link name */
   links: string[];
+  /** engine watch index -> interface name */
+  watches: string[];
 }
 
 export function heartbeatSetup(c: HeartbeatSlice, generation: bigint): HeartbeatSetup {
   const self = c.nodes.find((n) => n.name === c.cluster.node);
   if (!self) throw new Error(`node ${c.cluster.node} is not in the node list`);
   const others = c.nodes.filter((n) => n !== self);
+  const watches = vipInterfaces(c.groups ?? []);
+  const up = c.uplink;
   return {
     peers: others.map((n) => n.name),
     links: c.links.map((l) => l.name),
+    watches,
     spec: {
+      watches,
+      pings: (up?.targets ?? []).map((addr) => ({ addr, ifname: up!.interface ?? "", intervalMs: up!.interval, timeoutMs: up!.timeout, misses: up!.misses })),
       clusterId: clusterId(c.cluster.name),
       selfId: self.id,
       generation,

@@ -29,12 +29,18 @@ export type HeartbeatEvent =
   /** Sending on a link failed (down) or works again (up). */
   | { type: "local"; link: string; up: boolean; errno: number; at: number }
   | { type: "carrier"; link: string; up: boolean; at: number }
+  /** Carrier of an interface that carries floating addresses. */
+  | { type: "iface"; ifname: string; up: boolean; at: number }
+  /** Uplink score: share of ping targets answering (0..100), targets up. */
+  | { type: "score"; score: number; up: number; at: number }
   /** The peer's state record changed. */
   | { type: "record"; peer: string; record: Uint8Array; at: number }
   | { type: "control"; peer: string; link: string; data: Uint8Array; at: number }
   /** Events were lost (queue full); read the state again. */
   | { type: "overflow"; lost: number; at: number }
-  | { type: "stopped"; errno: number; at: number };
+  | { type: "stopped"; errno: number; at: number }
+  /** Renewing the lease of a floating address, or announcing it, failed. */
+  | { type: "vip"; op: "renew" | "announce"; errno: number; address: string; at: number };
 
 export interface Links {
   /** Start beating; events arrive through onEvent, in order. */

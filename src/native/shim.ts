@@ -34,6 +34,8 @@ const SYMBOLS = {
   hb_engine_counters: { args: [p, i32, p, i32], returns: i32 },
   hb_engine_set_timing: { args: [p, i32, i32, i32], returns: i32 },
   hb_engine_peer_link: { args: [p, i32, i32, p, i32], returns: i32 },
+  hb_engine_watch: { args: [p, cstring], returns: i32 },
+  hb_engine_add_ping: { args: [p, p, cstring, i32, i32, i32], returns: i32 },
   hb_dgram_open: { args: [], returns: i32 },
   hb_dgram_send: { args: [i32, p, i32, p, i32], returns: i32 },
   hb_dgram_close: { args: [i32], returns: i32 },
@@ -258,6 +260,10 @@ export interface EngineSpec {
   sendKey: number;
   peerIds: number[];
   links: EngineLinkSpec[];
+  /** interfaces whose carrier to report (EV.IFACE, arg = index here) */
+  watches?: string[];
+  /** uplink ping targets (EV.SCORE) */
+  pings?: { addr: string; ifname: string; intervalMs: number; timeoutMs: number; misses: number }[];
 }
 
 /** A raw engine event; the heartbeat layer gives it names. */
@@ -272,7 +278,7 @@ export interface RawEvent {
   data: Uint8Array;
 }
 
-export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8, VIP: 9 } as const;
+export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8, VIP: 9, IFACE: 10, SCORE: 11 } as const;
 export const COUNTERS = 13; // HB_CNT_COUNT: 9 drop reasons, tx, tx_err, rx, self
 const BATCH = 64;
 const UDP_MODE = { broadcast: 0, multicast: 1, unicast: 2 } as const;
@@ -312,6 +318,9 @@ export class Engine {
           check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 19200));
         }
       }
+      for (const w of spec.watches ?? []) check(`watch ${w}`, s.hb_engine_watch(h, cstr(w)));
+      for (const pg of spec.pings ?? [])
+        check(`ping ${pg.addr}${pg.ifname ? ` via ${pg.ifname}` : ""}`, s.hb_engine_add_ping(h, ptr(ipv4(pg.addr)), cstr(pg.ifname), pg.intervalMs, pg.timeoutMs, pg.misses));
     } catch (e) {
       s.hb_engine_free(h);
       this.handle = null;

@@ -25,6 +25,8 @@ export interface RunnerOptions {
   keeper: VipKeeper;
   /** true while a peer that may still hold our addresses died less than a lease ago */
   peerRecentlyLost: () => boolean;
+  /** the fence program and its arguments (the node name is appended), and its timeout */
+  fence?: { command: string[]; timeout: number };
   /** an address conflict was found (another host answers for a floating address) */
   onConflict?: (address: string, ifname: string, message: string) => void;
   /** how a service process is run (tests replace it) */
@@ -54,6 +56,17 @@ export class ResourceRunner implements Runner {
   private readonly log = logger("resources");
   private prepared = false;
   constructor(private o: RunnerOptions) {}
+
+  /** Run the fence command against a dead peer: ok only when it exits 0 within its timeout. */
+  async fence(peer: string): Promise<RunResult> {
+    const f = this.o.fence;
+    if (!f || f.command.length === 0) return { ok: false, error: "no fence command configured" };
+    try {
+      return await this.exec("fence", `fence ${peer}`, [...f.command, peer], f.timeout);
+    } catch (e) {
+      return { ok: false, error: (e as Error).message };
+    }
+  }
 
   /** After a config reload: the group list (new groups at the end) and the script directories. */
   reconfigure(groups: GroupConfig[], scriptDirs: string[]): void {

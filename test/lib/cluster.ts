@@ -27,6 +27,7 @@ export function configText(o: ClusterOptions): string {
     `[timing]\nkeepalive = "${t.keepalive}"\nwarntime = "${t.warntime}"\ndeadtime = "${t.deadtime}"\ninitdead = "${t.initdead}"\n`,
     `[auth]\n[[auth.key]]\nid = 1\nsecret = "${o.secret ?? "lab-secret-0123456789"}"\n`,
     nodes,
+    `[fencing]\nmethod = "none"\n`,
     ...o.links.map((l) => `[[link]]\n${l}\n`),
     o.extra ?? "",
   ].join("\n");

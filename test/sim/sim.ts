@@ -16,6 +16,8 @@ export interface SimOptions {
   /** ms a resource takes to start / stop */
   resourceMs?: number;
   stopPolicy?: "block" | "reboot";
+  /** extra machine settings (uplink, fencing, interfaces) */
+  machine?: Partial<MachineConfig>;
 }
 
 class FakeRunner implements Runner {
@@ -25,6 +27,14 @@ class FakeRunner implements Runner {
   readonly faults = new Map<string, true | number>();
   reboots = 0;
   announcements = 0;
+  /** fence results, in order of calls (default: success after 10 ms) */
+  fenceResults: boolean[] = [];
+  fenced: string[] = [];
+  fence(peer: string): Promise<RunResult> {
+    this.fenced.push(peer);
+    const ok = this.fenceResults.length ? this.fenceResults.shift()! : true;
+    return new Promise((resolve) => this.clock.setTimeout(() => resolve(ok ? { ok } : { ok, error: "injected fence failure" }), 10));
+  }
   announce(): void {
     this.announcements++;
   }
@@ -70,7 +80,8 @@ export class Sim {
     const groups = o.groups ?? [{ name: "web", preferred: this.nodes[0]!, resources: ["ip", "httpd"] }];
     this.cfgOf = (self) => ({
       self, nodes: this.nodes.map((name, i) => ({ name, id: i + 1 })), groups,
-      autoFailback: o.autoFailback ?? true, initdead: timing.initdead, failureHold: 60_000, stopRetries: 1, stopPolicy: o.stopPolicy ?? "block",
+      autoFailback: o.autoFailback ?? true, initdead: timing.initdead, failureHold: 60_000, stopRetries: 1, stopPolicy: o.stopPolicy ?? "block", deafGrace: timing.warntime,
+      ...o.machine,
     });
   }
 

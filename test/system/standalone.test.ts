@@ -31,6 +31,8 @@ interface = "eth0"
 name = "web"
 preferred = "alpha"
 resources = [{ ip = "198.51.100.50/24", interface = "eth0" }]
+[fencing]
+method = "none"
 `;
 
 /** Every file below dir, relative. */

@@ -39,6 +39,9 @@ resources = [
   { ip = "192.0.2.20/24", interface = "eth0", label = "eth0:0" },
   { script = "httpd" },
 ]
+
+[fencing]
+method = "none"
 `;
 
 function env(over: Partial<ConfigEnv> & { files?: Record<string, [number, string]> } = {}): ConfigEnv {
@@ -216,4 +219,26 @@ test("bad input never throws anything but ConfigError", () => {
       for (const i of e.issues) expect(i.line).toBeGreaterThanOrEqual(1);
     }
   }
+});
+
+describe("split-brain settings", () => {
+  const msg = (text: string) => issues(text).map((i) => `${i.path}: ${i.message}`);
+  test("fencing must be chosen: no [fencing] is an error that says so", () => {
+    const out = issues(BASE.replace(`[fencing]\nmethod = "none"\n`, ""));
+    expect(out.map((i) => `${i.path}: ${i.message}`)).toEqual([": missing required key \"fencing\""]);
+    expect(out[0]!.hint).toContain("running without it is a choice written in the config");
+  });
+  test("fencing commands: needed with method command, an absolute path, none with method none", () => {
+    expect(msg(BASE.replace(`method = "none"`, `method = "command"`))).toEqual([`fencing.command: method = "command" needs a command`]);
+    expect(msg(BASE.replace(`method = "none"`, `method = "command"\ncommand = ["fence-ipmi"]`))).toEqual([`fencing.command[0]: "fence-ipmi" is not an absolute path`]);
+    expect(msg(BASE.replace(`method = "none"`, `method = "none"\ncommand = ["/bin/true"]`))).toEqual([`fencing.command: a command is given but method = "none"`]);
+    const ok = parseConfig(BASE.replace(`method = "none"`, `method = "command"\ncommand = ["/usr/sbin/fence", "-x"]\ntimeout = "10s"`), "ha.toml", env());
+    expect(ok.fencing).toEqual({ method: "command", command: ["/usr/sbin/fence", "-x"], timeout: 10_000, backoff: 5000 });
+  });
+  test("uplink: IPv4 targets, timeout within interval, require needs targets; defaults", () => {
+    expect(msg(`${BASE}\n[uplink]\ntargets = ["198.51.100.1", "gateway"]\n`)).toEqual([`uplink.targets[1]: "gateway" is not an IPv4 address`]);
+    expect(msg(`${BASE}\n[uplink]\ntargets = ["198.51.100.1"]\ninterval = "100ms"\ntimeout = "200ms"\n`)).toEqual(["uplink.timeout: timeout 200ms exceeds interval 100ms"]);
+    expect(msg(`${BASE}\n[uplink]\nrequire = true\n`)).toEqual(["uplink.require: require = true needs ping targets"]);
+    expect(parseConfig(BASE, "ha.toml", env()).uplink).toEqual({ targets: [], interval: 1000, timeout: 500, misses: 3, hold_down: 2000, require: false });
+  });
 });

@@ -47,9 +47,10 @@ function healthy(): Status {
   const drops = { length: 0, version: 0, cluster: 0, sender: 0, key: 0, mac: 0, link: 0, generation: 0, replay: 0 };
   return {
     schema: "hb.status/1", version: "0.1.0", time: "2026-11-22T10:00:00.000Z",
-    node: { name: "a", id: 1, state: "active", since: "2026-11-22T09:00:00.000Z", pid: 1, uptime_s: 3600, config: "/etc/hb/ha.toml", generation: "1", yields: [] },
+    node: { name: "a", id: 1, state: "active", since: "2026-11-22T09:00:00.000Z", pid: 1, uptime_s: 3600, config: "/etc/hb/ha.toml", generation: "1", yields: [], score: 100, score_measured: null, faults: [] },
+    fencing: [],
     cluster: { name: "c", auto_failback: true },
-    peers: [{ name: "b", id: 2, state: "up", node_state: "active", last_heard_ms: 20, yields: [], links: [link("udp:eth0"), link("ether:eth1")] }],
+    peers: [{ name: "b", id: 2, state: "up", node_state: "active", last_heard_ms: 20, yields: [], score: 100, links: [link("udp:eth0"), link("ether:eth1")] }],
     links: ["udp:eth0", "ether:eth1"].map((name) => ({ name, kind: name.split(":")[0]!, sending: true, carrier: true, frames_tx: 100, tx_errors: 0, frames_rx: 100, drops: { ...drops } })),
     groups: [{ name: "web", preferred: "a", here: "running", blocked: false, failed_until: null, holders: ["a"], since: "2026-11-22T09:00:00.000Z", reason: "start", resources: ["ip 198.51.100.200/24"] }],
     conflicts: [], counters: { failovers: 0, group_starts: 1, commands: 0 }, events: [],
@@ -71,6 +72,11 @@ describe("hb report verdicts", () => {
     ["a group running nowhere", (s) => { s.groups[0]!.holders = []; s.groups[0]!.here = "stopped"; }, 2, "HB CRITICAL - group web running nowhere"],
     ["a failed group", (s) => { s.groups[0]!.here = "failed"; s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 2, "HB CRITICAL - group web failed to start on a"],
     ["a blocked group", (s) => { s.groups[0]!.here = "failed"; s.groups[0]!.blocked = true; }, 2, "HB CRITICAL - group web blocked on a: a resource could not be stopped"],
+    ["fencing failing", (s) => { s.fencing.push({ peer: "b", state: "failed", attempts: 2, since: s.time, error: "exit 1" }); }, 2, "HB CRITICAL - fencing b failed (2 attempts: exit 1): its groups are not taken over"],
+    ["fencing under way", (s) => { s.fencing.push({ peer: "b", state: "running", attempts: 1, since: s.time, error: null }); }, 1, "HB WARNING - fencing b in progress"],
+    ["uplink degraded", (s) => { s.node.score_measured = 50; }, 1, "HB WARNING - uplink of a: score 50"],
+    ["uplink gone", (s) => { s.node.score_measured = 0; }, 2, "HB CRITICAL - uplink of a: score 0"],
+    ["a fault: no carrier on the group's interface", (s) => { s.node.faults.push({ group: "web", reason: "no carrier on eth0" }); s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 1, "HB WARNING - group web cannot run on a: no carrier on eth0"],
     ["two owners", (s) => { s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b"],
     ["critical comes first, warnings after", (s) => { s.peers[0]!.links[1]!.state = "dead"; s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b; link ether:eth1 to b dead (redundancy lost)"],
   ];
@@ -143,7 +149,7 @@ describe("history", () => {
 
 describe("reload plans are all or nothing", () => {
   const env = { hostname: "n1", mode: () => 0o600, read: () => "k" };
-  const base = `[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "web"\npreferred = "n1"\nresources = [{ ip = "198.51.100.10/24", interface = "eth0" }]\n`;
+  const base = `[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[fencing]\nmethod = "none"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "web"\npreferred = "n1"\nresources = [{ ip = "198.51.100.10/24", interface = "eth0" }]\n`;
   const cfg = (extra = "", text = base) => parseConfig(text + extra, "ha.toml", env);
   test("timing, logging, a new group at the end: applied", () => {
     const p = planReload(cfg(), cfg('[[group]]\nname = "db"\npreferred = "n2"\nresources = [{ script = "db" }]\n[timing]\nkeepalive = "50ms"\n[log]\nlevel = "debug"\n'));
@@ -168,7 +174,7 @@ describe("reload plans are all or nothing", () => {
 describe("systemd", () => {
   test("the unit runs this binary with this config, Type=notify with a watchdog", () => {
     const env = { hostname: "n1", mode: () => 0o600, read: () => "k" };
-    const c = parseConfig(`[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "db"\npreferred = "n1"\nresources = [{ script = "pg", timeout = "2m" }]\n`, "ha.toml", env);
+    const c = parseConfig(`[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[fencing]\nmethod = "none"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "db"\npreferred = "n1"\nresources = [{ script = "pg", timeout = "2m" }]\n`, "ha.toml", env);
     const u = systemdUnit("/usr/local/sbin/hb", "/etc/hb/my ha.toml", c);
     expect(u).toContain("Type=notify\n");
     expect(u).toContain('ExecStart=/usr/local/sbin/hb --config "/etc/hb/my ha.toml"\n');

@@ -44,7 +44,7 @@ describe("boot generation", () => {
 
 describe("state record", () => {
   test("round-trips and stays within the 64-byte payload", () => {
-    const r = { state: "active" as const, priority: 7, score: 80, groups: [0, 3, 31], failed: [2], yields: [1, 4], serial: 201 };
+    const r = { state: "active" as const, priority: 7, score: 80, groups: [0, 3, 31], failed: [2], yields: [1, 4], serial: 201, heard: [0, 2] };
     const b = encodeRecord(r);
     expect(b.length).toBeLessThanOrEqual(64);
     expect(decodeRecord(b)).toEqual(r);
