@@ -39,6 +39,9 @@ export function summary(c: Config): string {
     `groups (${c.groups.length}):`,
     ...c.groups.map((g) => `  ${g.name}, preferred ${g.preferred}: ${g.resources.map(resource).join(", ")}`),
   ];
+  lines.push(c.fencing.method === "command" ? `fencing: ${c.fencing.command.join(" ")} NODE (timeout ${formatDuration(c.fencing.timeout)})` : "fencing: none (chosen in the config): a node that only looks dead may keep its addresses until its lease ends");
+  if (c.uplink.targets.length) lines.push(`uplink: ping ${c.uplink.targets.join(", ")} every ${formatDuration(c.uplink.interval)}; hold-down ${formatDuration(c.uplink.hold_down)}${c.uplink.require ? "; require_uplink: an isolated node releases its groups" : ""}`);
+  if (c.watchdog.device) lines.push(`watchdog: ${c.watchdog.device}, fed every ${formatDuration(c.watchdog.interval)}`);
   if (c.links.length < 2) lines.push("note: one link only; a second path (another NIC, or a serial cable) guards against a false failover when it breaks");
   return lines.join("\n");
 }

@@ -7,7 +7,7 @@
  * once), timing.initdead (used at the next start), cluster.auto_failback,
  * resources.*, log.*, control.history, paths.script_dirs, and new groups added
  * after the existing ones. Refused (restart hb, one node at a time): cluster
- * name and node, auth keys, nodes, links, addresses, control.socket,
+ * name and node, auth keys, nodes, links, addresses, uplink, fencing, watchdog, control.socket,
  * paths.state_dir, and any change to an existing group (its index is carried
  * in every heartbeat record, and its resources may be running).
  */
@@ -39,6 +39,9 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   fixed("node", cur.nodes, next.nodes);
   fixed("link", cur.links, next.links);
   fixed("addresses", cur.addresses, next.addresses);
+  fixed("uplink", cur.uplink, next.uplink);
+  fixed("fencing", cur.fencing, next.fencing);
+  fixed("watchdog", cur.watchdog, next.watchdog);
   fixed("control.socket", cur.control.socket, next.control.socket);
   live("control.history", cur.control.history, next.control.history);
   fixed("paths.state_dir", cur.paths.state_dir, next.paths.state_dir);

@@ -46,7 +46,7 @@ test("pull the plug on the holder: the peer takes over right after deadtime; plu
   const t0 = sim.clock.now;
   sim.net.isolate("n1", true);
   await sim.run(400);
-  // both hold it while partitioned: n1 cannot know (issue 6 brings uplink arbitration and fencing)
+  // both hold it while partitioned: neither can tell (require_uplink and fencing limit this: test/sim/splitbrain.test.ts)
   expect(sim.holders()).toEqual(["n1", "n2"]);
   const takeover = sim.logs.get("n2")!.find((l) => l.includes("group web: stopped -> starting"))!;
   expect(Number(takeover.split(" ")[0]) - t0).toBeLessThanOrEqual(150 + 50);

@@ -164,6 +164,10 @@ describe("reload plans are all or nothing", () => {
       "group web changed: its resources may be running; restart hb to change it (one node at a time)",
     ]);
   });
+  test("uplink, fencing and watchdog need a restart", () => {
+    const p = planReload(cfg(), cfg('[uplink]\ntargets = ["198.51.100.1"]\n[watchdog]\ndevice = "/dev/watchdog"\n', base.replace('[fencing]\nmethod = "none"', '[fencing]\nmethod = "command"\ncommand = ["/bin/fence"]')));
+    expect(p.refused).toEqual(["uplink changed: restart hb to change it (one node at a time)", "fencing changed: restart hb to change it (one node at a time)", "watchdog changed: restart hb to change it (one node at a time)"]);
+  });
   test("a removed group or one inserted before the others: refused", () => {
     expect(planReload(cfg(), cfg("", base.replace(/\[\[group\]\][^]*$/, ""))).refused[0]).toMatch(/^group web was removed/);
     const inserted = base.replace("[[group]]", '[[group]]\nname = "db"\npreferred = "n2"\nresources = [{ script = "db" }]\n[[group]]');
