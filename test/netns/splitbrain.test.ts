@@ -165,6 +165,20 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     await waitFor("web back on node1", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 50);
   }, 40_000);
 
+  test("require_uplink: the node cut off from its peer and its ping target releases; the other keeps the service", async () => {
+    const uplink = `\n[uplink]\ntargets = ["${Lab.clientAddr}"]\ninterval = "100ms"\ntimeout = "80ms"\nmisses = 2\nhold_down = "200ms"\nrequire = true\n`;
+    const [a, b] = await up(uplink);
+    await a.waitLine(/uplink: 1 ping target\(s\) answer: score 100/, 3000);
+    // node1 is cut off in the switch (carrier stays up): no peer, no target
+    const rules = ["n1l0", "n1l1"].flatMap((p) => [`add rule bridge sb fw iifname "${p}" drop`, `add rule bridge sb fw oifname "${p}" drop`]).join("; ");
+    const r = await lab.exec(lab.bridge, ["nft", `add table bridge sb; add chain bridge sb fw { type filter hook forward priority 0; }; ${rules}`]);
+    expect(r.stderr).toBe("");
+    await a.waitLine(/group web: running -> stopping \(isolated: no ping target and no peer answers \(require_uplink\)\)/, 5000);
+    await b.waitLine(/group web: starting -> running/, 3000);
+    await waitFor("web on node2 only", async () => JSON.stringify(await holders(lab)) === "[2]", 3000, 20);
+    await servedBy(2);
+  }, 30_000);
+
   test("carrier lost on the VIP interface: the holder releases, the peer takes over over the other link", async () => {
     const [a] = await up();
     await lab.plug(1, false, 0); // node1's eth0 (clients and VIP) loses carrier; eth1 still beats
