@@ -143,6 +143,15 @@ export function buildCli() {
     });
 
   cli
+    .command("import [dir]", "Convert Heartbeat v1 files (ha.cf, haresources, authkeys in DIR, default /etc/ha.d) to ha.toml")
+    .option("--out <file>", "Write ha.toml to FILE (mode 0600 when it holds a key) instead of stdout")
+    .option("--force", "With --out: overwrite FILE")
+    .action(async (dir: string | undefined, o: GlobalOptions & { out?: string; force?: boolean }) => {
+      const { runImport } = await import("../legacy/cli.ts");
+      return runImport(dir ?? "/etc/ha.d", { out: o.out, force: o.force });
+    });
+
+  cli
     .command("systemd-unit", "Print a systemd unit (Type=notify, watchdog) for this binary and config")
     .action(async (o: GlobalOptions) => {
       const config = load(o);
