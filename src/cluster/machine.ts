@@ -101,6 +101,8 @@ export interface MachineState {
   pendingScore?: number;
   /** fencing of dead peers, by name */
   fence: Record<string, FenceState>;
+  /** live Heartbeat v1 nodes heard beside us: "node@interface" */
+  legacy: string[];
   peers: Record<string, PeerState>;
   /** exit code once done */
   exitCode?: number;
@@ -139,6 +141,8 @@ export type MachineEvent =
   | { type: "score"; score: number }
   /** a fence command finished */
   | { type: "fenced"; peer: string; ok: boolean; error?: string }
+  /** a Heartbeat v1 node is heard (alive) on an interface, or no longer */
+  | { type: "legacy"; node: string; ifname: string; alive: boolean }
   /** the config was reloaded (cfg may have new groups at the end) */
   | { type: "reload" };
 
@@ -175,6 +179,7 @@ export function initialState(cfg: MachineConfig, now: number): MachineState {
     ifDown: [],
     score: 100,
     fence: {},
+    legacy: [],
     peers: Object.fromEntries(cfg.nodes.filter((n) => n.name !== cfg.self).map((n) => [n.name, { liveness: "unknown" as Liveness }])),
   };
 }
@@ -214,6 +219,8 @@ export function recordOf(s: MachineState, cfg?: MachineConfig): StateRecord {
 export function unable(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
   const down = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifDown.includes(i));
   if (down.length) return `no carrier on ${down.join(", ")}`;
+  const old = s.legacy.filter((x) => (cfg.groupInterfaces?.[gi] ?? []).includes(x.split("@")[1]!));
+  if (old.length) return `a live Heartbeat node (${old.map((x) => x.replace("@", " on ")).join(", ")}) could hold its addresses`;
   const peers = Object.entries(s.peers);
   if (cfg.requireUplink && s.score === 0 && !peers.some(([, p]) => alive(p))) return "isolated: no ping target and no peer answers (require_uplink)";
   const me = cfg.nodes.findIndex((n) => n.name === cfg.self);
@@ -372,6 +379,7 @@ function reasonFor(e: MachineEvent): (gi: number, owner: string | undefined) => 
     case "iface": return () => `carrier ${e.up ? "back" : "lost"} on ${e.ifname}`;
     case "score": return () => `uplink score ${e.score}`;
     case "fenced": return () => `${e.peer} fenced`;
+    case "legacy": return () => `Heartbeat node ${e.node} ${e.alive ? "alive" : "gone"} on ${e.ifname}`;
   }
 }
 
@@ -571,6 +579,17 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
         const delay = Math.min(60_000, (cfg.fenceBackoff ?? 5000) * 2 ** (f.attempts - 1));
         t.log.push(`node ${e.peer}: fencing failed (attempt ${f.attempts}): ${e.error ?? "error"}; not taking over its groups; retry in ${delay < 10_000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`}`);
         t.effects.push({ type: "timer", name: `fence:${e.peer}`, at: now + delay });
+      }
+      break;
+    }
+    case "legacy": {
+      const key = `${e.node}@${e.ifname}`;
+      if (e.alive && !s.legacy.includes(key)) {
+        s.legacy = [...s.legacy, key];
+        t.log.push(`node ${cfg.self}: a live Heartbeat v1 node ${e.node} is heard on ${e.ifname}: no group with an address there runs here until it is gone`);
+      } else if (!e.alive && s.legacy.includes(key)) {
+        s.legacy = s.legacy.filter((x) => x !== key);
+        t.log.push(`node ${cfg.self}: Heartbeat node ${e.node} on ${e.ifname} is gone`);
       }
       break;
     }

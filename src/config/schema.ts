@@ -531,6 +531,34 @@ export const SCHEMA: Fields = {
     default: {},
     doc: "Hardware or software watchdog (Heartbeat `watchdog`).",
   },
+  legacy: {
+    kind: {
+      t: "table",
+      fields: {
+        guard: {
+          kind: { t: "bool" },
+          default: true,
+          doc: "Listen (read-only) for Heartbeat v1 packets on hb's interfaces. While a live Heartbeat node is heard on an interface, hb takes no group with an address there (and releases one it holds), says so in the log, `hb status` and `hb report` (CRITICAL).",
+          reason: "during a migration an old Heartbeat node and hb must never both own the VIP: Heartbeat cannot hear hb, so hb must be the one that yields",
+        },
+        port: {
+          kind: { t: "int", min: 1, max: 65535 },
+          default: 694,
+          doc: "The UDP port Heartbeat uses (its `udpport`).",
+          reason: "Heartbeat's default",
+        },
+        deadtime: {
+          kind: { t: "duration", min: 1000, max: 3_600_000 },
+          default: 10_000,
+          unit: "duration",
+          doc: "A Heartbeat node counts as gone after this long without a packet from it.",
+          reason: "Heartbeat sends every 1 to 2 s; ten seconds forgive a few lost packets and still free the groups soon after the old node is stopped",
+        },
+      },
+    },
+    default: {},
+    doc: "Migration guard against a live Heartbeat v1 node (see the migration guide).",
+  },
   control: {
     kind: {
       t: "table",
@@ -660,6 +688,11 @@ export interface WatchdogConfig {
   device?: string;
   interval: number;
 }
+export interface LegacyConfig {
+  guard: boolean;
+  port: number;
+  deadtime: number;
+}
 export interface ControlConfig {
   socket: string;
   history: number;
@@ -683,5 +716,6 @@ export interface Config {
   uplink: UplinkConfig;
   fencing: FencingConfig;
   watchdog: WatchdogConfig;
+  legacy: LegacyConfig;
   paths: PathsConfig;
 }

@@ -440,6 +440,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
     uplink: raw.uplink as unknown as Config["uplink"],
     fencing: raw.fencing as unknown as Config["fencing"],
     watchdog: raw.watchdog as unknown as Config["watchdog"],
+    legacy: raw.legacy as unknown as Config["legacy"],
     paths: raw.paths as unknown as Config["paths"],
   };
 }

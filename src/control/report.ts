@@ -59,7 +59,9 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
     if (f.state === "failed") crit(`fencing ${f.peer} failed (${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.error ? `: ${f.error}` : ""}): its groups are not taken over`);
     else if (f.state === "running") warn(`fencing ${f.peer} in progress`);
   }
-  for (const f of s.node.faults ?? []) warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
+  for (const l of s.legacy?.nodes ?? [])
+    crit(`Heartbeat v1 node ${l.node} alive on ${l.interface} (${l.address}): hb takes no group with an address there`);
+  for (const f of (s.node.faults ?? []).filter((x) => !x.reason.startsWith("a live Heartbeat node"))) warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
   if (s.node.score_measured !== null && s.node.score_measured !== undefined && s.node.score_measured < 100)
     (s.node.score_measured === 0 ? crit : warn)(`uplink of ${s.node.name}: score ${s.node.score_measured} (ping targets not answering)`);
   const recent = s.conflicts.filter((c) => now - Date.parse(c.time) < CONFLICT_WINDOW_MS);
@@ -114,6 +116,8 @@ export function prometheus(s: Status | undefined, r: Report): string {
   metric("hb_frames_received_total", "counter", "Heartbeat frames accepted, by link.", s.links.map((l) => [{ link: l.name }, l.frames_rx]));
   metric("hb_uplink_score", "gauge", "Uplink score in effect on this node (share of ping targets answering, 0..100).", [[{}, s.node.score]]);
   metric("hb_fencing_failed", "gauge", "1 while fencing a dead peer keeps failing (its groups are not taken over).", s.fencing.map((f) => [{ peer: f.peer }, f.state === "failed" ? 1 : 0]));
+  metric("hb_legacy_nodes", "gauge", "Live Heartbeat v1 nodes heard by the legacy guard.", [[{}, s.legacy?.nodes.length ?? 0]]);
+  metric("hb_legacy_bad_packets_total", "counter", "Packets on the Heartbeat port that were not valid Heartbeat v1 messages.", [[{}, s.legacy?.bad ?? 0]]);
   metric("hb_address_conflicts", "gauge", "Address conflicts remembered by the daemon.", [[{}, s.conflicts.length]]);
   return `${out.join("\n")}\n`;
 }

@@ -8,6 +8,8 @@
  *              score (uplink score in effect, 0..100), score_measured (last measured, null without targets),
  *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer) }
  *   fencing[] { peer, state: running|failed|done, attempts, since, error }
+ *   legacy   { nodes[] { node, interface, address, status, last_heard_ms } (live Heartbeat v1 nodes heard),
+ *              packets, bad, last_bad }
  *   cluster  { name, auto_failback }
  *   peers[]  { name, id, state: unknown|up|late|dead, node_state: starting|standby|active|stopping|failed|null,
  *              last_heard_ms (ms since any frame, null = never), yields[], score (its uplink score, null if unknown),
@@ -79,6 +81,7 @@ export interface Status {
     score: number; score_measured: number | null; faults: { group: string; reason: string }[];
   };
   fencing: { peer: string; state: "running" | "failed" | "done"; attempts: number; since: string; error: string | null }[];
+  legacy: { nodes: { node: string; interface: string; address: string; status: string | null; last_heard_ms: number }[]; packets: number; bad: number; last_bad: string | null };
   cluster: { name: string; auto_failback: boolean };
   peers: PeerStatus[];
   links: LinkStatus[];
@@ -104,6 +107,8 @@ export function renderStatus(s: Status, events = 10): string {
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
   if (n.score_measured !== null) out.push(`  uplink score ${n.score}${n.score_measured !== n.score ? ` (measured ${n.score_measured}, waiting out the hold-down)` : ""}`);
   for (const f of n.faults) out.push(`  FAULT: ${f.group} cannot run here: ${f.reason}`);
+  for (const l of s.legacy?.nodes ?? []) out.push(`  LEGACY: Heartbeat v1 node ${l.node} (${l.address}) alive on ${l.interface}, last heard ${ago(l.last_heard_ms)}`);
+  if (s.legacy?.bad) out.push(`  legacy guard: ${s.legacy.bad} bad packet(s) dropped; last: ${s.legacy.last_bad}`);
   for (const f of s.fencing) out.push(`  fencing ${f.peer}: ${f.state.toUpperCase()}, attempt ${f.attempts}, since ${local(f.since)}${f.error ? `: ${f.error}` : ""}`);
   out.push("");
   out.push("Peers");

@@ -138,6 +138,7 @@ export function describeEvent(e: MachineEvent, cfg: MachineConfig): string {
     case "iface": return `carrier ${e.up ? "back" : "lost"} on ${e.ifname}`;
     case "score": return `uplink score measured ${e.score}`;
     case "fenced": return `fence of ${e.peer} ${e.ok ? "succeeded" : `failed: ${e.error ?? ""}`}`;
+    case "legacy": return `legacy guard: Heartbeat node ${e.node} ${e.alive ? "heard" : "silent"} on ${e.ifname}`;
   }
 }
 
@@ -190,6 +191,7 @@ export interface StatusSources {
   conflicts: Status["conflicts"];
   history: History;
   commands: number;
+  guard?: import("../legacy/guard.ts").LegacyGuard;
   /** machine ms (performance.now) to wall time */
   wall: (t: number) => Date;
 }
@@ -219,6 +221,12 @@ export function buildStatus(x: StatusSources, events = 50): Status {
         const r = unable(cfg, s, gi);
         return r ? [{ group: name(gi), reason: r }] : [];
       }),
+    },
+    legacy: {
+      nodes: [...(x.guard?.alive.values() ?? [])].map((n) => ({ node: n.node, interface: n.ifname, address: n.address, status: n.status ?? null, last_heard_ms: Math.round(performance.now() - n.lastSeen) })),
+      packets: x.guard?.stats.packets ?? 0,
+      bad: x.guard?.stats.bad ?? 0,
+      last_bad: x.guard?.stats.lastBad ?? null,
     },
     fencing: Object.entries(s.fence).map(([peer, f]) => ({ peer, state: f.state, attempts: f.attempts, since: x.wall(f.since).toISOString(), error: f.error ?? null })),
     cluster: { name: config.cluster.name, auto_failback: config.cluster.auto_failback },

@@ -42,6 +42,7 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   fixed("uplink", cur.uplink, next.uplink);
   fixed("fencing", cur.fencing, next.fencing);
   fixed("watchdog", cur.watchdog, next.watchdog);
+  fixed("legacy", cur.legacy, next.legacy);
   fixed("control.socket", cur.control.socket, next.control.socket);
   live("control.history", cur.control.history, next.control.history);
   fixed("paths.state_dir", cur.paths.state_dir, next.paths.state_dir);

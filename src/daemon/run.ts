@@ -11,7 +11,9 @@ import type { Config } from "../config/schema.ts";
 import { ConfigError } from "../config/errors.ts";
 import { logger, setLogLevel, setSinks, type Sink } from "../log/log.ts";
 import { FileSink, SyslogSink } from "../log/sinks.ts";
-import { shimInfo, errnoName, monotonicMs, DgramSocket } from "../native/shim.ts";
+import { shimInfo, errnoName, monotonicMs, DgramSocket, LegacyListener } from "../native/shim.ts";
+import { LegacyGuard } from "../legacy/guard.ts";
+import { vipInterfaces } from "../heartbeat/setup.ts";
 import { EXIT } from "../cli/exit.ts";
 import { nextGeneration } from "./generation.ts";
 import { heartbeatSetup } from "../heartbeat/setup.ts";
@@ -194,6 +196,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
   };
   const server = await ControlServer.listen(config.control.socket, handle, (m) => log.warn(m));
   let links: NativeLinks | undefined;
+  let guard: LegacyGuard | undefined;
   try {
     const gen = nextGeneration(config.paths.state_dir);
     if (gen.warning) log.warn(gen.warning);
@@ -258,7 +261,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
     status = () =>
       buildStatus({
         version: pkg.version, config, cfg: driver!.cfg, state: driver!.state, startedAt, generation: gen.generation, hb: hbLog,
-        nowMono: monotonicMs(), peerLinks: nl.peerLinks(), counters: nl.counters(), tracker, conflicts, history, commands,
+        nowMono: monotonicMs(), peerLinks: nl.peerLinks(), counters: nl.counters(), tracker, conflicts, history, commands, guard,
         wall: (t) => new Date(wallOffset + t),
       });
 
@@ -325,7 +328,32 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
 
     // The watchdog ping goes out from this loop only while the driver keeps up with its events:
     // a blocked event loop or a state machine stuck in a step sends nothing, and systemd restarts us.
-    const hw = config.watchdog.device ? openWatchdog(config.watchdog.device) : undefined;
+    // The legacy guard: a live Heartbeat v1 node beside us keeps our groups away from its interfaces.
+    const listeners: LegacyListener[] = [];
+    if (config.legacy.guard) {
+      const ifaces = [...new Set([...config.links.flatMap((l) => (l.kind === "serial" ? [] : [l.interface])), ...vipInterfaces(config.groups)])];
+      for (const i of ifaces) {
+        try {
+          listeners.push(new LegacyListener(i, config.legacy.port));
+        } catch (e) {
+          log.error(`legacy guard: cannot listen on ${i}: ${(e as Error).message}; a Heartbeat node there would not be noticed`);
+        }
+      }
+    }
+    const legacyLog = logger("legacy");
+    guard = new LegacyGuard(listeners, config.legacy.deadtime, (n, alive) => {
+      const line = alive
+        ? `Heartbeat v1 node ${n.node} (${n.address}, status ${n.status ?? "?"}) is alive on ${n.ifname}: hb takes no group with an address there until it stops`
+        : `Heartbeat v1 node ${n.node} on ${n.ifname}: silent for ${config.legacy.deadtime / 1000} s: gone`;
+      (alive ? legacyLog.error : legacyLog.info)(line);
+      record("fault", line, "legacy guard");
+      driver!.dispatch({ type: "legacy", node: n.node, ifname: n.ifname, alive });
+    });
+    if (listeners.length) {
+      guard.start();
+      log.info(`legacy guard: listening for Heartbeat v1 on UDP ${config.legacy.port} of ${listeners.map((l) => l.ifname).join(", ")}`);
+    }
+      const hw = config.watchdog.device ? openWatchdog(config.watchdog.device) : undefined;
     const hwTimer = hw
       ? setInterval(() => {
           if (!driver!.stuck()) hw.kick();
@@ -359,6 +387,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
   } finally {
     // also when start-up fails half-way: nothing may keep the process alive or the socket bound
     links?.stop();
+    guard?.stop();
     server.close();
     sinks.close();
     dgram.close();

@@ -36,6 +36,9 @@ const SYMBOLS = {
   hb_engine_peer_link: { args: [p, i32, i32, p, i32], returns: i32 },
   hb_engine_watch: { args: [p, cstring], returns: i32 },
   hb_engine_add_ping: { args: [p, p, cstring, i32, i32, i32], returns: i32 },
+  hb_legacy_open: { args: [cstring, i32], returns: i32 },
+  hb_legacy_read: { args: [i32, p, i32, p], returns: i32 },
+  hb_legacy_close: { args: [i32], returns: i32 },
   hb_dgram_open: { args: [], returns: i32 },
   hb_dgram_send: { args: [i32, p, i32, p, i32], returns: i32 },
   hb_dgram_close: { args: [i32], returns: i32 },
@@ -227,6 +230,34 @@ export class DgramSocket {
   }
   close(): void {
     if (this.fd >= 0) sym().hb_dgram_close(this.fd);
+    this.fd = -1;
+  }
+}
+
+/* ---------- Heartbeat v1 listener (read-only) ---------- */
+
+/** Sees Heartbeat v1 datagrams to `port` on one interface (src/legacy/guard.ts decides what they mean). */
+export class LegacyListener {
+  private fd: number;
+  private readonly buf = new Uint8Array(65536);
+  private readonly src = new Uint8Array(4);
+  constructor(readonly ifname: string, port: number) {
+    this.fd = check(`legacy listener on ${ifname}`, sym().hb_legacy_open(cstr(ifname), port));
+  }
+  /** The next datagram waiting (payload and sender), or undefined; never blocks. */
+  read(): { payload: Uint8Array; from: string } | undefined {
+    if (this.fd < 0) return undefined;
+    for (let i = 0; i < 4; i++) {
+      const n = sym().hb_legacy_read(this.fd, ptr(this.buf), this.buf.length, ptr(this.src));
+      if (n === -11 /* EAGAIN */) return undefined;
+      if (n < 0) throw new NativeError(`legacy listener on ${this.ifname}`, -n);
+      if (n === 0) continue; // our own
+      return { payload: this.buf.slice(0, n), from: [...this.src].join(".") };
+    }
+    return undefined;
+  }
+  close(): void {
+    if (this.fd >= 0) sym().hb_legacy_close(this.fd);
     this.fd = -1;
   }
 }

@@ -49,6 +49,7 @@ function healthy(): Status {
     schema: "hb.status/1", version: "0.1.0", time: "2026-11-22T10:00:00.000Z",
     node: { name: "a", id: 1, state: "active", since: "2026-11-22T09:00:00.000Z", pid: 1, uptime_s: 3600, config: "/etc/hb/ha.toml", generation: "1", yields: [], score: 100, score_measured: null, faults: [] },
     fencing: [],
+    legacy: { nodes: [], packets: 0, bad: 0, last_bad: null },
     cluster: { name: "c", auto_failback: true },
     peers: [{ name: "b", id: 2, state: "up", node_state: "active", last_heard_ms: 20, yields: [], score: 100, links: [link("udp:eth0"), link("ether:eth1")] }],
     links: ["udp:eth0", "ether:eth1"].map((name) => ({ name, kind: name.split(":")[0]!, sending: true, carrier: true, frames_tx: 100, tx_errors: 0, frames_rx: 100, drops: { ...drops } })),
@@ -77,6 +78,7 @@ describe("hb report verdicts", () => {
     ["uplink degraded", (s) => { s.node.score_measured = 50; }, 1, "HB WARNING - uplink of a: score 50"],
     ["uplink gone", (s) => { s.node.score_measured = 0; }, 2, "HB CRITICAL - uplink of a: score 0"],
     ["a fault: no carrier on the group's interface", (s) => { s.node.faults.push({ group: "web", reason: "no carrier on eth0" }); s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 1, "HB WARNING - group web cannot run on a: no carrier on eth0"],
+    ["a live Heartbeat v1 node", (s) => { s.legacy.nodes.push({ node: "oldnode", interface: "eth0", address: "198.51.100.9", status: "active", last_heard_ms: 500 }); s.node.faults.push({ group: "web", reason: "a live Heartbeat node (oldnode on eth0) could hold its addresses" }); }, 2, "HB CRITICAL - Heartbeat v1 node oldnode alive on eth0 (198.51.100.9): hb takes no group with an address there"],
     ["two owners", (s) => { s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b"],
     ["critical comes first, warnings after", (s) => { s.peers[0]!.links[1]!.state = "dead"; s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b; link ether:eth1 to b dead (redundancy lost)"],
   ];
