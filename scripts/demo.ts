@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clientMac, ClusterFiles, failoverConfig, holders, Lab, Pinger, startHb, VIP, writeScripts } from "../test/lib/failover.ts";
-import type { HbProcess } from "../test/lib/cluster.ts";
+import { HB, type HbProcess } from "../test/lib/cluster.ts";
 import { netnsUnavailable, waitFor } from "../test/lib/netns.ts";
 
 const why = netnsUnavailable();
@@ -67,11 +67,14 @@ try {
   const pulled = Date.now();
   await lab.plug(1, false);
   console.log(bold(`${t(pulled)}  node1's cable pulled (its switch port is down)`));
+  const mark1a = n1.lines.length;
   const dead = await at(n2, /peer node1: (up|late) -> dead/, mark2);
   const added = await at(n2, /198\.51\.100\.200\/24 added on .* announced/, mark2);
   await waitFor("the client to be served again", () => pinger!.count > from + 30, 5000, 10);
   const back = pinger.firstAfter(pulled);
+  const gaveUp = n1.matching(/group web: running -> stopping \(no carrier on eth0\)/, mark1a).length > 0;
   console.log(`${t(dead.ms)}  node2: peer node1 dead                (+${dead.ms - pulled} ms)`);
+  if (gaveUp) console.log(`             node1: no carrier on eth0: it released the VIP itself (no split brain while cut off)`);
   console.log(`${t(added.ms)}  node2: VIP added, first gratuitous ARP (+${added.ms - pulled} ms)`);
   if (back) console.log(`${t(back)}  client: answered again, by node2      (+${Math.round(back - pulled)} ms)`);
   console.log(`client outage: ${bold(`${Math.round(pinger.outage(from))} ms`)}; its ARP entry now says ${await clientMac(lab)} (node2)\n`);
@@ -83,19 +86,24 @@ try {
   await lab.plug(1, true);
   console.log(bold(`${t(plugged)}  node1's cable plugged back`));
   const heard = await at(n1, /peer node2: .* -> up/, mark1);
-  // During the partition node1 could not tell a dead peer from a cut cable, so it kept the VIP
-  // (unreachable, harmlessly). Healed: the rule keeps it on node1 (preferred); node2 releases it,
-  // and node1 announces it again so the client comes back.
+  // node1 released the VIP when its carrier went (it could not serve it); back, it is preferred and
+  // auto_failback is on: node2 hands the group over and node1 starts it, announcing the VIP.
   const released = await at(n2, /198\.51\.100\.200\/24 removed/, mark2);
-  const again = await at(n1, /announced again/, mark1);
+  const again = await at(n1, /198\.51\.100\.200\/24 added on .* announced/, mark1);
   await waitFor("node1 alone to hold the VIP", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 20);
   await waitFor("the client back on node1", async () => (await clientMac(lab)) === Lab.nodeMac(1), 5000, 20);
   await Bun.sleep(300);
-  console.log(`${t(heard.ms)}  node1: hears node2 again; both hold the VIP (+${heard.ms - plugged} ms)`);
-  console.log(`${t(released.ms)}  node2: releases the VIP (node1 is preferred) (+${released.ms - plugged} ms)`);
-  console.log(`${t(again.ms)}  node1: gratuitous ARP again              (+${again.ms - plugged} ms); nothing restarted on node1`);
+  console.log(`${t(heard.ms)}  node1: hears node2 again                (+${heard.ms - plugged} ms)`);
+  console.log(`${t(released.ms)}  node2: hands the VIP back (node1 is preferred, auto_failback on) (+${released.ms - plugged} ms)`);
+  console.log(`${t(again.ms)}  node1: VIP added, gratuitous ARP        (+${again.ms - plugged} ms)`);
   console.log(`client outage during the failback: ${bold(`${Math.round(pinger.outage(from))} ms`)}; ARP entry: ${await clientMac(lab)} (node1)`);
   console.log(`holders of ${VIP} now: node${(await holders(lab)).join(", node")}\n`);
+
+  console.log("what an operator sees: hb status on node2");
+  const st = Bun.spawnSync([HB, "status", "--socket", files.socket(2), "--events", "6"]);
+  for (const l of st.stdout.toString().trimEnd().split("\n")) console.log(`  ${l}`);
+  const rep = Bun.spawnSync([HB, "report", "--socket", files.socket(2)]);
+  console.log(`\nhb report on node2 (for cron / Nagios, exit ${rep.exitCode}):\n  ${rep.stdout.toString().trim()}\n`);
 
   console.log("node2's log of the whole story:");
   for (const l of n2.lines) if (/\[(cluster|resources)\]|peer node1/.test(l.text)) console.log(`  ${l.text}`);

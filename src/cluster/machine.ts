@@ -49,6 +49,8 @@ export interface MachineConfig {
   fencing?: boolean;
   /** ms after a peer comes up before its record's "heard" set counts (one-way loss detection) */
   deafGrace?: number;
+  /** ms after carrier returns before groups on that interface may start here (peers may be unheard yet) */
+  carrierGrace?: number;
   /** ms before the first retry of a failed fence; doubles, up to a minute */
   fenceBackoff?: number;
 }
@@ -94,8 +96,9 @@ export interface MachineState {
   yields: number[];
   /** bumped (mod 256) whenever our record changes, so peers can order it against control messages */
   serial: number;
-  /** interfaces without carrier */
+  /** interfaces without carrier, and those whose carrier came back less than carrierGrace ago */
   ifDown: string[];
+  ifSettling?: string[];
   /** uplink score in effect (0..100) and one waiting out the hold-down */
   score: number;
   pendingScore?: number;
@@ -219,6 +222,8 @@ export function recordOf(s: MachineState, cfg?: MachineConfig): StateRecord {
 export function unable(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
   const down = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifDown.includes(i));
   if (down.length) return `no carrier on ${down.join(", ")}`;
+  const settling = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifSettling?.includes(i));
+  if (settling.length) return `carrier just came back on ${settling.join(", ")}: waiting to hear the peers there`;
   const old = s.legacy.filter((x) => (cfg.groupInterfaces?.[gi] ?? []).includes(x.split("@")[1]!));
   if (old.length) return `a live Heartbeat node (${old.map((x) => x.replace("@", " on ")).join(", ")}) could hold its addresses`;
   const peers = Object.entries(s.peers);
@@ -334,6 +339,8 @@ class Stepper {
         // wait while another live node still holds it: it is releasing it
         const stillHeld = Object.entries(this.s.peers).some(([, p]) => alive(p) && p.record?.groups.includes(gi));
         if (stillHeld) return;
+        // a peer that is back but whose record has not arrived yet may hold it: wait for the record
+        if (Object.values(this.s.peers).some((p) => alive(p) && !p.record)) return;
         // a dead peer that held it must be fenced first (it may only look dead)
         const fencing = Object.entries(this.s.fence).filter(([, f]) => f.state !== "done" && f.held.includes(gi)).map(([n]) => n);
         if (fencing.length) return;
@@ -465,6 +472,8 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
         s.score = s.pendingScore;
         s.pendingScore = undefined;
       }
+      const cg = /^carrier:(.+)$/.exec(e.name);
+      if (cg) s.ifSettling = (s.ifSettling ?? []).filter((i) => i !== cg[1]);
       const st = /^settle:(.+)$/.exec(e.name);
       if (st && s.peers[st[1]!] && alive(s.peers[st[1]!]!)) s.peers[st[1]!]!.settled = true;
       const fr = /^fence:(.+)$/.exec(e.name);
@@ -556,7 +565,9 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
         t.log.push(`node ${cfg.self}: no carrier on ${e.ifname}: its groups cannot be served here`);
       } else if (e.up && had) {
         s.ifDown = s.ifDown.filter((i) => i !== e.ifname);
+        s.ifSettling = [...(s.ifSettling ?? []).filter((i) => i !== e.ifname), e.ifname];
         t.log.push(`node ${cfg.self}: carrier back on ${e.ifname}`);
+        t.effects.push({ type: "timer", name: `carrier:${e.ifname}`, at: now + (cfg.carrierGrace ?? 0) });
       }
       break;
     }

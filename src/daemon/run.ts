@@ -90,6 +90,8 @@ export function machineConfig(config: Config): MachineConfig {
     fenceBackoff: config.fencing.backoff,
     // a peer's first beats after it comes up predate its hearing us: its "heard" set counts after this
     deafGrace: Math.max(config.timing.warntime, 2 * config.timing.keepalive),
+    // heartbeats on that interface need up to deadtime to be heard again after its carrier returns
+    carrierGrace: config.timing.deadtime,
   };
 }
 

@@ -144,8 +144,8 @@ test("fencing: a peer that holds nothing is not fenced; one that comes back is n
   expect(sim.holders()).toEqual(["n1"]);
 });
 
-test("carrier lost on the group's interface: the holder releases, the peer takes over; carrier back: failback", async () => {
-  const sim = new Sim({ machine: { groupInterfaces: [["eth0"]] } });
+test("carrier lost on the group's interface: the holder releases, the peer takes over; carrier back: failback after the grace", async () => {
+  const sim = new Sim({ machine: { groupInterfaces: [["eth0"]], carrierGrace: 150 } });
   sim.start("n1");
   sim.start("n2");
   await sim.run(300);
@@ -154,6 +154,8 @@ test("carrier lost on the group's interface: the holder releases, the peer takes
   expect(sim.holders()).toEqual(["n2"]);
   expect(sim.logs.get("n1")!.some((l) => l.includes("group web: running -> stopping (no carrier on eth0)"))).toBe(true);
   sim.drivers.get("n1")!.dispatch({ type: "iface", ifname: "eth0", up: true });
-  await sim.run(200);
+  await sim.run(100);
+  expect(sim.holders()).toEqual(["n2"]); // within the grace: n1 does not take it yet
+  await sim.run(150);
   expect(sim.holders()).toEqual(["n1"]);
 });

@@ -268,3 +268,16 @@ describe("operator commands", () => {
     expect(dead.state.yields).toEqual([]);
   });
 });
+
+test("no start while a live peer's record is unknown (it came back and may hold the group)", () => {
+  const c = cfg({ groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
+  const s = initialState(c, 0);
+  s.phase = "active";
+  s.peers = { b: { liveness: "dead" } };
+  const up = step(c, s, { type: "peer", peer: "b", liveness: "up" }, 1);
+  expect(up.effects.filter((e) => e.type === "start")).toEqual([]);
+  const held = step(c, up.state, { type: "record", peer: "b", record: rec("active", [0]) }, 2);
+  expect(held.effects.filter((e) => e.type === "start")).toEqual([]); // b holds it: it hands over
+  const released = step(c, held.state, { type: "record", peer: "b", record: rec("active", []) }, 3);
+  expect(released.effects.filter((e) => e.type === "start")).toEqual([{ type: "start", group: 0, step: 0 }]);
+});
