@@ -6,6 +6,7 @@
 import { cac } from "cac";
 import pkg from "../../package.json" with { type: "json" };
 import { ConfigError } from "../config/errors.ts";
+import type { Config } from "../config/schema.ts";
 import { DEFAULT_CONFIG, loadConfig, systemEnv } from "../config/load.ts";
 import { LOG_LEVELS, logger, setLogLevel, type LogLevel } from "../log/log.ts";
 import { summary } from "./check.ts";
@@ -27,14 +28,16 @@ function load(o: GlobalOptions) {
 const DEFAULT_SOCKET = "/run/hb/hb.sock";
 
 /** The control socket: --socket, else control.socket of the config, else the default (with a note why). */
-function socketOf(o: GlobalOptions): { socket: string; note?: string } {
-  if (o.socket) return { socket: o.socket };
+function socketOf(o: GlobalOptions): { socket: string; note?: string; config?: Config } {
+  let config: Config | undefined;
   try {
-    return { socket: load(o).control.socket };
+    config = load(o);
   } catch (e) {
+    if (o.socket) return { socket: o.socket };
     const why = e instanceof ConfigError ? `${o.config} has errors (hb check)` : (e as Error).message;
     return { socket: DEFAULT_SOCKET, note: `config not usable: ${why}; tried ${DEFAULT_SOCKET}` };
   }
+  return { socket: o.socket ?? config.control.socket, config };
 }
 function socketFor(o: GlobalOptions): string {
   const { socket, note } = socketOf(o);
@@ -82,13 +85,11 @@ export function buildCli() {
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (o: GlobalOptions & { json?: boolean; events: number }) => {
       const ops = await import("./ops.ts");
-      let historyFile: string | undefined;
-      try {
-        historyFile = `${load(o).paths.state_dir}/history.jsonl`;
-      } catch {
-        /* no config: no history to show when the daemon is down */
-      }
-      return ops.status(socketFor(o), { json: o.json, events: Number(o.events), historyFile });
+      const { socket, note, config } = socketOf(o);
+      if (note) console.error(`hb: ${note}`);
+      // the history file outlives the daemon: shown when it is down (none without a config)
+      const historyFile = config ? `${config.paths.state_dir}/history.jsonl` : undefined;
+      return ops.status(socket, { json: o.json, events: Number(o.events), historyFile });
     });
 
   for (const cmd of ["standby", "takeover"] as const)
@@ -139,7 +140,9 @@ export function buildCli() {
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (o: GlobalOptions & { json?: boolean; limit?: number }) => {
       const ops = await import("./ops.ts");
-      return ops.history(socketFor(o), { json: o.json, limit: o.limit === undefined ? undefined : Math.floor(seconds(o.limit, "--limit")) });
+      const limit = o.limit === undefined ? undefined : Number(o.limit);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new CliError("--limit must be a positive whole number", EXIT.USAGE);
+      return ops.history(socketFor(o), { json: o.json, limit });
     });
 
   cli

@@ -206,16 +206,16 @@ export function nodeState(s: MachineState): NodeState {
   return "active";
 }
 
-export function recordOf(s: MachineState, cfg?: MachineConfig): StateRecord {
+export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
   const groups: number[] = [];
   const failed: number[] = [];
   s.groups.forEach((g, i) => {
     if (selfHolds(g)) groups.push(i);
     // failed here, or cannot serve it now (no carrier, isolated, unheard): peers must not count on us
-    if (g.phase === "failed" || (cfg && unable(cfg, s, i))) failed.push(i);
+    if (g.phase === "failed" || unable(cfg, s, i)) failed.push(i);
   });
-  const heard = cfg ? Object.entries(s.peers).filter(([, p]) => alive(p)).map(([n]) => cfg.nodes.findIndex((x) => x.name === n)).filter((i) => i >= 0) : undefined;
-  return { state: nodeState(s), priority: 0, score: s.score, groups, failed, yields: [...s.yields].sort((a, b) => a - b), serial: s.serial, ...(heard ? { heard: heard.sort((a, b) => a - b) } : {}) };
+  const heard = Object.entries(s.peers).filter(([, p]) => alive(p)).map(([n]) => cfg.nodes.findIndex((x) => x.name === n)).filter((i) => i >= 0);
+  return { state: nodeState(s), priority: 0, score: s.score, groups, failed, yields: [...s.yields].sort((a, b) => a - b), serial: s.serial, heard: heard.sort((a, b) => a - b) };
 }
 
 /** Why this node cannot serve group gi now, if it cannot (not a choice: a fault). */
@@ -617,9 +617,10 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   t.reconcile(reasonFor(e));
   t.finishLeaving();
 
-  if (JSON.stringify(recordOf(s, cfg)) !== before) {
+  const record = recordOf(s, cfg);
+  if (JSON.stringify(record) !== before) {
     s.serial = (s.serial + 1) & 255;
-    t.effects.unshift({ type: "record", record: recordOf(s, cfg) });
+    t.effects.unshift({ type: "record", record: { ...record, serial: s.serial } });
   }
   // a release is as new as the record that no longer lists the group
   for (const eff of t.effects) if (eff.type === "control" && eff.msg.kind === "released") eff.msg = { ...eff.msg, serial: s.serial };

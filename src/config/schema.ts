@@ -417,7 +417,7 @@ export const SCHEMA: Fields = {
         syslog_socket: {
           kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path" },
           default: "/dev/log",
-          doc: "The local syslog socket used when `facility` is set. Sends never block: when syslog is slow, records are dropped and counted.",
+          doc: "The local syslog socket used when `facility` is set. Sends never block: when syslog is slow, records are dropped (the first drop is said on stderr).",
           reason: "where every syslog daemon (and journald) listens",
         },
       },

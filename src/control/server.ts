@@ -18,12 +18,6 @@ export class ControlSocketError extends Error {
   override readonly name = "ControlSocketError";
 }
 
-export interface ServerStats {
-  accepted: number;
-  rejected: number;
-  errors: number;
-}
-
 /** Is something answering on this socket path? */
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -39,7 +33,6 @@ function answers(path: string): Promise<boolean> {
 }
 
 export class ControlServer {
-  readonly stats: ServerStats = { accepted: 0, rejected: 0, errors: 0 };
   private readonly clients = new Set<Socket>();
 
   private constructor(
@@ -89,12 +82,10 @@ export class ControlServer {
 
   private serve(sock: Socket, handler: Handler, onError: (msg: string) => void): void {
     if (this.clients.size >= MAX_CLIENTS) {
-      this.stats.rejected++;
       sock.on("error", () => {});
       sock.end(`${JSON.stringify(fail("busy", `too many clients (${MAX_CLIENTS}); try again`))}\n`);
       return;
     }
-    this.stats.accepted++;
     this.clients.add(sock);
     let buf = "";
     let answered = false;
@@ -127,7 +118,6 @@ export class ControlServer {
       const req = parseRequest(line);
       if (isResponse(req)) return answer(req);
       handler(req).then(answer, (e: unknown) => {
-        this.stats.errors++;
         onError(`control: ${req.cmd} failed: ${e instanceof Error ? e.message : String(e)}`);
         answer(fail("internal", `internal error: ${e instanceof Error ? e.message : String(e)}`));
       });
@@ -139,10 +129,6 @@ export class ControlServer {
       clearTimeout(timer);
       this.clients.delete(sock);
     });
-  }
-
-  get clientCount(): number {
-    return this.clients.size;
   }
 
   close(): void {

@@ -113,8 +113,8 @@ export class Driver {
     return new Promise((resolve) => {
       this.replies.set(id, resolve);
       this.dispatch({ type: "command", id, ...c });
-      // a command the machine did not answer (it cannot happen; never leave a client hanging)
-      if (this.replies.delete(id)) resolve({ ok: false, message: "the command was not answered" });
+      // every command is answered within its own step; if the loop was not busy, that step has run
+      if (!this.busy && this.replies.delete(id)) resolve({ ok: false, message: "the command was not answered" });
     });
   }
 

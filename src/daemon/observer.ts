@@ -21,7 +21,6 @@ export class HeartbeatLog {
   private readonly links = new Map<string, Liveness>();
   readonly sending = new Map<string, boolean>();
   readonly carrier = new Map<string, boolean>();
-  readonly ifaces = new Map<string, boolean>();
   /** last measured uplink score (before the hold-down), undefined = no targets or not measured yet */
   score?: number;
 
@@ -85,7 +84,6 @@ export class HeartbeatLog {
         this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
         break;
       case "iface": {
-        this.ifaces.set(e.ifname, e.up);
         const line = `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`;
         (e.up ? this.log.info : this.log.error)(line);
         this.record(e.up ? "link" : "fault", line);

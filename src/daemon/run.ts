@@ -99,17 +99,13 @@ export function machineConfig(config: Config): MachineConfig {
 class Sinks {
   file?: FileSink;
   syslog?: SyslogSink;
-  private dgram?: DgramSocket;
+  constructor(private readonly dgram: DgramSocket) {}
   apply(log: Config["log"]): void {
     if (this.file?.path !== log.file) {
       this.file?.close();
       this.file = log.file ? new FileSink(log.file) : undefined;
     }
-    if (log.facility) {
-      this.dgram ??= new DgramSocket();
-      const d = this.dgram;
-      this.syslog = new SyslogSink(log.facility, log.syslog_socket, (p, m) => d.send(p, m));
-    } else this.syslog = undefined;
+    this.syslog = log.facility ? new SyslogSink(log.facility, log.syslog_socket, (p, m) => this.dgram.send(p, m)) : undefined;
     const list: Sink[] = [];
     if (this.file) list.push(this.file.sink);
     if (this.syslog) list.push(this.syslog.sink);
@@ -121,7 +117,6 @@ class Sinks {
   close(): void {
     setSinks([]);
     this.file?.close();
-    this.dgram?.close();
   }
 }
 
@@ -153,9 +148,9 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
   };
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => onSignal(sig));
 
-  const sinks = new Sinks();
+  const dgram = new DgramSocket(); // syslog and systemd notify
+  const sinks = new Sinks(dgram);
   sinks.apply(config.log);
-  const dgram = new DgramSocket();
   const notifier = new Notifier(process.env, (p, m) => dgram.send(p, m));
   const startedAt = new Date();
   const history = new History(join(config.paths.state_dir, "history.jsonl"), config.control.history);

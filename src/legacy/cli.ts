@@ -1,5 +1,5 @@
 /** `hb import`: read the legacy files, convert, write ha.toml (stdout or --out), warnings on stderr. */
-import { existsSync, openSync, closeSync, readFileSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, EXIT } from "../cli/exit.ts";
 import { importLegacy } from "./import.ts";
@@ -43,10 +43,7 @@ export async function runImport(dir: string, o: { out?: string; force?: boolean 
   } finally {
     closeSync(fd);
   }
-  if (r.hasKey) {
-    const { chmodSync } = await import("node:fs");
-    chmodSync(o.out, 0o600); // also when --force replaced a file with wider permissions
-  }
+  if (r.hasKey) chmodSync(o.out, 0o600); // also when --force replaced a file with wider permissions
   console.error(`wrote ${o.out}${r.hasKey ? " (mode 0600: it holds the key)" : ""}; ${r.warnings.length} warning${r.warnings.length === 1 ? "" : "s"}; next: hb check --config ${o.out}`);
   return EXIT.OK;
 }

@@ -129,7 +129,7 @@ export function importLegacy(f: LegacyFiles): ImportResult {
   const cfg = "ha.cf";
 
   // ---------- ha.cf ----------
-  const timing: Record<"keepalive" | "deadtime" | "warntime" | "initdead", { ms: number; from: string } | undefined> = { keepalive: undefined, deadtime: undefined, warntime: undefined, initdead: undefined };
+  const timing: Record<"keepalive" | "deadtime" | "warntime" | "initdead", { ms: number; from: string; no: number } | undefined> = { keepalive: undefined, deadtime: undefined, warntime: undefined, initdead: undefined };
   const nodes: { name: string; from: string }[] = [];
   const links: Link[] = [];
   let udpport = 694;
@@ -138,11 +138,12 @@ export function importLegacy(f: LegacyFiles): ImportResult {
   let clusterName: { name: string; from: string } | undefined;
   const pings: { ip: string; from: string }[] = [];
   let ipfail: string | undefined;
-  let deadping: { ms: number; from: string } | undefined;
+  let deadping: { ms: number; from: string; no: number } | undefined;
   const log: string[] = [];
   let watchdog: string | undefined;
   const stonith: { cmd: string[]; from: string }[] = [];
-  const ucastByDev = new Map<string, { ips: string[]; from: string[] }>();
+  /** ucast lines by interface: one unicast link each, written once every address is known */
+  const ucastByDev = new Map<string, { link: Link; port: number; ips: string[]; from: string[]; no: number }>();
 
   if (f.haCf === undefined) warn(cfg, undefined, "missing: nothing from it (timing, links, nodes); the output uses hb's defaults and needs [[node]] and [[link]] added by hand");
   for (const { no, text } of logicalLines(f.haCf ?? "")) {
@@ -161,13 +162,13 @@ export function importLegacy(f: LegacyFiles): ImportResult {
       case "initdead": {
         const ms = legacyDuration(args[0]);
         if (ms === undefined || ms <= 0) warn(cfg, no, `${key} ${args.join(" ")}: not a duration (write 2, 1.5 or 500ms): ignored`);
-        else timing[k] = { ms, from };
+        else timing[k] = { ms, from, no };
         break;
       }
       case "deadping": {
         const ms = legacyDuration(args[0]);
         if (ms === undefined) warn(cfg, no, `deadping ${args.join(" ")}: not a duration: ignored`);
-        else deadping = { ms, from };
+        else deadping = { ms, from, no };
         break;
       }
       case "udpport": {
@@ -202,12 +203,14 @@ export function importLegacy(f: LegacyFiles): ImportResult {
         const [dev, ...ips] = args;
         const bad = ips.filter((ip) => !IPV4.test(ip));
         if (bad.length) warn(cfg, no, `ucast ${bad.join(" ")}: hb needs IPv4 addresses, not host names: write the address`);
-        const e = ucastByDev.get(dev!) ?? { ips: [], from: [] };
-        const fresh = !ucastByDev.has(dev!);
+        let e = ucastByDev.get(dev!);
+        if (!e) {
+          e = { link: { from, body: [] }, port: udpport, ips: [], from: [], no };
+          ucastByDev.set(dev!, e);
+          links.push(e.link); // in order among the other links; its body is written below
+        }
         e.ips.push(...ips.filter((ip) => IPV4.test(ip)));
         e.from.push(from);
-        ucastByDev.set(dev!, e);
-        if (fresh) links.push({ from: `ucast:${dev}`, body: [`ucast-port = ${udpport}`] });
         break;
       }
       case "serial":
@@ -314,11 +317,11 @@ export function importLegacy(f: LegacyFiles): ImportResult {
   if (!(dead > 2 * ka)) warn(cfg, undefined, `deadtime ${dur(dead)} must exceed 2 x keepalive ${dur(ka)} (Heartbeat refused this too): fix [timing]`);
   if (!(warnMs > ka && warnMs < dead)) {
     const fixed = Math.round(ka + (dead - ka) / 2);
-    warn(cfg, timing.warntime ? Number(timing.warntime.from.split(":")[1]) : undefined, `warntime ${dur(warnMs)} is not between keepalive ${dur(ka)} and deadtime ${dur(dead)}: hb requires it; ${dur(fixed)} is written`);
+    warn(cfg, timing.warntime?.no, `warntime ${dur(warnMs)} is not between keepalive ${dur(ka)} and deadtime ${dur(dead)}: hb requires it; ${dur(fixed)} is written`);
     warnMs = fixed;
   }
   if (init < dead) {
-    warn(cfg, timing.initdead ? Number(timing.initdead.from.split(":")[1]) : undefined, `initdead ${dur(init)} is below deadtime ${dur(dead)}: ${dur(dead)} is written`);
+    warn(cfg, timing.initdead?.no, `initdead ${dur(init)} is below deadtime ${dur(dead)}: ${dur(dead)} is written`);
     init = dead;
   }
 
@@ -405,24 +408,20 @@ export function importLegacy(f: LegacyFiles): ImportResult {
   }
 
   // ---------- ucast: peers need a node name for each address ----------
-  const ucastLinks = links.filter((l) => l.from.startsWith("ucast:"));
-  for (const l of ucastLinks) {
-    const dev = l.from.slice(6);
-    const e = ucastByDev.get(dev)!;
-    const port = l.body[0]!.split(" = ")[1];
+  for (const [dev, e] of ucastByDev) {
     const ips = [...new Set(e.ips)];
     const peers: string[] = [];
     if (ips.length === nodes.length) ips.forEach((ip, i) => peers.push(`${nodes[i]!.name} = ${q(ip)}`));
     else if (ips.length === 1 && nodes.length === 2) {
       // Heartbeat's ucast names the other node; which one is that depends on whose ha.cf this was
       peers.push(`${nodes[1]!.name} = ${q(ips[0]!)}`);
-      warn(cfg, Number(e.from[0]!.split(":")[1]), `ucast ${dev} ${ips[0]}: Heartbeat's ucast names the other node's address, so this file belongs to one node; it is written as ${nodes[1]!.name}'s address. hb needs every node's address in one list: add ${nodes[0]!.name} = "<its address on ${dev}>" (from the other node's ha.cf), and swap them if this file was ${nodes[1]!.name}'s`);
+      warn(cfg, e.no, `ucast ${dev} ${ips[0]}: Heartbeat's ucast names the other node's address, so this file belongs to one node; it is written as ${nodes[1]!.name}'s address. hb needs every node's address in one list: add ${nodes[0]!.name} = "<its address on ${dev}>" (from the other node's ha.cf), and swap them if this file was ${nodes[1]!.name}'s`);
     } else {
       ips.forEach((ip, i) => peers.push(`${nodes[i]?.name ?? `node${i + 1}`} = ${q(ip)}`));
-      warn(cfg, Number(e.from[0]!.split(":")[1]), `ucast ${dev}: ${ips.length} address(es) for ${nodes.length} nodes: matched in order; check that each node name has its own address`);
+      warn(cfg, e.no, `ucast ${dev}: ${ips.length} address(es) for ${nodes.length} nodes: matched in order; check that each node name has its own address`);
     }
-    l.from = e.from.join("\n# from ");
-    l.body = ['kind = "udp"', `interface = ${q(dev)}`, 'mode = "unicast"', `port = ${port}`, `peers = { ${peers.join(", ")} }`];
+    e.link.from = e.from.join("\n# from ");
+    e.link.body = ['kind = "udp"', `interface = ${q(dev)}`, 'mode = "unicast"', `port = ${e.port}`, `peers = { ${peers.join(", ")} }`];
   }
 
   // ---------- output ----------
@@ -498,7 +497,7 @@ export function importLegacy(f: LegacyFiles): ImportResult {
       o.push(`misses = ${Math.max(1, Math.min(100, Math.ceil(deadping.ms / 1000)))}  # one ping a second`);
     }
     if (ipfail && pings.length === 0) warn(cfg, undefined, "ipfail is respawned but no ping targets are listed: add [uplink] targets");
-  } else if (deadping) warn(cfg, Number(deadping.from.split(":")[1]), "deadping without ping targets: ignored");
+  } else if (deadping) warn(cfg, deadping.no, "deadping without ping targets: ignored");
   if (log.length) {
     o.push("");
     o.push("[log]");

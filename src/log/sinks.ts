@@ -2,8 +2,7 @@
  * Extra log sinks: a log file (Heartbeat `logfile`), reopened on SIGHUP for
  * logrotate, and syslog through the local socket (Heartbeat `logfacility`).
  * Neither may stall or crash the daemon: a failing file write or a full
- * syslog socket drops the record and counts it; the first failure is told on
- * stderr once.
+ * syslog socket drops the record; the first failure is told on stderr once.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { SyslogFacility } from "../config/schema.ts";
@@ -13,7 +12,6 @@ const stamp = (r: LogRecord) => `${r.date.toISOString()} ${r.level.toUpperCase()
 
 export class FileSink {
   private fd = -1;
-  dropped = 0;
   private told = false;
   constructor(readonly path: string) {
     this.reopen();
@@ -30,12 +28,11 @@ export class FileSink {
     }
   }
   private fail(e: unknown) {
-    this.dropped++;
     if (!this.told) process.stderr.write(`hb: log file ${this.path}: ${(e as Error).message}; records for it are dropped until it works again\n`);
     this.told = true;
   }
   readonly sink: Sink = (r) => {
-    if (this.fd < 0) return void this.dropped++;
+    if (this.fd < 0) return;
     try {
       writeSync(this.fd, `${stamp(r)}\n`);
     } catch (e) {
@@ -64,7 +61,6 @@ export function syslogLine(facility: SyslogFacility, r: LogRecord, pid = process
 }
 
 export class SyslogSink {
-  dropped = 0;
   private told = false;
   constructor(
     readonly facility: SyslogFacility,
@@ -76,7 +72,6 @@ export class SyslogSink {
       this.send(this.path, syslogLine(this.facility, r));
       this.told = false;
     } catch (e) {
-      this.dropped++;
       if (!this.told) process.stderr.write(`hb: syslog ${this.path}: ${(e as Error).message}; records for syslog are dropped until it works again\n`);
       this.told = true;
     }

@@ -324,7 +324,7 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     await a.waitLine(/group extra: starting -> running/, 5000);
     expect((await statusOf(1)).groups.map((g: { name: string }) => g.name)).toEqual(["web", "extra"]);
     // now a refused change (a link) with a safe one (log level): nothing applies
-    writeFileSync(cfgFile, withGroup.replace('interface = "eth0"\n\n[[link]]\nkind = "ether"', 'interface = "eth0"\nport = 695\n\n[[link]]\nkind = "ether"').replace('[log]', '[log]') + '\n[log]\nlevel = "warn"\n', { mode: 0o600 });
+    writeFileSync(cfgFile, withGroup.replace('interface = "eth0"\n\n[[link]]\nkind = "ether"', 'interface = "eth0"\nport = 695\n\n[[link]]\nkind = "ether"')+ '\n[log]\nlevel = "warn"\n', { mode: 0o600 });
     const bad = await run([HB, "reload", "--config", cfgFile, "--node", "node1"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("nothing changed");

@@ -1,6 +1,6 @@
 /** hb import: both articles' files, tricky files, and the CLI around it. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig, type ConfigEnv } from "../../src/config/validate.ts";
@@ -190,6 +190,5 @@ describe("hb import (the binary)", () => {
     const d3 = join(dir, "empty");
     mkdirSync(d3, { recursive: true });
     expect(hb(["import", d3])).toMatchObject({ code: 1, err: expect.stringContaining("nothing to import") });
-    chmodSync(d3, 0o755);
   });
 });
