@@ -29,7 +29,9 @@ export type Request =
   | { v: 1; cmd: "standby" | "takeover"; group: string; force?: boolean }
   | { v: 1; cmd: "clear"; group: string }
   | { v: 1; cmd: "reload" }
-  | { v: 1; cmd: "history"; limit?: number };
+  | { v: 1; cmd: "history"; limit?: number }
+  /** test only: refused unless the daemon runs with HB_TEST_HOOKS=1 */
+  | { v: 1; cmd: "test-block"; ms: number };
 
 export type ErrorCode = "bad_request" | "version" | "unknown_command" | "too_large" | "timeout" | "busy" | "refused" | "internal";
 
@@ -51,6 +53,10 @@ export function parseRequest(line: string): Request | Response {
   if (typeof o !== "object" || o === null || Array.isArray(o)) return fail("bad_request", "the request must be a JSON object");
   const r = o as Record<string, unknown>;
   if (r.v !== PROTOCOL_VERSION) return fail("version", `protocol version ${JSON.stringify(r.v)} is not supported; this daemon speaks v ${PROTOCOL_VERSION}`);
+  if (r.cmd === "test-block") {
+    if (typeof r.ms !== "number" || !Number.isInteger(r.ms) || r.ms < 1 || r.ms > 10_000) return fail("bad_request", `"ms" must be 1..10000`);
+    return { v: 1, cmd: "test-block", ms: r.ms };
+  }
   if (typeof r.cmd !== "string" || !(COMMANDS as readonly string[]).includes(r.cmd))
     return fail("unknown_command", `unknown command ${JSON.stringify(r.cmd)}; known: ${COMMANDS.join(", ")}`);
   const cmd = r.cmd as CommandName;

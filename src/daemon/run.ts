@@ -29,6 +29,8 @@ import type { Status } from "../control/status.ts";
 import { buildStatus, describeEvent, GroupTracker, HeartbeatLog, holdersOf, reportDrops } from "./observer.ts";
 import { planReload } from "./reload.ts";
 import { Notifier } from "./systemd.ts";
+import { Signals } from "./signals.ts";
+import { evaluate } from "../control/report.ts";
 
 export interface DaemonOptions {
   testHooks: boolean;
@@ -134,8 +136,8 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
   const done = new Promise<number>((resolve) => (exited = resolve));
   let driver: Driver | undefined;
   let stopping = false;
-  // Signal handlers first: a SIGTERM must never find the default action once we have announced ourselves.
-  const onSignal = (sig: string) => {
+  // Signal handlers first: no signal may find its default action once we have announced ourselves.
+  const onStop = (sig: string) => {
     if (!driver) return exited(EXIT.OK); // not started yet: nothing to hand over
     if (stopping) {
       log.warn(`${sig}: already stopping (groups are being handed over; kill -9 aborts, leaving the lease to remove the addresses)`);
@@ -146,7 +148,19 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
     log.info(`${sig}: stopping; handing groups over`);
     driver.dispatch({ type: "shutdown", reason: sig });
   };
-  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => onSignal(sig));
+  let debug = false;
+  const signals = new Signals(
+    {
+      stop: onStop,
+      toggleDebug: () => {
+        debug = !debug;
+        setLogLevel(debug ? "debug" : config.log.level);
+        log.warn(`SIGUSR2: debug logging ${debug ? "on" : `off (back to ${config.log.level})`}`);
+      },
+    },
+    logger("signal"),
+  );
+  const strayTimer = setInterval(() => signals.poll(), 1000);
 
   const dgram = new DgramSocket(); // syslog and systemd notify
   const sinks = new Sinks(dgram);
@@ -177,6 +191,15 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
         return success(history.recent(req.limit ?? config.control.history));
       case "reload":
         return reload("hb reload");
+      case "test-block": {
+        // test only (HB_TEST_HOOKS=1): block the JS thread, to prove the heartbeat does not depend on it
+        if (!opts.testHooks) return fail("unknown_command", `unknown command "test-block"`);
+        log.warn(`test hook: blocking the JS thread for ${req.ms} ms`);
+        const until = monotonicMs() + req.ms;
+        while (monotonicMs() < until) { /* busy */ }
+        log.warn("test hook: JS thread free again");
+        return success({});
+      }
       case "standby":
       case "takeover":
       case "clear": {
@@ -309,10 +332,18 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
         notifier.reloaded();
       }
     };
-    process.on("SIGHUP", () => {
-      sinks.reopen();
-      log.info("SIGHUP: log file reopened; reloading the config");
-      reload("SIGHUP");
+    signals.set({
+      reload: () => {
+        sinks.reopen();
+        log.info("SIGHUP: log file reopened; reloading the config");
+        reload("SIGHUP");
+      },
+      snapshot: () => {
+        const st = status();
+        log.info(`SIGUSR1: ${summaryLine(config, driver!.state)}; ${evaluate(st).summary}`);
+        for (const g of st.groups) log.info(`SIGUSR1: group ${g.name}: here ${g.here}, held by ${g.holders.join(", ") || "nobody"} since ${g.since} (${g.reason})`);
+        for (const p of st.peers) log.info(`SIGUSR1: peer ${p.name}: ${p.state}${p.node_state ? ` (${p.node_state})` : ""}; links ${p.links.map((l) => `${l.name} ${l.state}`).join(", ")}`);
+      },
     });
 
     const dropLog = logger("heartbeat");
@@ -363,16 +394,6 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
         }, notifier.watchdogMs)
       : undefined;
 
-    if (opts.testHooks) {
-      // test only: block the JS thread for 2 s on SIGUSR2, to prove the heartbeat does not depend on it
-      process.on("SIGUSR2", () => {
-        log.warn("test hook: blocking the JS thread for 2000 ms");
-        const until = monotonicMs() + 2000;
-        while (monotonicMs() < until) { /* busy */ }
-        log.warn("test hook: JS thread free again");
-      });
-    }
-
     const code = await done;
     clearInterval(dropTimer);
     if (hwTimer) clearInterval(hwTimer);
@@ -383,6 +404,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
     return code;
   } finally {
     // also when start-up fails half-way: nothing may keep the process alive or the socket bound
+    clearInterval(strayTimer);
     links?.stop();
     guard?.stop();
     server.close();

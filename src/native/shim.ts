@@ -42,6 +42,9 @@ const SYMBOLS = {
   hb_dgram_open: { args: [], returns: i32 },
   hb_dgram_send: { args: [i32, p, i32, p, i32], returns: i32 },
   hb_dgram_close: { args: [i32], returns: i32 },
+  hb_signal_guard: { args: [i32], returns: i32 },
+  hb_signal_count: { args: [i32], returns: i32 },
+  hb_signal_rt_range: { args: [], returns: i32 },
   hb_engine_stop: { args: [p], returns: i32 },
   hb_engine_free: { args: [p], returns: FFIType.void },
   hb_engine_vip: { args: [p, i32, i32, cstring, p, i32, cstring, i32, i32, i32, i32], returns: i32 },
@@ -53,7 +56,7 @@ const SYMBOLS = {
   hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 const SYS_memfd_create = 319n; // x86-64
 const MFD_CLOEXEC = 1;
 
@@ -137,6 +140,23 @@ export function monotonicMs(): number {
 const ERRNO_NAME = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 export function errnoName(n: number): string {
   return ERRNO_NAME.get(Math.abs(n)) ?? `errno ${Math.abs(n)}`;
+}
+
+/**
+ * Stray signals the runtime does not handle: a counting handler replaces the default action (which
+ * would end the process). Returns the signals now guarded (those already handled are left alone).
+ */
+export function guardSignals(signals: number[]): number[] {
+  return signals.filter((n) => sym().hb_signal_guard(n) === 1);
+}
+/** How often a guarded signal arrived. */
+export function signalCount(n: number): number {
+  return Math.max(0, sym().hb_signal_count(n));
+}
+/** This libc's real-time signal range. */
+export function realtimeSignals(): { min: number; max: number } {
+  const r = sym().hb_signal_rt_range();
+  return { min: r >> 8, max: r & 255 };
 }
 
 /** An error from the shim: which call, and the errno it returned. */

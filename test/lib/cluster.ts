@@ -1,4 +1,5 @@
 /** Generated ha.toml files and hb processes for lab tests. */
+import { request } from "../../src/control/client.ts";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,4 +121,9 @@ export function startHb(lab: Lab, files: ClusterFiles, i: number, extraEnv: Reco
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...extraEnv },
   });
   return new HbProcess(proc, `node${i}`);
+}
+
+/** Test hook (HB_TEST_HOOKS=1): block node i's JS thread for ms; resolves when the daemon answers. */
+export function blockJs(files: ClusterFiles, node: number, ms: number): Promise<unknown> {
+  return request(files.socket(node), { cmd: "test-block", ms }, ms + 10_000);
 }

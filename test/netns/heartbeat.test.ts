@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { ClusterFiles, configText, startHb, type HbProcess } from "../lib/cluster.ts";
+import { blockJs, ClusterFiles, configText, startHb, type HbProcess } from "../lib/cluster.ts";
 import { encodeFrame, etherFrame } from "../lib/frame.ts";
 import { announceSkip, Lab, netnsUnavailable, run } from "../lib/netns.ts";
 
@@ -147,9 +147,10 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   test("a node whose JS thread is blocked for 2 s keeps beating: its peer never sees it late", async () => {
     const [a, b] = await pair([UDP0, ETHER1], { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } }, { HB_TEST_HOOKS: "1" });
     const mark = b.lines.length;
-    a.proc.kill("SIGUSR2");
+    const blocked = blockJs(files!, 1, 2000);
     await a.waitLine(/test hook: blocking the JS thread/);
     await a.waitLine(/test hook: JS thread free again/, 5000);
+    await blocked;
     await Bun.sleep(200);
     expect(b.matching(/node1.*-> (late|dead)/, mark)).toEqual([]);
   });

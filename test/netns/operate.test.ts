@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HB, type HbProcess } from "../lib/cluster.ts";
+import { blockJs, HB, type HbProcess } from "../lib/cluster.ts";
 import { clientMac, ClusterFiles, failoverConfig, holders, Lab, startHb, VIP, writeScripts } from "../lib/failover.ts";
 import { announceSkip, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
@@ -375,8 +375,9 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     start(2);
     await a.waitLine(/group web: starting -> running/, 8000);
     await Bun.sleep(600);
-    a.proc.kill("SIGUSR2"); // blocks the JS thread for 2 s
+    const blocked = blockJs(files, 1, 2000);
     await a.waitLine(/JS thread free again/, 5000);
+    await blocked;
     await Bun.sleep(600);
     recv.kill("SIGTERM");
     // socat writes datagrams back to back; find the messages by their keys
