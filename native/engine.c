@@ -89,6 +89,7 @@ typedef struct {
 
 typedef struct {
   uint16_t node_id;
+  int heard_bit;     /* bit of this peer in the record's heard set (hb_engine_set_heard), -1 = none */
   uint64_t gen;
   int heard;         /* ever accepted a frame */
   int state;
@@ -124,6 +125,7 @@ struct hb_engine {
   uint8_t record[HB_PAYLOAD_MAX];
   int record_len;
   int record_new; /* changed since the last beat: send one now, not at the next keepalive */
+  int heard_off;  /* the record's heard set is written here in every beat (-1 = not at all) */
   hb_event queue[QUEUE_CAP];
   int qhead, qcount, lost, notified;
   void (*notify)(void);
@@ -245,8 +247,11 @@ static void peer_update(hb_engine *e, int pi, int64_t now, int64_t gap_up) {
   if (s == p->state) return;
   int64_t last = last_heard(e, p);
   int64_t gap = s == HB_UP ? gap_up : now - (last ? last : e->start);
+  int was_alive = p->state == HB_UP || p->state == HB_LATE;
   p->state = s;
   if (s == HB_DEAD) p->record_len = -1; /* when it returns, report its record again, changed or not */
+  /* the heard set in our beats changed: tell the peers at once (see beat_payload) */
+  if (e->heard_off >= 0 && was_alive != (s == HB_UP || s == HB_LATE)) __atomic_store_n(&e->record_new, 1, __ATOMIC_RELEASE);
   emit(e, HB_EV_PEER, pi, -1, s, now, gap, 0, NULL, 0);
 }
 
@@ -466,6 +471,25 @@ static void report_local(hb_engine *e, int64_t now) {
   }
   pthread_mutex_unlock(&e->mu);
   for (int i = 0; i < n; i++) emit(e, HB_EV_LOCAL, -1, which[i], up[i], now, 0, err[i], NULL, 0);
+}
+
+/*
+ * The beat's payload: the record TypeScript set, with the heard set (the peers this thread hears
+ * now, up or late) written in by this thread at send time. A peer that hears us again says so in
+ * its very next beat, however busy its JavaScript thread is: the one-way-loss rule must never act
+ * on a record built before its sender could hear us (a partition heal).
+ */
+static int beat_payload(hb_engine *e, uint8_t *out) {
+  int len = e->record_len;
+  if (len > 0) memcpy(out, e->record, (size_t)len);
+  if (e->heard_off < 0 || e->heard_off + 4 > len) return len;
+  uint32_t m = 0;
+  for (int pi = 0; pi < e->npeers; pi++) {
+    const peer_t *p = &e->peers[pi];
+    if ((p->state == HB_UP || p->state == HB_LATE) && p->heard_bit >= 0) m |= 1u << p->heard_bit;
+  }
+  hb_put32(out + e->heard_off, m);
+  return len;
 }
 
 /* Send one frame of `type` on every link; caller holds e->mu, then calls report_local. */
@@ -841,7 +865,8 @@ static void *run(void *arg) {
     int record_new = __atomic_load_n(&e->record_new, __ATOMIC_ACQUIRE); /* no lock on every wake-up */
     if (due || record_new) {
       pthread_mutex_lock(&e->mu);
-      send_all(e, HB_MSG_BEAT, e->record, e->record_len);
+      uint8_t payload[HB_PAYLOAD_MAX];
+      send_all(e, HB_MSG_BEAT, payload, beat_payload(e, payload));
       __atomic_store_n(&e->record_new, 0, __ATOMIC_RELEASE);
       pthread_mutex_unlock(&e->mu);
       report_local(e, now);
@@ -904,6 +929,7 @@ HB_API hb_engine *hb_engine_new(uint32_t cluster, int32_t self_id, uint64_t gene
   e->cluster = cluster;
   e->self_id = (uint16_t)self_id;
   e->gen = generation;
+  e->heard_off = -1;
   e->keepalive = keepalive_ms * NS_PER_MS;
   e->warntime = warntime_ms * NS_PER_MS;
   e->deadtime = deadtime_ms * NS_PER_MS;
@@ -945,8 +971,18 @@ HB_API int32_t hb_engine_add_peer(hb_engine *e, int32_t node_id) {
   peer_t *p = &e->peers[e->npeers];
   memset(p, 0, sizeof *p);
   p->node_id = (uint16_t)node_id;
+  p->heard_bit = -1;
   p->record_len = -1;
   return e->npeers++;
+}
+
+HB_API int32_t hb_engine_set_heard(hb_engine *e, int32_t offset, const int32_t *bits, int32_t n) {
+  if (!e || e->running || offset < 0 || offset + 4 > HB_PAYLOAD_MAX || n != e->npeers || (n && !bits)) return -EINVAL;
+  for (int i = 0; i < n; i++)
+    if (bits[i] < 0 || bits[i] > 31) return -EINVAL;
+  for (int i = 0; i < n; i++) e->peers[i].heard_bit = bits[i];
+  e->heard_off = offset;
+  return 0;
 }
 
 static link_t *new_link(hb_engine *e, int kind) {

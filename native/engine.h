@@ -62,6 +62,9 @@ HB_API hb_engine *hb_engine_new(uint32_t cluster, int32_t self_id, uint64_t gene
 HB_API int32_t hb_engine_add_key(hb_engine *e, int32_t id, const uint8_t *key, int32_t len);
 HB_API int32_t hb_engine_set_send_key(hb_engine *e, int32_t id);
 HB_API int32_t hb_engine_add_peer(hb_engine *e, int32_t node_id);
+/* In every beat, write the heard set at byte `offset` of the record (u32 big-endian): bit bits[i] is set
+ * while peer i is up or late. Call after the last add_peer (n = peers), before start. */
+HB_API int32_t hb_engine_set_heard(hb_engine *e, int32_t offset, const int32_t *bits, int32_t n);
 /* dest_macs: ndest x 6 bytes; ndest 0 = broadcast. Returns the link index. */
 HB_API int32_t hb_engine_add_ether(hb_engine *e, const char *ifname, const uint8_t *dest_macs, int32_t ndest);
 /* dests: ndest x 4 bytes of IPv4 address (unicast) or the group (multicast); broadcast ignores it. */

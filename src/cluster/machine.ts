@@ -84,7 +84,7 @@ export interface GroupState {
 export interface PeerState {
   liveness: Liveness;
   record?: StateRecord;
-  /** its record may say it does not hear us only after a grace since it came up (its first beats predate hearing us) */
+  /** its record may say it does not hear us only after a grace since it was last late or dead (its first beats may predate hearing us) */
   settled?: boolean;
 }
 
@@ -414,10 +414,11 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
           t.effects.push({ type: "fence", peer: e.peer });
         }
       }
-      if (alive(p) && !(was === "up" || was === "late")) {
-        p.settled = false;
-        t.effects.push({ type: "timer", name: `settle:${e.peer}`, at: now + (cfg.deafGrace ?? 0) });
-      }
+      // Its "heard" set counts only once we have heard it without a gap for deafGrace: after a silence
+      // (a partition that heals, even one we saw only as late) its first records may predate its hearing
+      // us again. A one-way loss while we hear it all along is acted on at once.
+      if (e.liveness !== "up") p.settled = false;
+      else if (was !== "up") t.effects.push({ type: "timer", name: `settle:${e.peer}`, at: now + (cfg.deafGrace ?? 0) });
       if (alive(p) && s.fence[e.peer]) {
         if (s.fence[e.peer]!.state !== "done") t.log.push(`node ${e.peer}: alive again: fencing abandoned`);
         delete s.fence[e.peer];
@@ -475,7 +476,7 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
       const cg = /^carrier:(.+)$/.exec(e.name);
       if (cg) s.ifSettling = (s.ifSettling ?? []).filter((i) => i !== cg[1]);
       const st = /^settle:(.+)$/.exec(e.name);
-      if (st && s.peers[st[1]!] && alive(s.peers[st[1]!]!)) s.peers[st[1]!]!.settled = true;
+      if (st && s.peers[st[1]!]?.liveness === "up") s.peers[st[1]!]!.settled = true;
       const fr = /^fence:(.+)$/.exec(e.name);
       const f = fr ? s.fence[fr[1]!] : undefined;
       if (fr && f && f.state === "failed") {

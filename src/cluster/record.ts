@@ -14,7 +14,8 @@
  *  16  u8   serial: +1 (mod 256) at every change of this record; a "released" control message
  *           carries it, so a receiver can tell a release from a record that came after it
  *  17  u32  nodes this node hears (bit i = the i-th [[node]] of the config; big-endian): a node
- *           that a live peer does not hear releases its groups (one-way loss)
+ *           that a live peer does not hear releases its groups (one-way loss). The heartbeat engine
+ *           writes it at send time from its own liveness view, so it is as fresh as the beat itself
  */
 export const NODE_STATES = ["starting", "standby", "active", "stopping", "failed"] as const;
 export type NodeState = (typeof NODE_STATES)[number];
@@ -36,6 +37,8 @@ export interface StateRecord {
 }
 
 export const RECORD_LEN = 21;
+/** Where the heard set lives: the heartbeat engine writes it there at send time (see native/engine.c). */
+export const HEARD_OFFSET = 17;
 const RECORD_MIN = 12;
 
 const mask = (list: number[] = []) => list.reduce((m, g) => (g >= 0 && g < 32 ? m | (1 << g) : m), 0) >>> 0;

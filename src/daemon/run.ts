@@ -19,6 +19,7 @@ import { nextGeneration } from "./generation.ts";
 import { heartbeatSetup } from "../heartbeat/setup.ts";
 import { NativeLinks } from "../heartbeat/native.ts";
 import type { MachineConfig, MachineState } from "../cluster/machine.ts";
+import { HEARD_OFFSET } from "../cluster/record.ts";
 import { resourceName, ResourceRunner } from "../resources/runner.ts";
 import { Driver, type Clock } from "./driver.ts";
 import type { Links } from "../heartbeat/types.ts";
@@ -221,7 +222,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
     const gen = nextGeneration(config.paths.state_dir);
     if (gen.warning) log.warn(gen.warning);
     record("daemon", `hb ${pkg.version} started (pid ${process.pid}, generation ${gen.generation})`);
-    const setup = heartbeatSetup(config, gen.generation);
+    const setup = heartbeatSetup(config, gen.generation, HEARD_OFFSET);
     const nl = new NativeLinks(setup);
     links = nl;
     const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => record(kind, text, "heartbeat"), errnoName);

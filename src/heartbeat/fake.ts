@@ -61,7 +61,7 @@ class FakeLinks implements Links {
     for (const p of this.net.nodes) if (p !== this.node) this.view.set(p, { heard: false, state: "unknown", links: this.net.links.map(() => ({ lastRx: 0, state: "unknown" as Liveness })) });
     const beat = () => {
       if (!this.running) return;
-      this.net.deliver(this.node, "beat", this.record);
+      this.net.deliver(this.node, "beat", this.payload());
       this.beatTimer = this.net.clock.setTimeout(beat, this.net.timing.keepalive);
     };
     beat();
@@ -72,7 +72,17 @@ class FakeLinks implements Links {
     const changed = Buffer.compare(Buffer.from(record), Buffer.from(this.record)) !== 0;
     this.record = record.slice();
     // as the engine: a changed record goes out in an extra beat at once
-    if (changed && this.running) this.net.deliver(this.node, "beat", this.record);
+    if (changed && this.running) this.net.deliver(this.node, "beat", this.payload());
+  }
+  /** As the engine's beat_payload: the heard set is written at send time. */
+  private payload(): Uint8Array {
+    const off = this.net.heardOffset;
+    if (off === undefined || off + 4 > this.record.length) return this.record;
+    const out = this.record.slice();
+    let m = 0;
+    for (const [name, p] of this.view) if (p.state === "up" || p.state === "late") m |= 1 << this.net.nodes.indexOf(name);
+    new DataView(out.buffer).setUint32(off, m >>> 0);
+    return out;
   }
   sendControl(data: Uint8Array): void {
     if (this.running) this.net.deliver(this.node, "control", data.slice());
@@ -127,7 +137,11 @@ class FakeLinks implements Links {
     const s = this.aggregate(p, now);
     if (s === p.state) return;
     const last = Math.max(...p.links.map((x) => x.lastRx));
+    const wasAlive = p.state === "up" || p.state === "late";
     p.state = s;
+    // as the engine: the heard set changed, so a beat goes out at the next wake-up
+    if (this.net.heardOffset !== undefined && wasAlive !== (s === "up" || s === "late"))
+      this.net.clock.setTimeout(() => { if (this.running) this.net.deliver(this.node, "beat", this.payload()); }, 0);
     if (s === "dead") p.record = undefined; // as the engine: report the record again when it returns
     this.emit({ type: "peer", peer: name, state: s, gapMs: s === "up" ? gapUp : now - (last || this.start0), at: now });
   }
@@ -171,6 +185,8 @@ export class FakeNetwork {
   private readonly cut = new Set<string>();
   /** one-way delay of every frame, ms */
   latency = 0;
+  /** as hb_engine_set_heard: where records keep the heard set (bit i = nodes[i]), written at send time */
+  heardOffset?: number;
 
   constructor(
     readonly nodes: string[],

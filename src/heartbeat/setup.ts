@@ -36,7 +36,11 @@ export interface HeartbeatSetup {
   watches: string[];
 }
 
-export function heartbeatSetup(c: HeartbeatSlice, generation: bigint): HeartbeatSetup {
+/**
+ * heardOffset: where the state record keeps the set of nodes its sender hears (bit i = the i-th
+ * [[node]]); the engine fills it in at send time, so it is never older than the beat.
+ */
+export function heartbeatSetup(c: HeartbeatSlice, generation: bigint, heardOffset?: number): HeartbeatSetup {
   const self = c.nodes.find((n) => n.name === c.cluster.node);
   if (!self) throw new Error(`node ${c.cluster.node} is not in the node list`);
   const others = c.nodes.filter((n) => n !== self);
@@ -56,6 +60,7 @@ export function heartbeatSetup(c: HeartbeatSlice, generation: bigint): Heartbeat
       keys: c.auth.keys,
       sendKey: c.auth.send,
       peerIds: others.map((n) => n.id),
+      ...(heardOffset !== undefined ? { heard: { offset: heardOffset, bits: others.map((n) => c.nodes.indexOf(n)) } } : {}),
       links: c.links.map((l) => {
         switch (l.kind) {
           case "ether":

@@ -24,6 +24,7 @@ const SYMBOLS = {
   hb_engine_add_key: { args: [p, i32, p, i32], returns: i32 },
   hb_engine_set_send_key: { args: [p, i32], returns: i32 },
   hb_engine_add_peer: { args: [p, i32], returns: i32 },
+  hb_engine_set_heard: { args: [p, i32, p, i32], returns: i32 },
   hb_engine_add_ether: { args: [p, cstring, p, i32], returns: i32 },
   hb_engine_add_udp: { args: [p, cstring, i32, i32, i32, p, i32], returns: i32 },
   hb_engine_add_serial: { args: [p, cstring, i32], returns: i32 },
@@ -310,6 +311,8 @@ export interface EngineSpec {
   keys: { id: number; secret: Uint8Array }[];
   sendKey: number;
   peerIds: number[];
+  /** the engine writes the peers it hears into every beat's record: at this byte offset, peer i as bit bits[i] */
+  heard?: { offset: number; bits: number[] };
   links: EngineLinkSpec[];
   /** interfaces whose carrier to report (EV.IFACE, arg = index here) */
   watches?: string[];
@@ -354,6 +357,7 @@ export class Engine {
       for (const k of spec.keys) check(`add key ${k.id}`, s.hb_engine_add_key(h, k.id, ptr(k.secret), k.secret.length));
       check("set send key", s.hb_engine_set_send_key(h, spec.sendKey));
       for (const id of spec.peerIds) check(`add peer ${id}`, s.hb_engine_add_peer(h, id));
+      if (spec.heard) check("heard set", s.hb_engine_set_heard(h, spec.heard.offset, ptr(Int32Array.from(spec.heard.bits.length ? spec.heard.bits : [0])), spec.heard.bits.length));
       for (const l of spec.links) {
         if (l.kind === "ether") {
           const macs = l.macs ?? [];

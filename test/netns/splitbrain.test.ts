@@ -134,6 +134,34 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     expect(a.matching(/group web: running -> stopping/)).toEqual([]);
   }, 30_000);
 
+  for (const autoFailback of [true, false])
+    test(`20 partition/heal cycles (auto_failback ${autoFailback ? "on" : "off"}): one holder after each heal, the keeper never stops web`, async () => {
+      files = new ClusterFiles(config().replace("auto_failback = true", `auto_failback = ${autoFailback}`));
+      const a = start(1);
+      const b = start(2);
+      await a.waitLine(/group web: starting -> running/, 8000);
+      await waitFor("node2 to see node1 hold web", async () => (await report(2)).code === 0, 5000, 50);
+      const heals: number[] = [];
+      for (let cycle = 0; cycle < 20; cycle++) {
+        const mark = b.lines.length;
+        await block(1, 2);
+        await block(2, 1);
+        await b.waitLine(/group web: starting -> running/, 3000, mark);
+        await lab.exec(lab.bridge, ["nft", "flush", "ruleset"]);
+        const healed = performance.now();
+        await b.waitLine(/group web: stopping -> stopped/, 3000, mark);
+        await waitFor(`cycle ${cycle}: node1 alone holds the VIP`, async () => JSON.stringify(await holders(lab)) === "[1]", 3000, 10);
+        heals.push(performance.now() - healed);
+        // node2 hears node1 again before the next cut (its record must list node1 as a holder)
+        await waitFor(`cycle ${cycle}: node2 sees node1 hold web`, async () => (await report(2)).code === 0, 3000, 20);
+      }
+      console.log(`20 heals (auto_failback ${autoFailback}): one holder after ${heals.map(Math.round).join(", ")} ms`);
+      if (process.env.HB_DUMP) require("node:fs").writeFileSync(process.env.HB_DUMP, [...a.lines.map((l) => `A ${l.text}`), ...b.lines.map((l) => `B ${l.text}`)].join("\n"));
+      expect(a.matching(/group web: running -> stopping/)).toEqual([]);
+      expect(a.matching(/cannot hear us/)).toEqual([]);
+      expect(a.matching(/ok stopped/)).toEqual([]);
+    }, 120_000);
+
   test("one-way loss (node1 -> node2 dropped): node2 takes over, node1 releases; one holder, the client follows", async () => {
     const [a] = await up();
     await block(1, 2);

@@ -7,6 +7,7 @@
 import type { MachineConfig } from "../../src/cluster/machine.ts";
 import { Driver, type Clock, type Runner, type RunResult } from "../../src/daemon/driver.ts";
 import { FakeClock, FakeNetwork } from "../../src/heartbeat/fake.ts";
+import { HEARD_OFFSET } from "../../src/cluster/record.ts";
 
 export interface SimOptions {
   nodes?: string[];
@@ -77,6 +78,7 @@ export class Sim {
     this.nodes = o.nodes ?? ["n1", "n2"];
     const timing = o.timing ?? { keepalive: 50, warntime: 100, deadtime: 150, initdead: 1000 };
     this.net = new FakeNetwork(this.nodes, ["lan", "xover"], timing, this.clock);
+    this.net.heardOffset = HEARD_OFFSET;
     const groups = o.groups ?? [{ name: "web", preferred: this.nodes[0]!, resources: ["ip", "httpd"] }];
     this.cfgOf = (self) => ({
       self, nodes: this.nodes.map((name, i) => ({ name, id: i + 1 })), groups,

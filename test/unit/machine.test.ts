@@ -281,3 +281,36 @@ test("no start while a live peer's record is unknown (it came back and may hold 
   const released = step(c, held.state, { type: "record", peer: "b", record: rec("active", []) }, 3);
   expect(released.effects.filter((e) => e.type === "start")).toEqual([{ type: "start", group: 0, step: 0 }]);
 });
+
+describe("one-way loss: a peer's heard set counts only after a gap-free grace", () => {
+  const c = cfg({ deafGrace: 100 });
+  const deaf = (groups: number[]): StateRecord => ({ ...rec("active", groups), heard: [] });
+  const running = (): MachineState => {
+    let s = initialState(c, 0);
+    for (const e of [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: { ...rec("active"), heard: [0] } }, { type: "timer", name: "settle:b" },
+      { type: "done", group: 0, step: 0, op: "start", ok: true }, { type: "done", group: 0, step: 1, op: "start", ok: true }] as MachineEvent[])
+      s = step(c, s, e, 10).state;
+    expect(s.groups[0]!.phase).toBe("running");
+    return s;
+  };
+  const stops = (s: MachineState, events: MachineEvent[]) => {
+    const log: string[] = [];
+    for (const e of events) {
+      const r = step(c, s, e, 20);
+      s = r.state;
+      log.push(...r.log);
+    }
+    return log.filter((l) => l.includes("cannot hear us"));
+  };
+  test("heard all along, then its record drops us: release at once", () => {
+    expect(stops(running(), [{ type: "record", peer: "b", record: deaf([0]) }])).toHaveLength(1);
+  });
+  test("late, then up with a record from before it heard us again (a heal): nothing until the grace; a fresh record wins", () => {
+    const s = running();
+    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "record", peer: "b", record: { ...rec("active", [0]), heard: [0] } }, { type: "timer", name: "settle:b" }])).toEqual([]);
+  });
+  test("late, then up, and it still does not hear us after the grace: release", () => {
+    const s = running();
+    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "timer", name: "settle:b" }])).toHaveLength(1);
+  });
+});
