@@ -107,7 +107,7 @@ export function buildCli() {
       });
 
   cli
-    .command("clear <group>", "Clear a failed group on this node (after a failed start, or a stop you finished by hand)")
+    .command("clear <group>", "Clear a failed group on this node (after a failed start, or a stop you finished by hand) and end its yield here")
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (group: string, o: GlobalOptions) => {
       const ops = await import("./ops.ts");

@@ -94,6 +94,9 @@ export interface MachineState {
   groups: GroupState[];
   /** groups this node yields: it runs them only when no other node can (hb standby GROUP; hb takeover on a peer) */
   yields: number[];
+  /** those of the yields that a peer asked for (hb takeover there): they end by themselves once the group
+   * is back on its preferred node (not this one), where the ownership rule keeps it anyway */
+  yieldsAsked?: number[];
   /** bumped (mod 256) whenever our record changes, so peers can order it against control messages */
   serial: number;
   /** interfaces without carrier, and those whose carrier came back less than carrierGrace ago */
@@ -346,11 +349,24 @@ class Stepper {
         if (fencing.length) return;
         if (this.s.yields.includes(gi)) {
           this.s.yields = this.s.yields.filter((x) => x !== gi);
+          this.s.yieldsAsked = (this.s.yieldsAsked ?? []).filter((x) => x !== gi);
           this.log.push(`group ${this.name(gi)}: no other node can run it: this node no longer yields it`);
         }
         this.startGroup(gi, why(gi, owner));
       }
     });
+  }
+
+  /** A yield a peer asked for ends once the group runs on its preferred node (another one). */
+  endAskedYields() {
+    for (const gi of this.s.yieldsAsked ?? []) {
+      const pref = this.cfg.groups[gi]?.preferred;
+      const p = pref ? this.s.peers[pref] : undefined;
+      if (!p || !alive(p) || !p.record?.groups.includes(gi) || this.s.groups[gi]?.phase !== "stopped") continue;
+      this.s.yields = this.s.yields.filter((x) => x !== gi);
+      this.s.yieldsAsked = (this.s.yieldsAsked ?? []).filter((x) => x !== gi);
+      this.log.push(`node ${this.cfg.self}: no longer yields ${this.name(gi)}: it runs on its preferred node ${pref}`);
+    }
   }
 
   finishLeaving() {
@@ -459,6 +475,7 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
         // a peer ran hb takeover: it comes first for these groups (we still take them if it dies)
         const gs = e.msg.group === "all" ? cfg.groups.map((_, i) => i) : [e.msg.group];
         const added = gs.filter((gi) => gi < cfg.groups.length && !s.yields.includes(gi));
+        s.yieldsAsked = [...new Set([...(s.yieldsAsked ?? []), ...added])];
         if (added.length) {
           s.yields = [...s.yields, ...added];
           t.log.push(`node ${cfg.self}: yields ${added.map((gi) => t.name(gi)).join(", ")} to ${e.peer} (hb takeover on ${e.peer})`);
@@ -616,6 +633,7 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   // Leave the waiting phase as soon as every peer has been heard from (its record is known).
   if (s.phase === "waiting" && Object.values(s.peers).every((p) => p.record !== undefined && alive(p))) t.setNode("active", "every peer heard");
   t.reconcile(reasonFor(e));
+  t.endAskedYields();
   t.finishLeaving();
 
   const record = recordOf(s, cfg);
@@ -654,10 +672,15 @@ function command(t: Stepper, e: Command): void {
   if (s.phase === "leaving" || s.phase === "done") return reply(false, `node ${cfg.self} is shutting down`);
 
   if (e.cmd === "clear") {
+    // a failure here, and a yield (hb standby GROUP here, hb takeover on a peer): both are forgotten
     const failed = gis.filter((gi) => s.groups[gi]!.phase === "failed");
-    if (failed.length === 0) return reply(false, `${label}: nothing to clear (not failed on ${cfg.self})`);
+    const yielded = gis.filter((gi) => s.yields.includes(gi));
+    if (failed.length === 0 && yielded.length === 0) return reply(false, `${label}: nothing to clear (neither failed nor yielded on ${cfg.self})`);
     for (const gi of failed) t.setGroup(gi, "stopped", "cleared by the operator (hb clear)", { until: undefined, started: 0 });
-    return reply(true, `cleared ${failed.map((gi) => t.name(gi)).join(", ")} on ${cfg.self}`);
+    s.yields = s.yields.filter((gi) => !yielded.includes(gi));
+    s.yieldsAsked = (s.yieldsAsked ?? []).filter((gi) => !yielded.includes(gi));
+    const parts = [...(failed.length ? [`failure of ${failed.map((gi) => t.name(gi)).join(", ")}`] : []), ...(yielded.length ? [`yield of ${yielded.map((gi) => t.name(gi)).join(", ")}`] : [])];
+    return reply(true, `cleared the ${parts.join(" and the ")} on ${cfg.self}`);
   }
 
   if (e.cmd === "standby") {
@@ -681,6 +704,7 @@ function command(t: Stepper, e: Command): void {
     }
     const gi = gis[0]!;
     if (!s.yields.includes(gi)) s.yields = [...s.yields, gi];
+    s.yieldsAsked = (s.yieldsAsked ?? []).filter((x) => x !== gi); // the operator's own now: kept until hb takeover
     const holds = selfHolds(s.groups[gi]!);
     t.log.push(`node ${cfg.self}: yields ${t.name(gi)} (hb standby)`);
     return reply(true, holds ? `moving ${t.name(gi)} away from ${cfg.self}` : `${t.name(gi)} does not run here; ${cfg.self} will take it only if no other node can`);
@@ -704,6 +728,7 @@ function command(t: Stepper, e: Command): void {
     t.effects.push({ type: "persist", standby: false });
   }
   s.yields = s.yields.filter((gi) => !gis.includes(gi));
+  s.yieldsAsked = (s.yieldsAsked ?? []).filter((gi) => !gis.includes(gi));
   t.effects.push({ type: "control", msg: { kind: "yield", group: all ? "all" : gis[0]! } });
   const here = gis.filter((gi) => s.groups[gi]!.phase === "running");
   const msg = !all && here.length ? `${label} already runs on ${cfg.self}` : `${cfg.self} takes over ${label}`;

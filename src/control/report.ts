@@ -3,7 +3,8 @@
  *   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (daemon not reachable).
  * WARNING: a link to a live peer is not up, a link cannot send or has no
  *   carrier, a peer is late, a group runs away from its preferred node, an
- *   address conflict was seen in the last hour, this node is in standby or yields a group.
+ *   address conflict was seen in the last hour, this node is in standby or yields a group it is
+ *   the preferred node of.
  * CRITICAL: a peer is dead, a group runs nowhere, a group failed (here, or as
  *   its peer reports), two nodes hold one group.
  * Also the node_exporter textfile metrics (written atomically).
@@ -67,7 +68,11 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
   const recent = s.conflicts.filter((c) => now - Date.parse(c.time) < CONFLICT_WINDOW_MS);
   if (recent.length) warn(`address conflict on ${[...new Set(recent.map((c) => c.address))].join(", ")} (last hour)`);
   if (s.node.state === "standby") warn(`node ${s.node.name} in standby`);
-  else if (s.node.yields.length) warn(`node ${s.node.name} yields ${s.node.yields.join(", ")}`);
+  else {
+    // a yield matters only where it keeps a group away from its preferred node (this one)
+    const away = s.node.yields.filter((g) => s.groups.find((x) => x.name === g)?.preferred === s.node.name);
+    if (away.length) warn(`node ${s.node.name} yields ${away.join(", ")} (its preferred node: hb takeover or hb clear there ends it)`);
+  }
   for (const peer of s.peers) if (peer.node_state === "standby" && (peer.state === "up" || peer.state === "late")) warn(`node ${peer.name} in standby`);
 
   const level: ReportLevel = p.some((x) => x.level === "CRITICAL") ? "CRITICAL" : p.length ? "WARNING" : "OK";

@@ -102,7 +102,7 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(s2.groups[0]).toMatchObject({ here: "stopped", holders: ["node1"] });
     const nothing = await hb(1, ["clear", "web"]);
     expect(nothing.code).toBe(1);
-    expect(nothing.stderr).toContain("hb: refused: group web: nothing to clear (not failed on node1)");
+    expect(nothing.stderr).toContain("hb: refused: group web: nothing to clear (neither failed nor yielded on node1)");
   }, 30_000);
 
   test("standby GROUP and takeover GROUP move web through the coordinated handover; --wait waits", async () => {
@@ -129,7 +129,32 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(t2.code).toBe(0);
     expect(await holders(lab)).toEqual([2]);
     expect((await statusOf(1)).node.yields).toEqual(["web"]);
+    expect((await report(1)).line).toContain("node node1 yields web (its preferred node");
   }, 40_000);
+
+  test("moves that end with web on its preferred node leave hb report OK on both nodes; hb clear ends a yield", async () => {
+    await cluster();
+    const ok = async (when: string) => {
+      for (const i of [1, 2]) await waitFor(`${when}: report OK on node${i}`, async () => (await report(i)).code === 0, 5000, 50);
+    };
+    // node2 asks for web, then node1 asks it back: node2's yield ends once web is home
+    expect((await hb(2, ["takeover", "web", "--wait", "--timeout", "10"])).code).toBe(0);
+    expect((await hb(1, ["takeover", "web", "--wait", "--timeout", "10"])).code).toBe(0);
+    await ok("takeover on node2, then on node1");
+    expect((await statusOf(2)).node.yields).toEqual([]);
+    // node1 steps aside for web, then takes it back
+    expect((await hb(1, ["standby", "web", "--wait", "--timeout", "10"])).code).toBe(0);
+    expect((await hb(1, ["takeover", "web", "--wait", "--timeout", "10"])).code).toBe(0);
+    await ok("standby web on node1, then takeover on node1");
+    // a yield on the node that is not preferred changes nothing while web is home: not a warning
+    expect((await hb(2, ["standby", "web"])).code).toBe(0);
+    await ok("standby web on node2");
+    expect((await statusOf(2)).node.yields).toEqual(["web"]);
+    const c = await hb(2, ["clear", "web"]);
+    expect(c.stdout).toContain("cleared the yield of web on node2");
+    expect((await statusOf(2)).node.yields).toEqual([]);
+    expect(await holders(lab)).toEqual([1]);
+  }, 60_000);
 
   test("refusals: standby with the peer dead, takeover of a failed group, an unknown group", async () => {
     const [, b] = await cluster();
@@ -170,7 +195,7 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(rep.line).toContain("group web failed to start on node1");
     const c = await hb(1, ["clear", "web"]);
     expect(c.code).toBe(0);
-    expect(c.stdout).toContain("cleared web on node1");
+    expect(c.stdout).toContain("cleared the failure of web on node1");
     await a.waitLine(/group web: failed -> stopped \(cleared by the operator \(hb clear\)\)/, 3000);
   }, 30_000);
 

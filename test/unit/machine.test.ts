@@ -235,7 +235,7 @@ describe("operator commands", () => {
     ["takeover of a group failed here: refused", () => { const s = running(); s.groups[0] = { ...s.groups[0]!, phase: "failed", until: 1000 }; return s; }, { cmd: "takeover" }, false, /web failed here: hb clear web first/, []],
     ["takeover GROUP in standby: refused", () => { const s = running(); s.phase = "standby"; s.groups[0]!.phase = "stopped"; return s; }, { cmd: "takeover" }, false, /is in standby: hb takeover \(all\) ends it/, []],
     ["clear a group that is fine: refused", () => running(), { cmd: "clear" }, false, /nothing to clear/, []],
-    ["clear a blocked group", () => { const s = running(); s.groups[0] = { ...s.groups[0]!, phase: "failed", until: undefined }; return s; }, { cmd: "clear" }, true, /cleared web on a/, ["group web: failed -> stopped (cleared by the operator (hb clear))"]],
+    ["clear a blocked group", () => { const s = running(); s.groups[0] = { ...s.groups[0]!, phase: "failed", until: undefined }; return s; }, { cmd: "clear" }, true, /cleared the failure of web on a/, ["group web: failed -> stopped (cleared by the operator (hb clear))"]],
     ["an unknown group index", () => running(), { group: 9 }, false, /no such group/, []],
     ["while shutting down", () => { const s = running(); s.phase = "done"; return s; }, { cmd: "takeover" }, false, /shutting down/, []],
   ];
