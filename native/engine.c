@@ -85,6 +85,8 @@ typedef struct {
   int state;
   uint64_t late;     /* times this link went late (atomic counter) */
   uint64_t rx;       /* frames accepted from this peer on this link (atomic counter) */
+  uint64_t authfail; /* frames naming this peer as sender that failed the MAC or named a key we lack (atomic) */
+  int64_t authfail_at; /* CLOCK_MONOTONIC of the last one, 0 = never (atomic) */
 } peer_link_t;
 
 typedef struct {
@@ -309,6 +311,15 @@ void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int6
   int rc = hb_frame_parse(buf, len, e->cluster, &e->keys, &f);
   if (rc < 0) {
     bump(&lk->cnt[-rc - 1]);
+    /* a frame of our cluster naming a listed node that fails authentication: most often keys that
+     * differ between the nodes; counted per peer so the operator is told which one (the sender field is
+     * unauthenticated: a forger can blame a node, never make one look alive) */
+    if ((rc == -(1 + HB_DROP_MAC) || rc == -(1 + HB_DROP_KEY)) && len >= HB_HEADER_LEN)
+      for (int i = 0; i < e->npeers; i++)
+        if (e->peers[i].node_id == hb_get16(buf + 8)) {
+          bump(&e->peers[i].pl[link].authfail);
+          __atomic_store_n(&e->peers[i].pl[link].authfail_at, now, __ATOMIC_RELAXED);
+        }
     return;
   }
   if (f.sender == e->self_id) {
@@ -1202,7 +1213,10 @@ HB_API int32_t hb_engine_peer_link(hb_engine *e, int32_t peer, int32_t link, int
   out[1] = __atomic_load_n(&pl->state, __ATOMIC_RELAXED);
   out[2] = (int64_t)__atomic_load_n(&pl->late, __ATOMIC_RELAXED);
   out[3] = (int64_t)__atomic_load_n(&pl->rx, __ATOMIC_RELAXED);
-  return 4;
+  if (n < 6) return 4;
+  out[4] = (int64_t)__atomic_load_n(&pl->authfail, __ATOMIC_RELAXED);
+  out[5] = __atomic_load_n(&pl->authfail_at, __ATOMIC_RELAXED);
+  return 6;
 }
 
 HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int32_t n) {

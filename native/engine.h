@@ -80,7 +80,9 @@ HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int
  * thread at its next wake-up (it is woken at once). */
 HB_API int32_t hb_engine_set_timing(hb_engine *e, int32_t keepalive_ms, int32_t warntime_ms, int32_t deadtime_ms);
 /* What the thread knows of one peer on one link: out[0] last frame accepted (CLOCK_MONOTONIC ns, 0 = never),
- * out[1] state (enum hb_state), out[2] times it went late, out[3] frames accepted. Needs n >= 4; returns 4. */
+ * out[1] state (enum hb_state), out[2] times it went late, out[3] frames accepted; with n >= 6 also out[4] frames
+ * naming it as sender that failed authentication (MAC, or a key id we lack) and out[5] when the last one came
+ * (0 = never). Needs n >= 4; returns how many it wrote. */
 HB_API int32_t hb_engine_peer_link(hb_engine *e, int32_t peer, int32_t link, int64_t *out, int32_t n);
 HB_API int32_t hb_engine_stop(hb_engine *e);
 HB_API void hb_engine_free(hb_engine *e);

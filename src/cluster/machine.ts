@@ -86,6 +86,8 @@ export interface PeerState {
   record?: StateRecord;
   /** its record may say it does not hear us only after a grace since it was last late or dead (its first beats may predate hearing us) */
   settled?: boolean;
+  /** it said it was leaving (a planned stop) and has not been alive since */
+  left?: boolean;
 }
 
 export interface MachineState {
@@ -434,6 +436,7 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
       // (a partition that heals, even one we saw only as late) its first records may predate its hearing
       // us again. A one-way loss while we hear it all along is acted on at once.
       if (e.liveness !== "up") p.settled = false;
+      if (alive(p) && was !== "up" && was !== "late") p.left = false;
       else if (was !== "up") t.effects.push({ type: "timer", name: `settle:${e.peer}`, at: now + (cfg.deafGrace ?? 0) });
       if (alive(p) && s.fence[e.peer]) {
         if (s.fence[e.peer]!.state !== "done") t.log.push(`node ${e.peer}: alive again: fencing abandoned`);
@@ -469,8 +472,9 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
           t.log.push(`group ${t.name(gi)}: ${e.peer} released it; announcing our addresses again`);
           t.effects.push({ type: "announce", group: gi });
         }
-      } else if (e.msg.kind === "leaving" && p.record) {
-        p.record = { ...p.record, state: "stopping" };
+      } else if (e.msg.kind === "leaving") {
+        p.left = true;
+        if (p.record) p.record = { ...p.record, state: "stopping" };
       } else if (e.msg.kind === "yield") {
         // a peer ran hb takeover: it comes first for these groups (we still take them if it dies)
         const gs = e.msg.group === "all" ? cfg.groups.map((_, i) => i) : [e.msg.group];

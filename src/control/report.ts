@@ -12,7 +12,7 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { DROP_REASONS } from "../heartbeat/types.ts";
-import type { Status } from "./status.ts";
+import { AUTH_RECENT_MS, type Status } from "./status.ts";
 
 export const REPORT_CODE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type ReportLevel = keyof typeof REPORT_CODE;
@@ -37,7 +37,13 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
   const warn = (text: string) => p.push({ level: "WARNING", text });
   const crit = (text: string) => p.push({ level: "CRITICAL", text });
   for (const peer of s.peers) {
-    if (peer.state === "dead") crit(`peer ${peer.name} dead (last heard ${peer.last_heard_ms === null ? "never" : `${Math.round(peer.last_heard_ms / 1000)} s ago`})`);
+    const auth = peer.links.filter((l) => l.last_auth_failure_ms !== null && l.last_auth_failure_ms !== undefined && l.last_auth_failure_ms < AUTH_RECENT_MS).map((l) => l.name);
+    const why = auth.length ? `: frames from ${peer.name} fail authentication on ${auth.join(", ")}: are the keys the same?` : "";
+    const heard = `last heard ${peer.last_heard_ms === null ? "never" : `${Math.round(peer.last_heard_ms / 1000)} s ago`}`;
+    if (peer.state === "left") crit(`peer ${peer.name} left (a planned stop, ${heard}): no failover target${why}`);
+    else if (peer.state === "dead") crit(`peer ${peer.name} dead (${heard})${why}`);
+    else if (auth.length && peer.state === "unknown") crit(`peer ${peer.name} not heard${why}`);
+    else if (auth.length) warn(`peer ${peer.name}${why}`);
     else if (peer.state === "unknown") warn(`peer ${peer.name} not heard yet`);
     else {
       if (peer.state === "late") warn(`peer ${peer.name} late`);

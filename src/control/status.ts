@@ -11,9 +11,10 @@
  *   legacy   { nodes[] { node, interface, address, status, last_heard_ms } (live Heartbeat v1 nodes heard),
  *              packets, bad, last_bad }
  *   cluster  { name, auto_failback }
- *   peers[]  { name, id, state: unknown|up|late|dead, node_state: starting|standby|active|stopping|failed|null,
+ *   peers[]  { name, id, state: unknown|up|late|dead|left (dead after saying it was leaving: a planned stop), node_state: starting|standby|active|stopping|failed|null,
  *              last_heard_ms (ms since any frame, null = never), yields[], score (its uplink score, null if unknown),
- *              links[] { name, state, last_heard_ms, late_count, frames_rx } }
+ *              links[] { name, state, last_heard_ms, late_count, frames_rx,
+ *                        auth_failures (frames naming it that failed authentication), last_auth_failure_ms (null = never) } }
  *   links[]  { name, kind, sending: true|false (local sends work), carrier: true|false|null,
  *              frames_tx, tx_errors, frames_rx, drops { length, version, cluster, sender, key, mac, link, generation, replay } }
  *   groups[] { name, preferred, here (this node's phase: stopped|starting|running|stopping|failed),
@@ -27,6 +28,8 @@
 import type { DropReason, Liveness } from "../heartbeat/types.ts";
 
 export const STATUS_SCHEMA = "hb.status/1";
+/** Authentication failures this recent are shown and reported (older ones only counted). */
+export const AUTH_RECENT_MS = 60_000;
 
 export interface LinkPeerStatus {
   name: string;
@@ -34,11 +37,13 @@ export interface LinkPeerStatus {
   last_heard_ms: number | null;
   late_count: number;
   frames_rx: number;
+  auth_failures: number;
+  last_auth_failure_ms: number | null;
 }
 export interface PeerStatus {
   name: string;
   id: number;
-  state: Liveness;
+  state: Liveness | "left";
   node_state: string | null;
   last_heard_ms: number | null;
   yields: string[];
@@ -121,6 +126,10 @@ export function renderStatus(s: Status, events = 10): string {
     );
   }
   out.push(...table(prow));
+  for (const p of s.peers)
+    for (const l of p.links)
+      if (l.last_auth_failure_ms !== null && l.last_auth_failure_ms < AUTH_RECENT_MS)
+        out.push(`  AUTH: ${l.auth_failures} frame(s) from ${p.name} failed authentication on ${l.name}, the last ${ago(l.last_auth_failure_ms)}: are the keys the same?`);
   out.push("");
   out.push("Links");
   const lrow: string[][] = [["LINK", "KIND", "SENDING", "CARRIER", "TX", "RX", "DROPPED"]];

@@ -8,7 +8,7 @@ import { selfHolds, unable, type MachineConfig, type MachineEvent, type MachineS
 import type { History } from "../control/history.ts";
 import { STATUS_SCHEMA, type HistoryEntry, type Status } from "../control/status.ts";
 import type { Config } from "../config/schema.ts";
-import type { HeartbeatEvent, LinkCounters, Liveness } from "../heartbeat/types.ts";
+import type { HeartbeatEvent, LinkCounters, Liveness, PeerLinks } from "../heartbeat/types.ts";
 import type { logger } from "../log/log.ts";
 import { resourceName } from "../resources/runner.ts";
 
@@ -28,6 +28,8 @@ export class HeartbeatLog {
     private readonly log: Log,
     private readonly record: (kind: HistoryEntry["kind"], text: string) => void = () => {},
     private readonly errnoName: (n: number) => string = (n) => `errno ${n}`,
+    /** did the peer say it was leaving (a planned stop) before it went silent? */
+    private readonly left: (peer: string) => boolean = () => false,
   ) {}
 
   onEvent(e: HeartbeatEvent): void {
@@ -39,8 +41,9 @@ export class HeartbeatLog {
           e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) :
           e.state === "late" ? `silent ${ms(e.gapMs)} on every link` :
           old === "unknown" ? `not heard within initdead (${ms(e.gapMs)})` : `silent ${ms(e.gapMs)} on every link`;
-        const line = `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
-        if (e.state === "up") this.log.info(line);
+        const left = e.state === "dead" && this.left(e.peer);
+        const line = left ? `peer ${e.peer}: ${old} -> left (it said it was leaving: a planned stop; silent ${ms(e.gapMs)})` : `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
+        if (e.state === "up" || left) this.log.info(line);
         else this.log.warn(line);
         this.record("peer", line);
         break;
@@ -103,6 +106,29 @@ export class HeartbeatLog {
         }
         break;
     }
+  }
+}
+
+/** Frames from a listed node that fail authentication: say which node and link, once a minute at most. */
+export class AuthWatch {
+  private readonly seen = new Map<string, { n: number; told: number }>();
+  constructor(
+    private readonly log: Log,
+    private readonly record: (text: string) => void,
+    private readonly now: () => number,
+  ) {}
+  check(peers: PeerLinks): void {
+    for (const p of peers)
+      for (const l of p.links) {
+        const key = `${p.peer}/${l.link}`;
+        const was = this.seen.get(key) ?? { n: 0, told: -Infinity };
+        if (l.authFail > was.n && this.now() - was.told >= 60_000) {
+          const line = `frames from ${p.peer} fail authentication on ${l.link}: are the keys the same? (${l.authFail - was.n} new, ${l.authFail} in all)`;
+          this.log.error(line);
+          this.record(line);
+          this.seen.set(key, { n: l.authFail, told: this.now() });
+        } else if (l.authFail > was.n) this.seen.set(key, { ...was });
+      }
   }
 }
 
@@ -183,7 +209,7 @@ export interface StatusSources {
   generation: bigint;
   hb: HeartbeatLog;
   nowMono: number;
-  peerLinks: { peer: string; links: { link: string; lastRxMs: number; state: Liveness; late: number; rx: number }[] }[];
+  peerLinks: PeerLinks;
   counters: Record<string, LinkCounters>;
   tracker: GroupTracker;
   conflicts: Status["conflicts"];
@@ -234,12 +260,12 @@ export function buildStatus(x: StatusSources, events = 50): Status {
       return {
         name: p.peer,
         id: config.nodes.find((n) => n.name === p.peer)?.id ?? 0,
-        state: ps?.liveness ?? "unknown",
+        state: ps?.liveness === "dead" && ps.left ? "left" : (ps?.liveness ?? "unknown"),
         node_state: ps?.record?.state ?? null,
         last_heard_ms: age(last),
         yields: (ps?.record?.yields ?? []).map(name),
         score: ps?.record ? ps.record.score : null,
-        links: p.links.map((l) => ({ name: l.link, state: l.state, last_heard_ms: age(l.lastRxMs), late_count: l.late, frames_rx: l.rx })),
+        links: p.links.map((l) => ({ name: l.link, state: l.state, last_heard_ms: age(l.lastRxMs), late_count: l.late, frames_rx: l.rx, auth_failures: l.authFail, last_auth_failure_ms: age(l.authFailMs) })),
       };
     }),
     links: config.links.map((l) => {

@@ -27,7 +27,7 @@ import { History } from "../control/history.ts";
 import { ControlServer } from "../control/server.ts";
 import { fail, success, type Request, type Response } from "../control/protocol.ts";
 import type { Status } from "../control/status.ts";
-import { buildStatus, describeEvent, GroupTracker, HeartbeatLog, holdersOf, reportDrops } from "./observer.ts";
+import { AuthWatch, buildStatus, describeEvent, GroupTracker, HeartbeatLog, holdersOf, reportDrops } from "./observer.ts";
 import { planReload } from "./reload.ts";
 import { Notifier } from "./systemd.ts";
 import { Signals } from "./signals.ts";
@@ -225,7 +225,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
     const setup = heartbeatSetup(config, gen.generation, HEARD_OFFSET);
     const nl = new NativeLinks(setup);
     links = nl;
-    const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => record(kind, text, "heartbeat"), errnoName);
+    const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => record(kind, text, "heartbeat"), errnoName, (peer) => driver?.state.peers[peer]?.left === true);
     const lostAt = new Map<string, number>();
     const runner = new ResourceRunner({
       groups: config.groups,
@@ -348,10 +348,12 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
     });
 
     const dropLog = logger("heartbeat");
+    const authWatch = new AuthWatch(dropLog, (text) => record("fault", text, "heartbeat"), () => performance.now());
     let counters = nl.counters();
     const dropTimer = setInterval(() => {
       const now = nl.counters();
       reportDrops(dropLog, counters, now);
+      authWatch.check(nl.peerLinks());
       counters = now;
     }, 2000);
 

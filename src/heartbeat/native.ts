@@ -1,7 +1,7 @@
 /** Links implemented by the C engine: names its raw events and counters. */
 import { Engine, EV, type RawEvent, type Vip, type VipLease } from "../native/shim.ts";
 import type { HeartbeatSetup } from "./setup.ts";
-import { DROP_REASONS, LIVENESS, type HeartbeatEvent, type LinkCounters, type Links } from "./types.ts";
+import { DROP_REASONS, LIVENESS, type HeartbeatEvent, type LinkCounters, type Links, type PeerLinks } from "./types.ts";
 
 export class NativeLinks implements Links {
   private readonly engine: Engine;
@@ -55,12 +55,12 @@ export class NativeLinks implements Links {
   }
 
   /** What the native thread knows of every peer on every link (last frame on its monotonic clock, in ms). */
-  peerLinks(): { peer: string; links: { link: string; lastRxMs: number; state: (typeof LIVENESS)[number]; late: number; rx: number }[] }[] {
+  peerLinks(): PeerLinks {
     return this.setup.peers.map((peer, pi) => ({
       peer,
       links: this.setup.links.map((link, li) => {
         const x = this.engine.peerLink(pi, li);
-        return { link, lastRxMs: x.lastRxMs, state: LIVENESS[x.state] ?? "unknown", late: x.late, rx: x.rx };
+        return { link, lastRxMs: x.lastRxMs, state: LIVENESS[x.state] ?? "unknown", late: x.late, rx: x.rx, authFail: x.authFail, authFailMs: x.authFailMs };
       }),
     }));
   }

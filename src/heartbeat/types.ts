@@ -53,6 +53,21 @@ export interface Links {
   stop(): void;
 }
 
+/** What the heartbeat knows of every peer on every link; times in ms on its monotonic clock (0 = never). */
+export type PeerLinks = {
+  peer: string;
+  links: {
+    link: string;
+    lastRxMs: number;
+    state: Liveness;
+    late: number;
+    rx: number;
+    /** frames naming this peer that failed authentication (a wrong key, most likely), and the last one */
+    authFail: number;
+    authFailMs: number;
+  }[];
+}[];
+
 export interface HeartbeatTiming {
   keepalive: number;
   warntime: number;

@@ -439,10 +439,10 @@ export class Engine {
   }
 
   /** What the native thread knows of one peer on one link. */
-  peerLink(peer: number, link: number): { lastRxMs: number; state: number; late: number; rx: number } {
-    const out = new BigInt64Array(4);
-    check("peer link", sym().hb_engine_peer_link(this.h, peer, link, ptr(out), 4));
-    return { lastRxMs: Number(out[0]) / 1e6, state: Number(out[1]), late: Number(out[2]), rx: Number(out[3]) };
+  peerLink(peer: number, link: number): { lastRxMs: number; state: number; late: number; rx: number; authFail: number; authFailMs: number } {
+    const out = new BigInt64Array(6);
+    check("peer link", sym().hb_engine_peer_link(this.h, peer, link, ptr(out), 6));
+    return { lastRxMs: Number(out[0]) / 1e6, state: Number(out[1]), late: Number(out[2]), rx: Number(out[3]), authFail: Number(out[4]), authFailMs: Number(out[5]) / 1e6 };
   }
 
   counters(link: number): bigint[] {

@@ -156,11 +156,43 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(await holders(lab)).toEqual([1]);
   }, 60_000);
 
+  test("different keys are named as such (log, status, report); a planned stop shows as left, not dead", async () => {
+    files = new ClusterFiles(config(scripts), (node, text) => (node === 2 ? text.replace('secret = "lab-secret-0123456789"', 'secret = "another-secret-9876543210"') : text));
+    const a = start(1);
+    const b = start(2);
+    await b.waitLine(/frames from node1 fail authentication on udp:eth0: are the keys the same\?/, 8000);
+    await a.waitLine(/frames from node2 fail authentication on udp:eth0: are the keys the same\?/, 8000);
+    const r = await report(2);
+    expect(r.code).toBe(2);
+    expect(r.line).toMatch(/peer node1 dead \(last heard never\): frames from node1 fail authentication on udp:eth0(, ether:eth0)?: are the keys the same\?/);
+    const st = await hb(2, ["status"]);
+    expect(st.stdout).toMatch(/AUTH: \d+ frame\(s\) from node1 failed authentication on udp:eth0/);
+    expect((await statusOf(2)).peers[0].links[0].auth_failures).toBeGreaterThan(0);
+    await Promise.all(procs.map((p) => p.stop()));
+    procs = [];
+    files.cleanup();
+    // same keys: node2 stops (SIGTERM): node1 reports it as left, in its log and history too
+    files = new ClusterFiles(config(scripts));
+    const c = start(1);
+    const d = start(2);
+    await c.waitLine(/group web: starting -> running/, 8000);
+    await waitFor("node1 to hear node2", async () => (await statusOf(1)).peers[0].state === "up", 5000, 50);
+    expect(await d.stop()).toBe(0);
+    await c.waitLine(/peer node2: (up|late) -> left \(it said it was leaving: a planned stop/, 3000);
+    const st1 = await statusOf(1);
+    expect(st1.peers[0].state).toBe("left");
+    expect(st1.events.some((e: { text: string }) => e.text.includes("-> left"))).toBe(true);
+    const r1 = await report(1);
+    expect(r1.code).toBe(2);
+    expect(r1.line).toContain("peer node2 left (a planned stop");
+    expect(c.matching(/peer node2: .* -> dead/)).toEqual([]);
+  }, 40_000);
+
   test("refusals: standby with the peer dead, takeover of a failed group, an unknown group", async () => {
     const [, b] = await cluster();
     await b.stop();
     procs = procs.filter((p) => p !== b);
-    await waitFor("node1 to see node2 gone", async () => (await statusOf(1)).peers[0].state === "dead", 5000, 50);
+    await waitFor("node1 to see node2 gone (a planned stop: left)", async () => (await statusOf(1)).peers[0].state === "left", 5000, 50);
     const r = await hb(1, ["standby", "web"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("hb: refused: no peer can take web (node2 is dead); use --force to stop it anyway");
@@ -240,8 +272,9 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const away = await report(2);
     expect(away.code).toBe(1);
     expect(away.line).toContain("group web on node2, not on its preferred node node1");
-    // a dead peer: CRITICAL
-    await b.stop();
+    // a dead peer (a crash, not a planned stop): CRITICAL
+    b.proc.kill("SIGKILL");
+    await b.proc.exited;
     procs = procs.filter((p) => p !== b);
     await waitFor("node1 to take web back", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 50);
     const crit = await report(1);

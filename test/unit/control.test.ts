@@ -43,7 +43,7 @@ describe("protocol v1", () => {
 
 /** A healthy two-node status: node a runs web (preferred a). */
 function healthy(): Status {
-  const link = (name: string) => ({ name, state: "up" as const, last_heard_ms: 20, late_count: 0, frames_rx: 100 });
+  const link = (name: string) => ({ name, state: "up" as const, last_heard_ms: 20, late_count: 0, frames_rx: 100, auth_failures: 0, last_auth_failure_ms: null as number | null });
   const drops = { length: 0, version: 0, cluster: 0, sender: 0, key: 0, mac: 0, link: 0, generation: 0, replay: 0 };
   return {
     schema: "hb.status/1", version: "0.1.0", time: "2026-11-22T10:00:00.000Z",
@@ -70,6 +70,10 @@ describe("hb report verdicts", () => {
     ["an old address conflict", (s) => { s.conflicts.push({ address: "198.51.100.200", interface: "eth0", time: "2026-11-22T08:00:00.000Z", message: "x" }); }, 0, "HB OK"],
     ["this node in standby", (s) => { s.node.state = "standby"; s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 1, "HB WARNING - node a in standby"],
     ["a dead peer", (s) => { s.peers[0]!.state = "dead"; s.peers[0]!.last_heard_ms = 61_000; }, 2, "HB CRITICAL - peer b dead (last heard 61 s ago)"],
+    ["a peer that left (a planned stop)", (s) => { s.peers[0]!.state = "left"; s.peers[0]!.last_heard_ms = 5_000; }, 2, "HB CRITICAL - peer b left (a planned stop, last heard 5 s ago): no failover target"],
+    ["a peer never heard whose frames fail authentication", (s) => { s.peers[0]!.state = "unknown"; s.peers[0]!.last_heard_ms = null; s.peers[0]!.links[0]!.auth_failures = 12; s.peers[0]!.links[0]!.last_auth_failure_ms = 300; },
+      2, "HB CRITICAL - peer b not heard: frames from b fail authentication on udp:eth0: are the keys the same?"],
+    ["old authentication failures are not reported", (s) => { s.peers[0]!.links[0]!.auth_failures = 3; s.peers[0]!.links[0]!.last_auth_failure_ms = 3_600_000; }, 0, "HB OK - "],
     ["a group running nowhere", (s) => { s.groups[0]!.holders = []; s.groups[0]!.here = "stopped"; }, 2, "HB CRITICAL - group web running nowhere"],
     ["a failed group", (s) => { s.groups[0]!.here = "failed"; s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 2, "HB CRITICAL - group web failed to start on a"],
     ["a blocked group", (s) => { s.groups[0]!.here = "failed"; s.groups[0]!.blocked = true; }, 2, "HB CRITICAL - group web blocked on a: a resource could not be stopped"],
