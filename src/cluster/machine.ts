@@ -436,8 +436,8 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
       // (a partition that heals, even one we saw only as late) its first records may predate its hearing
       // us again. A one-way loss while we hear it all along is acted on at once.
       if (e.liveness !== "up") p.settled = false;
-      if (alive(p) && was !== "up" && was !== "late") p.left = false;
       else if (was !== "up") t.effects.push({ type: "timer", name: `settle:${e.peer}`, at: now + (cfg.deafGrace ?? 0) });
+      if (alive(p) && was !== "up" && was !== "late") p.left = false;
       if (alive(p) && s.fence[e.peer]) {
         if (s.fence[e.peer]!.state !== "done") t.log.push(`node ${e.peer}: alive again: fencing abandoned`);
         delete s.fence[e.peer];
