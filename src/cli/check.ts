@@ -1,5 +1,8 @@
 /** `hb check`: validate the config and print a short summary of the cluster. */
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { formatDuration } from "../config/duration.ts";
+import { findScript } from "../resources/runner.ts";
 import type { Config, LinkConfig, ResourceConfig } from "../config/schema.ts";
 
 const link = (l: LinkConfig): string => {
@@ -44,4 +47,38 @@ export function summary(c: Config): string {
   if (c.watchdog.device) lines.push(`watchdog: ${c.watchdog.device}, fed every ${formatDuration(c.watchdog.interval)}`);
   if (c.links.length < 2) lines.push("note: one link only; a second path (another NIC, or a serial cable) guards against a false failover when it breaks");
   return lines.join("\n");
+}
+
+/** Is this host the node the config is for? Its name (or short name) is the node's. */
+export function isLocalNode(c: Config, host = hostname()): boolean {
+  return c.cluster.node === host || c.cluster.node === host.split(".")[0];
+}
+
+/**
+ * What only this host can tell: every interface exists, every serial device and script resolves,
+ * the fence command is there. Returns the problems (empty: all found). systemd units are left to
+ * systemctl at start (they may be installed later by the same package run).
+ */
+export function localProblems(c: Config, sysNet = "/sys/class/net", path = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"): string[] {
+  const out: string[] = [];
+  const iface = (name: string, what: string) => {
+    if (!existsSync(`${sysNet}/${name}`)) out.push(`${what}: interface ${name} does not exist on this host`);
+  };
+  for (const l of c.links) {
+    if (l.kind === "serial") {
+      if (!existsSync(l.device)) out.push(`link ${l.name}: serial device ${l.device} does not exist`);
+    } else iface(l.interface, `link ${l.name}`);
+  }
+  for (const g of c.groups)
+    for (const r of g.resources) {
+      if (r.kind === "ip") iface(r.interface, `group ${g.name}: ip ${r.address}`);
+      if (r.kind === "script" && !findScript(r.script, c.paths.script_dirs))
+        out.push(`group ${g.name}: script ${r.script} not found (or not executable)${r.script.startsWith("/") ? "" : ` in ${c.paths.script_dirs.join(", ")}`}`);
+    }
+  if (c.uplink.interface) iface(c.uplink.interface, "uplink");
+  if (c.fencing.method === "command") {
+    const cmd = c.fencing.command[0]!;
+    if (!findScript(cmd, cmd.includes("/") ? [] : path.split(":"))) out.push(`fencing: command ${cmd} not found (or not executable)`);
+  }
+  return out;
 }

@@ -9,7 +9,8 @@ import { ConfigError } from "../config/errors.ts";
 import type { Config } from "../config/schema.ts";
 import { DEFAULT_CONFIG, loadConfig, systemEnv } from "../config/load.ts";
 import { LOG_LEVELS, logger, setLogLevel, type LogLevel } from "../log/log.ts";
-import { summary } from "./check.ts";
+import { isLocalNode, localProblems, summary } from "./check.ts";
+import { hostname } from "node:os";
 import { CliError, EXIT } from "./exit.ts";
 
 export const VERSION: string = pkg.version;
@@ -172,6 +173,14 @@ export function buildCli() {
       applyLogLevel(o, "warn");
       const config = load(o);
       console.log(summary(config));
+      if (isLocalNode(config)) {
+        const problems = localProblems(config);
+        if (problems.length) {
+          console.error(`${o.config}: on this host (node ${config.cluster.node}):\n${problems.map((p) => `  error: ${p}`).join("\n")}`);
+          return EXIT.FAILURE;
+        }
+        console.log(`this host (node ${config.cluster.node}): every interface, device, script and command is here`);
+      } else console.log(`this host (${hostname()}) is not node ${config.cluster.node}: interfaces, devices and scripts not checked (run hb check on that node)`);
       const { shimInfo } = await import("../native/shim.ts");
       const s = shimInfo();
       console.log(`native shim: loaded via ${s.via} (abi ${s.abi})`);

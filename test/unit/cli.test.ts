@@ -59,6 +59,33 @@ describe("hb CLI", () => {
     expect(r.out).toContain("web, preferred node1: ip 192.0.2.20/24 on eth0:0, script named, script httpd, script mysqld");
     expect(r.out).toContain("udp:eth0: UDP broadcast on eth0 port 694");
   });
+  test("check elsewhere than on the node says it skipped the host checks", () => {
+    const r = hb(["check", "-c", join(dir, "ha.toml"), "--node", "node2"]);
+    expect(r.out).toMatch(/this host \(.*\) is not node node2: interfaces, devices and scripts not checked/);
+  });
+  // hostname is per UTS namespace: unshare one (root only) named like the node
+  const asNode = (node: string, args: string[]) => {
+    const p = Bun.spawnSync(["unshare", "--uts", "sh", "-c", `hostname ${node} && exec "$@"`, "sh", HB, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 20_000 });
+    return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+  };
+  test.skipIf(process.getuid?.() !== 0)("check on the node itself: missing interfaces and scripts are errors; present ones pass", () => {
+    const r = asNode("node2", ["check", "-c", join(dir, "ha.toml")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("on this host (node node2):");
+    expect(r.err).toMatch(/error: group web: script named not found \(or not executable\) in /);
+    expect(r.err).toMatch(/error: group web: script mysqld not found/);
+    const scripts = join(dir, "resource.d");
+    require("node:fs").mkdirSync(scripts, { recursive: true });
+    for (const s of ["named", "httpd", "mysqld"]) writeFileSync(join(scripts, s), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const text = require("node:fs").readFileSync(join(dir, "ha.toml"), "utf8") as string;
+    // this host's own interface (lo) for every link and address: only what exists here may pass
+    const local = join(dir, "local.toml");
+    writeFileSync(local, text.replace(/interface = "eth[01]"/g, 'interface = "lo"').replace(/label = "eth0:0"/g, 'label = "lo:0"')+ `\n[paths]\nscript_dirs = ["${scripts}"]\n`, { mode: 0o644 });
+    const ok = asNode("node2", ["check", "-c", local]);
+    expect(ok.err).toBe("");
+    expect(ok.out).toContain("this host (node node2): every interface, device, script and command is here");
+    expect(ok.code).toBe(0);
+  });
   test("check on a broken config exits 1 and prints file:line:col", () => {
     const bad = join(dir, "bad.toml");
     writeFileSync(bad, `[cluster]\nname = "x"\nauto_failback = "on"\n`, { mode: 0o600 });
