@@ -538,7 +538,7 @@ export const SCHEMA: Fields = {
         guard: {
           kind: { t: "bool" },
           default: true,
-          doc: "Listen (read-only) for Heartbeat v1 packets on hb's interfaces. While a live Heartbeat node is heard on an interface, hb takes no group with an address there (and releases one it holds), says so in the log, `hb status` and `hb report` (CRITICAL).",
+          doc: "Listen (read-only) for Heartbeat v1 packets on hb's interfaces. While a live Heartbeat node whose packets verify with a `[[legacy.key]]` is heard on an interface, hb takes no group with an address there (and releases one it holds), says so in the log, `hb status` and `hb report` (CRITICAL). Without a legacy key it only warns.",
           reason: "during a migration an old Heartbeat node and hb must never both own the VIP: Heartbeat cannot hear hb, so hb must be the one that yields",
         },
         port: {
@@ -546,6 +546,34 @@ export const SCHEMA: Fields = {
           default: 694,
           doc: "The UDP port Heartbeat uses (its `udpport`).",
           reason: "Heartbeat's default",
+        },
+        key: {
+          kind: {
+            t: "tables",
+            minItems: 1,
+            item: {
+              id: {
+                kind: { t: "int", min: 0, max: 15 },
+                required: true,
+                doc: "The key's number in Heartbeat's authkeys (the N of `N sha1 SECRET`).",
+              },
+              method: {
+                kind: { t: "string", oneOf: ["sha1", "md5"] },
+                required: true,
+                doc: "Heartbeat's method for that key: sha1 or md5 (HMAC). crc authenticates nothing and is not accepted.",
+              },
+              secret: {
+                kind: { t: "string" },
+                doc: "The authkeys secret, inline. Then ha.toml must not be readable by group or others (chmod 600).",
+              },
+              file: {
+                kind: { t: "string" },
+                doc: "A file that holds the authkeys secret (surrounding white space ignored), chmod 600.",
+              },
+            },
+          },
+          doc: "The old cluster's authkeys keys (`[[legacy.key]]`; `hb import` writes them). Only a Heartbeat packet whose authentication verifies with one of them can hold hb off a group; others are counted as forged. Without any, the guard can verify nothing: it only warns (`hb report` WARNING) and never releases a group.",
+          reason: "absent: any host on the LAN could otherwise take the service down with three forged packets",
         },
         deadtime: {
           kind: { t: "duration", min: 1000, max: 3_600_000 },
@@ -688,10 +716,17 @@ export interface WatchdogConfig {
   device?: string;
   interval: number;
 }
+export interface LegacyKey {
+  id: number;
+  method: "sha1" | "md5";
+  secret: Uint8Array;
+}
 export interface LegacyConfig {
   guard: boolean;
   port: number;
   deadtime: number;
+  /** authkeys keys of the old cluster; none: the guard only warns */
+  keys: LegacyKey[];
 }
 export interface ControlConfig {
   socket: string;

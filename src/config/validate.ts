@@ -314,39 +314,45 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
   }
 
   // Auth keys: unique ids, exactly one of secret/file, send picks a listed key, no readable secrets.
-  const keys: { id: number; secret: Uint8Array }[] = [];
   const keyList = (auth?.key as (Raw | undefined)[] | undefined) ?? [];
   let inlineSecret = false;
-  keyList.forEach((k, i) => {
-    if (!k || typeof k.id !== "number") return;
-    const p: Seg[] = ["auth", "key", i];
-    if (keys.some((o) => o.id === k.id)) c.add([...p, "id"], `key id ${k.id} is listed twice`, "give each [[auth.key]] a distinct id");
-    const hasSecret = typeof k.secret === "string";
-    const hasFile = typeof k.file === "string";
-    if (hasSecret === hasFile) {
-      c.add(p, hasSecret ? "a key has both \"secret\" and \"file\"" : "a key needs \"secret\" or \"file\"", "give the key inline (secret = \"...\") or in a file (file = \"/etc/hb/authkey\"), not both", "key");
-      return;
-    }
-    let text: string;
-    if (hasSecret) {
-      inlineSecret = true;
-      text = k.secret as string;
-    } else {
-      const f = k.file as string;
-      const mode = env.mode(f);
-      if (mode instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${mode.message}`, "create it with the shared key, then chmod 600"); return; }
-      if (mode & 0o077) { c.add([...p, "file"], `key file ${f} is accessible by group or others (mode ${(mode & 0o777).toString(8)})`, `chmod 600 ${f}`); return; }
-      const r = env.read(f);
-      if (r instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${r.message}`, "check the path and permissions"); return; }
-      text = r.trim();
-    }
-    if (text.length === 0) { c.add([...p, hasSecret ? "secret" : "file"], "the key is empty", "use a random key of at least 16 characters, e.g. from: openssl rand -hex 32"); return; }
-    keys.push({ id: k.id, secret: new TextEncoder().encode(text) });
-  });
+  const readKeys = (table: string, list: (Raw | undefined)[]) => {
+    const out: { id: number; secret: Uint8Array; raw: Raw }[] = [];
+    list.forEach((k, i) => {
+      if (!k || typeof k.id !== "number") return;
+      const p: Seg[] = [table, "key", i];
+      if (out.some((o) => o.id === k.id)) c.add([...p, "id"], `key id ${k.id} is listed twice`, `give each [[${table}.key]] a distinct id`);
+      const hasSecret = typeof k.secret === "string";
+      const hasFile = typeof k.file === "string";
+      if (hasSecret === hasFile) {
+        c.add(p, hasSecret ? "a key has both \"secret\" and \"file\"" : "a key needs \"secret\" or \"file\"", "give the key inline (secret = \"...\") or in a file (file = \"/etc/hb/authkey\"), not both", "key");
+        return;
+      }
+      let text: string;
+      if (hasSecret) {
+        inlineSecret = true;
+        text = k.secret as string;
+      } else {
+        const f = k.file as string;
+        const mode = env.mode(f);
+        if (mode instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${mode.message}`, "create it with the shared key, then chmod 600"); return; }
+        if (mode & 0o077) { c.add([...p, "file"], `key file ${f} is accessible by group or others (mode ${(mode & 0o777).toString(8)})`, `chmod 600 ${f}`); return; }
+        const r = env.read(f);
+        if (r instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${r.message}`, "check the path and permissions"); return; }
+        text = r.trim();
+      }
+      if (text.length === 0) { c.add([...p, hasSecret ? "secret" : "file"], "the key is empty", "use a random key of at least 16 characters, e.g. from: openssl rand -hex 32"); return; }
+      out.push({ id: k.id, secret: new TextEncoder().encode(text), raw: k });
+    });
+    return out;
+  };
+  const keys = readKeys("auth", keyList).map(({ id, secret }) => ({ id, secret }));
+  const legacyRaw = raw.legacy as Raw | undefined;
+  const legacyKeys = readKeys("legacy", (legacyRaw?.key as (Raw | undefined)[] | undefined) ?? []).map(({ id, secret, raw: k }) => ({ id, secret, method: k.method as "sha1" | "md5" }));
   if (inlineSecret) {
     if (configMode instanceof Error) c.add([], `cannot check the permissions of ${c.file}: ${configMode.message}`);
     else if (configMode & 0o077)
-      c.add(["auth"], `${c.file} holds an inline key but is accessible by group or others (mode ${(configMode & 0o777).toString(8)})`, `chmod 600 ${c.file}, or move the key to a key file`, "key");
+      c.add([(auth?.key as Raw[] | undefined)?.some((k) => typeof k?.secret === "string") ? "auth" : "legacy"], `${c.file} holds an inline key but is accessible by group or others (mode ${(configMode & 0o777).toString(8)})`, `chmod 600 ${c.file}, or move the key to a key file`, "key");
   }
   let send = typeof auth?.send === "number" ? auth.send : undefined;
   if (auth && keyList.length > 0) {
@@ -440,7 +446,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
     uplink: raw.uplink as unknown as Config["uplink"],
     fencing: raw.fencing as unknown as Config["fencing"],
     watchdog: raw.watchdog as unknown as Config["watchdog"],
-    legacy: raw.legacy as unknown as Config["legacy"],
+    legacy: { ...(raw.legacy as unknown as Config["legacy"]), keys: legacyKeys },
     paths: raw.paths as unknown as Config["paths"],
   };
 }

@@ -67,7 +67,9 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
     else if (f.state === "running") warn(`fencing ${f.peer} in progress`);
   }
   for (const l of s.legacy?.nodes ?? [])
-    crit(`Heartbeat v1 node ${l.node} alive on ${l.interface} (${l.address}): hb takes no group with an address there`);
+    if (l.trusted === false) warn(`Heartbeat v1 node ${l.node} heard on ${l.interface} (${l.address}), unauthenticated: not obeyed (set [[legacy.key]])`);
+    else crit(`Heartbeat v1 node ${l.node} alive on ${l.interface} (${l.address}): hb takes no group with an address there`);
+  if (s.legacy?.forged) warn(`${s.legacy.forged} forged Heartbeat packet(s) ignored (last: ${s.legacy.last_forged})`);
   for (const f of (s.node.faults ?? []).filter((x) => !x.reason.startsWith("a live Heartbeat node"))) warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
   if (s.node.score_measured !== null && s.node.score_measured !== undefined && s.node.score_measured < 100)
     (s.node.score_measured === 0 ? crit : warn)(`uplink of ${s.node.name}: score ${s.node.score_measured} (ping targets not answering)`);
@@ -129,6 +131,7 @@ export function prometheus(s: Status | undefined, r: Report): string {
   metric("hb_fencing_failed", "gauge", "1 while fencing a dead peer keeps failing (its groups are not taken over).", s.fencing.map((f) => [{ peer: f.peer }, f.state === "failed" ? 1 : 0]));
   metric("hb_legacy_nodes", "gauge", "Live Heartbeat v1 nodes heard by the legacy guard.", [[{}, s.legacy?.nodes.length ?? 0]]);
   metric("hb_legacy_bad_packets_total", "counter", "Packets on the Heartbeat port that were not valid Heartbeat v1 messages.", [[{}, s.legacy?.bad ?? 0]]);
+  metric("hb_legacy_forged_packets_total", "counter", "Heartbeat v1 packets whose authentication did not verify with a [[legacy.key]] (ignored).", [[{}, s.legacy?.forged ?? 0]]);
   metric("hb_address_conflicts", "gauge", "Address conflicts remembered by the daemon.", [[{}, s.conflicts.length]]);
   return `${out.join("\n")}\n`;
 }

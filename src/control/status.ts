@@ -86,7 +86,11 @@ export interface Status {
     score: number; score_measured: number | null; faults: { group: string; reason: string }[];
   };
   fencing: { peer: string; state: "running" | "failed" | "done"; attempts: number; since: string; error: string | null }[];
-  legacy: { nodes: { node: string; interface: string; address: string; status: string | null; last_heard_ms: number }[]; packets: number; bad: number; last_bad: string | null };
+  legacy: {
+    /** trusted: its packets verify with a [[legacy.key]] (only those hold hb off) */
+    nodes: { node: string; interface: string; address: string; status: string | null; last_heard_ms: number; trusted: boolean }[];
+    packets: number; bad: number; last_bad: string | null; forged: number; last_forged: string | null;
+  };
   cluster: { name: string; auto_failback: boolean };
   peers: PeerStatus[];
   links: LinkStatus[];
@@ -112,7 +116,8 @@ export function renderStatus(s: Status, events = 10): string {
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
   if (n.score_measured !== null) out.push(`  uplink score ${n.score}${n.score_measured !== n.score ? ` (measured ${n.score_measured}, waiting out the hold-down)` : ""}`);
   for (const f of n.faults) out.push(`  FAULT: ${f.group} cannot run here: ${f.reason}`);
-  for (const l of s.legacy?.nodes ?? []) out.push(`  LEGACY: Heartbeat v1 node ${l.node} (${l.address}) alive on ${l.interface}, last heard ${ago(l.last_heard_ms)}`);
+  for (const l of s.legacy?.nodes ?? []) out.push(`  LEGACY: Heartbeat v1 node ${l.node} (${l.address}) ${l.trusted ? "alive" : "heard, unauthenticated (not obeyed),"} on ${l.interface}, last heard ${ago(l.last_heard_ms)}`);
+  if (s.legacy?.forged) out.push(`  legacy guard: ${s.legacy.forged} forged packet(s) ignored; last: ${s.legacy.last_forged}`);
   if (s.legacy?.bad) out.push(`  legacy guard: ${s.legacy.bad} bad packet(s) dropped; last: ${s.legacy.last_bad}`);
   for (const f of s.fencing) out.push(`  fencing ${f.peer}: ${f.state.toUpperCase()}, attempt ${f.attempts}, since ${local(f.since)}${f.error ? `: ${f.error}` : ""}`);
   out.push("");

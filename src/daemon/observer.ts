@@ -247,7 +247,9 @@ export function buildStatus(x: StatusSources, events = 50): Status {
       }),
     },
     legacy: {
-      nodes: [...(x.guard?.alive.values() ?? [])].map((n) => ({ node: n.node, interface: n.ifname, address: n.address, status: n.status ?? null, last_heard_ms: Math.round(performance.now() - n.lastSeen) })),
+      nodes: [...(x.guard?.alive.values() ?? [])].map((n) => ({ node: n.node, interface: n.ifname, address: n.address, status: n.status ?? null, last_heard_ms: Math.round(performance.now() - n.lastSeen), trusted: n.trusted })),
+      forged: x.guard?.stats.forged ?? 0,
+      last_forged: x.guard?.stats.lastForged ?? null,
       packets: x.guard?.stats.packets ?? 0,
       bad: x.guard?.stats.bad ?? 0,
       last_bad: x.guard?.stats.lastBad ?? null,

@@ -372,14 +372,28 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
       }
     }
     const legacyLog = logger("legacy");
-    guard = new LegacyGuard(listeners, config.legacy.deadtime, (n, alive) => {
-      const line = alive
-        ? `Heartbeat v1 node ${n.node} (${n.address}, status ${n.status ?? "?"}) is alive on ${n.ifname}: hb takes no group with an address there until it stops`
-        : `Heartbeat v1 node ${n.node} on ${n.ifname}: silent for ${config.legacy.deadtime / 1000} s: gone`;
-      (alive ? legacyLog.error : legacyLog.info)(line);
-      record("fault", line, "legacy guard");
-      driver!.dispatch({ type: "legacy", node: n.node, ifname: n.ifname, alive });
-    });
+    let forgedTold = -Infinity;
+    guard = new LegacyGuard(
+      listeners,
+      config.legacy.deadtime,
+      (n, alive) => {
+        const line = !alive
+          ? `Heartbeat v1 node ${n.node} on ${n.ifname}: silent for ${config.legacy.deadtime / 1000} s: gone`
+          : n.trusted
+            ? `Heartbeat v1 node ${n.node} (${n.address}, status ${n.status ?? "?"}) is alive on ${n.ifname}: hb takes no group with an address there until it stops`
+            : `Heartbeat v1 node ${n.node} (${n.address}, status ${n.status ?? "?"}) is heard on ${n.ifname}, unauthenticated (${config.legacy.keys.length ? "classic framing" : "no [[legacy.key]]"}): hb keeps its groups; give the old cluster's authkeys key as [[legacy.key]] to let it hold hb off`;
+        (alive ? (n.trusted ? legacyLog.error : legacyLog.warn) : legacyLog.info)(line);
+        record("fault", line, "legacy guard");
+        if (n.trusted) driver!.dispatch({ type: "legacy", node: n.node, ifname: n.ifname, alive });
+      },
+      config.legacy.keys,
+      (why) => {
+        // forged packets are cheap to send: one line per 10 s at most, the count is in hb status
+        if (performance.now() - forgedTold < 10_000) return;
+        forgedTold = performance.now();
+        legacyLog.warn(`forged Heartbeat packet ignored (${guard!.stats.forged} so far): ${why}`);
+      },
+    );
     if (listeners.length) {
       guard.start();
       log.info(`legacy guard: listening for Heartbeat v1 on UDP ${config.legacy.port} of ${listeners.map((l) => l.ifname).join(", ")}`);

@@ -1,12 +1,15 @@
 /**
  * The legacy guard: listens (read-only) for Heartbeat v1 packets on hb's
- * interfaces and reports which legacy nodes are alive, and where. A node is
- * alive from its first valid message until `deadtime` passes without one.
- * Bad packets are counted and dropped. Polls its listeners from the event
- * loop (every 200 ms): a legacy node is seen within a fraction of its own
- * keepalive, and nothing here can block the heartbeat.
+ * interfaces and reports which legacy nodes are alive, and where. Only a node
+ * whose packets verify with an authkeys key of the old cluster ([[legacy.key]])
+ * is trusted: it alone may hold hb off a group. A node heard without a key to
+ * check it is reported, never obeyed; a packet that does not verify is counted
+ * as forged and ignored. A node is alive from its first packet until
+ * `deadtime` passes without one. Distinct senders are capped, so a flood of
+ * names cannot grow memory or the event history. Polls its listeners from the
+ * event loop (every 200 ms): nothing here can block the heartbeat.
  */
-import { parseLegacy } from "./wire.ts";
+import { parseLegacy, verifyLegacy, type LegacyAuthKey } from "./wire.ts";
 
 export interface Listener {
   readonly ifname: string;
@@ -20,23 +23,34 @@ export interface LegacyNode {
   address: string;
   status?: string;
   lastSeen: number;
+  /** its packets verify with a legacy key: it may hold hb off */
+  trusted: boolean;
 }
 
 export interface GuardStats {
   packets: number;
   bad: number;
   lastBad?: string;
+  forged: number;
+  lastForged?: string;
+  /** packets of senders beyond MAX_NODES, ignored */
+  capped: number;
 }
 
+export const MAX_NODES = 16;
+
 export class LegacyGuard {
+  /** nodes heard, trusted or not, by "node@ifname" */
   readonly alive = new Map<string, LegacyNode>();
-  readonly stats: GuardStats = { packets: 0, bad: 0 };
+  readonly stats: GuardStats = { packets: 0, bad: 0, forged: 0, capped: 0 };
   private timer?: ReturnType<typeof setInterval>;
 
   constructor(
     private readonly listeners: Listener[],
     private readonly deadtimeMs: number,
     private readonly onChange: (n: LegacyNode, alive: boolean) => void,
+    private readonly keys: LegacyAuthKey[] = [],
+    private readonly onForged: (why: string) => void = () => {},
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -56,18 +70,7 @@ export class LegacyGuard {
           break; // the interface went away; try again next time
         }
         if (!d) break;
-        this.stats.packets++;
-        const m = parseLegacy(d.payload);
-        if (typeof m === "string") {
-          this.stats.bad++;
-          this.stats.lastBad = `${m} (from ${d.from} on ${l.ifname})`;
-          continue;
-        }
-        const key = `${m.src}@${l.ifname}`;
-        const known = this.alive.get(key);
-        const n: LegacyNode = { node: m.src, ifname: l.ifname, address: d.from, status: m.status, lastSeen: t };
-        this.alive.set(key, n);
-        if (!known) this.onChange(n, true);
+        this.take(l.ifname, d.payload, d.from, t);
       }
     }
     for (const [key, n] of this.alive)
@@ -75,6 +78,33 @@ export class LegacyGuard {
         this.alive.delete(key);
         this.onChange(n, false);
       }
+  }
+
+  private take(ifname: string, payload: Uint8Array, from: string, t: number): void {
+    this.stats.packets++;
+    const m = parseLegacy(payload);
+    if (typeof m === "string") {
+      this.stats.bad++;
+      this.stats.lastBad = `${m} (from ${from} on ${ifname})`;
+      return;
+    }
+    const v = verifyLegacy(payload, this.keys);
+    if (v.verdict === "forged") {
+      this.stats.forged++;
+      this.stats.lastForged = `claims ${m.src}, from ${from} on ${ifname}: ${v.why}`;
+      this.onForged(this.stats.lastForged);
+      return;
+    }
+    const trusted = v.verdict === "verified";
+    const key = `${m.src}@${ifname}`;
+    const known = this.alive.get(key);
+    if (!known && this.alive.size >= MAX_NODES) {
+      this.stats.capped++;
+      return;
+    }
+    const n: LegacyNode = { node: m.src, ifname, address: from, status: m.status, lastSeen: t, trusted: trusted || (known?.trusted ?? false) };
+    this.alive.set(key, n);
+    if (!known || (trusted && !known.trusted)) this.onChange(n, true);
   }
 
   stop(): void {

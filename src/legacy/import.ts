@@ -327,6 +327,8 @@ export function importLegacy(f: LegacyFiles): ImportResult {
 
   // ---------- authkeys ----------
   let key: { id: number; secret?: string; from: string } | undefined;
+  /** the old cluster's key as Heartbeat uses it: the legacy guard verifies live Heartbeat nodes with it */
+  let oldKey: { id: number; method: string; secret: string; from: string } | undefined;
   if (f.authkeys === undefined) warn("authkeys", undefined, "missing: write a key to /etc/hb/authkey (umask 077; openssl rand -hex 32 > /etc/hb/authkey), the same on every node");
   else {
     if (f.authkeysMode !== undefined && (f.authkeysMode & 0o077) !== 0)
@@ -354,6 +356,8 @@ export function importLegacy(f: LegacyFiles): ImportResult {
     else {
       if (selected.n < 1 || selected.n > 255) warn("authkeys", selected.no, `key number ${selected.n} is outside 1..255: written as 1`);
       key = { id: selected.n >= 1 && selected.n <= 255 ? selected.n : 1, secret: chosen.secret, from: `authkeys:${chosen.no}: ${selected.n} ${chosen.method} ****` };
+      if (selected.n >= 0 && selected.n <= 15) oldKey = { id: selected.n, method: chosen.method, secret: chosen.secret, from: key.from };
+      else warn("authkeys", selected.no, `key number ${selected.n} is outside Heartbeat's 0..15: not written as [[legacy.key]]; the legacy guard will only warn`);
       warnings.push(`${f.dir}/authkeys:${chosen.no}: the ${chosen.method} key is carried over as hb's HMAC-SHA256 key; the wire format is new, so Heartbeat and hb nodes do not hear each other: see the migration guide`);
     }
   }
@@ -502,6 +506,16 @@ export function importLegacy(f: LegacyFiles): ImportResult {
     o.push("");
     o.push("[log]");
     o.push(...log);
+  }
+  if (oldKey) {
+    o.push("");
+    o.push("[legacy]");
+    o.push(`# from ${oldKey.from}: while Heartbeat still runs somewhere, only its packets that verify with this key`);
+    o.push("# hold hb off a group (forged ones are ignored); remove it once the migration is done");
+    o.push("[[legacy.key]]");
+    o.push(`id = ${oldKey.id}`);
+    o.push(`method = ${q(oldKey.method)}`);
+    o.push(`secret = ${q(oldKey.secret)}`);
   }
   if (watchdog) {
     o.push("");

@@ -245,35 +245,26 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     await b.waitLine(/group web: starting -> running/, 3000);
   }, 40_000);
 
-  test("legacy guard: a live Heartbeat v1 node on the LAN makes hb release and take nothing there; CRITICAL with its name; gone: back", async () => {
-    const [a, b] = await up("\n[legacy]\ndeadtime = \"2s\"\n");
-    // an old Heartbeat node (the client's namespace plays it) broadcasting classic status messages on UDP 694,
-    // plus garbage on the same port; bounded: 40 rounds of 0.25 s
+  test("legacy guard: classic-framing Heartbeat packets (unverifiable) are reported, never obeyed; garbage is counted", async () => {
+    // a key is configured, but the classic framing carries no authentication hb checks (test/netns/legacy.test.ts has the real thing)
+    const [a] = await up("\n[legacy]\ndeadtime = \"2s\"\n[[legacy.key]]\nid = 1\nmethod = \"sha1\"\nsecret = \"old-secret\"\n");
+    // bounded: 20 rounds of 0.1 s
     const msg = ">>>\nt=status\nst=active\ndt=7530\nprotocol=1\nsrc=oldnode\nseq=1\nhg=4f2a9c10\nts=4f2a9d11\nld=0.00 0.01 0.05 1/98 1234\nttl=3\nauth=1 5ba7d1b3f4b3c2e1a0\n<<<\n";
     const script = join(dir, "legacy-node.sh");
-    writeFileSync(script, `#!/bin/sh\nfor i in $(seq 1 40); do\n  printf '${msg.replace(/\n/g, "\\n")}' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  printf '>>>\\nthis is not heartbeat\\n' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  sleep 0.25\ndone\n`);
+    writeFileSync(script, `#!/bin/sh\nfor i in $(seq 1 20); do\n  printf '${msg.replace(/\n/g, "\\n")}' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  printf '>>>\\nthis is not heartbeat\\n' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  sleep 0.1\ndone\n`);
     chmodSync(script, 0o755);
-    const sender = lab.spawn(lab.client!, [script]);
-    try {
-      await a.waitLine(/\[legacy\] Heartbeat v1 node oldnode \(198\.51\.100\.100, status active\) is alive on eth0/, 3000);
-      await a.waitLine(/group web: running -> stopping \(a live Heartbeat node \(oldnode on eth0\) could hold its addresses\)/, 2000);
-      await b.waitLine(/Heartbeat v1 node oldnode .* is alive on eth0/, 3000);
-      await Bun.sleep(500);
-      expect(await holders(lab)).toEqual([]); // neither hb node takes the VIP while Heartbeat may hold it
-      const r = await report(1);
-      expect(r.code).toBe(2);
-      expect(r.line).toContain("Heartbeat v1 node oldnode alive on eth0 (198.51.100.100)");
-      const st = JSON.parse((await run([HB, "status", "--json", "--socket", files!.socket(2)])).stdout);
-      expect(st.legacy.nodes[0]).toMatchObject({ node: "oldnode", interface: "eth0", address: "198.51.100.100", status: "active" });
-      expect(st.legacy.bad).toBeGreaterThan(0);
-      expect(st.legacy.last_bad).toContain("from 198.51.100.100 on eth0");
-    } finally {
-      sender.kill("SIGKILL");
-    }
-    // Heartbeat stopped: after the guard's deadtime, web comes back to its preferred node
+    expect((await lab.exec(lab.client!, [script], 20_000)).code).toBe(0);
+    await a.waitLine(/\[legacy\] Heartbeat v1 node oldnode \(198\.51\.100\.100, status active\) is heard on eth0, unauthenticated \(classic framing\): hb keeps its groups/, 3000);
+    expect(await holders(lab)).toEqual([1]);
+    expect(a.matching(/group web: running -> stopping/)).toEqual([]);
+    const r = await report(1);
+    expect(r.code).toBe(1);
+    expect(r.line).toContain("Heartbeat v1 node oldnode heard on eth0 (198.51.100.100), unauthenticated: not obeyed");
+    const st = JSON.parse((await run([HB, "status", "--json", "--socket", files!.socket(2)])).stdout);
+    expect(st.legacy.nodes[0]).toMatchObject({ node: "oldnode", interface: "eth0", address: "198.51.100.100", status: "active", trusted: false });
+    expect(st.legacy.bad).toBeGreaterThan(0);
+    expect(st.legacy.last_bad).toContain("from 198.51.100.100 on eth0");
     await a.waitLine(/Heartbeat v1 node oldnode on eth0: silent for 2 s: gone/, 5000);
-    await waitFor("web back on node1", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 50);
-    await servedBy(1);
   }, 40_000);
 
   test("watchdog device (a fake: a plain file) is fed from the event loop and disarmed on a clean stop", async () => {

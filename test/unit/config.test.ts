@@ -187,6 +187,18 @@ describe("secrets", () => {
     // the config itself may be world-readable when the key is in a file
     expect(issues(text, env({ files: { "ha.toml": [0o100644, ""], "/etc/hb/authkey": [0o100600, "k"] } }))).toEqual([]);
   });
+  test("[[legacy.key]]: sha1 or md5 only; its file is checked like hb's own keys", () => {
+    const legacy = (k: string) => `${BASE}\n[legacy]\n[[legacy.key]]\nid = 2\n${k}\n`;
+    const crc = issues(legacy(`method = "crc"\nsecret = "x"`));
+    expect(crc[0]).toMatchObject({ path: "legacy.key[0].method" });
+    expect(crc[0]!.message).toBe(`"crc" is not one of "sha1", "md5"`);
+    const readable = issues(legacy(`method = "sha1"\nfile = "/etc/ha.d/authkeys.secret"`), env({ files: { "/etc/ha.d/authkeys.secret": [0o100644, "k"] } }));
+    expect(readable[0]).toMatchObject({ path: "legacy.key[0].file" });
+    expect(readable[0]!.hint).toBe("chmod 600 /etc/ha.d/authkeys.secret");
+    const c = parseConfig(legacy(`method = "md5"\nsecret = "old"`), "ha.toml", env());
+    expect(c.legacy.keys).toEqual([{ id: 2, method: "md5", secret: new TextEncoder().encode("old") }]);
+    expect(parseConfig(BASE, "ha.toml", env()).legacy.keys).toEqual([]);
+  });
   test("several keys without send are refused", () => {
     const text = edit(`secret = "0123456789abcdef0123"\n`, `secret = "0123456789abcdef0123"\n[[auth.key]]\nid = 2\nsecret = "x"\n`);
     expect(issues(text)[0]!.message).toMatch(/"send" is not set/);

@@ -43,6 +43,10 @@ describe("the articles' configurations", () => {
     expect(c.log).toMatchObject({ file: "/var/log/ha-log", facility: "local0" });
     expect(c.fencing.method).toBe("none");
     expect(r.hasKey).toBe(true);
+    // the old key also goes to the legacy guard, as Heartbeat uses it (key 2, sha1)
+    expect(c.legacy.keys).toHaveLength(1);
+    expect(c.legacy.keys[0]).toMatchObject({ id: 2, method: "sha1" });
+    expect(new TextDecoder().decode(c.legacy.keys[0]!.secret)).toBe("pass");
     expect(r.toml).toContain("# from ha.cf:5: bcast eth0");
     expect(r.toml).toContain("# from haresources:1: server1 IPaddr::10.0.0.20/255.255.255.0");
     expect(r.toml).not.toContain("sha1 pass"); // the comment names the line, not the key

@@ -1,7 +1,16 @@
 /** The legacy guard without a network: Heartbeat v1 framing, bad packets, liveness with a fake clock. */
 import { describe, expect, test } from "bun:test";
 import { LegacyGuard, type Listener } from "../../src/legacy/guard.ts";
-import { parseLegacy } from "../../src/legacy/wire.ts";
+import { parseLegacy, verifyLegacy, type LegacyAuthKey } from "../../src/legacy/wire.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** A status packet captured from a running Heartbeat 3.0.6 (Debian), authkeys `2 sha1 s3cret-legacy`. */
+const REAL = new Uint8Array(readFileSync(join(import.meta.dir, "../fixtures/legacy/heartbeat-3.0.6-status-sha1.bin")));
+const KEY: LegacyAuthKey = { id: 2, method: "sha1", secret: enc0("s3cret-legacy") };
+function enc0(s: string) {
+  return new TextEncoder().encode(s);
+}
 
 const enc = (s: string) => new TextEncoder().encode(s);
 /** A status message as Heartbeat 2.x/3.x sends it (classic framing). */
@@ -51,7 +60,7 @@ describe("the guard", () => {
     let now = 0;
     const eth0 = new FakeListener("eth0");
     const changes: string[] = [];
-    const g = new LegacyGuard([eth0], 10_000, (n, alive) => changes.push(`${n.node}@${n.ifname} ${alive ? "alive" : "gone"}`), () => now);
+    const g = new LegacyGuard([eth0], 10_000, (n, alive) => changes.push(`${n.node}@${n.ifname} ${alive ? "alive" : "gone"}`), [], () => {}, () => now);
     eth0.queue.push({ payload: enc("junk"), from: "198.51.100.9" }, { payload: enc(CLASSIC.replace("src=oldnode", "src=")), from: "198.51.100.9" });
     g.poll();
     expect(changes).toEqual([]);
@@ -70,5 +79,45 @@ describe("the guard", () => {
     expect(changes).toEqual(["oldnode@eth0 alive", "oldnode@eth0 gone"]);
     g.stop();
     expect(eth0.closed).toBe(true);
+  });
+});
+
+describe("Heartbeat authentication (verifyLegacy)", () => {
+  test("a packet of a real Heartbeat 3.0.6 verifies with its authkeys key", () => {
+    expect(parseLegacy(REAL)).toMatchObject({ src: "oldnode", type: "status" });
+    expect(verifyLegacy(REAL, [KEY])).toEqual({ verdict: "verified" });
+  });
+  test("another secret, another method, another key number, a changed byte: forged", () => {
+    expect(verifyLegacy(REAL, [{ ...KEY, secret: enc0("guess") }]).verdict).toBe("forged");
+    expect(verifyLegacy(REAL, [{ ...KEY, method: "md5" }]).verdict).toBe("forged");
+    expect(verifyLegacy(REAL, [{ ...KEY, id: 1 }])).toMatchObject({ verdict: "forged", why: "names key 2, which is not a [[legacy.key]]" });
+    const text = new TextDecoder("latin1").decode(REAL);
+    const tampered = Uint8Array.from(Buffer.from(text.replace("st=up", "st=ok"), "latin1"));
+    expect(verifyLegacy(tampered, [KEY]).verdict).toBe("forged");
+    const stripped = REAL.subarray(0, text.lastIndexOf("%%%\n") + 4);
+    expect(verifyLegacy(stripped, [KEY])).toMatchObject({ verdict: "forged", why: "no authentication after the message" });
+  });
+  test("no key, or the classic framing: unverifiable", () => {
+    expect(verifyLegacy(REAL, []).verdict).toBe("unverifiable");
+    expect(verifyLegacy(enc(CLASSIC), [KEY]).verdict).toBe("unverifiable");
+  });
+  test("the guard: verified nodes are trusted, unverifiable ones reported untrusted, forged ones counted; senders capped", () => {
+    const eth0 = new FakeListener("eth0");
+    const changes: string[] = [];
+    const forged: string[] = [];
+    const g = new LegacyGuard([eth0], 10_000, (n, alive) => changes.push(`${n.node} ${alive ? "alive" : "gone"} ${n.trusted ? "trusted" : "untrusted"}`), [KEY], (w) => forged.push(w), () => 0);
+    eth0.queue.push({ payload: enc(netstring(["t=status", "st=active", "src=evil", "auth=2 00"]) + "42:2 0000000000000000000000000000000000000000,"), from: "198.51.100.66" });
+    eth0.queue.push({ payload: enc(CLASSIC), from: "198.51.100.9" }, { payload: REAL, from: "198.51.100.9" });
+    g.poll();
+    expect(changes).toEqual(["oldnode alive untrusted", "oldnode alive trusted"]);
+    expect(g.stats.forged).toBe(1);
+    expect(forged[0]).toContain("claims evil, from 198.51.100.66 on eth0: authentication with key 2 (sha1) does not verify");
+    for (let i = 0; i < 40; i++) eth0.queue.push({ payload: enc(CLASSIC.replace("src=oldnode", `src=n${i}`)), from: "198.51.100.9" });
+    g.poll();
+    expect(g.alive.size).toBe(16);
+    expect(g.stats.capped).toBe(40 - 15);
+  });
+  test("status text with terminal escapes is made printable", () => {
+    expect(parseLegacy(enc(CLASSIC.replace("st=active", "st=\x1b[31mred\x07"))) ).toMatchObject({ status: "?[31mred?" });
   });
 });
