@@ -13,6 +13,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -93,6 +94,14 @@ typedef struct {
   uint16_t node_id;
   int heard_bit;     /* bit of this peer in the record's heard set (hb_engine_set_heard), -1 = none */
   uint64_t gen;
+  /* The generation `gen` replaced, with its sequences: its replays stay dropped, and its fresh frames
+   * mean a second live sender with this node id (a cloned VM). When `gen` falls silent for warntime
+   * while `gen2` goes on, they swap: the node that is left is heard again, without a restart. */
+  uint64_t gen2;
+  uint64_t seq2[HB_MAX_LINKS];
+  int fresh2;        /* fresh frames of gen2 since it was replaced */
+  hb_src src, src2;  /* where the last frame of gen, and of gen2, came from */
+  int64_t dup_told;  /* last HB_EV_DUPLICATE for this peer */
   int heard;         /* ever accepted a frame */
   int state;
   peer_link_t pl[HB_MAX_LINKS];
@@ -140,6 +149,7 @@ struct hb_engine {
   int64_t ping_every, ping_timeout, ping_next;
   int ping_misses;
   int epfd, timerfd, stopfd, nlfd, kickfd;
+  int64_t self_dup_told; /* last HB_EV_DUPLICATE about this node's own id */
   int no_pwait2; /* kernel without epoll_pwait2: use the timerfd */
   pthread_t thread;
   int running;
@@ -299,12 +309,70 @@ void hb_engine_tick(hb_engine *e, int64_t now) { (void)judge(e, now); }
 
 /* ---------- receive ---------- */
 
-void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now) {
+static void fmt_src(const hb_src *s, char *out, size_t cap) {
+  const uint8_t *a = s->a;
+  if (s->family == AF_INET) snprintf(out, cap, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+  else if (s->family == AF_PACKET) snprintf(out, cap, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
+  else snprintf(out, cap, "serial");
+}
+
+/* At most one duplicate report a second per node: a clone beats as often as the node itself. */
+static void report_duplicate(hb_engine *e, int pi, int link, int64_t now, const hb_src *a, const hb_src *b) {
+  int64_t *told = pi < 0 ? &e->self_dup_told : &e->peers[pi].dup_told;
+  if (*told && now - *told < 1000 * NS_PER_MS) return;
+  *told = now;
+  char sa[24] = "", sb[24], text[HB_PAYLOAD_MAX];
+  if (a) fmt_src(a, sa, sizeof sa);
+  fmt_src(b, sb, sizeof sb);
+  int n = snprintf(text, sizeof text, "%s%s%s", sa, a ? " " : "", sb);
+  emit(e, HB_EV_DUPLICATE, pi, link, 0, now, 0, 0, (const uint8_t *)text, n < 0 ? 0 : n >= (int)sizeof text ? (int)sizeof text - 1 : n);
+}
+
+/* A frame of an older generation than the one in use. Returns 1 if it is to be accepted (the sender in
+ * use fell silent and this one goes on: they swap), else 0 (counted). */
+static int older_generation(hb_engine *e, int pi, int link, const hb_frame *f, int64_t now, const hb_src *src) {
+  peer_t *p = &e->peers[pi];
   link_t *lk = &e->links[link];
-  /* Our own frame looped back (a BPF filter usually spares us this): ignore it before the HMAC.
-   * A forgery claiming to be us is ignored the same way, which is what we would do anyway. */
+  if (!p->gen2 || f->gen != p->gen2 || f->seq <= p->seq2[link]) { bump(&lk->cnt[HB_DROP_GENERATION]); return 0; }
+  /* fresh: a second live sender claims this node (one stray frame after a restart is not yet one) */
+  p->seq2[link] = f->seq;
+  p->src2 = *src;
+  p->fresh2++;
+  int64_t last = last_heard(e, p);
+  if (last && now - last >= e->warntime) {
+    uint64_t g = p->gen;
+    p->gen = p->gen2;
+    p->gen2 = g;
+    for (int l = 0; l < HB_MAX_LINKS; l++) {
+      uint64_t q = p->pl[l].seq;
+      p->pl[l].seq = p->seq2[l];
+      p->seq2[l] = q;
+    }
+    p->pl[link].seq = f->seq - 1; /* accepted just below */
+    p->fresh2 = 0;
+    p->src2 = p->src;
+    p->record_len = -1; /* the sender that is left: report its record */
+    return 1;
+  }
+  bump(&lk->cnt[HB_DROP_DUPLICATE]);
+  if (p->fresh2 >= 2) report_duplicate(e, pi, link, now, &p->src, &p->src2);
+  return 0;
+}
+
+void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now, const hb_src *from) {
+  link_t *lk = &e->links[link];
+  static const hb_src unknown = {0, {0}};
+  const hb_src *src = from ? from : &unknown;
+  /* Our own frame looped back (a BPF filter usually spares us this): ignore it before the HMAC. One that
+   * names us with another generation is checked: signed with our key, it is a second node with our id. */
   if (len >= HB_HEADER_LEN && hb_get16(buf + 8) == e->self_id && buf[0] == HB_FRAME_VERSION) {
-    bump(&lk->cnt[HB_CNT_SELF]);
+    hb_frame me;
+    if (hb_get64(buf + 12) == e->gen || hb_frame_parse(buf, len, e->cluster, &e->keys, &me) < 0) {
+      bump(&lk->cnt[HB_CNT_SELF]);
+      return;
+    }
+    bump(&lk->cnt[HB_DROP_DUPLICATE]);
+    report_duplicate(e, -1, link, now, NULL, src);
     return;
   }
   hb_frame f;
@@ -322,25 +390,29 @@ void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int6
         }
     return;
   }
-  if (f.sender == e->self_id) {
-    bump(&lk->cnt[HB_CNT_SELF]);
-    return;
-  }
   int pi = -1;
   for (int i = 0; i < e->npeers; i++)
     if (e->peers[i].node_id == f.sender) pi = i;
   if (pi < 0) { bump(&lk->cnt[HB_DROP_SENDER]); return; }
   if (f.link_id != link) { bump(&lk->cnt[HB_DROP_LINK]); return; }
   peer_t *p = &e->peers[pi];
-  if (f.gen < p->gen) { bump(&lk->cnt[HB_DROP_GENERATION]); return; }
+  if (f.gen < p->gen && !older_generation(e, pi, link, &f, now, src)) return;
   if (f.gen > p->gen) {
-    /* the peer restarted: a new sequence space on every link */
+    /* the peer restarted (or a second sender with its id appeared): a new sequence space on every link */
+    if (p->gen) {
+      p->gen2 = p->gen;
+      for (int l = 0; l < HB_MAX_LINKS; l++) p->seq2[l] = p->pl[l].seq;
+      p->fresh2 = 0;
+      p->src2 = p->src;
+    }
     p->gen = f.gen;
     for (int l = 0; l < HB_MAX_LINKS; l++) p->pl[l].seq = 0;
+    p->record_len = -1; /* whoever sends now, its record is reported */
   }
   peer_link_t *pl = &p->pl[link];
   if (f.seq <= pl->seq) { bump(&lk->cnt[HB_DROP_REPLAY]); return; }
   pl->seq = f.seq;
+  p->src = *src;
   bump(&lk->cnt[HB_CNT_RX]);
 
   int64_t gap_link = pl->last_rx ? now - pl->last_rx : 0;
@@ -367,7 +439,7 @@ static void on_serial_frame(void *arg, const uint8_t *buf, size_t len) {
   void **a = arg;
   hb_engine *e = a[0];
   int link = (int)(intptr_t)a[1];
-  hb_engine_feed(e, link, buf, len, hb_monotonic_ns());
+  hb_engine_feed(e, link, buf, len, hb_monotonic_ns(), NULL);
 }
 
 static int serial_open(const char *device, speed_t sp) {
@@ -422,7 +494,10 @@ static void drain(hb_engine *e, int l) {
    * A tty: read until it has nothing, bounded so the timers are never starved. */
   int rounds = lk->kind == HB_LINK_SERIAL ? 64 : 1;
   for (int i = 0; i < rounds; i++) {
-    ssize_t n = lk->kind == HB_LINK_SERIAL ? read(lk->fd, buf, sizeof buf) : recv(lk->fd, buf, sizeof buf, MSG_TRUNC);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    ss.ss_family = 0;
+    ssize_t n = lk->kind == HB_LINK_SERIAL ? read(lk->fd, buf, sizeof buf) : recvfrom(lk->fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
     /* (a raw tty with VMIN=0 reads 0 when it has no data: that is not an end of file) */
     if (lk->kind == HB_LINK_SERIAL && n < 0 && errno != EAGAIN && errno != EINTR) {
       serial_hangup(e, l, hb_monotonic_ns());
@@ -436,7 +511,10 @@ static void drain(hb_engine *e, int l) {
     } else if ((size_t)n > sizeof buf) {
       bump(&lk->cnt[HB_DROP_LENGTH]);
     } else {
-      hb_engine_feed(e, l, buf, (size_t)n, now);
+      hb_src src = {ss.ss_family, {0}};
+      if (ss.ss_family == AF_INET) memcpy(src.a, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+      else if (ss.ss_family == AF_PACKET) memcpy(src.a, ((struct sockaddr_ll *)&ss)->sll_addr, 6);
+      hb_engine_feed(e, l, buf, (size_t)n, now, &src);
     }
   }
 }
@@ -1009,21 +1087,27 @@ static link_t *new_link(hb_engine *e, int kind) {
 
 
 /*
- * Classic BPF so a socket wakes only for our cluster's frames, and never for our own.
+ * Classic BPF so a socket wakes only for our cluster's frames, and never for our own (looped back:
+ * our node id and our generation). A frame with our node id and another generation passes: signed
+ * with our key, it is a second node claiming our id (a cloned VM), which C reports.
  * off: where the frame starts in what the filter sees (0 for a SOCK_DGRAM packet socket,
  * whose filter starts after the Ethernet header; 8 for a UDP socket, whose filter sees
  * the UDP header first).
  */
 static int attach_filter(hb_engine *e, int fd, uint32_t off) {
   struct sock_filter code[] = {
-      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, off + 0),                   /* A = version byte          */
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, HB_FRAME_VERSION, 0, 5),   /* not ours: drop            */
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, off + 4),                   /* A = cluster id (BE)       */
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e->cluster, 0, 3),         /* other cluster: drop       */
-      BPF_STMT(BPF_LD | BPF_H | BPF_ABS, off + 8),                   /* A = sender node id (BE)   */
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e->self_id, 1, 0),         /* our own (looped back): drop */
-      BPF_STMT(BPF_RET | BPF_K, 0xFFFF),                             /* accept whole: length checked in C */
-      BPF_STMT(BPF_RET | BPF_K, 0),                                  /* drop                      */
+      /* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, off + 0),                          /* A = version byte        */
+      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, HB_FRAME_VERSION, 0, 9),          /* not ours: drop          */
+      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, off + 4),                          /* A = cluster id (BE)     */
+      /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e->cluster, 0, 7),                /* other cluster: drop     */
+      /* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, off + 8),                          /* A = sender node id (BE) */
+      /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e->self_id, 0, 4),                /* a peer's: accept        */
+      /* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, off + 12),                         /* A = generation, high    */
+      /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(e->gen >> 32), 0, 2),  /* not ours: accept        */
+      /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, off + 16),                         /* A = generation, low     */
+      /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)e->gen, 1, 0),          /* ours (looped back): drop */
+      /* 10 */ BPF_STMT(BPF_RET | BPF_K, 0xFFFF),                                   /* accept whole: length checked in C */
+      /* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),                                        /* drop                    */
   };
   struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);

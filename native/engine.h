@@ -30,7 +30,9 @@ enum hb_event_type {
   HB_EV_STOPPED = 8,    /* the thread ended; arg = errno if it failed */
   HB_EV_VIP = 9,        /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address */
   HB_EV_IFACE = 10,     /* a watched interface's carrier: arg = watch index, state 1 carrier / 0 none */
-  HB_EV_SCORE = 11      /* uplink score changed: state = 0..100 (% of ping targets answering), arg = targets up */
+  HB_EV_SCORE = 11,     /* uplink score changed: state = 0..100 (% of ping targets answering), arg = targets up */
+  HB_EV_DUPLICATE = 12  /* two live senders claim one node id: peer (-1 = this node), link, data = "ADDR ADDR"
+                           (the generation in use, then the other; for this node: the other only); at most 1/s */
 };
 
 /* Fixed layout, read by src/native/shim.ts with a DataView (little endian). */
@@ -106,7 +108,12 @@ HB_API int32_t hb_engine_add_ping(hb_engine *e, const uint8_t *addr4, const char
 HB_API int32_t hb_event_size(void);
 HB_API int64_t hb_monotonic_ns(void);
 
-/* Not exported: the receive path without sockets, for the fuzzer. */
-void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now);
+/* Where a frame came from, kept raw (formatted only for a report): an IPv4 address or a MAC. */
+typedef struct {
+  uint16_t family; /* AF_INET, AF_PACKET, 0 = unknown (serial) */
+  uint8_t a[6];
+} hb_src;
+/* Not exported: the receive path without sockets, for the fuzzer. from: where it came from, or NULL. */
+void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now, const hb_src *from);
 void hb_engine_tick(hb_engine *e, int64_t now);
 #endif

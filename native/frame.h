@@ -44,6 +44,7 @@ enum hb_drop {
   HB_DROP_LINK,           /* signed for another link than the one it came in on */
   HB_DROP_GENERATION,     /* older boot generation than already seen from that sender */
   HB_DROP_REPLAY,         /* sequence not above the last accepted on that link */
+  HB_DROP_DUPLICATE,      /* a fresh frame of another live sender with the same node id (a cloned node) */
   HB_DROP_COUNT
 };
 

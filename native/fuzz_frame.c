@@ -47,7 +47,7 @@ static int check_resync(const hb_keyring *ring) {
 
 static void sink(void *arg, const uint8_t *buf, size_t len) {
   hb_engine *e = arg;
-  hb_engine_feed(e, 0, buf, len, 1000);
+  hb_engine_feed(e, 0, buf, len, 1000, NULL);
 }
 
 int main(int argc, char **argv) {
@@ -102,7 +102,8 @@ int main(int argc, char **argv) {
       case 4: n = rnd() % sizeof buf; for (size_t k = 0; k < n; k++) buf[k] = (uint8_t)rnd(); break;
       case 5: { size_t extra = rnd() % 64; for (size_t k = 0; k < extra; k++) buf[n + k] = (uint8_t)rnd(); n += extra; break; }
     }
-    hb_engine_feed(e, (int)(rnd() % 2), buf, n, now);
+    hb_src from = {2 /* AF_INET */, {198, 51, 100, (uint8_t)(rnd() % 4)}};
+    hb_engine_feed(e, (int)(rnd() % 2), buf, n, now, &from);
     if (i % 16 == 0) hb_engine_tick(e, now);
     /* the same bytes as a serial stream, split at a random point */
     uint8_t enc[HB_SLIP_MAX + HB_FRAME_MAX + 64];

@@ -12,7 +12,7 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { DROP_REASONS } from "../heartbeat/types.ts";
-import { AUTH_RECENT_MS, type Status } from "./status.ts";
+import { AUTH_RECENT_MS, DUPLICATE_RECENT_MS, type Status } from "./status.ts";
 
 export const REPORT_CODE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type ReportLevel = keyof typeof REPORT_CODE;
@@ -62,6 +62,8 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
     if (g.holders.length === 0 && g.here !== "starting") crit(`group ${g.name} running nowhere`);
     else if (g.holders.length === 1 && g.holders[0] !== g.preferred) warn(`group ${g.name} on ${g.holders[0]}, not on its preferred node ${g.preferred}`);
   }
+  for (const d of s.duplicates ?? [])
+    if (d.last_seen_ms < DUPLICATE_RECENT_MS) crit(`duplicate node ${d.node}: two live senders on ${d.link} (${d.addresses.join(" and ")}), last ${Math.round(d.last_seen_ms / 1000)} s ago`);
   for (const f of s.fencing ?? []) {
     if (f.state === "failed") crit(`fencing ${f.peer} failed (${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.error ? `: ${f.error}` : ""}): its groups are not taken over`);
     else if (f.state === "running") warn(`fencing ${f.peer} in progress`);

@@ -22,6 +22,7 @@
  *              holders[] (nodes that hold it now, by their own records), since (ISO, holders last changed here),
  *              reason (of the last change here), resources[] (names, in start order) }
  *   conflicts[] { address, interface, time, message }   (address conflicts seen, newest last)
+ *   duplicates[] { node, link, addresses[], last_seen_ms }  (two live senders with one node id: a cloned node)
  *   counters { failovers (groups started here because a peer died), group_starts, commands }
  *   events[] { time, kind: node|group|peer|link|command|config|fault|daemon, text, cause }  (newest last)
  */
@@ -30,6 +31,8 @@ import type { DropReason, Liveness } from "../heartbeat/types.ts";
 export const STATUS_SCHEMA = "hb.status/1";
 /** Authentication failures this recent are shown and reported (older ones only counted). */
 export const AUTH_RECENT_MS = 60_000;
+/** A duplicate node seen this recently is shown and is CRITICAL (the engine reports one every second while it lasts). */
+export const DUPLICATE_RECENT_MS = 60_000;
 
 export interface LinkPeerStatus {
   name: string;
@@ -85,6 +88,8 @@ export interface Status {
     name: string; id: number; state: string; since: string; pid: number; uptime_s: number; config: string; generation: string; yields: string[];
     score: number; score_measured: number | null; faults: { group: string; reason: string }[];
   };
+  /** two live senders seen with one node id (a cloned node); node may be this one */
+  duplicates: { node: string; link: string; addresses: string[]; last_seen_ms: number }[];
   fencing: { peer: string; state: "running" | "failed" | "done"; attempts: number; since: string; error: string | null }[];
   legacy: {
     /** trusted: its packets verify with a [[legacy.key]] (only those hold hb off) */
@@ -119,6 +124,7 @@ export function renderStatus(s: Status, events = 10): string {
   for (const l of s.legacy?.nodes ?? []) out.push(`  LEGACY: Heartbeat v1 node ${l.node} (${l.address}) ${l.trusted ? "alive" : "heard, unauthenticated (not obeyed),"} on ${l.interface}, last heard ${ago(l.last_heard_ms)}`);
   if (s.legacy?.forged) out.push(`  legacy guard: ${s.legacy.forged} forged packet(s) ignored; last: ${s.legacy.last_forged}`);
   if (s.legacy?.bad) out.push(`  legacy guard: ${s.legacy.bad} bad packet(s) dropped; last: ${s.legacy.last_bad}`);
+  for (const d of s.duplicates ?? []) if (d.last_seen_ms < DUPLICATE_RECENT_MS) out.push(`  DUPLICATE: two live senders claim ${d.node} on ${d.link}: ${d.addresses.join(" and ")}, last ${ago(d.last_seen_ms)}`);
   for (const f of s.fencing) out.push(`  fencing ${f.peer}: ${f.state.toUpperCase()}, attempt ${f.attempts}, since ${local(f.since)}${f.error ? `: ${f.error}` : ""}`);
   out.push("");
   out.push("Peers");

@@ -21,6 +21,8 @@ export class HeartbeatLog {
   private readonly links = new Map<string, Liveness>();
   readonly sending = new Map<string, boolean>();
   readonly carrier = new Map<string, boolean>();
+  /** two live senders with one node id, by "node/link" (node null: this node's own id); at: monotonic ms */
+  readonly duplicates = new Map<string, { node: string | null; link: string; addresses: string[]; at: number }>();
   /** last measured uplink score (before the hold-down), undefined = no targets or not measured yet */
   score?: number;
 
@@ -97,6 +99,18 @@ export class HeartbeatLog {
         const line = `uplink: ${e.up} ping target(s) answer: score ${e.score}`;
         (e.score === 100 ? this.log.info : this.log.warn)(line);
         this.record(e.score === 100 ? "link" : "fault", line);
+        break;
+      }
+      case "duplicate": {
+        const who = e.peer ?? "this node";
+        const line = e.peer
+          ? `DUPLICATE NODE: two live senders claim to be ${e.peer} on ${e.link}: ${e.addresses[0]} (in use) and ${e.addresses[1] ?? "?"}: a cloned VM, or a second hb with that node name?`
+          : `DUPLICATE NODE: another sender claims to be this node on ${e.link}, from ${e.addresses[0] ?? "?"}: a cloned VM, or a second hb with this node name?`;
+        const known = this.duplicates.get(`${who}/${e.link}`);
+        this.duplicates.set(`${who}/${e.link}`, { node: e.peer, link: e.link, addresses: e.addresses, at: e.at });
+        this.log.error(line);
+        // the history keeps the first report of a run of them (the engine repeats it every second)
+        if (!known || e.at - known.at > 10_000) this.record("fault", line);
         break;
       }
       case "stopped":
@@ -254,6 +268,7 @@ export function buildStatus(x: StatusSources, events = 50): Status {
       bad: x.guard?.stats.bad ?? 0,
       last_bad: x.guard?.stats.lastBad ?? null,
     },
+    duplicates: [...x.hb.duplicates.values()].map((d) => ({ node: d.node ?? self.name, link: d.link, addresses: d.addresses, last_seen_ms: Math.round(Math.max(0, x.nowMono - d.at)) })),
     fencing: Object.entries(s.fence).map(([peer, f]) => ({ peer, state: f.state, attempts: f.attempts, since: x.wall(f.since).toISOString(), error: f.error ?? null })),
     cluster: { name: config.cluster.name, auto_failback: config.cluster.auto_failback },
     peers: x.peerLinks.map((p) => {

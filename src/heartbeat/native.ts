@@ -24,6 +24,7 @@ export class NativeLinks implements Links {
       case EV.OVERFLOW: return { type: "overflow", lost: e.arg, at };
       case EV.IFACE: return { type: "iface", ifname: this.setup.watches[e.arg] ?? `#${e.arg}`, up: e.state === 1, at };
       case EV.SCORE: return { type: "score", score: e.state, up: e.arg, at };
+      case EV.DUPLICATE: return { type: "duplicate", peer: e.peer < 0 ? null : peer, link, addresses: new TextDecoder().decode(e.data).split(" "), at };
       case EV.VIP: return { type: "vip", op: e.state === 1 ? "renew" : "announce", errno: e.arg, address: e.data.length === 4 ? [...e.data].join(".") : Buffer.from(e.data).toString("hex"), at };
       default: return { type: "stopped", errno: e.arg, at };
     }

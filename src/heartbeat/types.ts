@@ -10,7 +10,7 @@ export type Liveness = "unknown" | "up" | "late" | "dead";
 export const LIVENESS: readonly Liveness[] = ["unknown", "up", "late", "dead"];
 
 /** Why a frame was dropped: mirrors enum hb_drop in native/frame.h, in order. */
-export const DROP_REASONS = ["length", "version", "cluster", "sender", "key", "mac", "link", "generation", "replay"] as const;
+export const DROP_REASONS = ["length", "version", "cluster", "sender", "key", "mac", "link", "generation", "replay", "duplicate"] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface LinkCounters {
@@ -39,6 +39,9 @@ export type HeartbeatEvent =
   /** Events were lost (queue full); read the state again. */
   | { type: "overflow"; lost: number; at: number }
   | { type: "stopped"; errno: number; at: number }
+  /** Two live senders claim one node id (a cloned VM): peer, or null for this node's own id; the
+   * addresses: the one in use, then the other (for this node: the other only). At most once a second. */
+  | { type: "duplicate"; peer: string | null; link: string; addresses: string[]; at: number }
   /** Renewing the lease of a floating address, or announcing it, failed. */
   | { type: "vip"; op: "renew" | "announce"; errno: number; address: string; at: number };
 

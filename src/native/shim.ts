@@ -332,8 +332,8 @@ export interface RawEvent {
   data: Uint8Array;
 }
 
-export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8, VIP: 9, IFACE: 10, SCORE: 11 } as const;
-export const COUNTERS = 13; // HB_CNT_COUNT: 9 drop reasons, tx, tx_err, rx, self
+export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8, VIP: 9, IFACE: 10, SCORE: 11, DUPLICATE: 12 } as const;
+export const COUNTERS = 14; // HB_CNT_COUNT: 10 drop reasons, tx, tx_err, rx, self
 const BATCH = 64;
 const UDP_MODE = { broadcast: 0, multicast: 1, unicast: 2 } as const;
 

@@ -44,11 +44,12 @@ describe("protocol v1", () => {
 /** A healthy two-node status: node a runs web (preferred a). */
 function healthy(): Status {
   const link = (name: string) => ({ name, state: "up" as const, last_heard_ms: 20, late_count: 0, frames_rx: 100, auth_failures: 0, last_auth_failure_ms: null as number | null });
-  const drops = { length: 0, version: 0, cluster: 0, sender: 0, key: 0, mac: 0, link: 0, generation: 0, replay: 0 };
+  const drops = { length: 0, version: 0, cluster: 0, sender: 0, key: 0, mac: 0, link: 0, generation: 0, replay: 0, duplicate: 0 };
   return {
     schema: "hb.status/1", version: "0.1.0", time: "2026-11-22T10:00:00.000Z",
     node: { name: "a", id: 1, state: "active", since: "2026-11-22T09:00:00.000Z", pid: 1, uptime_s: 3600, config: "/etc/hb/ha.toml", generation: "1", yields: [], score: 100, score_measured: null, faults: [] },
     fencing: [],
+    duplicates: [],
     legacy: { nodes: [], packets: 0, bad: 0, last_bad: null, forged: 0, last_forged: null },
     cluster: { name: "c", auto_failback: true },
     peers: [{ name: "b", id: 2, state: "up", node_state: "active", last_heard_ms: 20, yields: [], score: 100, links: [link("udp:eth0"), link("ether:eth1")] }],
@@ -84,6 +85,8 @@ describe("hb report verdicts", () => {
     ["a fault: no carrier on the group's interface", (s) => { s.node.faults.push({ group: "web", reason: "no carrier on eth0" }); s.groups[0]!.holders = ["b"]; s.groups[0]!.preferred = "b"; }, 1, "HB WARNING - group web cannot run on a: no carrier on eth0"],
     ["an unauthenticated Heartbeat v1 node, and forged packets: warnings only", (s) => { s.legacy.nodes.push({ node: "oldnode", interface: "eth0", address: "198.51.100.9", status: "active", last_heard_ms: 500, trusted: false }); s.legacy.forged = 3; s.legacy.last_forged = "claims oldnode, from 198.51.100.66 on eth0: x"; },
       1, "HB WARNING - Heartbeat v1 node oldnode heard on eth0 (198.51.100.9), unauthenticated: not obeyed (set [[legacy.key]]); 3 forged Heartbeat packet(s) ignored (last: claims oldnode, from 198.51.100.66 on eth0: x)"],
+    ["a duplicate node seen a moment ago", (s) => { s.duplicates.push({ node: "b", link: "udp:eth0", addresses: ["198.51.100.2", "198.51.100.9"], last_seen_ms: 2_000 }); }, 2, "HB CRITICAL - duplicate node b: two live senders on udp:eth0 (198.51.100.2 and 198.51.100.9), last 2 s ago"],
+    ["a duplicate node seen long ago", (s) => { s.duplicates.push({ node: "b", link: "udp:eth0", addresses: ["198.51.100.2", "198.51.100.9"], last_seen_ms: 600_000 }); }, 0, "HB OK - "],
     ["a live Heartbeat v1 node", (s) => { s.legacy.nodes.push({ node: "oldnode", interface: "eth0", address: "198.51.100.9", status: "active", last_heard_ms: 500, trusted: true }); s.node.faults.push({ group: "web", reason: "a live Heartbeat node (oldnode on eth0) could hold its addresses" }); }, 2, "HB CRITICAL - Heartbeat v1 node oldnode alive on eth0 (198.51.100.9): hb takes no group with an address there"],
     ["two owners", (s) => { s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b"],
     ["critical comes first, warnings after", (s) => { s.peers[0]!.links[1]!.state = "dead"; s.groups[0]!.holders = ["a", "b"]; }, 2, "HB CRITICAL - group web held by a and b; link ether:eth1 to b dead (redundancy lost)"],
