@@ -11,7 +11,7 @@ TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping
 # bench runs keepalived only inside its own namespaces
 BENCH_TOOLS := keepalived:keepalived
 
-.PHONY: all test unit netns bench demo clean toolchain test-toolchain typecheck
+.PHONY: all test unit netns bench demo cts clean toolchain test-toolchain typecheck
 all: dist/hb
 
 node_modules/.installed: package.json package-lock.json
@@ -59,6 +59,10 @@ netns: dist/hb test-toolchain
 # A live cluster in network namespaces: failover and failback, with a timeline. Needs root.
 demo: dist/hb test-toolchain
 	$(BUN) scripts/demo.ts
+
+# The randomized cluster test: CTS_ITERATIONS (default 100) seeded faults and audits; CTS_SEED replays a run. Needs root.
+cts: dist/hb test-toolchain
+	$(BUN) test/cts/main.ts
 
 # Performance figures (not asserted by tests). BENCH_SECONDS=15 for a quick look.
 bench: dist/hb test-toolchain

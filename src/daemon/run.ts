@@ -245,6 +245,8 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
         nl.start((e) => {
           hbLog.onEvent(e);
           if (e.type === "peer" && e.state === "dead") lostAt.set(e.peer, performance.now());
+          // a second sender with a peer's id (a clone) may vanish any moment, leaving its addresses until their lease ends
+          if (e.type === "duplicate" && e.peer) lostAt.set(e.peer, performance.now());
           onEvent(e);
         }),
       setRecord: (r) => nl.setRecord(r),
