@@ -57,6 +57,18 @@ const timeout = (ms: number, what: string): Field => ({
   reason: "init scripts of databases can take tens of seconds; a hung one must not hold a failover forever",
 });
 
+/** One shape for every secret: inline, or in a file; either way readable by root alone (checked in validate.ts). */
+const secretFields = (what: string): Fields => ({
+  secret: {
+    kind: { t: "string" },
+    doc: `${what[0]!.toUpperCase()}${what.slice(1)}, inline. Then ha.toml must not be readable by group or others (chmod 600).`,
+  },
+  file: {
+    kind: { t: "string" },
+    doc: `A file that holds ${what} (surrounding white space ignored). It must not be readable by group or others (chmod 600).`,
+  },
+});
+
 export const SCHEMA: Fields = {
   cluster: {
     kind: {
@@ -141,14 +153,7 @@ export const SCHEMA: Fields = {
                 required: true,
                 doc: "Key id, carried in each frame so the receiver knows which key to check.",
               },
-              secret: {
-                kind: { t: "string" },
-                doc: "The key itself, inline. Then ha.toml must not be readable by group or others (chmod 600).",
-              },
-              file: {
-                kind: { t: "string" },
-                doc: "A file that holds the key (surrounding white space ignored). It must not be readable by group or others (chmod 600).",
-              },
+              ...secretFields("the key"),
             },
           },
           required: true,
@@ -562,14 +567,7 @@ export const SCHEMA: Fields = {
                 required: true,
                 doc: "Heartbeat's method for that key: sha1 or md5 (HMAC). crc authenticates nothing and is not accepted.",
               },
-              secret: {
-                kind: { t: "string" },
-                doc: "The authkeys secret, inline. Then ha.toml must not be readable by group or others (chmod 600).",
-              },
-              file: {
-                kind: { t: "string" },
-                doc: "A file that holds the authkeys secret (surrounding white space ignored), chmod 600.",
-              },
+              ...secretFields("the authkeys secret"),
             },
           },
           doc: "The old cluster's authkeys keys (`[[legacy.key]]`; `hb import` writes them). Only a Heartbeat packet whose authentication verifies with one of them can hold hb off a group; others are counted as forged. Without any, the guard can verify nothing: it only warns (`hb report` WARNING) and never releases a group.",
