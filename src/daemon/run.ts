@@ -11,9 +11,9 @@ import type { Config } from "../config/schema.ts";
 import { ConfigError } from "../config/errors.ts";
 import { logger, setLogLevel, setSinks, type Sink } from "../log/log.ts";
 import { FileSink, SyslogSink } from "../log/sinks.ts";
-import { shimInfo, errnoName, monotonicMs, DgramSocket, LegacyListener } from "../native/shim.ts";
-import { LegacyGuard } from "../legacy/guard.ts";
-import { vipInterfaces } from "../heartbeat/setup.ts";
+import { shimInfo, errnoName, monotonicMs, DgramSocket } from "../native/shim.ts";
+import type { LegacyGuard } from "../legacy/guard.ts";
+import { startLegacyGuard } from "./legacy.ts";
 import { EXIT } from "../cli/exit.ts";
 import { nextGeneration } from "./generation.ts";
 import { heartbeatSetup } from "../heartbeat/setup.ts";
@@ -361,46 +361,9 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
 
     // The watchdog ping goes out from this loop only while the driver keeps up with its events:
     // a blocked event loop or a state machine stuck in a step sends nothing, and systemd restarts us.
-    // The legacy guard: a live Heartbeat v1 node beside us keeps our groups away from its interfaces.
-    const listeners: LegacyListener[] = [];
-    if (config.legacy.guard) {
-      const ifaces = [...new Set([...config.links.flatMap((l) => (l.kind === "serial" ? [] : [l.interface])), ...vipInterfaces(config.groups)])];
-      for (const i of ifaces) {
-        try {
-          listeners.push(new LegacyListener(i, config.legacy.port));
-        } catch (e) {
-          log.error(`legacy guard: cannot listen on ${i}: ${(e as Error).message}; a Heartbeat node there would not be noticed`);
-        }
-      }
-    }
-    const legacyLog = logger("legacy");
-    let forgedTold = -Infinity;
-    guard = new LegacyGuard(
-      listeners,
-      config.legacy.deadtime,
-      (n, alive) => {
-        const line = !alive
-          ? `Heartbeat v1 node ${n.node} on ${n.ifname}: silent for ${config.legacy.deadtime / 1000} s: gone`
-          : n.trusted
-            ? `Heartbeat v1 node ${n.node} (${n.address}, status ${n.status ?? "?"}) is alive on ${n.ifname}: hb takes no group with an address there until it stops`
-            : `Heartbeat v1 node ${n.node} (${n.address}, status ${n.status ?? "?"}) is heard on ${n.ifname}, unauthenticated (${config.legacy.keys.length ? "classic framing" : "no [[legacy.key]]"}): hb keeps its groups; give the old cluster's authkeys key as [[legacy.key]] to let it hold hb off`;
-        (alive ? (n.trusted ? legacyLog.error : legacyLog.warn) : legacyLog.info)(line);
-        record("fault", line, "legacy guard");
-        if (n.trusted) driver!.dispatch({ type: "legacy", node: n.node, ifname: n.ifname, alive });
-      },
-      config.legacy.keys,
-      (why) => {
-        // forged packets are cheap to send: one line per 10 s at most, the count is in hb status
-        if (performance.now() - forgedTold < 10_000) return;
-        forgedTold = performance.now();
-        legacyLog.warn(`forged Heartbeat packet ignored (${guard!.stats.forged} so far): ${why}`);
-      },
-    );
-    if (listeners.length) {
-      guard.start();
-      log.info(`legacy guard: listening for Heartbeat v1 on UDP ${config.legacy.port} of ${listeners.map((l) => l.ifname).join(", ")}`);
-    }
-      const hw = config.watchdog.device ? openWatchdog(config.watchdog.device) : undefined;
+    // The legacy guard: a live (authenticated) Heartbeat v1 node beside us keeps our groups away from its interfaces.
+    guard = startLegacyGuard(config, (text) => record("fault", text, "legacy guard"), (e) => driver!.dispatch(e));
+    const hw = config.watchdog.device ? openWatchdog(config.watchdog.device) : undefined;
     const hwTimer = hw
       ? setInterval(() => {
           if (!driver!.stuck()) hw.kick();
