@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { formatDuration } from "../config/duration.ts";
-import { findScript } from "../resources/runner.ts";
+import { CHILD_ENV, findScript } from "../resources/runner.ts";
 import type { Config, LinkConfig, ResourceConfig } from "../config/schema.ts";
 
 const link = (l: LinkConfig): string => {
@@ -59,7 +59,7 @@ export function isLocalNode(c: Config, host = hostname()): boolean {
  * the fence command is there. Returns the problems (empty: all found). systemd units are left to
  * systemctl at start (they may be installed later by the same package run).
  */
-export function localProblems(c: Config, sysNet = "/sys/class/net", path = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"): string[] {
+export function localProblems(c: Config, sysNet = "/sys/class/net", path: string = CHILD_ENV.PATH): string[] {
   const out: string[] = [];
   const iface = (name: string, what: string) => {
     if (!existsSync(`${sysNet}/${name}`)) out.push(`${what}: interface ${name} does not exist on this host`);

@@ -6,7 +6,7 @@
  * probe_wait, processes are awaited asynchronously. Every call answers with a
  * RunResult; nothing throws out of run().
  */
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressesConfig, GroupConfig, ResourceConfig } from "../config/schema.ts";
 import type { Runner, RunResult } from "../daemon/driver.ts";
@@ -31,7 +31,13 @@ export interface RunnerOptions {
   onConflict?: (address: string, ifname: string, message: string) => void;
   /** how a service process is run (tests replace it) */
   spawn?: typeof Bun.spawn;
+  /** systemctl, by absolute path (default: /usr/bin/systemctl, else /bin/systemctl) */
+  systemctl?: string;
 }
+
+/** What every child gets, whatever the daemon's own environment: a fixed PATH and the C locale. */
+export const CHILD_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" } as const;
+const SYSTEMCTL = existsSync("/usr/bin/systemctl") ? "/usr/bin/systemctl" : "/bin/systemctl";
 
 export const resourceName = (r: ResourceConfig): string =>
   r.kind === "ip" ? `ip ${r.address}/${r.prefix}` : r.kind === "script" ? `script ${r.script}` : `systemd ${r.systemd}`;
@@ -83,7 +89,8 @@ export class ResourceRunner implements Runner {
         if (!path) return { ok: op === "stop", error: `script ${r.script} not found in ${this.o.scriptDirs.join(", ")}` };
         return await this.exec(resourceName(r), op, [path, ...r.args, op], r.timeout);
       }
-      return await this.exec(resourceName(r), op, ["systemctl", op, r.systemd], r.timeout);
+      // "--": a unit name can never be read as an option
+      return await this.exec(resourceName(r), op, [this.o.systemctl ?? SYSTEMCTL, op, "--", r.systemd], r.timeout);
     } catch (e) {
       return { ok: false, error: (e as Error).message };
     }
@@ -158,7 +165,7 @@ export class ResourceRunner implements Runner {
     const log = logger(name.replace(/\s+/, ":"));
     const spawn = this.o.spawn ?? Bun.spawn;
     const started = performance.now();
-    const p = spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true, env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" } });
+    const p = spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true, env: { ...CHILD_ENV } });
     const pump = async (stream: ReadableStream<Uint8Array>) => {
       let rest = "";
       const dec = new TextDecoder();
@@ -172,13 +179,21 @@ export class ResourceRunner implements Runner {
     };
     const output = Promise.all([pump(p.stdout as ReadableStream<Uint8Array>), pump(p.stderr as ReadableStream<Uint8Array>)]);
     let timedOut = false;
+    let killer: ReturnType<typeof setTimeout> | undefined;
+    const killGroup = () => { try { process.kill(-p.pid, "SIGKILL"); } catch { /* gone */ } };
     const timer = setTimeout(() => {
       timedOut = true;
       try { process.kill(-p.pid, "SIGTERM"); } catch { /* gone */ }
-      setTimeout(() => { try { process.kill(-p.pid, "SIGKILL"); } catch { /* gone */ } }, 2000).unref();
+      killer = setTimeout(killGroup, 2000);
     }, timeoutMs);
     const code = await p.exited;
     clearTimeout(timer);
+    // Timed out and the leader is gone: end what is left of its group now, while no other process can
+    // hold that group id, and never later (a timer firing after the group is gone could hit a reused id).
+    if (killer) {
+      clearTimeout(killer);
+      killGroup();
+    }
     await Promise.race([output, Bun.sleep(1000)]);
     const ms = Math.round(performance.now() - started);
     if (timedOut) return { ok: false, error: `${op} timed out after ${timeoutMs} ms (killed)` };
@@ -205,6 +220,6 @@ export class ResourceRunner implements Runner {
   reboot(reason: string): void {
     this.log.error(`self-fencing: ${reason}; rebooting now`);
     // Heartbeat's way: immediate reboot without a clean shutdown, so no resource runs twice
-    Bun.spawn(["systemctl", "reboot", "--force", "--force"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    Bun.spawn([this.o.systemctl ?? SYSTEMCTL, "reboot", "--force", "--force"], { stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...CHILD_ENV } });
   }
 }

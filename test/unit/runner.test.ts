@@ -16,16 +16,20 @@ const sh = (name: string, body: string) => {
 };
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "hb-runner-"));
-  // a stand-in systemctl first in PATH: records its arguments
-  sh("systemctl", `echo "$@" >> ${dir}/systemctl.log; [ "$2" = broken.service ] && exit 5; exit 0`);
+  // a stand-in systemctl (given by absolute path, as the real one is): records its arguments
+  sh("systemctl", `echo "$@" >> ${dir}/systemctl.log; [ "$3" = broken.service ] && exit 5; exit 0`);
+  sh("showenv", `env | sort > ${dir}/env.txt; exit 0`);
   sh("web", `echo "web $1 with $*"; exit 0`);
   sh("noisy", `echo "line one"; echo "to stderr" >&2; exit 3`);
   sh("slow", `trap '' TERM; (sleep 30; touch ${dir}/child-survived) & sleep 30`);
   oldPath = process.env.PATH;
+  // the daemon's own environment must not reach its children
   process.env.PATH = `${dir}:${process.env.PATH}`;
+  process.env.HB_TEST_LEAK = "secret";
 });
 afterAll(() => {
   process.env.PATH = oldPath;
+  delete process.env.HB_TEST_LEAK;
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -36,6 +40,7 @@ const runner = (resources: GroupConfig["resources"]) =>
     scriptDirs: ["/nonexistent", dir],
     keeper: { vip() {} },
     peerRecentlyLost: () => false,
+    systemctl: join(dir, "systemctl"),
   });
 
 test("systemd units are started and stopped with systemctl; a failing unit is a failure with its code", async () => {
@@ -45,7 +50,17 @@ test("systemd units are started and stopped with systemctl; a failing unit is a 
   const bad = await r.run("start", 0, 1);
   expect(bad.ok).toBe(false);
   expect(bad.error).toMatch(/^start exited 5 after \d+ ms$/);
-  expect(readFileSync(join(dir, "systemctl.log"), "utf8")).toBe("start mysqld.service\nstop mysqld.service\nstart broken.service\n");
+  expect(readFileSync(join(dir, "systemctl.log"), "utf8")).toBe("start -- mysqld.service\nstop -- mysqld.service\nstart -- broken.service\n");
+});
+
+test("children get a fixed PATH and the C locale, nothing of the daemon's environment", async () => {
+  const r = runner([{ kind: "script", script: "showenv", args: [], timeout: 5000 }]);
+  expect(await r.run("start", 0, 0)).toEqual({ ok: true });
+  const env = readFileSync(join(dir, "env.txt"), "utf8");
+  expect(env).toContain("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+  expect(env).toContain("LANG=C\n");
+  expect(env).not.toContain("HB_TEST_LEAK");
+  expect(env).not.toContain(dir + ":");
 });
 
 test("scripts are found in the script directories, in order, and called SCRIPT [args] start|stop", async () => {
