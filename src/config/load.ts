@@ -1,34 +1,42 @@
 /** Read ha.toml from disk and validate it against the real system. */
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { ConfigError } from "./errors.ts";
 import type { Config } from "./schema.ts";
-import { parseConfig, type ConfigEnv } from "./validate.ts";
+import { parseConfig, type ConfigEnv, type FileInfo } from "./validate.ts";
 
 export const DEFAULT_CONFIG = "/etc/hb/ha.toml";
 
 const errText = (e: unknown) => {
   const err = e as NodeJS.ErrnoException;
-  return err.code === "ENOENT" ? "no such file" : err.code === "EACCES" ? "permission denied" : (err.message ?? String(e));
+  return err.code === "ENOENT" ? "no such file" : err.code === "EACCES" ? "permission denied" : err.code === "ELOOP" ? "it is a symbolic link (refused: give the file it points to)" : (err.message ?? String(e));
 };
+
+/** Open once, never through a symlink; the owner and mode checked are those of what is read. */
+export function openFile(path: string): FileInfo | Error {
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOCTTY);
+    const st = fstatSync(fd);
+    if (!st.isFile()) return new Error("not a regular file");
+    return { mode: st.mode, uid: st.uid, text: readFileSync(fd, "utf8") };
+  } catch (e) {
+    return new Error(errText(e));
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
 
 export const systemEnv = (nodeOverride?: string): ConfigEnv => ({
   hostname: hostname(),
   nodeOverride,
-  mode(path) {
-    try { return statSync(path).mode; } catch (e) { return new Error(errText(e)); }
-  },
-  read(path) {
-    try { return readFileSync(path, "utf8"); } catch (e) { return new Error(errText(e)); }
-  },
+  uid: process.getuid?.() ?? 0,
+  open: openFile,
 });
 
 export function loadConfig(file: string, env: ConfigEnv = systemEnv()): Config {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: "", message: `cannot read the config file: ${errText(e)}`, hint: "pass --config FILE (an example is in examples/ha.toml)" }], { cause: e });
-  }
-  return parseConfig(text, file, env);
+  const self = env.open(file);
+  if (self instanceof Error)
+    throw new ConfigError([{ file, line: 1, col: 1, path: "", message: `cannot read the config file: ${self.message}`, hint: "pass --config FILE (an example is in examples/ha.toml)" }]);
+  return parseConfig(self.text, file, env, self);
 }

@@ -18,10 +18,24 @@ export interface ConfigEnv {
   hostname: string;
   /** --node, overriding cluster.node and uname -n */
   nodeOverride?: string;
-  /** Permission bits of a file, or an Error (ENOENT...). */
-  mode(path: string): number | Error;
-  /** Contents of a key file, or an Error. */
-  read(path: string): string | Error;
+  /** The user hb runs as: files it trusts are owned by root or by this user. */
+  uid: number;
+  /** A file opened once (never through a symlink): its permission bits, owner and text; or an Error. */
+  open(path: string): FileInfo | Error;
+}
+
+export interface FileInfo {
+  mode: number;
+  uid: number;
+  text: string;
+}
+
+/** Why a file that names what root runs, or holds a key, must not be trusted; undefined if it may. */
+function untrusted(info: FileInfo, env: ConfigEnv, secret: boolean): string | undefined {
+  if (info.uid !== 0 && info.uid !== env.uid) return `is owned by uid ${info.uid}, not by root`;
+  if (info.mode & 0o022) return `is writable by group or others (mode ${(info.mode & 0o777).toString(8)})`;
+  if (secret && info.mode & 0o077) return `is accessible by group or others (mode ${(info.mode & 0o777).toString(8)})`;
+  return undefined;
 }
 
 type Seg = string | number;
@@ -236,7 +250,7 @@ export function parseCidr(s: string): { address: string; prefix: number; family:
   return { error: `"${address}" is not an IPv4 or IPv6 address`, hint: `like "192.0.2.10/24" or "2001:db8::10/64"` };
 }
 
-function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number | Error): Config | undefined {
+function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Error): Config | undefined {
   const cluster = raw.cluster as Raw | undefined;
   const timing = raw.timing as Record<string, number> | undefined;
   const auth = raw.auth as Raw | undefined;
@@ -334,12 +348,11 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
         text = k.secret as string;
       } else {
         const f = k.file as string;
-        const mode = env.mode(f);
-        if (mode instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${mode.message}`, "create it with the shared key, then chmod 600"); return; }
-        if (mode & 0o077) { c.add([...p, "file"], `key file ${f} is accessible by group or others (mode ${(mode & 0o777).toString(8)})`, `chmod 600 ${f}`); return; }
-        const r = env.read(f);
-        if (r instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${r.message}`, "check the path and permissions"); return; }
-        text = r.trim();
+        const info = env.open(f);
+        if (info instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${info.message}`, "create it with the shared key, then chmod 600"); return; }
+        const bad = untrusted(info, env, true);
+        if (bad) { c.add([...p, "file"], `key file ${f} ${bad}`, info.uid !== 0 && info.uid !== env.uid ? `chown root: ${f}; chmod 600 ${f}` : `chmod 600 ${f}`); return; }
+        text = info.text.trim();
       }
       if (text.length === 0) { c.add([...p, hasSecret ? "secret" : "file"], "the key is empty", "use a random key of at least 16 characters, e.g. from: openssl rand -hex 32"); return; }
       out.push({ id: k.id, secret: new TextEncoder().encode(text), raw: k });
@@ -349,10 +362,14 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
   const keys = readKeys("auth", keyList).map(({ id, secret }) => ({ id, secret }));
   const legacyRaw = raw.legacy as Raw | undefined;
   const legacyKeys = readKeys("legacy", (legacyRaw?.key as (Raw | undefined)[] | undefined) ?? []).map(({ id, secret, raw: k }) => ({ id, secret, method: k.method as "sha1" | "md5" }));
-  if (inlineSecret) {
-    if (configMode instanceof Error) c.add([], `cannot check the permissions of ${c.file}: ${configMode.message}`);
-    else if (configMode & 0o077)
-      c.add([(auth?.key as Raw[] | undefined)?.some((k) => typeof k?.secret === "string") ? "auth" : "legacy"], `${c.file} holds an inline key but is accessible by group or others (mode ${(configMode & 0o777).toString(8)})`, `chmod 600 ${c.file}, or move the key to a key file`, "key");
+  // ha.toml names the scripts and the fence command root runs: root's own, writable by nobody else;
+  // with a key inline, readable by nobody else either
+  if (self instanceof Error) c.add([], `cannot check the permissions of ${c.file}: ${self.message}`);
+  else {
+    const bad = untrusted(self, env, false);
+    if (bad) c.add([], `${c.file} ${bad}: it names the commands root runs`, self.uid !== 0 && self.uid !== env.uid ? `chown root: ${c.file}; chmod 600 ${c.file}` : `chmod go-w ${c.file}`);
+    else if (inlineSecret && self.mode & 0o077)
+      c.add([(auth?.key as Raw[] | undefined)?.some((k) => typeof k?.secret === "string") ? "auth" : "legacy"], `${c.file} holds an inline key but is accessible by group or others (mode ${(self.mode & 0o777).toString(8)})`, `chmod 600 ${c.file}, or move the key to a key file`, "key");
   }
   let send = typeof auth?.send === "number" ? auth.send : undefined;
   if (auth && keyList.length > 0) {
@@ -451,8 +468,8 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, configMode: number 
   };
 }
 
-/** Parse and validate. Throws ConfigError listing every issue. */
-export function parseConfig(text: string, file: string, env: ConfigEnv): Config {
+/** Parse and validate. Throws ConfigError listing every issue. self: the config file as opened (else env.open(file)). */
+export function parseConfig(text: string, file: string, env: ConfigEnv, self: FileInfo | Error = env.open(file)): Config {
   let raw: unknown;
   try {
     raw = parse(text);
@@ -467,7 +484,7 @@ export function parseConfig(text: string, file: string, env: ConfigEnv): Config 
   const walked = walkTable(c, raw, SCHEMA, []);
   if (!walked) throw new ConfigError(c.issues);
   // Cross-field rules run even after type errors (on what was valid), so one pass reports everything.
-  const config = crossChecks(c, walked, env, env.mode(file));
+  const config = crossChecks(c, walked, env, self);
   if (!config) throw new ConfigError(c.issues);
   return config;
 }

@@ -1,6 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError, type ConfigIssue } from "../../src/config/errors.ts";
 import { parseConfig, type ConfigEnv } from "../../src/config/validate.ts";
+import { openFile } from "../../src/config/load.ts";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const BASE = `# a valid two-node cluster
 [cluster]
@@ -44,12 +48,13 @@ resources = [
 method = "none"
 `;
 
-function env(over: Partial<ConfigEnv> & { files?: Record<string, [number, string]> } = {}): ConfigEnv {
-  const files: Record<string, [number, string]> = { "ha.toml": [0o100600, ""], ...over.files };
+/** A fake system: files by path as [mode, text, owner uid (default root)]; hb runs as root. */
+function env(over: Partial<ConfigEnv> & { files?: Record<string, [number, string, number?]> } = {}): ConfigEnv {
+  const files: Record<string, [number, string, number?]> = { "ha.toml": [0o100600, ""], ...over.files };
   return {
     hostname: "node1",
-    mode: (p) => (files[p] ? files[p][0] : new Error("no such file")),
-    read: (p) => (files[p] ? files[p][1] : new Error("no such file")),
+    uid: 0,
+    open: (p) => (files[p] ? { mode: files[p][0], text: files[p][1], uid: files[p][2] ?? 0 } : new Error("no such file")),
     ...over,
   };
 }
@@ -198,6 +203,31 @@ describe("secrets", () => {
     const c = parseConfig(legacy(`method = "md5"\nsecret = "old"`), "ha.toml", env());
     expect(c.legacy.keys).toEqual([{ id: 2, method: "md5", secret: new TextEncoder().encode("old") }]);
     expect(parseConfig(BASE, "ha.toml", env()).legacy.keys).toEqual([]);
+  });
+  test("a key file or ha.toml owned by another user, or an ha.toml others can write, is refused", () => {
+    const text = edit(`secret = "0123456789abcdef0123"`, `file = "/etc/hb/authkey"`);
+    const foreign = issues(text, env({ files: { "/etc/hb/authkey": [0o100600, "k", 1000] } }));
+    expect(foreign[0]).toMatchObject({ path: "auth.key[0].file", message: "key file /etc/hb/authkey is owned by uid 1000, not by root" });
+    expect(foreign[0]!.hint).toBe("chown root: /etc/hb/authkey; chmod 600 /etc/hb/authkey");
+    const owned = issues(text, env({ files: { "ha.toml": [0o100644, "", 1000], "/etc/hb/authkey": [0o100600, "k"] } }));
+    expect(owned[0]!.message).toBe("ha.toml is owned by uid 1000, not by root: it names the commands root runs");
+    const writable = issues(text, env({ files: { "ha.toml": [0o100666, ""], "/etc/hb/authkey": [0o100600, "k"] } }));
+    expect(writable[0]!.message).toBe("ha.toml is writable by group or others (mode 666): it names the commands root runs");
+    // a user checking a config of their own
+    expect(issues(text, env({ uid: 1000, files: { "ha.toml": [0o100644, "", 1000], "/etc/hb/authkey": [0o100600, "k", 1000] } }))).toEqual([]);
+  });
+  test("files are opened once and never through a symlink", () => {
+    const d = mkdtempSync(join(tmpdir(), "hb-open-"));
+    try {
+      writeFileSync(join(d, "key"), "k\n", { mode: 0o600 });
+      symlinkSync(join(d, "key"), join(d, "link"));
+      expect(openFile(join(d, "key"))).toMatchObject({ text: "k\n", mode: 0o100600 });
+      expect((openFile(join(d, "link")) as Error).message).toBe("it is a symbolic link (refused: give the file it points to)");
+      expect((openFile(d) as Error).message).toBe("not a regular file");
+      expect((openFile(join(d, "absent")) as Error).message).toBe("no such file");
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
   test("several keys without send are refused", () => {
     const text = edit(`secret = "0123456789abcdef0123"\n`, `secret = "0123456789abcdef0123"\n[[auth.key]]\nid = 2\nsecret = "x"\n`);

@@ -159,7 +159,7 @@ describe("history", () => {
 });
 
 describe("reload plans are all or nothing", () => {
-  const env = { hostname: "n1", mode: () => 0o600, read: () => "k" };
+  const env = { hostname: "n1", uid: 0, open: () => ({ mode: 0o600, uid: 0, text: "k" }) };
   const base = `[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[fencing]\nmethod = "none"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "web"\npreferred = "n1"\nresources = [{ ip = "198.51.100.10/24", interface = "eth0" }]\n`;
   const cfg = (extra = "", text = base) => parseConfig(text + extra, "ha.toml", env);
   test("timing, logging, a new group at the end: applied", () => {
@@ -188,7 +188,7 @@ describe("reload plans are all or nothing", () => {
 
 describe("systemd", () => {
   test("the unit runs this binary with this config, Type=notify with a watchdog", () => {
-    const env = { hostname: "n1", mode: () => 0o600, read: () => "k" };
+    const env = { hostname: "n1", uid: 0, open: () => ({ mode: 0o600, uid: 0, text: "k" }) };
     const c = parseConfig(`[cluster]\nname = "c"\nnode = "n1"\n[auth]\n[[auth.key]]\nid = 1\nsecret = "s"\n[[node]]\nname = "n1"\n[[node]]\nname = "n2"\n[fencing]\nmethod = "none"\n[[link]]\nkind = "udp"\ninterface = "eth0"\n[[group]]\nname = "db"\npreferred = "n1"\nresources = [{ script = "pg", timeout = "2m" }]\n`, "ha.toml", env);
     const u = systemdUnit("/usr/local/sbin/hb", "/etc/hb/my ha.toml", c);
     expect(u).toContain("Type=notify\n");

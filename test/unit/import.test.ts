@@ -24,7 +24,7 @@ const fixture = (name: string): LegacyFiles => {
 
 /** hb check's validation, on this machine's view: the key file exists with mode 0600. */
 const check = (toml: string, node: string) => {
-  const env: ConfigEnv = { hostname: node, mode: (p) => (p === "/etc/hb/authkey" || p === "ha.toml" ? 0o100600 : new Error("ENOENT")), read: () => "0123456789abcdef0123456789abcdef" };
+  const env: ConfigEnv = { hostname: node, uid: 0, open: (p) => (p === "/etc/hb/authkey" || p === "ha.toml" ? { mode: 0o100600, uid: 0, text: "0123456789abcdef0123456789abcdef" } : new Error("ENOENT")) };
   return parseConfig(toml, "ha.toml", env);
 };
 
