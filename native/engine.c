@@ -2,6 +2,7 @@
 #include "compat.h"
 #include "engine.h"
 #include "vip.h"
+#include "nl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -729,13 +730,29 @@ static int64_t vip_tick(hb_engine *e, int64_t now) {
 
 /* ---------- carrier (rtnetlink) ---------- */
 
+/* Ask for every link's state: the answers arrive as RTM_NEWLINK, like the events. */
+static int link_dump(int fd) {
+  struct {
+    struct nlmsghdr h;
+    struct ifinfomsg i;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = RTM_GETLINK;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.h.nlmsg_seq = 1;
+  req.i.ifi_family = AF_UNSPEC;
+  return send(fd, &req, sizeof req, 0) < 0 ? -errno : 0;
+}
+
 static void netlink_read(hb_engine *e) {
-  uint8_t buf[16384];
+  _Alignas(struct nlmsghdr) uint8_t buf[16384];
   for (int i = 0; i < 16; i++) {
-    ssize_t n = recv(e->nlfd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) return;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg))) continue;
+    int n = hb_nl_recv(e->nlfd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == -ENOBUFS || n == -EMSGSIZE) { (void)link_dump(e->nlfd); continue; } /* events lost: read the state again */
+    if (n < 0) return;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != RTM_NEWLINK || !hb_nl_fits(h, sizeof(struct ifinfomsg))) continue;
       struct ifinfomsg *ifi = NLMSG_DATA(h);
       int carrier = (ifi->ifi_flags & IFF_LOWER_UP) && (ifi->ifi_flags & IFF_UP) ? 1 : 0;
       for (int l = 0; l < e->nlinks; l++) {
@@ -759,17 +776,8 @@ static int netlink_open(hb_engine *e) {
   if (fd < 0) return -errno;
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) { int err = errno; close(fd); return -err; }
-  struct {
-    struct nlmsghdr h;
-    struct ifinfomsg i;
-  } req;
-  memset(&req, 0, sizeof req);
-  req.h.nlmsg_len = sizeof req;
-  req.h.nlmsg_type = RTM_GETLINK;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.h.nlmsg_seq = 1;
-  req.i.ifi_family = AF_UNSPEC;
-  if (send(fd, &req, sizeof req, 0) < 0) { int err = errno; close(fd); return -err; }
+  int rc = link_dump(fd);
+  if (rc < 0) { close(fd); return rc; }
   e->nlfd = fd;
   return 0;
 }

@@ -1,5 +1,6 @@
 /* Floating addresses: rtnetlink, gratuitous ARP / unsolicited NA, conflict probes. See vip.h. */
 #include "vip.h"
+#include "nl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,19 +62,19 @@ static int nl_request(struct nlmsghdr *n) {
   if (sendto(fd, n, n->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
     rc = -errno;
   } else {
-    char buf[4096];
+    _Alignas(struct nlmsghdr) char buf[4096];
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, 2000) == 1) {
-      ssize_t len = recv(fd, buf, sizeof buf, 0);
-      for (struct nlmsghdr *h = (struct nlmsghdr *)buf; len > 0 && NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-        if (h->nlmsg_type == NLMSG_ERROR) {
-          struct nlmsgerr *err = NLMSG_DATA(h);
-          rc = err->error; /* 0 = ack, else -errno */
+    rc = -ETIMEDOUT;
+    for (int rounds = 0; rc == -ETIMEDOUT && rounds < 16; rounds++) {
+      if (poll(&p, 1, 2000) != 1) break;
+      int len = hb_nl_recv(fd, buf, sizeof buf, 0);
+      if (len < 0) { rc = len; break; }
+      for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        if (h->nlmsg_type == NLMSG_ERROR && hb_nl_fits(h, sizeof(struct nlmsgerr)) && h->nlmsg_seq == n->nlmsg_seq) {
+          rc = ((struct nlmsgerr *)NLMSG_DATA(h))->error; /* 0 = ack, else -errno */
           break;
         }
       }
-    } else {
-      rc = -ETIMEDOUT;
     }
   }
   close(fd);
@@ -143,11 +144,8 @@ HB_API int32_t hb_addr_del(int32_t family, const char *ifname, const uint8_t *ad
   return nl_request(REQ_N(&r));
 }
 
-HB_API int32_t hb_addr_has(int32_t family, const char *ifname, const uint8_t *addr) {
-  int alen = addr_len(family);
-  if (alen < 0 || !ifname || !addr) return -EINVAL;
-  int ifindex = (int)if_nametoindex(ifname);
-  if (!ifindex) return -ENODEV;
+/* One RTM_GETADDR dump: 1 found, 0 not, -errno; -EAGAIN when it must be asked again (lost or cut). */
+static int addr_dump(int family, int ifindex, const uint8_t *addr, int alen) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return -errno;
   struct {
@@ -158,19 +156,22 @@ HB_API int32_t hb_addr_has(int32_t family, const char *ifname, const uint8_t *ad
   req.n.nlmsg_len = sizeof req;
   req.n.nlmsg_type = RTM_GETADDR;
   req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.n.nlmsg_seq = (uint32_t)mono_ms();
   req.ifa.ifa_family = family == 4 ? AF_INET : AF_INET6;
   int found = 0, done = 0, rc = 0;
   if (send(fd, &req, sizeof req, 0) < 0) rc = -errno;
-  char buf[16384];
+  _Alignas(struct nlmsghdr) char buf[32768];
   for (int rounds = 0; !rc && !done && rounds < 1000; rounds++) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (poll(&p, 1, 2000) != 1) { rc = -ETIMEDOUT; break; }
-    ssize_t len = recv(fd, buf, sizeof buf, 0);
-    if (len <= 0) { rc = len < 0 ? -errno : -EIO; break; }
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+    int len = hb_nl_recv(fd, buf, sizeof buf, 0);
+    if (len == -EMSGSIZE || len == -ENOBUFS) { rc = -EAGAIN; break; } /* part of the dump is lost: ask again */
+    if (len < 0) { rc = len; break; }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
       if (h->nlmsg_type == NLMSG_DONE) { done = 1; break; }
-      if (h->nlmsg_type == NLMSG_ERROR) { rc = ((struct nlmsgerr *)NLMSG_DATA(h))->error; break; }
-      if (h->nlmsg_type != RTM_NEWADDR) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) { rc = hb_nl_fits(h, sizeof(struct nlmsgerr)) ? ((struct nlmsgerr *)NLMSG_DATA(h))->error : -EIO; break; }
+      if (h->nlmsg_type != RTM_NEWADDR || !hb_nl_fits(h, sizeof(struct ifaddrmsg))) continue;
       struct ifaddrmsg *ifa = NLMSG_DATA(h);
       if ((int)ifa->ifa_index != ifindex) continue;
       int rl = (int)IFA_PAYLOAD(h);
@@ -182,6 +183,16 @@ HB_API int32_t hb_addr_has(int32_t family, const char *ifname, const uint8_t *ad
   }
   close(fd);
   return rc ? rc : found;
+}
+
+HB_API int32_t hb_addr_has(int32_t family, const char *ifname, const uint8_t *addr) {
+  int alen = addr_len(family);
+  if (alen < 0 || !ifname || !addr) return -EINVAL;
+  int ifindex = (int)if_nametoindex(ifname);
+  if (!ifindex) return -ENODEV;
+  int rc = -EAGAIN;
+  for (int tries = 0; rc == -EAGAIN && tries < 3; tries++) rc = addr_dump(family, ifindex, addr, alen);
+  return rc;
 }
 
 /* ---------- frames ---------- */
