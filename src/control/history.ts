@@ -7,6 +7,7 @@
  */
 import { appendFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { HistoryEntry } from "./status.ts";
+import { printable } from "../log/log.ts";
 
 export class History {
   private entries: HistoryEntry[] = [];
@@ -44,7 +45,7 @@ export class History {
   }
 
   add(kind: HistoryEntry["kind"], text: string, cause = "", time = new Date()): HistoryEntry {
-    const e: HistoryEntry = { time: time.toISOString(), kind, text, cause };
+    const e: HistoryEntry = { time: time.toISOString(), kind, text: printable(text), cause: printable(cause) };
     this.entries.push(e);
     if (this.entries.length > this.size) this.entries.shift();
     if (this.file) {

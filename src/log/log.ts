@@ -18,10 +18,22 @@ const LABEL: Record<string, string> = {
   ready: "INFO", start: "INFO", box: "INFO", debug: "DEBUG", trace: "TRACE", verbose: "TRACE", fail: "ERROR",
 };
 
+/**
+ * Text from outside (script output, Heartbeat packets, peer data) may hold terminal escapes or other
+ * control characters: they are written as \xHH, so a log file, journald or a terminal never runs them.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** A record's message on one line (its lines joined by " | "), printable. */
+function messageOf(args: unknown[]): string {
+  return printable(formatWithOptions({ colors: false, breakLength: Infinity }, ...args).split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").join(" | "));
+}
+
 /** One record as one line: exported for tests. */
 export function plainLine(obj: Pick<LogObject, "type" | "tag" | "args" | "date">, stamp: boolean): string {
-  const msg = formatWithOptions({ colors: false, breakLength: Infinity }, ...obj.args)
-    .split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").join(" | ");
+  const msg = messageOf(obj.args);
   const tag = obj.tag ? `[${obj.tag}] ` : "";
   return `${stamp ? `${obj.date.toISOString()} ` : ""}${LABEL[obj.type] ?? obj.type.toUpperCase()} ${tag}${msg}`;
 }
@@ -44,8 +56,7 @@ const LEVEL_OF: Record<string, LogLevel> = { fatal: "error", error: "error", fai
 const toSinks = {
   log: (obj: LogObject) => {
     if (sinks.length === 0) return;
-    const message = formatWithOptions({ colors: false, breakLength: Infinity }, ...obj.args)
-      .split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").join(" | ");
+    const message = messageOf(obj.args);
     const r: LogRecord = { level: LEVEL_OF[obj.type] ?? "info", tag: obj.tag, message, date: obj.date };
     for (const s of sinks) s(r);
   },

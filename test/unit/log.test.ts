@@ -1,5 +1,6 @@
+import { History } from "../../src/control/history.ts";
 import { expect, test } from "bun:test";
-import { plainLine } from "../../src/log/log.ts";
+import { plainLine, printable } from "../../src/log/log.ts";
 
 const date = new Date("2026-01-02T03:04:05.678Z");
 
@@ -14,4 +15,12 @@ test("multi-line messages and errors stay on one line with no blank lines and no
   expect(line).toStartWith("ERROR [daemon] first | second");
   expect(line).toContain("Error: boom");
   expect(line).not.toMatch(/\x1b\[/);
+});
+
+test("text from outside cannot reach a terminal or a log as control characters", () => {
+  expect(printable("ok \x1b[31mred\x07 and \x9b, tab\there")).toBe("ok \\x1b[31mred\\x07 and \\x9b, tab\there");
+  const line = plainLine({ type: "info", tag: "script:web", args: ["started \x1b]0;owned\x07"], date: new Date(0) }, false);
+  expect(line).toBe("INFO [script:web] started \\x1b]0;owned\\x07");
+  const h = new History(undefined, 10);
+  expect(h.add("fault", "node \x1bX", "cause \x00").text).toBe("node \\x1bX");
 });
