@@ -6,7 +6,8 @@
 import { request, UnreachableError } from "../control/client.ts";
 import { History } from "../control/history.ts";
 import type { Response } from "../control/protocol.ts";
-import { evaluate, prometheus, unreachable, writeAtomic, type Report } from "../control/report.ts";
+import { evaluate, prometheus, unreachable, type Report } from "../control/report.ts";
+import { writeAtomic } from "../config/files.ts";
 import { renderStatus, type HistoryEntry, type Status } from "../control/status.ts";
 import { CliError, EXIT } from "./exit.ts";
 
@@ -120,7 +121,9 @@ export async function report(socket: string, o: { json?: boolean; prometheus?: s
   if (o.configNote && r.level === "UNKNOWN") r.summary += ` (${o.configNote})`;
   if (o.prometheus) {
     try {
-      writeAtomic(o.prometheus, prometheus(s, r));
+      // node_exporter never reads half a file; its textfile directory is often the exporter's own:
+      // a fresh randomly named file and a rename, so nothing planted there can redirect root's write
+      writeAtomic(o.prometheus, prometheus(s, r), 0o644);
     } catch (e) {
       console.error(`hb: cannot write ${o.prometheus}: ${(e as Error).message}`);
       if (r.code === 0) r = { ...r, level: "UNKNOWN", code: 3, summary: `HB UNKNOWN - cannot write ${o.prometheus}` };

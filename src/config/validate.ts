@@ -11,6 +11,7 @@ import { ConfigError, type ConfigIssue } from "./errors.ts";
 import { locate, pathString, type Located } from "./locate.ts";
 import type { Config, Field, Fields, Kind, LinkConfig, ResourceConfig } from "./schema.ts";
 import { SCHEMA } from "./schema.ts";
+import type { FileInfo } from "./files.ts";
 
 /** What validation needs from the outside world; tests pass a fake. */
 export interface ConfigEnv {
@@ -24,11 +25,7 @@ export interface ConfigEnv {
   open(path: string): FileInfo | Error;
 }
 
-export interface FileInfo {
-  mode: number;
-  uid: number;
-  text: string;
-}
+export type { FileInfo };
 
 /** Why a file that names what root runs, or holds a key, must not be trusted; undefined if it may. */
 function untrusted(info: FileInfo, env: ConfigEnv, secret: boolean): string | undefined {

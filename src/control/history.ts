@@ -5,7 +5,8 @@
  * rewritten (write, then rename) with the newest `size` entries whenever it
  * holds twice that many. Unreadable lines (a torn write at a crash) are skipped.
  */
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, readFileSync, writeSync } from "node:fs";
+import { openAppend, writeAtomic } from "../config/files.ts";
 import type { HistoryEntry } from "./status.ts";
 import { printable } from "../log/log.ts";
 
@@ -51,12 +52,15 @@ export class History {
     if (this.file) {
       try {
         if (this.lines + 1 > 2 * this.size) {
-          const tmp = `${this.file}.tmp`;
-          writeFileSync(tmp, this.entries.map((x) => JSON.stringify(x)).join("\n") + "\n", { mode: 0o600 });
-          renameSync(tmp, this.file);
+          writeAtomic(this.file, this.entries.map((x) => JSON.stringify(x)).join("\n") + "\n", 0o600);
           this.lines = this.entries.length;
         } else {
-          appendFileSync(this.file, `${JSON.stringify(e)}\n`, { mode: 0o600 });
+          const fd = openAppend(this.file, 0o600);
+          try {
+            writeSync(fd, `${JSON.stringify(e)}\n`);
+          } finally {
+            closeSync(fd);
+          }
           this.lines++;
         }
         this.lastError = undefined;

@@ -9,8 +9,6 @@
  *   its peer reports), two nodes hold one group.
  * Also the node_exporter textfile metrics (written atomically).
  */
-import { renameSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { DROP_REASONS } from "../heartbeat/types.ts";
 import { AUTH_RECENT_MS, DUPLICATE_RECENT_MS, type Status } from "./status.ts";
 
@@ -136,11 +134,4 @@ export function prometheus(s: Status | undefined, r: Report): string {
   metric("hb_legacy_forged_packets_total", "counter", "Heartbeat v1 packets whose authentication did not verify with a [[legacy.key]] (ignored).", [[{}, s.legacy?.forged ?? 0]]);
   metric("hb_address_conflicts", "gauge", "Address conflicts remembered by the daemon.", [[{}, s.conflicts.length]]);
   return `${out.join("\n")}\n`;
-}
-
-/** Write, then rename: node_exporter never reads half a file. */
-export function writeAtomic(file: string, text: string): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, file);
 }

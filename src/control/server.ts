@@ -7,7 +7,8 @@
  * clients beyond MAX_CLIENTS are turned away at once. Requests never touch
  * state: the handler turns them into events for the state machine.
  */
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { lstatSync, unlinkSync } from "node:fs";
+import { privateDir } from "../config/files.ts";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { fail, isResponse, MAX_CLIENTS, MAX_REQUEST, parseRequest, REQUEST_TIMEOUT_MS, type Request, type Response } from "./protocol.ts";
@@ -43,9 +44,9 @@ export class ControlServer {
   static async listen(path: string, handler: Handler, onError: (msg: string) => void): Promise<ControlServer> {
     const dir = dirname(path);
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      privateDir(dir); // a directory of root's that nobody else can write: the socket cannot be swapped there
     } catch (e) {
-      throw new ControlSocketError(`cannot create ${dir} for the control socket: ${(e as Error).message}`, { cause: e });
+      throw new ControlSocketError(`the control socket's directory: ${(e as Error).message}`, { cause: e });
     }
     let st: ReturnType<typeof lstatSync> | undefined;
     try {
@@ -76,7 +77,6 @@ export class ControlServer {
     } finally {
       process.umask(old);
     }
-    chmodSync(path, 0o600);
     return cs;
   }
 

@@ -6,8 +6,9 @@
  * written, the wall clock alone is used: still increasing unless the clock is
  * set back, which the warning says.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeAtomic } from "../config/files.ts";
 
 export interface GenerationResult {
   generation: bigint;
@@ -27,16 +28,7 @@ export function nextGeneration(stateDir: string, nowMs: number = Date.now()): Ge
   const clock = BigInt(Math.floor(nowMs));
   const generation = stored + 1n > clock ? stored + 1n : clock;
   try {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.tmp`;
-    const fd = openSync(tmp, "w", 0o600);
-    try {
-      writeSync(fd, `${generation}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
+    writeAtomic(file, `${generation}\n`, 0o600, true);
     return { generation, persisted: true };
   } catch (e) {
     return { generation, persisted: false, warning: `cannot write ${file} (${(e as Error).message}); using the wall clock as boot generation: do not set the clock back` };

@@ -4,7 +4,8 @@
  * sinks, systemd) around the Driver, the one loop that owns the cluster state.
  * Operator commands and reloads reach the state only as events.
  */
-import { closeSync, existsSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, rmSync, writeSync } from "node:fs";
+import { privateDir, writeAtomic } from "../config/files.ts";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import type { Config } from "../config/schema.ts";
@@ -219,6 +220,11 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
   let links: NativeLinks | undefined;
   let guard: LegacyGuard | undefined;
   try {
+    try {
+      privateDir(config.paths.state_dir);
+    } catch (e) {
+      throw new StartupError(`state_dir: ${(e as Error).message}`, { cause: e });
+    }
     const gen = nextGeneration(config.paths.state_dir);
     if (gen.warning) log.warn(gen.warning);
     record("daemon", `hb ${pkg.version} started (pid ${process.pid}, generation ${gen.generation})`);
@@ -274,7 +280,7 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
       },
       persist: (standby) => {
         try {
-          if (standby) writeFileSync(standbyFile, `${new Date().toISOString()}\n`, { mode: 0o600 });
+          if (standby) writeAtomic(standbyFile, `${new Date().toISOString()}\n`, 0o600);
           else rmSync(standbyFile, { force: true });
         } catch (e) {
           log.warn(`cannot remember standby in ${standbyFile}: ${(e as Error).message}`);

@@ -4,7 +4,8 @@
  * Neither may stall or crash the daemon: a failing file write or a full
  * syslog socket drops the record; the first failure is told on stderr once.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
+import { openAppend } from "../config/files.ts";
 import type { SyslogFacility } from "../config/schema.ts";
 import type { LogLevel, LogRecord, Sink } from "./log.ts";
 
@@ -21,7 +22,7 @@ export class FileSink {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
     try {
-      this.fd = openSync(this.path, "a", 0o640);
+      this.fd = openAppend(this.path, 0o640); // never through a symlink planted where the log goes
       this.told = false;
     } catch (e) {
       this.fail(e);

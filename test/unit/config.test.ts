@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError, type ConfigIssue } from "../../src/config/errors.ts";
 import { parseConfig, type ConfigEnv } from "../../src/config/validate.ts";
-import { openFile } from "../../src/config/load.ts";
+import { openFile } from "../../src/config/files.ts";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

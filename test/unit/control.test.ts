@@ -196,6 +196,10 @@ describe("systemd", () => {
     expect(u).toContain("WatchdogSec=10s\n");
     expect(u).toContain("KillMode=mixed\n");
     expect(u).toContain("TimeoutStopSec=390s\n"); // 120 s stop x (2 retries + 1) + 30 s
+    // hb's own directories at their default places: systemd makes them, root's and 0700
+    expect(u).toContain("RuntimeDirectory=hb\nRuntimeDirectoryMode=0700\nStateDirectory=hb\nStateDirectoryMode=0700\n");
+    const other = systemdUnit("/usr/local/sbin/hb", "/etc/hb/ha.toml", { ...c, paths: { ...c.paths, state_dir: "/srv/hb" }, control: { ...c.control, socket: "/srv/hb/hb.sock" } });
+    expect(other).not.toContain("Directory=");
   });
   test("the notifier speaks only with NOTIFY_SOCKET, and pings at half WATCHDOG_USEC for our pid only", () => {
     const sent: string[] = [];
