@@ -342,14 +342,13 @@ static int older_generation(hb_engine *e, int pi, int link, const hb_frame *f, i
   int64_t last = last_heard(e, p);
   if (last && now - last >= e->warntime) {
     uint64_t g = p->gen;
-    p->gen = p->gen2;
-    p->gen2 = g;
     for (int l = 0; l < HB_MAX_LINKS; l++) {
       uint64_t q = p->pl[l].seq;
-      p->pl[l].seq = p->seq2[l];
+      __atomic_store_n(&p->pl[l].seq, l == link ? f->seq - 1 : p->seq2[l], __ATOMIC_RELAXED); /* accepted just below */
       p->seq2[l] = q;
     }
-    p->pl[link].seq = f->seq - 1; /* accepted just below */
+    __atomic_store_n(&p->gen, p->gen2, __ATOMIC_RELEASE); /* after the sequences: see hb_engine_peer_seen */
+    p->gen2 = g;
     p->fresh2 = 0;
     p->src2 = p->src;
     p->record_len = -1; /* the sender that is left: report its record */
@@ -406,13 +405,13 @@ void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int6
       p->fresh2 = 0;
       p->src2 = p->src;
     }
-    p->gen = f.gen;
-    for (int l = 0; l < HB_MAX_LINKS; l++) p->pl[l].seq = 0;
+    for (int l = 0; l < HB_MAX_LINKS; l++) __atomic_store_n(&p->pl[l].seq, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->gen, f.gen, __ATOMIC_RELEASE); /* after the sequences: see hb_engine_peer_seen */
     p->record_len = -1; /* whoever sends now, its record is reported */
   }
   peer_link_t *pl = &p->pl[link];
   if (f.seq <= pl->seq) { bump(&lk->cnt[HB_DROP_REPLAY]); return; }
-  pl->seq = f.seq;
+  __atomic_store_n(&pl->seq, f.seq, __ATOMIC_RELAXED);
   p->src = *src;
   bump(&lk->cnt[HB_CNT_RX]);
 
@@ -1071,6 +1070,31 @@ HB_API int32_t hb_engine_add_peer(hb_engine *e, int32_t node_id) {
   p->heard_bit = -1;
   p->record_len = -1;
   return e->npeers++;
+}
+
+HB_API int32_t hb_engine_peer_floor(hb_engine *e, int32_t peer, uint64_t gen, const uint64_t *seqs, int32_t n) {
+  if (!e || e->running || peer < 0 || peer >= e->npeers || n < 0 || n > HB_MAX_LINKS || (n && !seqs)) return -EINVAL;
+  peer_t *p = &e->peers[peer];
+  p->gen = gen;
+  for (int l = 0; l < n; l++) p->pl[l].seq = seqs[l];
+  return 0;
+}
+
+HB_API int32_t hb_engine_peer_seen(hb_engine *e, int32_t peer, uint64_t *out, int32_t n) {
+  if (!e || !out || peer < 0 || peer >= e->npeers || n < 1 + e->nlinks) return -EINVAL;
+  peer_t *p = &e->peers[peer];
+  /* The generation is stored after the sequences that belong to it: read it before and after them,
+   * and again if a new one came in between, so the sequences are never another generation's. */
+  for (int tries = 0; tries < 100; tries++) {
+    uint64_t g = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
+    for (int l = 0; l < e->nlinks; l++) out[1 + l] = __atomic_load_n(&p->pl[l].seq, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&p->gen, __ATOMIC_RELAXED) == g) {
+      out[0] = g;
+      return 1 + e->nlinks;
+    }
+  }
+  return -EAGAIN;
 }
 
 HB_API int32_t hb_engine_set_heard(hb_engine *e, int32_t offset, const int32_t *bits, int32_t n) {

@@ -67,6 +67,12 @@ HB_API int32_t hb_engine_add_peer(hb_engine *e, int32_t node_id);
 /* In every beat, write the heard set at byte `offset` of the record (u32 big-endian): bit bits[i] is set
  * while peer i is up or late. Call after the last add_peer (n = peers), before start. */
 HB_API int32_t hb_engine_set_heard(hb_engine *e, int32_t offset, const int32_t *bits, int32_t n);
+/* Before start: what was last accepted from peer i in an earlier run of this node (its generation, and its
+ * sequence on each of the first n links). Older frames, and replays of those, stay dropped after a restart. */
+HB_API int32_t hb_engine_peer_floor(hb_engine *e, int32_t peer, uint64_t gen, const uint64_t *seqs, int32_t n);
+/* What was last accepted from peer i: out[0] its generation, out[1 + l] its sequence on link l (a consistent
+ * pair, read from any thread). Needs n >= 1 + links; returns how many it wrote, or -EAGAIN. */
+HB_API int32_t hb_engine_peer_seen(hb_engine *e, int32_t peer, uint64_t *out, int32_t n);
 /* dest_macs: ndest x 6 bytes; ndest 0 = broadcast. Returns the link index. */
 HB_API int32_t hb_engine_add_ether(hb_engine *e, const char *ifname, const uint8_t *dest_macs, int32_t ndest);
 /* dests: ndest x 4 bytes of IPv4 address (unicast) or the group (multicast); broadcast ignores it. */

@@ -32,6 +32,7 @@ import { AuthWatch, buildStatus, describeEvent, GroupTracker, HeartbeatLog, hold
 import { planReload } from "./reload.ts";
 import { Notifier } from "./systemd.ts";
 import { Signals } from "./signals.ts";
+import { loadFloors, saveFloors, SAVE_MS } from "./peers.ts";
 import { evaluate } from "../control/report.ts";
 
 export interface DaemonOptions {
@@ -229,6 +230,10 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
     if (gen.warning) log.warn(gen.warning);
     record("daemon", `hb ${pkg.version} started (pid ${process.pid}, generation ${gen.generation})`);
     const setup = heartbeatSetup(config, gen.generation, HEARD_OFFSET);
+    // what an earlier run last accepted from each peer: frames from before this start stay replays
+    const floors = loadFloors(config.paths.state_dir, setup.peers, setup.links);
+    if (floors.warning) log.warn(floors.warning);
+    setup.spec.floors = floors.floors;
     const nl = new NativeLinks(setup);
     links = nl;
     const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => record(kind, text, "heartbeat"), errnoName, (peer) => driver?.state.peers[peer]?.left === true);
@@ -355,6 +360,14 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
       },
     });
 
+    const saveSeen = () => {
+      try {
+        saveFloors(config.paths.state_dir, nl.seen());
+      } catch (e) {
+        log.warn(`cannot keep what was heard from the peers in ${config.paths.state_dir}: ${(e as Error).message}`);
+      }
+    };
+    const seenTimer = setInterval(saveSeen, SAVE_MS);
     const dropLog = logger("heartbeat");
     const authWatch = new AuthWatch(dropLog, (text) => record("fault", text, "heartbeat"), () => performance.now());
     let counters = nl.counters();
@@ -384,6 +397,8 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
 
     const code = await done;
     clearInterval(dropTimer);
+    clearInterval(seenTimer);
+    saveSeen();
     if (hwTimer) clearInterval(hwTimer);
     hw?.disarm(); // a clean stop: the magic close, so the node is not rebooted
     if (watchdog) clearInterval(watchdog);

@@ -66,6 +66,14 @@ export class NativeLinks implements Links {
     }));
   }
 
+  /** By peer name: what was last accepted from it (generation, sequence by link name), to keep replays out after a restart. */
+  seen(): Record<string, { generation: string; seqs: Record<string, string> }> {
+    return Object.fromEntries(this.setup.peers.map((peer, pi) => {
+      const x = this.engine.peerSeen(pi, this.setup.links.length);
+      return [peer, { generation: String(x.generation), seqs: Object.fromEntries(this.setup.links.map((l, li) => [l, String(x.seqs[li] ?? 0n)])) }];
+    }));
+  }
+
   /** New heartbeat timing, effective at once (hb reload). */
   setTiming(keepalive: number, warntime: number, deadtime: number): void {
     this.engine.setTiming(keepalive, warntime, deadtime);

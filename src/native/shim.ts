@@ -25,6 +25,8 @@ const SYMBOLS = {
   hb_engine_set_send_key: { args: [p, i32], returns: i32 },
   hb_engine_add_peer: { args: [p, i32], returns: i32 },
   hb_engine_set_heard: { args: [p, i32, p, i32], returns: i32 },
+  hb_engine_peer_floor: { args: [p, i32, u64, p, i32], returns: i32 },
+  hb_engine_peer_seen: { args: [p, i32, p, i32], returns: i32 },
   hb_engine_add_ether: { args: [p, cstring, p, i32], returns: i32 },
   hb_engine_add_udp: { args: [p, cstring, i32, i32, i32, p, i32], returns: i32 },
   hb_engine_add_serial: { args: [p, cstring, i32], returns: i32 },
@@ -313,6 +315,8 @@ export interface EngineSpec {
   peerIds: number[];
   /** the engine writes the peers it hears into every beat's record: at this byte offset, peer i as bit bits[i] */
   heard?: { offset: number; bits: number[] };
+  /** by peer index: what an earlier run last accepted from it (generation, sequence per link) */
+  floors?: ({ generation: bigint; seqs: bigint[] } | undefined)[];
   links: EngineLinkSpec[];
   /** interfaces whose carrier to report (EV.IFACE, arg = index here) */
   watches?: string[];
@@ -358,6 +362,9 @@ export class Engine {
       check("set send key", s.hb_engine_set_send_key(h, spec.sendKey));
       for (const id of spec.peerIds) check(`add peer ${id}`, s.hb_engine_add_peer(h, id));
       if (spec.heard) check("heard set", s.hb_engine_set_heard(h, spec.heard.offset, ptr(Int32Array.from(spec.heard.bits.length ? spec.heard.bits : [0])), spec.heard.bits.length));
+      (spec.floors ?? []).forEach((f, i) => {
+        if (f) check(`floor of peer ${i}`, s.hb_engine_peer_floor(h, i, f.generation, ptr(BigUint64Array.from(f.seqs.length ? f.seqs : [0n])), f.seqs.length));
+      });
       for (const l of spec.links) {
         if (l.kind === "ether") {
           const macs = l.macs ?? [];
@@ -439,6 +446,13 @@ export class Engine {
   }
 
   /** What the native thread knows of one peer on one link. */
+  /** What was last accepted from a peer: its generation and sequence per link. */
+  peerSeen(peer: number, links: number): { generation: bigint; seqs: bigint[] } {
+    const out = new BigUint64Array(1 + links);
+    check("peer seen", sym().hb_engine_peer_seen(this.h, peer, ptr(out), out.length));
+    return { generation: out[0]!, seqs: [...out.slice(1)] };
+  }
+
   peerLink(peer: number, link: number): { lastRxMs: number; state: number; late: number; rx: number; authFail: number; authFailMs: number } {
     const out = new BigInt64Array(6);
     check("peer link", sym().hb_engine_peer_link(this.h, peer, link, ptr(out), 6));

@@ -260,4 +260,30 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     await Bun.sleep(300);
     expect(b.matching(/peer node1: dead -> up/, mark)).toEqual([]);
   });
+
+  for (const how of ["SIGTERM", "SIGKILL"] as const)
+    test(`captured frames of a dead peer replayed after the receiver restarts (${how === "SIGTERM" ? "a planned restart" : "a crash"}) stay dropped`, async () => {
+      const [a, b] = await pair([UDP0, ETHER1]);
+      const attacker = lab.nodes[2]!;
+      const caps = await Promise.all([0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "10", "3000"], 5000)));
+      const old = caps.map((c) => c.stdout).join("").trim().split("\n").filter((f) => f && (f.slice(12, 24) === Lab.nodeMac(1, 0).replace(/:/g, "") || f.slice(12, 24) === Lab.nodeMac(1, 1).replace(/:/g, "")));
+      expect(old.length).toBeGreaterThanOrEqual(5);
+      a.proc.kill("SIGKILL");
+      await b.waitLine(/peer node1: (up|late) -> dead/, 2000);
+      // node2 keeps what it last accepted from node1 every 5 s and at every stop
+      if (how === "SIGKILL") await Bun.sleep(5500);
+      b.proc.kill(how);
+      await b.proc.exited;
+      const b2 = start(2);
+      await b2.waitLine(/heartbeat: 2 link\(s\)/, 5000);
+      for (const l of [0, 1]) {
+        const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", `eth${l}`], { stdin: "pipe", stdout: "ignore" });
+        p.stdin.write(old.join("\n") + "\n");
+        await p.stdin.end();
+        await p.exited;
+      }
+      await b2.waitLine(/dropped frames: .*replay \d+/, 5000);
+      await Bun.sleep(300);
+      expect(b2.matching(/peer node1: .* -> up/)).toEqual([]);
+    });
 });
