@@ -359,6 +359,11 @@ static int older_generation(hb_engine *e, int pi, int link, const hb_frame *f, i
   return 0;
 }
 
+void hb_engine_datagram(hb_engine *e, int link, const uint8_t *buf, size_t n, size_t cap, int64_t now, const hb_src *src) {
+  if (n > cap) { bump(&e->links[link].cnt[HB_DROP_LENGTH]); return; } /* MSG_TRUNC: longer than any frame */
+  hb_engine_feed(e, link, buf, n, now, src);
+}
+
 void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now, const hb_src *from) {
   link_t *lk = &e->links[link];
   static const hb_src unknown = {0, {0}};
@@ -508,13 +513,11 @@ static void drain(hb_engine *e, int l) {
     if (lk->kind == HB_LINK_SERIAL) {
       void *arg[2] = {e, (void *)(intptr_t)l};
       hb_serial_feed(&lk->deframer, buf, (size_t)n, on_serial_frame, arg);
-    } else if ((size_t)n > sizeof buf) {
-      bump(&lk->cnt[HB_DROP_LENGTH]);
     } else {
       hb_src src = {ss.ss_family, {0}};
       if (ss.ss_family == AF_INET) memcpy(src.a, &((struct sockaddr_in *)&ss)->sin_addr, 4);
       else if (ss.ss_family == AF_PACKET) memcpy(src.a, ((struct sockaddr_ll *)&ss)->sll_addr, 6);
-      hb_engine_feed(e, l, buf, (size_t)n, now, &src);
+      hb_engine_datagram(e, l, buf, (size_t)n, sizeof buf, now, &src);
     }
   }
 }
@@ -750,22 +753,26 @@ static void netlink_read(hb_engine *e) {
     int n = hb_nl_recv(e->nlfd, buf, sizeof buf, MSG_DONTWAIT);
     if (n == -ENOBUFS || n == -EMSGSIZE) { (void)link_dump(e->nlfd); continue; } /* events lost: read the state again */
     if (n < 0) return;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type != RTM_NEWLINK || !hb_nl_fits(h, sizeof(struct ifinfomsg))) continue;
-      struct ifinfomsg *ifi = NLMSG_DATA(h);
-      int carrier = (ifi->ifi_flags & IFF_LOWER_UP) && (ifi->ifi_flags & IFF_UP) ? 1 : 0;
-      for (int l = 0; l < e->nlinks; l++) {
-        link_t *lk = &e->links[l];
-        if (lk->kind == HB_LINK_SERIAL || lk->ifindex != ifi->ifi_index || lk->carrier == carrier) continue;
-        lk->carrier = carrier;
-        emit(e, HB_EV_CARRIER, -1, l, carrier, hb_monotonic_ns(), 0, 0, NULL, 0);
-      }
-      for (int w = 0; w < e->nwatch; w++) {
-        watch_t *wt = &e->watches[w];
-        if (wt->ifindex != ifi->ifi_index || wt->carrier == carrier) continue;
-        wt->carrier = carrier;
-        emit(e, HB_EV_IFACE, -1, -1, carrier, hb_monotonic_ns(), 0, w, NULL, 0);
-      }
+    hb_engine_netlink(e, buf, n);
+  }
+}
+
+void hb_engine_netlink(hb_engine *e, const uint8_t *buf, int n) {
+  for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+    if (h->nlmsg_type != RTM_NEWLINK || !hb_nl_fits(h, sizeof(struct ifinfomsg))) continue;
+    const struct ifinfomsg *ifi = NLMSG_DATA(h);
+    int carrier = (ifi->ifi_flags & IFF_LOWER_UP) && (ifi->ifi_flags & IFF_UP) ? 1 : 0;
+    for (int l = 0; l < e->nlinks; l++) {
+      link_t *lk = &e->links[l];
+      if (lk->kind == HB_LINK_SERIAL || lk->ifindex != ifi->ifi_index || lk->carrier == carrier) continue;
+      lk->carrier = carrier;
+      emit(e, HB_EV_CARRIER, -1, l, carrier, hb_monotonic_ns(), 0, 0, NULL, 0);
+    }
+    for (int w = 0; w < e->nwatch; w++) {
+      watch_t *wt = &e->watches[w];
+      if (wt->ifindex != ifi->ifi_index || wt->carrier == carrier) continue;
+      wt->carrier = carrier;
+      emit(e, HB_EV_IFACE, -1, -1, carrier, hb_monotonic_ns(), 0, w, NULL, 0);
     }
   }
 }
@@ -851,22 +858,26 @@ static void ping_read(hb_engine *e) {
     socklen_t fl = sizeof from;
     ssize_t n = recvfrom(e->ping_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
     if (n <= 0) break;
-    /* a raw ICMP socket hands us the IPv4 header first: skip it by its own length */
-    if (n < 20 || (buf[0] >> 4) != 4) continue;
-    size_t ihl = (size_t)(buf[0] & 15) * 4;
-    if ((size_t)n < ihl + 8) continue;
-    const uint8_t *ic = buf + ihl;
-    if (ic[0] != 0 || hb_get16(ic + 4) != e->ping_id) continue; /* not an echo reply to us */
-    uint16_t seq = hb_get16(ic + 6);
-    for (int i = 0; i < e->nping; i++) {
-      ping_t *pg = &e->pings[i];
-      if (memcmp(&from.sin_addr, pg->addr, 4) || seq != pg->seq || !pg->sent_at) continue;
-      pg->sent_at = 0;
-      pg->misses = 0;
-      pg->up = 1;
-    }
+    hb_engine_ping_reply(e, buf, (size_t)n, (const uint8_t *)&from.sin_addr);
   }
   score_update(e, hb_monotonic_ns());
+}
+
+void hb_engine_ping_reply(hb_engine *e, const uint8_t *buf, size_t n, const uint8_t *from4) {
+  /* a raw ICMP socket hands us the IPv4 header first: skip it by its own length */
+  if (n < 20 || (buf[0] >> 4) != 4) return;
+  size_t ihl = (size_t)(buf[0] & 15) * 4;
+  if (n < ihl + 8) return;
+  const uint8_t *ic = buf + ihl;
+  if (ic[0] != 0 || hb_get16(ic + 4) != e->ping_id) return; /* not an echo reply to us */
+  uint16_t seq = hb_get16(ic + 6);
+  for (int i = 0; i < e->nping; i++) {
+    ping_t *pg = &e->pings[i];
+    if (memcmp(from4, pg->addr, 4) || seq != pg->seq || !pg->sent_at) continue;
+    pg->sent_at = 0;
+    pg->misses = 0;
+    pg->up = 1;
+  }
 }
 
 HB_API int32_t hb_engine_add_ping(hb_engine *e, const uint8_t *addr4, const char *ifname, int32_t interval_ms,
@@ -1359,7 +1370,31 @@ int hb_fuzz_fake_links(hb_engine *e, int n) {
   for (int i = 0; i < n && e->nlinks < HB_MAX_LINKS; i++) {
     link_t *lk = new_link(e, HB_LINK_UDP);
     if (!lk) return -ENOSPC;
+    lk->ifindex = 2 + e->nlinks; /* so link events for ifindex 2, 3... reach them */
     e->nlinks++;
   }
   return e->nlinks;
+}
+
+/* For the fuzzer: an uplink target without a socket, as if a probe (id, seq 1) to addr4 had just gone out,
+ * and a watched interface (ifindex 2). */
+int hb_fuzz_fake_ping(hb_engine *e, const uint8_t *addr4, uint16_t id) {
+  if (e->nping == HB_MAX_PING || e->nwatch == HB_MAX_WATCH) return -ENOSPC;
+  ping_t *pg = &e->pings[e->nping++];
+  memset(pg, 0, sizeof *pg);
+  memcpy(pg->addr, addr4, 4);
+  pg->seq = 1;
+  pg->sent_at = 1;
+  pg->up = -1;
+  e->ping_id = id;
+  watch_t *w = &e->watches[e->nwatch++];
+  memset(w, 0, sizeof *w);
+  w->ifindex = 2;
+  w->carrier = -1;
+  return 0;
+}
+
+/* For the fuzzer: rearm the fake probe, so its reply is looked for again. */
+void hb_fuzz_rearm_ping(hb_engine *e) {
+  for (int i = 0; i < e->nping; i++) e->pings[i].sent_at = 1;
 }

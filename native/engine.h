@@ -121,5 +121,11 @@ typedef struct {
 } hb_src;
 /* Not exported: the receive path without sockets, for the fuzzer. from: where it came from, or NULL. */
 void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int64_t now, const hb_src *from);
+/* A datagram of n bytes read into a buffer of cap (n > cap: it was cut, MSG_TRUNC). */
+void hb_engine_datagram(hb_engine *e, int link, const uint8_t *buf, size_t n, size_t cap, int64_t now, const hb_src *src);
+/* One raw ICMP datagram (IPv4 header first) from from4: an answer to an uplink probe? */
+void hb_engine_ping_reply(hb_engine *e, const uint8_t *buf, size_t n, const uint8_t *from4);
+/* One rtnetlink datagram of link events. */
+void hb_engine_netlink(hb_engine *e, const uint8_t *buf, int n);
 void hb_engine_tick(hb_engine *e, int64_t now);
 #endif

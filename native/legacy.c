@@ -49,6 +49,19 @@ fail:;
   return -err;
 }
 
+int32_t hb_legacy_extract(const uint8_t *pkt, size_t n, uint8_t *buf, int32_t cap, uint8_t *src4) {
+  if (n < 20) return -EBADMSG;
+  size_t ihl = (size_t)(pkt[0] & 15) * 4;
+  if (ihl < 20 || n < ihl + 8) return -EBADMSG;
+  memcpy(src4, pkt + 12, 4);
+  size_t ulen = (size_t)(pkt[ihl + 4] << 8 | pkt[ihl + 5]);
+  size_t plen = n - ihl - 8;
+  if (ulen >= 8 && ulen - 8 < plen) plen = ulen - 8; /* trailing Ethernet padding */
+  if (plen > (size_t)cap) plen = (size_t)cap;
+  memcpy(buf, pkt + ihl + 8, plen);
+  return (int32_t)plen;
+}
+
 HB_API int32_t hb_legacy_read(int32_t fd, uint8_t *buf, int32_t cap, uint8_t *src4) {
   if (fd < 0 || !buf || cap < 1 || !src4) return -EINVAL;
   uint8_t pkt[65536];
@@ -57,16 +70,7 @@ HB_API int32_t hb_legacy_read(int32_t fd, uint8_t *buf, int32_t cap, uint8_t *sr
   ssize_t n = recvfrom(fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
   if (n < 0) return -errno;
   if (from.sll_pkttype == PACKET_OUTGOING) return 0; /* our own: nothing */
-  if (n < 20) return -EBADMSG;
-  size_t ihl = (size_t)(pkt[0] & 15) * 4;
-  if (ihl < 20 || (size_t)n < ihl + 8) return -EBADMSG;
-  memcpy(src4, pkt + 12, 4);
-  size_t ulen = (size_t)(pkt[ihl + 4] << 8 | pkt[ihl + 5]);
-  size_t plen = (size_t)n - ihl - 8;
-  if (ulen >= 8 && ulen - 8 < plen) plen = ulen - 8; /* trailing Ethernet padding */
-  if (plen > (size_t)cap) plen = (size_t)cap;
-  memcpy(buf, pkt + ihl + 8, plen);
-  return (int32_t)plen;
+  return hb_legacy_extract(pkt, (size_t)n, buf, cap, src4);
 }
 
 HB_API int32_t hb_legacy_close(int32_t fd) { return close(fd) < 0 ? -errno : 0; }

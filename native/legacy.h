@@ -8,6 +8,7 @@
 #ifndef HB_LEGACY_H
 #define HB_LEGACY_H
 #include "hb.h"
+#include <stddef.h>
 #include <stdint.h>
 
 /* Open the listener on ifname for UDP destination port `port`: fd or -errno. */
@@ -16,4 +17,6 @@ HB_API int32_t hb_legacy_open(const char *ifname, int32_t port);
  * when none is waiting, or -errno. *src4 gets the sender's IPv4 address (4 bytes). */
 HB_API int32_t hb_legacy_read(int32_t fd, uint8_t *buf, int32_t cap, uint8_t *src4);
 HB_API int32_t hb_legacy_close(int32_t fd);
+/* Not exported: the UDP payload of one IPv4 packet as the packet socket gives it (for the fuzzer). */
+int32_t hb_legacy_extract(const uint8_t *pkt, size_t n, uint8_t *buf, int32_t cap, uint8_t *src4);
 #endif

@@ -51,6 +51,15 @@ static int add_attr(struct nlmsghdr *n, size_t cap, int type, const void *data, 
   return 0;
 }
 
+int hb_nl_ack(const void *buf, int len, uint32_t seq, int *rc) {
+  for (const struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len))
+    if (h->nlmsg_type == NLMSG_ERROR && hb_nl_fits(h, sizeof(struct nlmsgerr)) && h->nlmsg_seq == seq) {
+      *rc = ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+      return 1;
+    }
+  return 0;
+}
+
 /* Send one request and wait for its acknowledgement: 0 or -errno from the kernel. */
 static int nl_request(struct nlmsghdr *n) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -69,12 +78,8 @@ static int nl_request(struct nlmsghdr *n) {
       if (poll(&p, 1, 2000) != 1) break;
       int len = hb_nl_recv(fd, buf, sizeof buf, 0);
       if (len < 0) { rc = len; break; }
-      for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-        if (h->nlmsg_type == NLMSG_ERROR && hb_nl_fits(h, sizeof(struct nlmsgerr)) && h->nlmsg_seq == n->nlmsg_seq) {
-          rc = ((struct nlmsgerr *)NLMSG_DATA(h))->error; /* 0 = ack, else -errno */
-          break;
-        }
-      }
+      int ack;
+      if (hb_nl_ack(buf, len, n->nlmsg_seq, &ack)) rc = ack; /* 0 = ack, else -errno */
     }
   }
   close(fd);
@@ -144,6 +149,23 @@ HB_API int32_t hb_addr_del(int32_t family, const char *ifname, const uint8_t *ad
   return nl_request(REQ_N(&r));
 }
 
+int hb_nl_addr_walk(const void *buf, int len, uint32_t seq, int ifindex, const uint8_t *addr, int alen, int *found) {
+  for (const struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+    if (h->nlmsg_seq != seq) continue;
+    if (h->nlmsg_type == NLMSG_DONE) return 1;
+    if (h->nlmsg_type == NLMSG_ERROR) return hb_nl_fits(h, sizeof(struct nlmsgerr)) ? ((const struct nlmsgerr *)NLMSG_DATA(h))->error : -EIO;
+    if (h->nlmsg_type != RTM_NEWADDR || !hb_nl_fits(h, sizeof(struct ifaddrmsg))) continue;
+    const struct ifaddrmsg *ifa = NLMSG_DATA(h);
+    if ((int)ifa->ifa_index != ifindex) continue;
+    int rl = (int)IFA_PAYLOAD(h);
+    for (const struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, rl); a = RTA_NEXT(a, rl))
+      if ((a->rta_type == IFA_LOCAL || a->rta_type == IFA_ADDRESS) && RTA_PAYLOAD(a) == (size_t)alen &&
+          memcmp(RTA_DATA(a), addr, (size_t)alen) == 0)
+        *found = 1;
+  }
+  return 0;
+}
+
 /* One RTM_GETADDR dump: 1 found, 0 not, -errno; -EAGAIN when it must be asked again (lost or cut). */
 static int addr_dump(int family, int ifindex, const uint8_t *addr, int alen) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -167,19 +189,9 @@ static int addr_dump(int family, int ifindex, const uint8_t *addr, int alen) {
     int len = hb_nl_recv(fd, buf, sizeof buf, 0);
     if (len == -EMSGSIZE || len == -ENOBUFS) { rc = -EAGAIN; break; } /* part of the dump is lost: ask again */
     if (len < 0) { rc = len; break; }
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
-      if (h->nlmsg_type == NLMSG_DONE) { done = 1; break; }
-      if (h->nlmsg_type == NLMSG_ERROR) { rc = hb_nl_fits(h, sizeof(struct nlmsgerr)) ? ((struct nlmsgerr *)NLMSG_DATA(h))->error : -EIO; break; }
-      if (h->nlmsg_type != RTM_NEWADDR || !hb_nl_fits(h, sizeof(struct ifaddrmsg))) continue;
-      struct ifaddrmsg *ifa = NLMSG_DATA(h);
-      if ((int)ifa->ifa_index != ifindex) continue;
-      int rl = (int)IFA_PAYLOAD(h);
-      for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, rl); a = RTA_NEXT(a, rl))
-        if ((a->rta_type == IFA_LOCAL || a->rta_type == IFA_ADDRESS) && RTA_PAYLOAD(a) == (size_t)alen &&
-            memcmp(RTA_DATA(a), addr, (size_t)alen) == 0)
-          found = 1;
-    }
+    int w = hb_nl_addr_walk(buf, len, req.n.nlmsg_seq, ifindex, addr, alen, &found);
+    if (w < 0) rc = w;
+    else if (w > 0) done = 1;
   }
   close(fd);
   return rc ? rc : found;
@@ -381,6 +393,15 @@ HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *ad
   return sent ? sent : rc;
 }
 
+int hb_probe_answer(const uint8_t *buf, size_t len, int family, const uint8_t *mac, const uint8_t *addr) {
+  if (len < 14 || memcmp(buf + 6, mac, 6) == 0) return 0; /* runt, or our own frame */
+  if (family == 4) /* anyone who says it has the address: an ARP reply or request with sender = addr */
+    return len >= 42 && buf[12] == 0x08 && buf[13] == 0x06 && memcmp(buf + 28, addr, 4) == 0;
+  /* a neighbour advertisement for the address */
+  return len >= 14 + 40 + 24 && buf[12] == 0x86 && buf[13] == 0xdd && buf[14 + 6] == 58 && buf[14 + 40] == 136 &&
+         memcmp(buf + 14 + 40 + 8, addr, 16) == 0;
+}
+
 HB_API int32_t hb_probe(int32_t family, const char *ifname, const uint8_t *addr, int32_t wait_ms) {
   if ((family != 4 && family != 6) || !ifname || !addr || wait_ms < 0 || wait_ms > 10000) return -EINVAL;
   int ifindex;
@@ -406,16 +427,7 @@ HB_API int32_t hb_probe(int32_t family, const char *ifname, const uint8_t *addr,
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (poll(&p, 1, (int)left) != 1) continue;
     ssize_t len = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (len < 14 || memcmp(buf + 6, mac, 6) == 0) continue; /* runt, or our own frame */
-    if (family == 4) {
-      /* anyone who says it has the address: an ARP reply or request with sender = addr */
-      if (len >= 42 && buf[12] == 0x08 && buf[13] == 0x06 && memcmp(buf + 28, addr, 4) == 0) conflict = 1;
-    } else {
-      /* a neighbour advertisement for the address */
-      if (len >= 14 + 40 + 24 && buf[12] == 0x86 && buf[13] == 0xdd && buf[14 + 6] == 58 && buf[14 + 40] == 136 &&
-          memcmp(buf + 14 + 40 + 8, addr, 16) == 0)
-        conflict = 1;
-    }
+    if (len > 0) conflict = hb_probe_answer(buf, (size_t)len, family, mac, addr);
   }
   return conflict;
 }

@@ -7,6 +7,7 @@
 #ifndef HB_VIP_H
 #define HB_VIP_H
 #include "hb.h"
+#include <stddef.h>
 #include <stdint.h>
 
 /* family: 4 or 6; addr: 4 or 16 bytes; label: "" for none (IPv4 only); lifetime_s: 0 = forever.
@@ -24,6 +25,8 @@ HB_API int32_t hb_announce(int32_t family, const char *ifname, const uint8_t *ad
 /* RFC 5227 probe: who answers for addr? 1 = someone does (conflict), 0 = nobody within wait_ms.
  * IPv6: a DAD neighbour solicitation, answered by a neighbour advertisement. */
 HB_API int32_t hb_probe(int32_t family, const char *ifname, const uint8_t *addr, int32_t wait_ms);
+/* Not exported: does this frame (ARP, or IPv6 ND) say another host has addr? (for the fuzzer too) */
+int hb_probe_answer(const uint8_t *buf, size_t len, int family, const uint8_t *mac, const uint8_t *addr);
 /* Open, ahead of time, the sockets that announcements and probes on ifname use. */
 HB_API int32_t hb_vip_prepare(int32_t family, const char *ifname);
 /* The interface's MAC into mac[6]. */

@@ -1,5 +1,6 @@
 /**
- * The frame parser, replay window, liveness and serial deframer, fuzzed in C
+ * Every C parser reachable from outside (frames with the replay window, generations and liveness, the
+ * serial deframer, rtnetlink, ICMP echo replies, ARP/ND answers, legacy packets), fuzzed in C
  * under AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on) with
  * 10^6 random and mutated frames in every run.
  */
@@ -40,4 +41,9 @@ test(`fuzz: ${ITERATIONS.toLocaleString("en")} frames under ASan/UBSan, no crash
   for (let i = 0; i < DROP_REASONS.length; i++) expect({ reason: DROP_REASONS[i], hits: link0[i]! > 0 }).toEqual({ reason: DROP_REASONS[i], hits: true });
   expect(Number(/accepted (\d+)/.exec(out)![1])).toBeGreaterThan(1000);
   expect(Number(/events (\d+)/.exec(out)![1])).toBeGreaterThan(1000);
+  // ...and every other parser the outside reaches: rtnetlink acks, address dumps and link events, probe
+  // answers (ARP/ND), the legacy listener's packets, echo replies; and receivers restarted with their floors
+  const reached = Object.fromEntries([...(/reached (.*)/.exec(out)![1]!.matchAll(/(\w+) (\d+)/g))].map((m) => [m[1], Number(m[2])]));
+  for (const p of ["ack", "addr", "link", "conflict", "legacy", "ping"]) expect({ parser: p, reached: (reached[p] ?? 0) > 100 }).toEqual({ parser: p, reached: true });
+  expect(Number(/restarts (\d+)/.exec(out)![1])).toBeGreaterThanOrEqual(9);
 }, 180_000);
