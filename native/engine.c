@@ -491,34 +491,56 @@ static void serial_retry(hb_engine *e, int64_t now) {
   }
 }
 
+#define RX_BATCH 16
+#define RX_CAP 256 /* more than any frame: a longer datagram is cut (MSG_TRUNC) and dropped as such */
+
+/* A datagram socket: up to RX_BATCH frames per wake-up in one call (epoll is level-triggered, so a
+ * longer queue reports again at once): a flood costs one system call per batch, not per frame. */
+static void drain_dgram(hb_engine *e, int l) {
+  link_t *lk = &e->links[l];
+  uint8_t buf[RX_BATCH][RX_CAP];
+  struct sockaddr_storage ss[RX_BATCH];
+  struct iovec iov[RX_BATCH];
+  struct mmsghdr m[RX_BATCH];
+  memset(m, 0, sizeof m);
+  for (int i = 0; i < RX_BATCH; i++) {
+    iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = RX_CAP};
+    ss[i].ss_family = 0;
+    m[i].msg_hdr.msg_iov = &iov[i];
+    m[i].msg_hdr.msg_iovlen = 1;
+    m[i].msg_hdr.msg_name = &ss[i];
+    m[i].msg_hdr.msg_namelen = sizeof ss[i];
+  }
+  int got = recvmmsg(lk->fd, m, RX_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  if (got <= 0) return; /* EAGAIN, or an error the next send will report */
+  int64_t now = hb_monotonic_ns();
+  for (int i = 0; i < got; i++) {
+    hb_src src = {ss[i].ss_family, {0}};
+    if (ss[i].ss_family == AF_INET) memcpy(src.a, &((struct sockaddr_in *)&ss[i])->sin_addr, 4);
+    else if (ss[i].ss_family == AF_PACKET) memcpy(src.a, ((struct sockaddr_ll *)&ss[i])->sll_addr, 6);
+    size_t n = (m[i].msg_hdr.msg_flags & MSG_TRUNC) && m[i].msg_len <= RX_CAP ? RX_CAP + 1 : m[i].msg_len;
+    hb_engine_datagram(e, l, buf[i], n, RX_CAP, now, &src);
+  }
+}
+
+/* A tty: read until it has nothing, bounded so the timers are never starved. */
 static void drain(hb_engine *e, int l) {
   link_t *lk = &e->links[l];
+  if (lk->kind != HB_LINK_SERIAL) {
+    drain_dgram(e, l);
+    return;
+  }
   uint8_t buf[2048];
-  /* A datagram socket: one frame per wake-up report (epoll is level-triggered, so more
-   * queued frames report again at once), which spares the recv that would find EAGAIN.
-   * A tty: read until it has nothing, bounded so the timers are never starved. */
-  int rounds = lk->kind == HB_LINK_SERIAL ? 64 : 1;
-  for (int i = 0; i < rounds; i++) {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    ss.ss_family = 0;
-    ssize_t n = lk->kind == HB_LINK_SERIAL ? read(lk->fd, buf, sizeof buf) : recvfrom(lk->fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
+  for (int i = 0; i < 64; i++) {
+    ssize_t n = read(lk->fd, buf, sizeof buf);
     /* (a raw tty with VMIN=0 reads 0 when it has no data: that is not an end of file) */
-    if (lk->kind == HB_LINK_SERIAL && n < 0 && errno != EAGAIN && errno != EINTR) {
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
       serial_hangup(e, l, hb_monotonic_ns());
       return;
     }
-    if (n <= 0) return; /* EAGAIN, or an error the next send will report */
-    int64_t now = hb_monotonic_ns();
-    if (lk->kind == HB_LINK_SERIAL) {
-      void *arg[2] = {e, (void *)(intptr_t)l};
-      hb_serial_feed(&lk->deframer, buf, (size_t)n, on_serial_frame, arg);
-    } else {
-      hb_src src = {ss.ss_family, {0}};
-      if (ss.ss_family == AF_INET) memcpy(src.a, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-      else if (ss.ss_family == AF_PACKET) memcpy(src.a, ((struct sockaddr_ll *)&ss)->sll_addr, 6);
-      hb_engine_datagram(e, l, buf, (size_t)n, sizeof buf, now, &src);
-    }
+    if (n <= 0) return;
+    void *arg[2] = {e, (void *)(intptr_t)l};
+    hb_serial_feed(&lk->deframer, buf, (size_t)n, on_serial_frame, arg);
   }
 }
 
@@ -1130,29 +1152,43 @@ static link_t *new_link(hb_engine *e, int kind) {
 
 
 /*
- * Classic BPF so a socket wakes only for our cluster's frames, and never for our own (looped back:
- * our node id and our generation). A frame with our node id and another generation passes: signed
- * with our key, it is a second node claiming our id (a cloned VM), which C reports.
+ * Classic BPF, so a socket wakes only for frames that could be ours: our version and cluster, a
+ * length a frame can have, and a listed peer as sender. Floods of anything else cost the engine
+ * thread nothing. Our own frames (looped back: our node id and generation) are dropped too; a frame
+ * with our node id and another generation passes: signed with our key, it is a second node claiming
+ * our id (a cloned VM), which C reports.
  * off: where the frame starts in what the filter sees (0 for a SOCK_DGRAM packet socket,
  * whose filter starts after the Ethernet header; 8 for a UDP socket, whose filter sees
  * the UDP header first).
  */
 static int attach_filter(hb_engine *e, int fd, uint32_t off) {
-  struct sock_filter code[] = {
-      /* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, off + 0),                          /* A = version byte        */
-      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, HB_FRAME_VERSION, 0, 9),          /* not ours: drop          */
-      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, off + 4),                          /* A = cluster id (BE)     */
-      /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e->cluster, 0, 7),                /* other cluster: drop     */
-      /* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, off + 8),                          /* A = sender node id (BE) */
-      /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e->self_id, 0, 4),                /* a peer's: accept        */
-      /* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, off + 12),                         /* A = generation, high    */
-      /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(e->gen >> 32), 0, 2),  /* not ours: accept        */
-      /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, off + 16),                         /* A = generation, low     */
-      /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)e->gen, 1, 0),          /* ours (looped back): drop */
-      /* 10 */ BPF_STMT(BPF_RET | BPF_K, 0xFFFF),                                   /* accept whole: length checked in C */
-      /* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),                                        /* drop                    */
-  };
-  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  struct sock_filter code[16 + HB_MAX_PEERS];
+  int n = 0;
+#define ST(c, k) code[n++] = (struct sock_filter)BPF_STMT(c, k)
+#define JMP(c, k, t, f) code[n++] = (struct sock_filter)BPF_JUMP(c, k, t, f)
+  /* the jumps below name their targets by label; ACCEPT and DROP are the last two statements */
+  int np = e->npeers;
+  int accept = 13 + np, drop = accept + 1;
+  ST(BPF_LD | BPF_W | BPF_LEN, 0);                                                       /* 0: A = length */
+  JMP(BPF_JMP | BPF_JGE | BPF_K, off + HB_FRAME_MIN, 0, (uint8_t)(drop - 2));            /* 1: too short  */
+  JMP(BPF_JMP | BPF_JGT | BPF_K, off + HB_FRAME_MAX, (uint8_t)(drop - 3), 0);            /* 2: too long   */
+  ST(BPF_LD | BPF_B | BPF_ABS, off + 0);                                                 /* 3: version    */
+  JMP(BPF_JMP | BPF_JEQ | BPF_K, HB_FRAME_VERSION, 0, (uint8_t)(drop - 5));              /* 4             */
+  ST(BPF_LD | BPF_W | BPF_ABS, off + 4);                                                 /* 5: cluster id */
+  JMP(BPF_JMP | BPF_JEQ | BPF_K, e->cluster, 0, (uint8_t)(drop - 7));                    /* 6             */
+  ST(BPF_LD | BPF_H | BPF_ABS, off + 8);                                                 /* 7: sender     */
+  for (int i = 0; i < np; i++)                                                            /* 8..: a peer   */
+    JMP(BPF_JMP | BPF_JEQ | BPF_K, e->peers[i].node_id, (uint8_t)(accept - (8 + i) - 1), 0);
+  JMP(BPF_JMP | BPF_JEQ | BPF_K, e->self_id, 0, (uint8_t)(drop - (8 + np) - 1));         /* neither: drop */
+  ST(BPF_LD | BPF_W | BPF_ABS, off + 12);                                                /* our id: generation */
+  JMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(e->gen >> 32), 0, (uint8_t)(accept - (10 + np) - 1));
+  ST(BPF_LD | BPF_W | BPF_ABS, off + 16);
+  JMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)e->gen, (uint8_t)(drop - (12 + np) - 1), 0);  /* ours: drop */
+  ST(BPF_RET | BPF_K, 0xFFFF);                                                           /* accept whole */
+  ST(BPF_RET | BPF_K, 0);                                                                /* drop         */
+#undef ST
+#undef JMP
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = code};
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
 }
 

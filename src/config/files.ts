@@ -1,15 +1,16 @@
 /**
  * Files root reads and writes, in one place. Root never follows a symbolic
  * link it did not make: reads and appends open with O_NOFOLLOW and check what
- * they opened; whole-file writes go to a fresh file under a random name
- * (O_CREAT | O_EXCL | O_NOFOLLOW: nothing can be planted there in advance),
- * get their mode on the descriptor, and are renamed over the target (a rename
- * replaces a planted symlink, it never writes through it). The directories hb
+ * they opened; whole-file writes open the directory once and, relative to it,
+ * write a fresh file under a random name (O_CREAT | O_EXCL | O_NOFOLLOW:
+ * nothing can be planted there in advance), set its mode on the descriptor, and
+ * rename it over the target (a rename replaces a planted symlink, it never
+ * writes through it): native/files.c. The directories hb
  * keeps its own state in must be root's and writable by nobody else.
  */
-import { randomBytes } from "node:crypto";
-import { closeSync, constants as C, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { closeSync, constants as C, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { writeAtomicAt } from "../native/shim.ts";
 
 export interface FileInfo {
   mode: number;
@@ -52,23 +53,9 @@ export function privateDir(dir: string): void {
   if (st.mode & 0o022) throw new Error(`${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}): chmod go-w ${dir}`);
 }
 
-/** Replace `file` whole: a fresh file under a random name in its directory, then a rename. */
+/** Replace `file` whole, never through a symlink (see writeAtomicAt in the shim). */
 export function writeAtomic(file: string, text: string, mode: number, sync = false): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-  try {
-    try {
-      fchmodSync(fd, mode);
-      for (let off = 0, b = Buffer.from(text); off < b.length; ) off += writeSync(fd, b, off);
-      if (sync) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch { /* gone */ }
-    throw e;
-  }
+  writeAtomicAt(dirname(file), basename(file), new TextEncoder().encode(text), mode, sync);
 }
 
 /** Open for appending (a log, the history), never through a symlink, and only a regular file of root's. */

@@ -46,6 +46,7 @@ const SYMBOLS = {
   hb_dgram_send: { args: [i32, p, i32, p, i32], returns: i32 },
   hb_dgram_close: { args: [i32], returns: i32 },
   hb_signal_guard: { args: [i32], returns: i32 },
+  hb_write_atomic: { args: [cstring, cstring, p, i32, i32, i32], returns: i32 },
   hb_signal_count: { args: [i32], returns: i32 },
   hb_signal_rt_range: { args: [], returns: i32 },
   hb_engine_stop: { args: [p], returns: i32 },
@@ -143,6 +144,15 @@ export function monotonicMs(): number {
 const ERRNO_NAME = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 export function errnoName(n: number): string {
   return ERRNO_NAME.get(Math.abs(n)) ?? `errno ${Math.abs(n)}`;
+}
+
+/**
+ * Replace dir/name whole: the directory opened once, a fresh randomly named file in it (O_EXCL |
+ * O_NOFOLLOW), its mode set on its descriptor, then renamed over name (see native/files.c).
+ */
+export function writeAtomicAt(dir: string, name: string, data: Uint8Array, mode: number, sync: boolean): void {
+  const rc = sym().hb_write_atomic(Buffer.from(`${dir}\0`), Buffer.from(`${name}\0`), ptr(nonEmpty(data)), data.length, mode, sync ? 1 : 0);
+  if (rc < 0) throw new NativeError(`writing ${dir}/${name}`, -rc);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * make bench: performance figures that unit tests must not assert on.
  * Heartbeat: daemon CPU and RSS (issue 3). Failover: outage, detection and decision -> GARP for hb
- * and keepalived side by side (issue 4). Packet loss: false failovers at 10/30/50 % (issue 6). The wake-up floor of this machine
+ * and keepalived side by side (issue 4). Packet loss: false failovers at 10/30/50 % (issue 6). Floods of
+ * forged frames: CPU per frame and the rate a real beat survives. The wake-up floor of this machine
  * is printed first: in a VM every sleep/wake costs tens of microseconds, which
  * bounds what any daemon with N wake-ups per keepalive can reach.
  */
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { benchFailover, printFailover } from "./failover.ts";
 import { benchHeartbeat, printHeartbeat } from "./heartbeat.ts";
 import { benchLoss, printLoss } from "./loss.ts";
+import { benchFlood, printFlood } from "./flood.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const cc = Bun.spawnSync(["gcc", "-O2", "-o", join(ROOT, "build/wakeup"), join(import.meta.dir, "wakeup.c")]);
@@ -19,3 +21,4 @@ if (cc.exitCode === 0) {
 printHeartbeat(await benchHeartbeat());
 printFailover(await benchFailover());
 printLoss(await benchLoss());
+printFlood(await benchFlood());

@@ -94,7 +94,7 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(s.peers[0].links.map((l: { name: string; state: string }) => `${l.name}=${l.state}`)).toEqual(["udp:eth0=up", "ether:eth0=up"]);
     expect(s.peers[0].links[0].frames_rx).toBeGreaterThan(0);
     expect(s.links.map((l: { name: string; kind: string; sending: boolean }) => `${l.name} ${l.kind} ${l.sending}`)).toEqual(["udp:eth0 udp true", "ether:eth0 ether true"]);
-    expect(Object.keys(s.links[0].drops)).toEqual(["length", "version", "cluster", "sender", "key", "mac", "link", "generation", "replay"]);
+    expect(Object.keys(s.links[0].drops)).toEqual(["length", "version", "cluster", "sender", "key", "mac", "link", "generation", "replay", "duplicate"]);
     expect(s.groups[0]).toMatchObject({ name: "web", preferred: "node1", here: "running", holders: ["node1"], blocked: false });
     expect(s.groups[0].resources).toEqual([`ip ${VIP}/24`, "script ok"]);
     expect(s.events.some((e: { kind: string; text: string; cause: string }) => e.kind === "group" && /stopped -> starting/.test(e.text) && e.cause)).toBe(true);

@@ -30,6 +30,14 @@ describe("writes", () => {
     // no temp file is left behind
     expect(require("node:fs").readdirSync(dir).filter((f: string) => f.endsWith(".tmp"))).toEqual([]);
   });
+  test("a whole-file write through a directory that is a symlink is refused: the directory is opened once, as itself", () => {
+    const real = join(dir, "real-dir");
+    mkdirSync(real);
+    const linked = join(dir, "linked-dir");
+    symlinkSync(real, linked);
+    expect(() => writeAtomic(join(linked, "hb.prom"), "x\n", 0o644)).toThrow(/ELOOP|ENOTDIR/);
+    expect(require("node:fs").readdirSync(real)).toEqual([]);
+  });
   test("appends (a log file, the history) refuse a symlink", () => {
     const log = join(dir, "hb.log");
     symlinkSync(victim, log);
