@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { blockJs, ClusterFiles, configText, startHb, type HbProcess } from "../lib/cluster.ts";
+import { blockJs, ClusterFiles, configText, HB, startHb, type HbProcess } from "../lib/cluster.ts";
 import { encodeFrame, etherFrame } from "../lib/frame.ts";
 import { announceSkip, Lab, netnsUnavailable, run } from "../lib/netns.ts";
 
@@ -265,9 +265,15 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     test(`captured frames of a dead peer replayed after the receiver restarts (${how === "SIGTERM" ? "a planned restart" : "a crash"}) stay dropped`, async () => {
       const [a, b] = await pair([UDP0, ETHER1]);
       const attacker = lab.nodes[2]!;
-      const caps = await Promise.all([0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "10", "3000"], 5000)));
+      const capturing = Promise.all([0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "40", "3000"], 5000)));
+      // a control message in the capture too: hb takeover on node1 tells node2 to yield
+      await Bun.sleep(200);
+      expect((await run([HB, "takeover", "--socket", files!.socket(1)])).code).toBe(0);
+      const caps = await capturing;
       const old = caps.map((c) => c.stdout).join("").trim().split("\n").filter((f) => f && (f.slice(12, 24) === Lab.nodeMac(1, 0).replace(/:/g, "") || f.slice(12, 24) === Lab.nodeMac(1, 1).replace(/:/g, "")));
       expect(old.length).toBeGreaterThanOrEqual(5);
+      // the capture holds node1's "yield" control message (EtherType 0x88B5, message type 2)
+      expect(old.some((f) => f.slice(24, 28) === "88b5" && f.slice(30, 32) === "02")).toBe(true);
       a.proc.kill("SIGKILL");
       await b.waitLine(/peer node1: (up|late) -> dead/, 2000);
       // node2 keeps what it last accepted from node1 every 5 s and at every stop
@@ -283,7 +289,9 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
         await p.exited;
       }
       await b2.waitLine(/dropped frames: .*replay \d+/, 5000);
-      await Bun.sleep(300);
+      // node1 stays dead: node2 decides alone once initdead has passed, and no old "yield" is obeyed
+      await b2.waitLine(/node node2: waiting -> active \(initdead passed/, 5000);
       expect(b2.matching(/peer node1: .* -> up/)).toEqual([]);
+      expect(b2.matching(/control from node1/)).toEqual([]);
     });
 });
