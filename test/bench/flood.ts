@@ -7,7 +7,7 @@
  * until node1 first sees its peer late: the flood rate a real beat survives.
  */
 import { join } from "node:path";
-import { readdirSync, readFileSync } from "node:fs";
+import { cpuSeconds } from "./heartbeat.ts";
 import { encodeFrame } from "../lib/frame.ts";
 import { ClusterFiles, configText, startHb } from "../lib/cluster.ts";
 import { Lab, netnsUnavailable } from "../lib/netns.ts";
@@ -16,10 +16,6 @@ const STEP_S = Number(process.env.BENCH_FLOOD_SECONDS ?? 3);
 const RATES = [10_000, 30_000, 100_000, 300_000];
 const ROOT = join(import.meta.dir, "../..");
 const FLOOD = join(ROOT, "build/flood");
-const cpuSeconds = (pid: number) =>
-  readdirSync(`/proc/${pid}/task`).reduce((sum, t) => {
-    try { return sum + Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]) / 1e9; } catch { return sum; }
-  }, 0);
 
 export interface FloodRow {
   kind: "filtered" | "costly";

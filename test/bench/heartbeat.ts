@@ -10,7 +10,7 @@ import { Lab, netnsUnavailable } from "../lib/netns.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 /** CPU time of every thread of pid, in seconds (schedstat: nanosecond run time, not 10 ms ticks). */
-const cpuSeconds = (pid: number) =>
+export const cpuSeconds = (pid: number) =>
   readdirSync(`/proc/${pid}/task`).reduce((sum, t) => {
     try { return sum + Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]) / 1e9; } catch { return sum; }
   }, 0);
