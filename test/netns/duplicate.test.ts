@@ -6,48 +6,25 @@
  * id), and once the clone is gone node2 hears the real node1 again within
  * deadtime, without declaring it dead and without a restart of anything.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HB, HbProcess } from "../lib/cluster.ts";
-import { ClusterFiles, failoverConfig, holders, Lab, startHb, writeScripts } from "../lib/failover.ts";
+import { ClusterFiles, failoverConfig, holders, Lab } from "../lib/failover.ts";
 import { announceSkip, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
+import { labSuite } from "../lib/suite.ts";
 
 const why = netnsUnavailable();
 if (why) announceSkip("test/netns/duplicate.test.ts", why);
 
 describe.skipIf(Boolean(why))("a duplicate node on a real kernel", () => {
-  let lab: Lab;
-  let dir: string;
-  let scripts: string;
-  let files: ClusterFiles | undefined;
-  let procs: HbProcess[] = [];
-  beforeAll(async () => {
-    lab = await Lab.create({ nodes: 3, client: true }); // node3's namespace hosts the clone
-    dir = mkdtempSync(join(tmpdir(), "hb-dup-"));
-    scripts = writeScripts(dir);
-  });
-  afterEach(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    procs = [];
-    files?.cleanup();
-    files = undefined;
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const report = async (i: number) => {
-    const r = await run([HB, "report", "--socket", files!.socket(i)]);
-    return { code: r.code, line: r.stdout.trim() };
-  };
+  const t = labSuite({ nodes: 3, client: true }, "dup"); // node3's namespace hosts the clone
+  const report = t.report;
 
   test("a clone of node1 for 2 s: reported with both addresses; gone: the real node1 is heard again, nothing restarts", async () => {
-    files = new ClusterFiles(failoverConfig(scripts));
-    const a = startHb(lab, files, 1);
-    const b = startHb(lab, files, 2);
-    procs.push(a, b);
+    const files = (t.files = new ClusterFiles(failoverConfig(t.scripts)));
+    const a = t.start(1);
+    const b = t.start(2);
     await a.waitLine(/group web: starting -> running/, 8000);
     await waitFor("node2 to see node1 hold web", async () => (await report(2)).code === 0, 5000, 50);
     // the clone: node1's config, its own state directory and control socket
@@ -55,7 +32,7 @@ describe.skipIf(Boolean(why))("a duplicate node on a real kernel", () => {
     mkdirSync(cloneState, { recursive: true });
     const cloneConfig = join(files.dir, "ha-clone.toml");
     writeFileSync(cloneConfig, readFileSync(files.config(1), "utf8").replaceAll(join(files.dir, "state-node1"), cloneState), { mode: 0o600 });
-    const clone = new HbProcess(lab.spawn(lab.nodes[2]!, [HB, "--config", cloneConfig, "--node", "node1", "--log-level", "debug"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } }), "clone");
+    const clone = new HbProcess(t.lab.spawn(t.lab.nodes[2]!, [HB, "--config", cloneConfig, "--node", "node1", "--log-level", "debug"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } }), "clone");
     try {
       const dup = await b.waitLine(/DUPLICATE NODE: two live senders claim to be node1 on udp:eth0: (\S+) \(in use\) and (\S+):/, 5000);
       expect(dup.text).toMatch(new RegExp(`${Lab.nodeAddr(3).replace(/\./g, "\\.")} \\(in use\\) and ${Lab.nodeAddr(1).replace(/\./g, "\\.")}`));
@@ -74,7 +51,7 @@ describe.skipIf(Boolean(why))("a duplicate node on a real kernel", () => {
     const stopsBefore = a.matching(/group web: running -> stopping/).length;
     // the real node1 is heard again within deadtime: never dead, and its record is node2's view again
     await waitFor("node2 to hear the real node1 again", async () => {
-      const st = JSON.parse((await run([HB, "status", "--json", "--socket", files!.socket(2)])).stdout);
+      const st = JSON.parse((await run([HB, "status", "--json", "--socket", files.socket(2)])).stdout);
       return st.peers[0].state === "up" && st.groups[0].holders.join() === "node1";
     }, 3000, 20);
     await Bun.sleep(500);
@@ -82,6 +59,6 @@ describe.skipIf(Boolean(why))("a duplicate node on a real kernel", () => {
     expect(a.matching(/cannot hear us/)).toEqual([]);
     expect(a.matching(/group web: running -> stopping/).length).toBe(stopsBefore);
     // the clone's address lease runs out in its namespace; then node1 alone holds the VIP
-    await waitFor("node1 alone to hold the VIP", async () => JSON.stringify(await holders(lab)) === "[1]", 6000, 100);
+    await waitFor("node1 alone to hold the VIP", async () => JSON.stringify(await holders(t.lab)) === "[1]", 6000, 100);
   }, 40_000);
 });

@@ -5,14 +5,11 @@
  * to do (USR1: a status snapshot in the log; USR2: debug logging toggled).
  * TERM and QUIT still hand over and exit 0.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { constants } from "node:os";
-import type { HbProcess } from "../lib/cluster.ts";
-import { ClusterFiles, failoverConfig, holders, Lab, startHb, writeScripts } from "../lib/failover.ts";
+import { ClusterFiles, failoverConfig, holders } from "../lib/failover.ts";
 import { announceSkip, netnsUnavailable, waitFor } from "../lib/netns.ts";
+import { labSuite } from "../lib/suite.ts";
 
 const why = netnsUnavailable();
 if (why) announceSkip("test/netns/signals.test.ts", why);
@@ -23,33 +20,13 @@ const STRAY = ["SIGPIPE", "SIGALRM", "SIGIO", "SIGVTALRM", "SIGPROF", "SIGXCPU",
 const NUMBERED = [16, 34, 35, 40, 50, 63, 64]; // SIGSTKFLT and real-time signals
 
 describe.skipIf(Boolean(why))("signals on a running holder", () => {
-  let lab: Lab;
-  let dir: string;
-  let scripts: string;
-  let files: ClusterFiles | undefined;
-  let procs: HbProcess[] = [];
-  beforeAll(async () => {
-    lab = await Lab.create({ nodes: 2, client: true });
-    dir = mkdtempSync(join(tmpdir(), "hb-sig-"));
-    scripts = writeScripts(dir);
-  });
-  afterEach(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    procs = [];
-    files?.cleanup();
-    files = undefined;
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const t = labSuite({ nodes: 2, client: true }, "sig");
   const cluster = async () => {
-    files = new ClusterFiles(failoverConfig(scripts, { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } }));
-    const a = startHb(lab, files, 1);
-    const b = startHb(lab, files, 2);
-    procs.push(a, b);
+    t.files = new ClusterFiles(failoverConfig(t.scripts, { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } }));
+    const a = t.start(1);
+    const b = t.start(2);
     await a.waitLine(/group web: starting -> running/, 8000);
-    await waitFor("node1 alone to hold the VIP", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 20);
+    await waitFor("node1 alone to hold the VIP", async () => JSON.stringify(await holders(t.lab)) === "[1]", 5000, 20);
     return [a, b] as const;
   };
 
@@ -78,7 +55,7 @@ describe.skipIf(Boolean(why))("signals on a running holder", () => {
     expect(["SIGPIPE", "SIGALRM", "SIGXCPU", "SIGSYS", "SIGTRAP"].filter((sig) => a.matching(new RegExp(`${sig} received`)).length === 0)).toEqual([]);
     await Bun.sleep(300);
     expect(a.proc.exitCode).toBeNull();
-    expect(await holders(lab)).toEqual([1]);
+    expect(await holders(t.lab)).toEqual([1]);
     expect(b.matching(/peer node1: .* -> (late|dead)/, mark)).toEqual([]);
     expect(a.matching(/test hook/)).toEqual([]);
   }, 30_000);
@@ -97,7 +74,7 @@ describe.skipIf(Boolean(why))("signals on a running holder", () => {
       a.proc.kill(sig);
       expect(await Promise.race([a.proc.exited, Bun.sleep(5000).then(() => -1)])).toBe(0);
       await b.waitLine(/group web: stopped -> starting/, 3000);
-      await waitFor("node2 alone to hold the VIP", async () => JSON.stringify(await holders(lab)) === "[2]", 3000, 20);
+      await waitFor("node2 alone to hold the VIP", async () => JSON.stringify(await holders(t.lab)) === "[2]", 3000, 20);
       expect(b.matching(/peer node1: up -> dead/)).toEqual([]);
     }, 30_000);
 });
