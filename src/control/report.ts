@@ -113,6 +113,8 @@ export function prometheus(s: Status | undefined, r: Report): string {
   if (!s) return `${out.join("\n")}\n`;
   const node = s.node.name;
   metric("hb_node_active", "gauge", "1 if this node is active (not waiting, standby or leaving).", [[{ node }, s.node.state === "active" ? 1 : 0]]);
+  if (s.node.rss_bytes !== undefined) metric("hb_resident_memory_bytes", "gauge", "Resident memory of the hb daemon.", [[{}, s.node.rss_bytes]]);
+  if (s.node.js_heap_bytes !== undefined) metric("hb_js_heap_bytes", "gauge", "JavaScript heap in use by the hb daemon.", [[{}, s.node.js_heap_bytes]]);
   metric("hb_peer_up", "gauge", "1 if the peer's heartbeat is up or late, 0 if dead or never heard.", s.peers.map((p) => [{ peer: p.name }, p.state === "up" || p.state === "late" ? 1 : 0]));
   metric("hb_link_up", "gauge", "1 if heartbeats from the peer arrive on the link.", s.peers.flatMap((p) => p.links.map((l) => [{ link: l.name, peer: p.name }, l.state === "up" ? 1 : 0] as [Record<string, string>, number])));
   metric("hb_heartbeat_age_seconds", "gauge", "Seconds since the last heartbeat from the peer on the link (-1 = never).",

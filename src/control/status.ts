@@ -4,7 +4,7 @@
  *
  * Schema "hb.status/1" (fields are only ever added within a version):
  *   schema, version (hb), time (ISO 8601, wall clock of the daemon)
- *   node     { name, id, state: waiting|active|standby|leaving|done, since, pid, uptime_s, config, generation, yields[],
+ *   node     { name, id, state: waiting|active|standby|leaving|done, since, pid, uptime_s, rss_bytes, js_heap_bytes, config, generation, yields[],
  *              score (uplink score in effect, 0..100), score_measured (last measured, null without targets),
  *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer) }
  *   fencing[] { peer, state: running|failed|done, attempts, since, error }
@@ -86,6 +86,8 @@ export interface Status {
   time: string;
   node: {
     name: string; id: number; state: string; since: string; pid: number; uptime_s: number; config: string; generation: string; yields: string[];
+    /** resident memory of the daemon, and the JavaScript heap in use (absent from older daemons) */
+    rss_bytes?: number; js_heap_bytes?: number;
     score: number; score_measured: number | null; faults: { group: string; reason: string }[];
   };
   /** two live senders seen with one node id (a cloned node); node may be this one */
@@ -117,7 +119,8 @@ function table(rows: string[][], indent = "  "): string[] {
 export function renderStatus(s: Status, events = 10): string {
   const out: string[] = [];
   const n = s.node;
-  out.push(`Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s`);
+  const mb = (b?: number) => (b === undefined ? "?" : `${(b / 1048576).toFixed(1)} MB`);
+  out.push(`Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`);
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
   if (n.score_measured !== null) out.push(`  uplink score ${n.score}${n.score_measured !== n.score ? ` (measured ${n.score_measured}, waiting out the hold-down)` : ""}`);
   for (const f of n.faults) out.push(`  FAULT: ${f.group} cannot run here: ${f.reason}`);

@@ -13,6 +13,12 @@ import type { logger } from "../log/log.ts";
 import { resourceName } from "../resources/runner.ts";
 
 const ms = (x: number) => `${Math.round(x)} ms`;
+
+/** The daemon's memory as the kernel counts it (resident) and the JavaScript heap in use: for months-long runs. */
+function memory(): { rss_bytes: number; js_heap_bytes: number } {
+  const m = process.memoryUsage();
+  return { rss_bytes: m.rss, js_heap_bytes: m.heapUsed };
+}
 type Log = ReturnType<typeof logger>;
 
 /** Log what the heartbeat reports, as old -> new with the reason; remember link state for status. */
@@ -250,6 +256,7 @@ export function buildStatus(x: StatusSources, events = 50): Status {
       since: x.wall(s.since).toISOString(),
       pid: process.pid,
       uptime_s: (Date.now() - x.startedAt.getTime()) / 1000,
+      ...memory(),
       config: config.file,
       generation: String(x.generation),
       yields: s.yields.map(name),

@@ -88,6 +88,10 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const s = await statusOf(1);
     expect(s.schema).toBe("hb.status/1");
     expect(s.node).toMatchObject({ name: "node1", id: 1, state: "active" });
+    // the daemon's memory, for operators watching a months-long run
+    expect(s.node.rss_bytes).toBeGreaterThan(5_000_000);
+    expect(s.node.js_heap_bytes).toBeGreaterThan(100_000);
+    expect(s.node.js_heap_bytes).toBeLessThan(s.node.rss_bytes);
     expect(s.peers).toHaveLength(1);
     expect(s.peers[0]).toMatchObject({ name: "node2", state: "up", node_state: "active" });
     expect(s.peers[0].last_heard_ms).toBeLessThan(1000);
@@ -319,6 +323,8 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(text).toContain('hb_link_up{link="udp:eth0",peer="node2"} 1');
     expect(text).toContain('hb_group_running_here{group="web"} 1');
     expect(text).toContain("hb_failovers_total 0");
+    expect(text).toMatch(/^hb_resident_memory_bytes \d{7,}$/m);
+    expect(text).toMatch(/^hb_js_heap_bytes \d{6,}$/m);
     expect(text).toContain('hb_frames_dropped_total{link="ether:eth0",reason="replay"} 0');
     expect(text).toMatch(/hb_heartbeat_age_seconds\{link="udp:eth0",peer="node2"\} 0\.\d+/);
     expect(text).toContain("hb_report_status 0");
