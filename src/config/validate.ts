@@ -25,7 +25,6 @@ export interface ConfigEnv {
   open(path: string): FileInfo | Error;
 }
 
-export type { FileInfo };
 
 /** Why a file that names what root runs, or holds a key, must not be trusted; undefined if it may. */
 function untrusted(info: FileInfo, env: ConfigEnv, secret: boolean): string | undefined {

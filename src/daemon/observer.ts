@@ -147,7 +147,7 @@ export class AuthWatch {
           this.log.error(line);
           this.record(line);
           this.seen.set(key, { n: l.authFail, told: this.now() });
-        } else if (l.authFail > was.n) this.seen.set(key, { ...was });
+        }
       }
   }
 }

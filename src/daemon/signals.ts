@@ -7,8 +7,8 @@
  * Every other signal whose default action ends a process is caught and logged
  * (at most once per RATE_MS per signal, with a count): the runtime's own
  * handlers where it has them, a counting handler in the shim for the rest
- * (SIGSTKFLT, the real-time signals). SIGPWR is the runtime's own (its
- * garbage collector suspends threads with it): it has no effect and is not logged. Operators of Heartbeat and keepalived
+ * (SIGSTKFLT, the real-time signals). SIGPWR already has a handler of the
+ * runtime's (seen: it has no effect, and ours is never called): not logged. Operators of Heartbeat and keepalived
  * send USR1/USR2 out of habit; a stray one must never cost a failover.
  */
 import { guardSignals, realtimeSignals, signalCount } from "../native/shim.ts";
@@ -31,17 +31,13 @@ export class Signals {
   private readonly last = new Map<string, number>();
   private readonly unseen = new Map<string, number>();
   private readonly native: { n: number; name: string; seen: number }[] = [];
-  private readonly handlers: [string, () => void][] = [];
 
   constructor(
     private actions: Partial<SignalActions>,
     private readonly log: ReturnType<typeof logger>,
     private readonly now: () => number = () => performance.now(),
   ) {
-    const on = (sig: string, fn: () => void) => {
-      process.on(sig as NodeJS.Signals, fn);
-      this.handlers.push([sig, fn]);
-    };
+    const on = (sig: string, fn: () => void) => process.on(sig as NodeJS.Signals, fn);
     for (const sig of STOP_SIGNALS) on(sig, () => this.call("stop", sig));
     on("SIGHUP", () => this.call("reload", "SIGHUP"));
     on("SIGUSR1", () => this.call("snapshot", "SIGUSR1"));
@@ -85,9 +81,5 @@ export class Signals {
       s.seen = n;
     }
     for (const [sig, n] of this.unseen) if (this.now() - (this.last.get(sig) ?? 0) >= RATE_MS && n > 0) this.stray(sig, 0);
-  }
-
-  dispose(): void {
-    for (const [sig, fn] of this.handlers) process.off(sig as NodeJS.Signals, fn);
   }
 }

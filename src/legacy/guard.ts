@@ -9,7 +9,8 @@
  * names cannot grow memory or the event history. Polls its listeners from the
  * event loop (every 200 ms): nothing here can block the heartbeat.
  */
-import { parseLegacy, verifyLegacy, type LegacyAuthKey } from "./wire.ts";
+import type { LegacyKey } from "../config/schema.ts";
+import { parseLegacy, verifyLegacy } from "./wire.ts";
 
 export interface Listener {
   readonly ifname: string;
@@ -49,7 +50,7 @@ export class LegacyGuard {
     private readonly listeners: Listener[],
     private readonly deadtimeMs: number,
     private readonly onChange: (n: LegacyNode, alive: boolean) => void,
-    private readonly keys: LegacyAuthKey[] = [],
+    private readonly keys: LegacyKey[] = [],
     private readonly onForged: (why: string) => void = () => {},
     private readonly now: () => number = () => performance.now(),
   ) {}

@@ -15,6 +15,7 @@
  * older versions carries its auth inside the message; hb does not verify it.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
+import type { LegacyKey } from "../config/schema.ts";
 export interface LegacyMessage {
   src: string;
   type: string;
@@ -71,18 +72,12 @@ export function parseLegacy(b: Uint8Array): LegacyMessage | string {
   return "not a Heartbeat message";
 }
 
-export interface LegacyAuthKey {
-  id: number;
-  method: "sha1" | "md5";
-  secret: Uint8Array;
-}
-
 /**
  * Does the packet carry a valid Heartbeat authentication under one of the keys?
  * "verified", "forged" (it does not verify, or names a key we lack), or
  * "unverifiable" (no keys, or the classic framing).
  */
-export function verifyLegacy(b: Uint8Array, keys: LegacyAuthKey[]): { verdict: "verified" | "forged" | "unverifiable"; why?: string } {
+export function verifyLegacy(b: Uint8Array, keys: LegacyKey[]): { verdict: "verified" | "forged" | "unverifiable"; why?: string } {
   if (keys.length === 0) return { verdict: "unverifiable", why: "no [[legacy.key]] configured" };
   const text = new TextDecoder("latin1").decode(b.subarray(0, MAX));
   if (!text.startsWith("###\n")) return { verdict: "unverifiable", why: "classic framing (older Heartbeat): its authentication is not checked" };

@@ -1,13 +1,14 @@
 /** The legacy guard without a network: Heartbeat v1 framing, bad packets, liveness with a fake clock. */
 import { describe, expect, test } from "bun:test";
 import { LegacyGuard, type Listener } from "../../src/legacy/guard.ts";
-import { parseLegacy, verifyLegacy, type LegacyAuthKey } from "../../src/legacy/wire.ts";
+import { parseLegacy, verifyLegacy } from "../../src/legacy/wire.ts";
+import type { LegacyKey } from "../../src/config/schema.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** A status packet captured from a running Heartbeat 3.0.6 (Debian), authkeys `2 sha1 s3cret-legacy`. */
 const REAL = new Uint8Array(readFileSync(join(import.meta.dir, "../fixtures/legacy/heartbeat-3.0.6-status-sha1.bin")));
-const KEY: LegacyAuthKey = { id: 2, method: "sha1", secret: enc0("s3cret-legacy") };
+const KEY: LegacyKey = { id: 2, method: "sha1", secret: enc0("s3cret-legacy") };
 function enc0(s: string) {
   return new TextEncoder().encode(s);
 }
