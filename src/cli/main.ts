@@ -11,7 +11,9 @@ import { DEFAULT_CONFIG, loadConfig, systemEnv } from "../config/load.ts";
 import { LOG_LEVELS, logger, setLogLevel, type LogLevel } from "../log/log.ts";
 import { isLocalNode, localProblems, summary } from "./check.ts";
 import { hostname } from "node:os";
-import { CliError, EXIT } from "./exit.ts";
+import { CliError } from "./errors.ts";
+import { EXIT } from "../log/exit.ts";
+import { NAME_PATTERN } from "../config/names.ts";
 
 export const VERSION: string = pkg.version;
 
@@ -47,7 +49,7 @@ function socketFor(o: GlobalOptions): string {
 }
 const groupArg = (g: string | undefined) => {
   const name = g ?? "all";
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) throw new CliError(`"${name}" is not a group name`, EXIT.USAGE);
+  if (!NAME_PATTERN.test(name)) throw new CliError(`"${name}" is not a group name`, EXIT.USAGE);
   return name;
 };
 const seconds = (v: unknown, what: string) => {
@@ -151,7 +153,7 @@ export function buildCli() {
     .option("--out <file>", "Write ha.toml to FILE (mode 0600 when it holds a key) instead of stdout")
     .option("--force", "With --out: overwrite FILE")
     .action(async (dir: string | undefined, o: GlobalOptions & { out?: string; force?: boolean }) => {
-      const { runImport } = await import("../legacy/cli.ts");
+      const { runImport } = await import("./import.ts");
       return runImport(dir ?? "/etc/ha.d", { out: o.out, force: o.force });
     });
 

@@ -9,7 +9,8 @@ import type { Response } from "../control/protocol.ts";
 import { evaluate, prometheus, unreachable, type Report } from "../control/report.ts";
 import { writeAtomic } from "../config/files.ts";
 import { renderStatus, type HistoryEntry, type Status } from "../control/status.ts";
-import { CliError, EXIT } from "./exit.ts";
+import { CliError } from "./errors.ts";
+import { EXIT } from "../log/exit.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,6 +6,8 @@
  * slice.
  */
 
+import { BAUDS, DEFAULT_BAUD, DEFAULT_UDP_PORT, IFNAME_HINT, IFNAME_PATTERN, NAME_HINT, NAME_PATTERN, SYSLOG_FACILITIES } from "./names.ts";
+
 export type Kind =
   | { t: "string"; pattern?: RegExp; patternHint?: string; oneOf?: readonly string[] }
   | { t: "duration"; min: number; max: number } // milliseconds
@@ -32,16 +34,9 @@ export interface Field {
 }
 export type Fields = Record<string, Field>;
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const NAME_HINT = "letters, digits, '_', '.', '-', starting with a letter or digit, at most 63 characters";
-const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
-const IFNAME_HINT = "an interface name of 1 to 15 characters, like eth0";
-export const SYSLOG_FACILITIES = [
-  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
-  "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
-] as const;
-export type SyslogFacility = (typeof SYSLOG_FACILITIES)[number];
-export const BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400] as const;
+const NAME = NAME_PATTERN;
+const IFNAME = IFNAME_PATTERN;
+import type { SyslogFacility } from "./names.ts";
 
 const linkName: Field = {
   kind: { t: "string", pattern: NAME, patternHint: NAME_HINT },
@@ -220,7 +215,7 @@ export const SCHEMA: Fields = {
           },
           port: {
             kind: { t: "int", min: 1, max: 65535 },
-            default: 694,
+            default: DEFAULT_UDP_PORT,
             doc: "UDP port.",
             reason: "694 is Heartbeat's registered port (ha-cluster)",
           },
@@ -249,7 +244,7 @@ export const SCHEMA: Fields = {
           },
           baud: {
             kind: { t: "int", min: 1200, max: 230400, oneOf: BAUDS },
-            default: 19200,
+            default: DEFAULT_BAUD,
             unit: "bit/s",
             doc: "Line speed.",
             reason: "Heartbeat's default; a 100-byte beat takes about 50 ms at 19200, so set keepalive accordingly",
@@ -548,7 +543,7 @@ export const SCHEMA: Fields = {
         },
         port: {
           kind: { t: "int", min: 1, max: 65535 },
-          default: 694,
+          default: DEFAULT_UDP_PORT,
           doc: "The UDP port Heartbeat uses (its `udpport`).",
           reason: "Heartbeat's default",
         },

@@ -12,6 +12,7 @@ import { locate, pathString, type Located } from "./locate.ts";
 import type { Config, Field, Fields, Kind, LinkConfig, ResourceConfig } from "./schema.ts";
 import { SCHEMA } from "./schema.ts";
 import type { FileInfo } from "./files.ts";
+import { IPV4_PATTERN } from "./names.ts";
 
 /** What validation needs from the outside world; tests pass a fake. */
 export interface ConfigEnv {
@@ -278,7 +279,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
   if (uplink) {
     const targets = Array.isArray(uplink.targets) ? (uplink.targets as unknown[]) : [];
     targets.forEach((t, i) => {
-      if (typeof t === "string" && !/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$/.test(t))
+      if (typeof t === "string" && !IPV4_PATTERN.test(t))
         c.add(["uplink", "targets", i], `"${t}" is not an IPv4 address`, "ping targets are IPv4 addresses, like \"198.51.100.1\" (your gateway)");
     });
     if (typeof uplink.timeout === "number" && typeof uplink.interval === "number" && uplink.timeout > uplink.interval)

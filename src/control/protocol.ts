@@ -16,6 +16,7 @@
  * connected), refused (the command is impossible now: the message says why),
  * internal.
  */
+import { NAME_PATTERN } from "../config/names.ts";
 export const PROTOCOL_VERSION = 1;
 export const MAX_REQUEST = 64 * 1024;
 export const REQUEST_TIMEOUT_MS = 5000;
@@ -40,7 +41,6 @@ export type Response = { v: 1; ok: true; result: unknown } | { v: 1; ok: false; 
 export const fail = (code: ErrorCode, message: string): Response => ({ v: 1, ok: false, error: { code, message } });
 export const success = (result: unknown): Response => ({ v: 1, ok: true, result });
 
-const GROUP = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** Parse one request line; a Response is an error to send back. */
 export function parseRequest(line: string): Request | Response {
@@ -61,7 +61,7 @@ export function parseRequest(line: string): Request | Response {
     return fail("unknown_command", `unknown command ${JSON.stringify(r.cmd)}; known: ${COMMANDS.join(", ")}`);
   const cmd = r.cmd as CommandName;
   if (cmd === "standby" || cmd === "takeover" || cmd === "clear") {
-    if (typeof r.group !== "string" || !(GROUP.test(r.group))) return fail("bad_request", `${cmd} needs "group": a group name or "all"`);
+    if (typeof r.group !== "string" || !(NAME_PATTERN.test(r.group))) return fail("bad_request", `${cmd} needs "group": a group name or "all"`);
     if (r.force !== undefined && typeof r.force !== "boolean") return fail("bad_request", `"force" must be true or false`);
     if (cmd === "clear") return { v: 1, cmd, group: r.group };
     return { v: 1, cmd, group: r.group, ...(r.force ? { force: true } : {}) };

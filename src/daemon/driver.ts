@@ -9,28 +9,12 @@ import { decodeControl, encodeControl } from "../cluster/control.ts";
 import { initialState, recordOf, step, type Command, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
 import { decodeRecord, encodeRecord } from "../cluster/record.ts";
 import type { HeartbeatEvent, Links } from "../heartbeat/types.ts";
+import type { Runner, RunResult } from "../resources/types.ts";
 
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
-}
-
-export interface RunResult {
-  ok: boolean;
-  error?: string;
-}
-
-/** Starts and stops resources; never throws, answers with a result. */
-export interface Runner {
-  run(op: "start" | "stop", group: number, step: number): Promise<RunResult>;
-  /** Remove leftovers of groups this node does not hold (addresses after a crash). */
-  sweep(held: number[]): Promise<void>;
-  /** Announce the group's addresses again (gratuitous ARP / NA bursts). */
-  announce(group: number): void;
-  reboot(reason: string): void;
-  /** Fence a dead peer (power it off, cut it off): ok only if that is certain. */
-  fence?(peer: string): Promise<RunResult>;
 }
 
 export interface DriverHooks {

@@ -10,7 +10,7 @@ import { STATUS_SCHEMA, type HistoryEntry, type Status } from "../control/status
 import type { Config } from "../config/schema.ts";
 import type { HeartbeatEvent, LinkCounters, Liveness, PeerLinks } from "../heartbeat/types.ts";
 import type { logger } from "../log/log.ts";
-import { resourceName } from "../resources/runner.ts";
+import { resourceName } from "../resources/types.ts";
 
 const ms = (x: number) => `${Math.round(x)} ms`;
 

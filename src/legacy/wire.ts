@@ -16,6 +16,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { LegacyKey } from "../config/schema.ts";
+import { NAME_PATTERN } from "../config/names.ts";
 export interface LegacyMessage {
   src: string;
   type: string;
@@ -25,12 +26,11 @@ export interface LegacyMessage {
 }
 
 const MAX = 65536;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 function finish(fields: Record<string, string>): LegacyMessage | string {
   const src = fields.src;
   const t = fields.t;
-  if (!src || !NAME.test(src)) return "no usable sender (src)";
+  if (!src || !NAME_PATTERN.test(src)) return "no usable sender (src)";
   if (!t || !/^[A-Za-z0-9_-]{1,32}$/.test(t)) return "no usable message type (t)";
   if (!fields.auth) return "no auth field";
   // untrusted text bound for logs and terminals: printable ASCII only, short

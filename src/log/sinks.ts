@@ -6,7 +6,7 @@
  */
 import { closeSync, writeSync } from "node:fs";
 import { openAppend } from "../config/files.ts";
-import type { SyslogFacility } from "../config/schema.ts";
+import type { SyslogFacility } from "../config/names.ts";
 import type { LogLevel, LogRecord, Sink } from "./log.ts";
 
 const stamp = (r: LogRecord) => `${r.date.toISOString()} ${r.level.toUpperCase()} ${r.tag ? `[${r.tag}] ` : ""}${r.message}`;

@@ -387,7 +387,7 @@ export class Engine {
           dests.forEach((d, i) => flat.set(ipv4(d), i * 4));
           check(`udp link on ${l.device}`, s.hb_engine_add_udp(h, cstr(l.device), UDP_MODE[l.mode ?? "broadcast"], l.port ?? 694, l.ttl ?? 1, ptr(flat), dests.length));
         } else {
-          check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 19200));
+          check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 0)); // 0: refused (the config always sets it)
         }
       }
       for (const w of spec.watches ?? []) check(`watch ${w}`, s.hb_engine_watch(h, cstr(w)));

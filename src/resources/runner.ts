@@ -9,7 +9,7 @@
 import { accessSync, constants, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressesConfig, GroupConfig, ResourceConfig } from "../config/schema.ts";
-import type { Runner, RunResult } from "../daemon/driver.ts";
+import { resourceName, type Runner, type RunResult } from "./types.ts";
 import { logger } from "../log/log.ts";
 import { addrAdd, addrDel, addrHas, announce, probe, vipPrepare, type Vip } from "../native/shim.ts";
 
@@ -38,9 +38,6 @@ export interface RunnerOptions {
 /** What every child gets, whatever the daemon's own environment: a fixed PATH and the C locale. */
 export const CHILD_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" } as const;
 const SYSTEMCTL = existsSync("/usr/bin/systemctl") ? "/usr/bin/systemctl" : "/bin/systemctl";
-
-export const resourceName = (r: ResourceConfig): string =>
-  r.kind === "ip" ? `ip ${r.address}/${r.prefix}` : r.kind === "script" ? `script ${r.script}` : `systemd ${r.systemd}`;
 
 const vipOf = (r: Extract<ResourceConfig, { kind: "ip" }>): Vip => ({ family: r.family, address: r.address, prefix: r.prefix, ifname: r.interface, label: r.label });
 

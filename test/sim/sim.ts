@@ -5,7 +5,8 @@
  * which nodes have the group's resources up right now.
  */
 import type { MachineConfig } from "../../src/cluster/machine.ts";
-import { Driver, type Clock, type Runner, type RunResult } from "../../src/daemon/driver.ts";
+import { Driver, type Clock } from "../../src/daemon/driver.ts";
+import type { Runner, RunResult } from "../../src/resources/types.ts";
 import { FakeClock, FakeNetwork } from "../../src/heartbeat/fake.ts";
 import { HEARD_OFFSET } from "../../src/cluster/record.ts";
 

@@ -30,3 +30,30 @@ test("the C shim is reached only through src/native (everything else uses the ty
     expect(readFileSync(f, "utf8")).not.toMatch(/libhb\.so|dlopen/);
   }
 });
+
+/**
+ * Dependencies point down (the design card): cli -> daemon -> cluster / control /
+ * resources -> heartbeat / log / legacy -> config -> native. A module may import
+ * its own directory and anything below; never a layer above or beside it.
+ */
+const LAYER: Record<string, number> = { cli: 5, daemon: 4, cluster: 3, control: 3, resources: 3, heartbeat: 2, log: 2, legacy: 2, config: 1, native: 0 };
+
+test("every import between src/ directories points down a layer", () => {
+  const wrong: string[] = [];
+  for (const f of files(SRC)) {
+    const from = relative(SRC, f).split("/")[0]!;
+    expect(Object.keys(LAYER)).toContain(from);
+    for (const i of imports(f).filter((x) => x.startsWith("."))) {
+      const target = relative(SRC, join(f, "..", i)).split("/")[0]!;
+      if (target === from || target === "..") continue; // own directory; package.json
+      if (!(target in LAYER) || LAYER[target]! >= LAYER[from]!) wrong.push(`${relative(SRC, f)} -> ${i}`);
+    }
+  }
+  expect(wrong).toEqual([]);
+});
+
+test("the checker above sees the imports (it would catch an upward one)", () => {
+  const all = files(SRC).flatMap((f) => imports(f).map((i) => `${relative(SRC, f)} ${i}`));
+  expect(all).toContain("daemon/run.ts ../control/server.ts");
+  expect(all.length).toBeGreaterThan(100);
+});

@@ -114,6 +114,18 @@ describe("tricky files", () => {
     expect(one.warnings.join("\n")).toContain('add a = "<its address on eth1>"');
   });
 
+  test("node names with dots are quoted keys in unicast peers, and the output is valid TOML", () => {
+    const r = importLegacy({ dir: "/d", haCf: "node alpha.example.com beta.example.com\nucast eth1 203.0.113.1 203.0.113.2\n" });
+    expect(r.toml).toContain('peers = { "alpha.example.com" = "203.0.113.1", "beta.example.com" = "203.0.113.2" }');
+    expect(check(r.toml, "alpha.example.com").links[0]).toMatchObject({ peers: { "alpha.example.com": "203.0.113.1", "beta.example.com": "203.0.113.2" } });
+  });
+
+  test("an mcast line with a port or ttl out of range is reported, not written", () => {
+    const r = importLegacy({ dir: "/d", haCf: "node a b\nmcast eth0 239.0.0.1 99999 1 0\n" });
+    expect(r.warnings.join("\n")).toContain("/d/ha.cf:2: mcast port 99999 ttl 1: a port is 1..65535 and a ttl 1..255: ignored");
+    expect(r.toml).not.toContain("[[link]]");
+  });
+
   test("every directive of the issue is mapped or explained", () => {
     const r = run(`${base}bcast eth0\nauto_failback legacy\nping 198.51.100.1\nping_group gw 198.51.100.2 198.51.100.3\nrespawn hacluster /usr/lib/heartbeat/ipfail\nrespawn root /usr/sbin/mon\nlogfile /var/log/ha.log\ndebugfile /var/log/ha-debug\nlogfacility daemon\nuse_logd no\nstonith_host * baytech 10.0.0.3 mylogin mysecretpassword\nwatchdog /dev/watchdog\nrealtime on\ncrm off\nhopfudge 1\nfrobnicate 3\n`);
     const c = check(r.toml, "a");

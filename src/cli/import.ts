@@ -1,8 +1,9 @@
 /** `hb import`: read the legacy files, convert, write ha.toml (stdout or --out), warnings on stderr. */
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { CliError, EXIT } from "../cli/exit.ts";
-import { importLegacy } from "./import.ts";
+import { CliError } from "./errors.ts";
+import { EXIT } from "../log/exit.ts";
+import { importLegacy } from "../legacy/import.ts";
 
 function read(path: string): { text?: string; mode?: number; error?: string } {
   try {

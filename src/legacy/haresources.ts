@@ -1,0 +1,98 @@
+/** haresources: one group per line, `node resource resource...`, addresses and scripts in order. */
+import { IPV4_PATTERN, NAME_PATTERN } from "../config/names.ts";
+import { logicalLines, maskBits, type Warn } from "./lines.ts";
+import type { Value } from "./toml.ts";
+
+export interface ResourceOut {
+  /** the haresources word it came from */
+  line: string;
+  value: Record<string, Value>;
+}
+export interface GroupOut {
+  from: string;
+  name: string;
+  preferred: string;
+  resources: ResourceOut[];
+}
+
+interface Context {
+  /** the first heartbeat interface: where an address with no interface most likely lives */
+  firstDev: string | undefined;
+  /** IPaddr made alias labels (eth0:0, eth0:1, ...): the next number per interface */
+  aliases: Map<string, number>;
+  warn: (msg: string) => void;
+}
+
+const AGENTS = /^(Filesystem|drbddisk|LVM|MailTo|SendArp|Raid1|ServeRAID|WAS|WinPopup|Xinetd|apache|db2|hto-mapfuncs|ICP|IPsrcaddr|IPv6addr|LinuxSCSI|OCF|portblock|AudibleAlarm|Delay|ids)$/;
+
+function prefixOf(spec: string, ip: string, nm: string | undefined, c: Context): number {
+  if (nm === undefined || nm === "") {
+    c.warn(`${spec}: no prefix: Heartbeat took the netmask of the interface whose network holds ${ip}; /24 is written, check it`);
+    return 24;
+  }
+  if (/^\d+$/.test(nm) && Number(nm) <= 32) return Number(nm);
+  const bits = maskBits(nm);
+  if (bits === undefined)
+    c.warn(`${spec}: ${nm} is neither a prefix length nor a netmask (the article calls it a gateway). Heartbeat's IPaddr could not use it as a netmask and fell back to the interface whose network holds ${ip}; hb needs prefix and interface written: /24 and ${c.firstDev ?? "eth0"} are written, check them`);
+  return bits ?? 24;
+}
+
+/** IPaddr::ip/mask/nic/bcast, IPaddr2::..., or a bare address. */
+function address(spec: string, type: string, arg: string | undefined, c: Context): ResourceOut | undefined {
+  const [ip = "", nm, nic, bcast] = (type === "IPaddr" || type === "IPaddr2" ? arg ?? "" : type).split("/");
+  if (!IPV4_PATTERN.test(ip)) {
+    c.warn(`${spec}: ${ip} is not an IPv4 address: skipped`);
+    return undefined;
+  }
+  const prefix = prefixOf(spec, ip, nm, c);
+  const iface = nic || c.firstDev || "eth0";
+  if (!nic) c.warn(`${spec}: no interface: Heartbeat found it from the routes; ${iface} (the first heartbeat interface) is written, check it`);
+  if (bcast) c.warn(`${spec}: broadcast ${bcast}: hb computes the broadcast address from the prefix`);
+  const value: Record<string, Value> = { ip: `${ip}/${prefix}`, interface: iface };
+  if (type !== "IPaddr2") {
+    const alias = c.aliases.get(iface) ?? 0;
+    c.aliases.set(iface, alias + 1);
+    value.label = `${iface}:${alias}`;
+  }
+  return { line: spec, value };
+}
+
+function script(spec: string, type: string, args: string[], c: Context): ResourceOut | undefined {
+  if (!/^[A-Za-z0-9_.@+-]+$/.test(type)) {
+    c.warn(`${spec}: not a resource name: skipped`);
+    return undefined;
+  }
+  if (AGENTS.test(type))
+    c.warn(`${spec}: a Heartbeat resource agent: hb calls it from /etc/ha.d/resource.d as "${type} ${args.join(" ")} start|stop" (keep the heartbeat package's resource.d, or copy it)`);
+  return { line: spec, value: args.length ? { script: type, args } : { script: type } };
+}
+
+function resource(spec: string, c: Context): ResourceOut | undefined {
+  const [type = "", ...args] = spec.split("::");
+  const isIp = type === "IPaddr" || type === "IPaddr2" || (args.length === 0 && IPV4_PATTERN.test(type.split("/")[0]!));
+  return isIp ? address(spec, type, args[0], c) : script(spec, type, args, c);
+}
+
+/** A group is named after its first script (the service), else group1, group2... */
+function groupName(resources: ResourceOut[], groups: GroupOut[]): string {
+  const first = resources.find((r) => typeof r.value.script === "string")?.value.script as string | undefined;
+  const name = first && NAME_PATTERN.test(first) ? first : `group${groups.length + 1}`;
+  return groups.some((g) => g.name === name) ? `group${groups.length + 1}` : name;
+}
+
+export function parseHaresources(text: string, nodes: string[], firstDev: string | undefined, warn: Warn): GroupOut[] {
+  const groups: GroupOut[] = [];
+  const aliases = new Map<string, number>();
+  for (const { no, text: line } of logicalLines(text)) {
+    const [preferred = "", ...specs] = line.split(" ");
+    const c: Context = { firstDev, aliases, warn: (msg) => warn(no, msg) };
+    if (nodes.length && !nodes.includes(preferred)) c.warn(`${preferred} is not a node of ha.cf: hb will refuse it as preferred node`);
+    if (specs.length === 0) {
+      c.warn("a node with no resources: ignored");
+      continue;
+    }
+    const resources = specs.flatMap((s) => resource(s, c) ?? []);
+    if (resources.length) groups.push({ from: `haresources:${no}: ${line}`, name: groupName(resources, groups), preferred, resources });
+  }
+  return groups;
+}
