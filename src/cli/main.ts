@@ -12,6 +12,9 @@ import { LOG_LEVELS, logger, setLogLevel, type LogLevel } from "../log/log.ts";
 import { isLocalNode, localProblems, summary } from "./check.ts";
 import { hostname } from "node:os";
 import { CliError } from "./errors.ts";
+import { ControlSocketError } from "../control/server.ts";
+import { StartupError } from "../daemon/errors.ts";
+import { NativeError, ShimLoadError } from "../native/shim.ts";
 import { EXIT } from "../log/exit.ts";
 import { NAME_PATTERN } from "../config/names.ts";
 
@@ -218,19 +221,20 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`hb: ${e.message}`);
       return e.code;
     }
+    // cac does not export its error class: its name is the only mark it has
     if (e instanceof Error && e.name === "CACError") {
       console.error(`hb: ${e.message.replace(/`/g, '"')} (see hb --help)`);
       return EXIT.USAGE;
     }
-    if (e instanceof Error && e.name === "NativeError") {
+    if (e instanceof NativeError) {
       console.error(`hb: cannot start the heartbeat: ${e.message}`);
       return EXIT.FAILURE;
     }
-    if (e instanceof Error && (e.name === "ControlSocketError" || e.name === "StartupError")) {
+    if (e instanceof ControlSocketError || e instanceof StartupError) {
       console.error(`hb: ${e.message}; nothing was started`);
       return EXIT.FAILURE;
     }
-    if (e instanceof Error && e.name === "ShimLoadError") {
+    if (e instanceof ShimLoadError) {
       console.error(`hb: ${e.message}`);
       return EXIT.FAILURE;
     }

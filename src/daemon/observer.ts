@@ -325,3 +325,10 @@ export function buildStatus(x: StatusSources, events = 50): Status {
     events: x.history.recent(events),
   };
 }
+
+/** One line for systemd's STATUS=, SIGUSR1 and the logs. */
+export function summaryLine(config: Config, s: MachineState): string {
+  const here = config.groups.filter((_, i) => holdersOf(s, config.cluster.node, i).includes(config.cluster.node)).map((g) => g.name);
+  const peers = Object.entries(s.peers).map(([n, p]) => `${n} ${p.liveness}`).join(", ");
+  return `${s.phase}; ${here.length ? `running ${here.join(", ")}` : "running no group"}; peers: ${peers || "none"}`;
+}

@@ -12,6 +12,7 @@
  * in every heartbeat record, and its resources may be running).
  */
 import type { Config } from "../config/schema.ts";
+import { fail, success, type Response } from "../control/protocol.ts";
 
 export interface ReloadPlan {
   changes: string[];
@@ -58,4 +59,41 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   });
   for (const g of next.groups.slice(cur.groups.length)) changes.push(`group ${g.name} added (preferred ${g.preferred})`);
   return { changes, refused };
+}
+
+export interface ReloadContext {
+  readonly config: Config;
+  /** read and validate the file again; throws ConfigError */
+  reread(): Config;
+  /** every change was planned safe: make it so (links, log, history, runner, machine) */
+  apply(next: Config): void;
+  log: { info(m: string): void; error(m: string): void };
+  record(kind: "config", text: string, cause?: string): void;
+}
+
+/** Re-read the config; apply it whole if every change is safe live, else nothing. */
+export function reload(d: ReloadContext, why: string): Response {
+  let next: Config;
+  try {
+    next = d.reread();
+  } catch (e) {
+    const msg = (e as Error).message;
+    d.log.error(`${why}: the config has errors; nothing changed:\n${msg}`);
+    d.record("config", `${why}: refused: the config has errors`, msg.split("\n")[0] ?? "");
+    return fail("refused", `the config has errors; nothing changed:\n${msg}`);
+  }
+  const plan = planReload(d.config, next);
+  if (plan.refused.length) {
+    d.log.error(`${why}: nothing changed: ${plan.refused.join("; ")}`);
+    d.record("config", `${why}: refused: ${plan.refused.join("; ")}`);
+    return fail("refused", `nothing changed:\n${plan.refused.join("\n")}`);
+  }
+  if (plan.changes.length === 0) {
+    d.log.info(`${why}: the config is unchanged`);
+    return success({ changes: [] });
+  }
+  d.apply(next);
+  for (const c of plan.changes) d.log.info(`${why}: ${c}`);
+  d.record("config", `${why}: applied ${plan.changes.join("; ")}`);
+  return success({ changes: plan.changes });
 }

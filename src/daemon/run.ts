@@ -1,40 +1,46 @@
 /**
  * The daemon: wires the real parts together (native heartbeat links, the
  * resource runner, the monotonic clock, signals, the control socket, log
- * sinks, systemd) around the Driver, the one loop that owns the cluster state.
- * Operator commands and reloads reach the state only as events.
+ * sinks, systemd, watchdogs, the legacy guard) around the Driver, the one loop
+ * that owns the cluster state. Operator commands and reloads reach the state
+ * only as events. What each part does lives in its own module; here is the
+ * order they start and stop in.
  */
-import { closeSync, existsSync, openSync, rmSync, writeSync } from "node:fs";
-import { privateDir, writeAtomic } from "../config/files.ts";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import type { Config } from "../config/schema.ts";
-import { ConfigError } from "../config/errors.ts";
-import { logger, setLogLevel, setSinks, type Sink } from "../log/log.ts";
-import { FileSink, SyslogSink } from "../log/sinks.ts";
-import { shimInfo, errnoName, monotonicMs, DgramSocket } from "../native/shim.ts";
-import type { LegacyGuard } from "../legacy/guard.ts";
-import { startLegacyGuard } from "./legacy.ts";
-import { EXIT } from "../log/exit.ts";
-import { nextGeneration } from "./generation.ts";
-import { heartbeatSetup } from "../heartbeat/setup.ts";
-import { NativeLinks } from "../heartbeat/native.ts";
-import type { MachineConfig, MachineState } from "../cluster/machine.ts";
+import type { MachineState } from "../cluster/machine.ts";
 import { HEARD_OFFSET } from "../cluster/record.ts";
-import { ResourceRunner } from "../resources/runner.ts";
-import { resourceName } from "../resources/types.ts";
-import { Driver, type Clock } from "./driver.ts";
-import type { Links } from "../heartbeat/types.ts";
+import { privateDir, writeAtomic } from "../config/files.ts";
+import type { Config } from "../config/schema.ts";
 import { History } from "../control/history.ts";
-import { ControlServer } from "../control/server.ts";
-import { fail, success, type Request, type Response } from "../control/protocol.ts";
-import type { Status } from "../control/status.ts";
-import { AuthWatch, buildStatus, describeEvent, GroupTracker, HeartbeatLog, holdersOf, reportDrops } from "./observer.ts";
-import { planReload } from "./reload.ts";
-import { Notifier } from "./systemd.ts";
-import { Signals } from "./signals.ts";
-import { loadFloors, saveFloors, SAVE_MS } from "./peers.ts";
+import type { Response } from "../control/protocol.ts";
 import { evaluate } from "../control/report.ts";
+import { ControlServer } from "../control/server.ts";
+import type { Status } from "../control/status.ts";
+import { NativeLinks } from "../heartbeat/native.ts";
+import { heartbeatSetup } from "../heartbeat/setup.ts";
+import type { Links } from "../heartbeat/types.ts";
+import type { LegacyGuard } from "../legacy/guard.ts";
+import { EXIT } from "../log/exit.ts";
+import { logger, setLogLevel } from "../log/log.ts";
+import { LogSinks } from "../log/sinks.ts";
+import { DgramSocket, errnoName, monotonicMs, shimInfo } from "../native/shim.ts";
+import { ResourceRunner } from "../resources/runner.ts";
+import { controlHandler, type ControlContext } from "./control.ts";
+import { Driver, type Clock } from "./driver.ts";
+import { StartupError } from "./errors.ts";
+import { nextGeneration } from "./generation.ts";
+import { startLegacyGuard } from "./legacy.ts";
+import { machineConfig } from "./machine-config.ts";
+import { AuthWatch, buildStatus, describeEvent, GroupTracker, HeartbeatLog, reportDrops, summaryLine } from "./observer.ts";
+import { loadFloors, SAVE_MS, saveFloors } from "./peers.ts";
+import { reload, type ReloadContext } from "./reload.ts";
+import { Signals } from "./signals.ts";
+import { Notifier } from "./systemd.ts";
+import { startWatchdogs } from "./watchdog.ts";
+
+export { StartupError } from "./errors.ts";
 
 export interface DaemonOptions {
   testHooks: boolean;
@@ -42,223 +48,217 @@ export interface DaemonOptions {
   reread: () => Config;
 }
 
-/** Start-up cannot go on (printed as one line by the CLI). */
-export class StartupError extends Error {
-  override readonly name = "StartupError";
+type HistoryKind = Parameters<History["add"]>[0];
+
+/** The parts that exist once the heartbeat runs. */
+interface Running {
+  links: NativeLinks;
+  runner: ResourceRunner;
+  hbLog: HeartbeatLog;
+  tracker: GroupTracker;
+  generation: bigint;
+  guard?: LegacyGuard;
 }
 
-/** A watchdog device: opening arms it; every write is a keep-alive; "V" then close disarms it. */
-function openWatchdog(device: string): { kick(): void; disarm(): void } {
-  let fd: number;
-  try {
-    fd = openSync(device, "w");
-  } catch (e) {
-    throw new StartupError(`cannot open the watchdog ${device}: ${(e as Error).message} (load softdog, or remove watchdog.device)`, { cause: e });
+class Daemon implements ControlContext, ReloadContext {
+  readonly log = logger("daemon");
+  readonly history: History;
+  readonly testHooks: boolean;
+  driver?: Driver;
+  commands = 0;
+  private running?: Running;
+  private readonly conflicts: Status["conflicts"] = [];
+  private readonly signals: Signals;
+  private readonly dgram = new DgramSocket(); // syslog and systemd notify
+  private readonly sinks = new LogSinks((p, m) => this.dgram.send(p, m));
+  private readonly notifier = new Notifier(process.env, (p, m) => this.dgram.send(p, m));
+  private readonly startedAt = new Date();
+  private readonly wallOffset = Date.now() - performance.now();
+  private readonly lostAt = new Map<string, number>();
+  private readonly timers: Timer[] = [];
+  private readonly stops: (() => void)[] = [];
+  private exit: (code: number) => void = () => {};
+  private readonly done = new Promise<number>((resolve) => (this.exit = resolve));
+  private stopping = false;
+  private debug = false;
+
+  constructor(
+    public config: Config,
+    private readonly opts: DaemonOptions,
+  ) {
+    this.testHooks = opts.testHooks;
+    // Signal handlers first: no signal may find its default action once we have announced ourselves.
+    this.signals = new Signals({ stop: (sig) => this.onStop(sig), toggleDebug: () => this.toggleDebug() }, logger("signal"));
+    this.timers.push(setInterval(() => this.signals.poll(), 1000));
+    this.sinks.apply(config.log);
+    this.history = new History(join(config.paths.state_dir, "history.jsonl"), config.control.history);
   }
-  const log = logger("watchdog");
-  let told = false;
-  return {
-    kick() {
-      try {
-        writeSync(fd, "\0");
-        told = false;
-      } catch (e) {
-        if (!told) log.error(`cannot write to ${device}: ${(e as Error).message}`);
-        told = true;
-      }
-    },
-    disarm() {
-      try {
-        writeSync(fd, "V");
-        closeSync(fd);
-      } catch (e) {
-        log.error(`cannot disarm ${device}: ${(e as Error).message}`);
-      }
-    },
-  };
-}
 
-export function machineConfig(config: Config): MachineConfig {
-  return {
-    self: config.cluster.node,
-    nodes: config.nodes,
-    groups: config.groups.map((g) => ({ name: g.name, preferred: g.preferred, resources: g.resources.map(resourceName) })),
-    autoFailback: config.cluster.auto_failback,
-    initdead: config.timing.initdead,
-    failureHold: config.resources.failure_hold,
-    stopRetries: config.resources.stop_retries,
-    stopPolicy: config.resources.stop_policy,
-    groupInterfaces: config.groups.map((g) => [...new Set(g.resources.flatMap((r) => (r.kind === "ip" ? [r.interface] : [])))]),
-    uplink: config.uplink.targets.length > 0,
-    scoreHold: config.uplink.hold_down,
-    requireUplink: config.uplink.require,
-    fencing: config.fencing.method === "command",
-    fenceBackoff: config.fencing.backoff,
-    // a peer's first beats after it comes up predate its hearing us: its "heard" set counts after this
-    deafGrace: Math.max(config.timing.warntime, 2 * config.timing.keepalive),
-    // heartbeats on that interface need up to deadtime to be heard again after its carrier returns
-    carrierGrace: config.timing.deadtime,
-  };
-}
+  record(kind: HistoryKind, text: string, cause = ""): void {
+    this.history.add(kind, text, cause);
+    if (this.history.lastError) this.log.warn(this.history.lastError);
+  }
 
-/** The log sinks a config asks for (log.file, log.facility). */
-class Sinks {
-  file?: FileSink;
-  syslog?: SyslogSink;
-  constructor(private readonly dgram: DgramSocket) {}
-  apply(log: Config["log"]): void {
-    if (this.file?.path !== log.file) {
-      this.file?.close();
-      this.file = log.file ? new FileSink(log.file) : undefined;
+  status(): Status {
+    const r = this.running;
+    if (!r || !this.driver) throw new Error("starting");
+    return buildStatus({
+      version: pkg.version, config: this.config, cfg: this.driver.cfg, state: this.driver.state, startedAt: this.startedAt,
+      generation: r.generation, hb: r.hbLog, nowMono: monotonicMs(), peerLinks: r.links.peerLinks(), counters: r.links.counters(),
+      tracker: r.tracker, conflicts: this.conflicts, history: this.history, commands: this.commands, guard: r.guard,
+      wall: (t) => new Date(this.wallOffset + t),
+    });
+  }
+
+  reload(why: string): Response {
+    this.notifier.reloading();
+    try {
+      return reload(this, why);
+    } finally {
+      this.notifier.reloaded();
     }
-    this.syslog = log.facility ? new SyslogSink(log.facility, log.syslog_socket, (p, m) => this.dgram.send(p, m)) : undefined;
-    const list: Sink[] = [];
-    if (this.file) list.push(this.file.sink);
-    if (this.syslog) list.push(this.syslog.sink);
-    setSinks(list);
   }
-  reopen(): void {
-    this.file?.reopen();
-  }
-  close(): void {
-    setSinks([]);
-    this.file?.close();
-  }
-}
 
-/** One line for systemd's STATUS= and the logs. */
-function summaryLine(config: Config, s: MachineState): string {
-  const here = config.groups.filter((_, i) => holdersOf(s, config.cluster.node, i).includes(config.cluster.node)).map((g) => g.name);
-  const peers = Object.entries(s.peers).map(([n, p]) => `${n} ${p.liveness}`).join(", ");
-  return `${s.phase}; ${here.length ? `running ${here.join(", ")}` : "running no group"}; peers: ${peers || "none"}`;
-}
+  reread(): Config {
+    return this.opts.reread();
+  }
 
-export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<number> {
-  let config = initial;
-  const log = logger("daemon");
-  let exited: (code: number) => void = () => {};
-  const done = new Promise<number>((resolve) => (exited = resolve));
-  let driver: Driver | undefined;
-  let stopping = false;
-  // Signal handlers first: no signal may find its default action once we have announced ourselves.
-  const onStop = (sig: string) => {
-    if (!driver) return exited(EXIT.OK); // not started yet: nothing to hand over
-    if (stopping) {
-      log.warn(`${sig}: already stopping (groups are being handed over; kill -9 aborts, leaving the lease to remove the addresses)`);
+  apply(next: Config): void {
+    const r = this.running!;
+    const [t, cur] = [next.timing, this.config.timing];
+    if (t.keepalive !== cur.keepalive || t.warntime !== cur.warntime || t.deadtime !== cur.deadtime) r.links.setTiming(t.keepalive, t.warntime, t.deadtime);
+    this.config = next;
+    setLogLevel(next.log.level);
+    this.sinks.apply(next.log);
+    this.history.resize(next.control.history);
+    r.runner.reconfigure(next.groups, next.paths.script_dirs);
+    this.driver!.reconfigure(machineConfig(next));
+  }
+
+  private onStop(sig: string): void {
+    if (!this.driver) return this.exit(EXIT.OK); // not started yet: nothing to hand over
+    if (this.stopping) {
+      this.log.warn(`${sig}: already stopping (groups are being handed over; kill -9 aborts, leaving the lease to remove the addresses)`);
       return;
     }
-    stopping = true;
-    notifier.stopping();
-    log.info(`${sig}: stopping; handing groups over`);
-    driver.dispatch({ type: "shutdown", reason: sig });
-  };
-  let debug = false;
-  const signals = new Signals(
-    {
-      stop: onStop,
-      toggleDebug: () => {
-        debug = !debug;
-        setLogLevel(debug ? "debug" : config.log.level);
-        log.warn(`SIGUSR2: debug logging ${debug ? "on" : `off (back to ${config.log.level})`}`);
-      },
-    },
-    logger("signal"),
-  );
-  const strayTimer = setInterval(() => signals.poll(), 1000);
+    this.stopping = true;
+    this.notifier.stopping();
+    this.log.info(`${sig}: stopping; handing groups over`);
+    this.driver.dispatch({ type: "shutdown", reason: sig });
+  }
 
-  const dgram = new DgramSocket(); // syslog and systemd notify
-  const sinks = new Sinks(dgram);
-  sinks.apply(config.log);
-  const notifier = new Notifier(process.env, (p, m) => dgram.send(p, m));
-  const startedAt = new Date();
-  const history = new History(join(config.paths.state_dir, "history.jsonl"), config.control.history);
-  const record = (kind: Parameters<History["add"]>[0], text: string, cause = "") => {
-    history.add(kind, text, cause);
-    if (history.lastError) log.warn(history.lastError);
-  };
-  const s = shimInfo();
-  log.info(`hb ${pkg.version} starting: node ${config.cluster.node}, cluster ${config.cluster.name}, native shim via ${s.via}`);
+  private toggleDebug(): void {
+    this.debug = !this.debug;
+    setLogLevel(this.debug ? "debug" : this.config.log.level);
+    this.log.warn(`SIGUSR2: debug logging ${this.debug ? "on" : `off (back to ${this.config.log.level})`}`);
+  }
 
-  // The control socket comes first: if another hb answers on it, this one must not beat as a second copy of the node.
-  let status: () => Status = () => {
-    throw new Error("starting");
-  };
-  let commands = 0;
-  let reload: (why: string) => Response = () => fail("refused", "the daemon is still starting");
-  const conflicts: Status["conflicts"] = [];
-  const handle = async (req: Request): Promise<Response> => {
-    if (!driver) return fail("refused", "the daemon is still starting");
-    switch (req.cmd) {
-      case "status":
-        return success(status());
-      case "history":
-        return success(history.recent(req.limit ?? config.control.history));
-      case "reload":
-        return reload("hb reload");
-      case "test-block": {
-        // test only (HB_TEST_HOOKS=1): block the JS thread, to prove the heartbeat does not depend on it
-        if (!opts.testHooks) return fail("unknown_command", `unknown command "test-block"`);
-        log.warn(`test hook: blocking the JS thread for ${req.ms} ms`);
-        const until = monotonicMs() + req.ms;
-        while (monotonicMs() < until) { /* busy */ }
-        log.warn("test hook: JS thread free again");
-        return success({});
-      }
-      case "standby":
-      case "takeover":
-      case "clear": {
-        const gi = config.groups.findIndex((g) => g.name === req.group);
-        if (req.group !== "all" && gi < 0) return fail("refused", `no group "${req.group}" (groups: ${config.groups.map((g) => g.name).join(", ") || "none"})`);
-        commands++;
-        const r = await driver.command({ cmd: req.cmd, group: req.group === "all" ? "all" : gi, force: "force" in req ? req.force : undefined });
-        const line = `hb ${req.cmd} ${req.group}${"force" in req && req.force ? " --force" : ""}: ${r.ok ? "" : "refused: "}${r.message.replace(/^refused: /, "")}`;
-        (r.ok ? log.info : log.warn)(line);
-        record("command", line, "control socket");
-        return r.ok ? success({ message: r.message }) : fail("refused", r.message.replace(/^refused: /, ""));
-      }
-    }
-  };
-  const server = await ControlServer.listen(config.control.socket, handle, (m) => log.warn(m));
-  let links: NativeLinks | undefined;
-  let guard: LegacyGuard | undefined;
-  try {
+  private snapshot(): void {
+    const st = this.status();
+    this.log.info(`SIGUSR1: ${summaryLine(this.config, this.driver!.state)}; ${evaluate(st).summary}`);
+    for (const g of st.groups) this.log.info(`SIGUSR1: group ${g.name}: here ${g.here}, held by ${g.holders.join(", ") || "nobody"} since ${g.since} (${g.reason})`);
+    for (const p of st.peers) this.log.info(`SIGUSR1: peer ${p.name}: ${p.state}${p.node_state ? ` (${p.node_state})` : ""}; links ${p.links.map((l) => `${l.name} ${l.state}`).join(", ")}`);
+  }
+
+  async run(): Promise<number> {
+    this.log.info(`hb ${pkg.version} starting: node ${this.config.cluster.node}, cluster ${this.config.cluster.name}, native shim via ${shimInfo().via}`);
+    // The control socket comes first: if another hb answers on it, this one must not beat as a second copy of the node.
+    const server = await ControlServer.listen(this.config.control.socket, controlHandler(this), (m) => this.log.warn(m));
     try {
-      privateDir(config.paths.state_dir);
+      await this.start();
+      const code = await this.done;
+      for (const stop of this.stops.splice(0).reverse()) stop();
+      this.record("daemon", `hb stopped (exit ${code})`);
+      this.log.info(`stopped (exit ${code})`);
+      return code;
+    } finally {
+      // also when start-up fails half-way: nothing may keep the process alive or the socket bound
+      for (const t of this.timers) clearInterval(t);
+      this.running?.links.stop();
+      this.running?.guard?.stop();
+      server.close();
+      this.sinks.close();
+      this.dgram.close();
+    }
+  }
+
+  private async start(): Promise<void> {
+    const { links, generation, setup } = this.openHeartbeat();
+    const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => this.record(kind, text, "heartbeat"), errnoName, (peer) => this.driver?.state.peers[peer]?.left === true);
+    this.running = { links, runner: this.makeRunner(links), hbLog, tracker: new GroupTracker(), generation };
+    this.driver = this.makeDriver(this.observe(links, hbLog), this.running);
+    await this.driver.start();
+    const standbyFile = join(this.config.paths.state_dir, "standby");
+    if (existsSync(standbyFile)) {
+      this.log.warn(`node ${this.config.cluster.node} stays in standby (set by hb standby before this start; hb takeover ends it)`);
+      this.driver.dispatch({ type: "standby", on: true });
+    }
+    const groups = this.config.groups.map((g) => g.name).join(", ");
+    this.log.info(`heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${generation}; groups [${groups}]; control socket ${this.config.control.socket}`);
+    this.signals.set({ reload: () => this.onHangup(), snapshot: () => this.snapshot() });
+    this.startChores(links);
+    // The legacy guard: a live (authenticated) Heartbeat v1 node beside us keeps our groups away from its interfaces.
+    this.running.guard = startLegacyGuard(this.config, (text) => this.record("fault", text, "legacy guard"), (e) => this.driver!.dispatch(e));
+    const w = startWatchdogs({
+      device: this.config.watchdog.device, interval: this.config.watchdog.interval, systemdMs: this.notifier.watchdogMs,
+      systemdPing: () => this.notifier.watchdog(), stuck: () => this.driver!.stuck(),
+    });
+    this.stops.push(() => w.stop());
+  }
+
+  private onHangup(): void {
+    this.sinks.reopen();
+    this.log.info("SIGHUP: log file reopened; reloading the config");
+    this.reload("SIGHUP");
+  }
+
+  /** state_dir, the boot generation, the replay floors of the last run, and the links. */
+  private openHeartbeat() {
+    const dir = this.config.paths.state_dir;
+    try {
+      privateDir(dir);
     } catch (e) {
       throw new StartupError(`state_dir: ${(e as Error).message}`, { cause: e });
     }
-    const gen = nextGeneration(config.paths.state_dir);
-    if (gen.warning) log.warn(gen.warning);
-    record("daemon", `hb ${pkg.version} started (pid ${process.pid}, generation ${gen.generation})`);
-    const setup = heartbeatSetup(config, gen.generation, HEARD_OFFSET);
+    const gen = nextGeneration(dir);
+    if (gen.warning) this.log.warn(gen.warning);
+    this.record("daemon", `hb ${pkg.version} started (pid ${process.pid}, generation ${gen.generation})`);
+    const setup = heartbeatSetup(this.config, gen.generation, HEARD_OFFSET);
     // what an earlier run last accepted from each peer: frames from before this start stay replays
-    const floors = loadFloors(config.paths.state_dir, setup.peers, setup.links);
-    if (floors.warning) log.warn(floors.warning);
+    const floors = loadFloors(dir, setup.peers, setup.links);
+    if (floors.warning) this.log.warn(floors.warning);
     setup.spec.floors = floors.floors;
-    const nl = new NativeLinks(setup);
-    links = nl;
-    const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => record(kind, text, "heartbeat"), errnoName, (peer) => driver?.state.peers[peer]?.left === true);
-    const lostAt = new Map<string, number>();
-    const runner = new ResourceRunner({
-      groups: config.groups,
-      addresses: config.addresses,
-      scriptDirs: config.paths.script_dirs,
-      keeper: nl,
-      fence: config.fencing.method === "command" ? { command: config.fencing.command, timeout: config.fencing.timeout } : undefined,
-      peerRecentlyLost: () => [...lostAt.values()].some((t) => performance.now() - t < config.addresses.lease + 2000),
+    const links = new NativeLinks(setup);
+    this.running = { links } as Running; // stopped by run() even if the rest of start-up fails
+    return { links, generation: gen.generation, setup };
+  }
+
+  private makeRunner(links: NativeLinks): ResourceRunner {
+    const c = this.config;
+    return new ResourceRunner({
+      groups: c.groups,
+      addresses: c.addresses,
+      scriptDirs: c.paths.script_dirs,
+      keeper: links,
+      fence: c.fencing.method === "command" ? { command: c.fencing.command, timeout: c.fencing.timeout } : undefined,
+      peerRecentlyLost: () => [...this.lostAt.values()].some((t) => performance.now() - t < this.config.addresses.lease + 2000),
       onConflict: (address, iface, message) => {
-        conflicts.push({ address, interface: iface, time: new Date().toISOString(), message });
-        if (conflicts.length > 20) conflicts.shift();
-        record("fault", message, "address probe");
+        this.conflicts.push({ address, interface: iface, time: new Date().toISOString(), message });
+        if (this.conflicts.length > 20) this.conflicts.shift();
+        this.record("fault", message, "address probe");
       },
     });
-    const observed: Links = {
+  }
+
+  /** The links as the driver sees them, with every event also logged and each lost peer's time kept. */
+  private observe(nl: NativeLinks, hbLog: HeartbeatLog): Links {
+    return {
       start: (onEvent) =>
         nl.start((e) => {
           hbLog.onEvent(e);
-          if (e.type === "peer" && e.state === "dead") lostAt.set(e.peer, performance.now());
+          if (e.type === "peer" && e.state === "dead") this.lostAt.set(e.peer, performance.now());
           // a second sender with a peer's id (a clone) may vanish any moment, leaving its addresses until their lease ends
-          if (e.type === "duplicate" && e.peer) lostAt.set(e.peer, performance.now());
+          if (e.type === "duplicate" && e.peer) this.lostAt.set(e.peer, performance.now());
           onEvent(e);
         }),
       setRecord: (r) => nl.setRecord(r),
@@ -266,153 +266,59 @@ export async function runDaemon(initial: Config, opts: DaemonOptions): Promise<n
       counters: () => nl.counters(),
       stop: () => nl.stop(),
     };
+  }
+
+  private makeDriver(links: Links, r: Running): Driver {
     const clock: Clock = { now: () => performance.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as Timer) };
-    const wallOffset = Date.now() - performance.now();
-    const tracker = new GroupTracker();
     const machineLog = logger("cluster");
-    const standbyFile = join(config.paths.state_dir, "standby");
+    const standbyFile = join(this.config.paths.state_dir, "standby");
     let ready = false;
-    driver = new Driver(machineConfig(config), observed, runner, clock, {
-      log: (line, level) => machineLog[level](line),
-      exit: (code) => exited(code),
-      onStep: (e, st, lines) => {
-        const cause = describeEvent(e, driver!.cfg);
-        tracker.onStep(e, st, driver!.cfg, cause);
-        for (const l of lines) record(l.startsWith("node ") ? "node" : "group", l, cause);
-        if (!ready && st.phase !== "waiting") {
-          ready = true;
-          notifier.ready(summaryLine(config, st));
-        } else if (ready) notifier.status(summaryLine(config, st));
-      },
-      persist: (standby) => {
-        try {
-          if (standby) writeAtomic(standbyFile, `${new Date().toISOString()}\n`, 0o600);
-          else rmSync(standbyFile, { force: true });
-        } catch (e) {
-          log.warn(`cannot remember standby in ${standbyFile}: ${(e as Error).message}`);
-        }
-      },
-    });
-    status = () =>
-      buildStatus({
-        version: pkg.version, config, cfg: driver!.cfg, state: driver!.state, startedAt, generation: gen.generation, hb: hbLog,
-        nowMono: monotonicMs(), peerLinks: nl.peerLinks(), counters: nl.counters(), tracker, conflicts, history, commands, guard,
-        wall: (t) => new Date(wallOffset + t),
-      });
-
-    await driver.start();
-    if (existsSync(standbyFile)) {
-      log.warn(`node ${config.cluster.node} stays in standby (set by hb standby before this start; hb takeover ends it)`);
-      driver.dispatch({ type: "standby", on: true });
-    }
-    log.info(`heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${gen.generation}; groups [${config.groups.map((g) => g.name).join(", ")}]; control socket ${config.control.socket}`);
-
-    /** Re-read the config; apply it whole if every change is safe live, else nothing. */
-    reload = (why: string): Response => {
-      notifier.reloading();
-      try {
-        let next: Config;
-        try {
-          next = opts.reread();
-        } catch (e) {
-          const msg = e instanceof ConfigError ? e.message : (e as Error).message;
-          log.error(`${why}: the config has errors; nothing changed:\n${msg}`);
-          record("config", `${why}: refused: the config has errors`, msg.split("\n")[0] ?? "");
-          return fail("refused", `the config has errors; nothing changed:\n${msg}`);
-        }
-        const plan = planReload(config, next);
-        if (plan.refused.length) {
-          log.error(`${why}: nothing changed: ${plan.refused.join("; ")}`);
-          record("config", `${why}: refused: ${plan.refused.join("; ")}`);
-          return fail("refused", `nothing changed:\n${plan.refused.join("\n")}`);
-        }
-        if (plan.changes.length === 0) {
-          log.info(`${why}: the config is unchanged`);
-          return success({ changes: [] });
-        }
-        // every change is safe: apply all of them
-        const t = next.timing;
-        if (t.keepalive !== config.timing.keepalive || t.warntime !== config.timing.warntime || t.deadtime !== config.timing.deadtime)
-          nl.setTiming(t.keepalive, t.warntime, t.deadtime);
-        config = next;
-        setLogLevel(next.log.level);
-        sinks.apply(next.log);
-        history.resize(next.control.history);
-        runner.reconfigure(next.groups, next.paths.script_dirs);
-        driver!.reconfigure(machineConfig(next));
-        for (const c of plan.changes) log.info(`${why}: ${c}`);
-        record("config", `${why}: applied ${plan.changes.join("; ")}`);
-        return success({ changes: plan.changes });
-      } finally {
-        notifier.reloaded();
+    const onStep = (e: Parameters<typeof describeEvent>[0], st: MachineState, lines: string[]) => {
+      const cause = describeEvent(e, this.driver!.cfg);
+      r.tracker.onStep(e, st, this.driver!.cfg, cause);
+      for (const l of lines) this.record(l.startsWith("node ") ? "node" : "group", l, cause);
+      if (ready) this.notifier.status(summaryLine(this.config, st));
+      else if (st.phase !== "waiting") {
+        ready = true;
+        this.notifier.ready(summaryLine(this.config, st));
       }
     };
-    signals.set({
-      reload: () => {
-        sinks.reopen();
-        log.info("SIGHUP: log file reopened; reloading the config");
-        reload("SIGHUP");
-      },
-      snapshot: () => {
-        const st = status();
-        log.info(`SIGUSR1: ${summaryLine(config, driver!.state)}; ${evaluate(st).summary}`);
-        for (const g of st.groups) log.info(`SIGUSR1: group ${g.name}: here ${g.here}, held by ${g.holders.join(", ") || "nobody"} since ${g.since} (${g.reason})`);
-        for (const p of st.peers) log.info(`SIGUSR1: peer ${p.name}: ${p.state}${p.node_state ? ` (${p.node_state})` : ""}; links ${p.links.map((l) => `${l.name} ${l.state}`).join(", ")}`);
-      },
-    });
+    const persist = (standby: boolean) => {
+      try {
+        if (standby) writeAtomic(standbyFile, `${new Date().toISOString()}\n`, 0o600);
+        else rmSync(standbyFile, { force: true });
+      } catch (e) {
+        this.log.warn(`cannot remember standby in ${standbyFile}: ${(e as Error).message}`);
+      }
+    };
+    return new Driver(machineConfig(this.config), links, r.runner, clock, { log: (line, level) => machineLog[level](line), exit: (code) => this.exit(code), onStep, persist });
+  }
 
+  /** What is kept on disk and told in the log while the daemon runs: replay floors, drop counters, auth failures. */
+  private startChores(nl: NativeLinks): void {
     const saveSeen = () => {
       try {
-        saveFloors(config.paths.state_dir, nl.seen());
+        saveFloors(this.config.paths.state_dir, nl.seen());
       } catch (e) {
-        log.warn(`cannot keep what was heard from the peers in ${config.paths.state_dir}: ${(e as Error).message}`);
+        this.log.warn(`cannot keep what was heard from the peers in ${this.config.paths.state_dir}: ${(e as Error).message}`);
       }
     };
-    const seenTimer = setInterval(saveSeen, SAVE_MS);
+    this.timers.push(setInterval(saveSeen, SAVE_MS));
+    this.stops.push(saveSeen);
     const dropLog = logger("heartbeat");
-    const authWatch = new AuthWatch(dropLog, (text) => record("fault", text, "heartbeat"), () => performance.now());
+    const authWatch = new AuthWatch(dropLog, (text) => this.record("fault", text, "heartbeat"), () => performance.now());
     let counters = nl.counters();
-    const dropTimer = setInterval(() => {
-      const now = nl.counters();
-      reportDrops(dropLog, counters, now);
-      authWatch.check(nl.peerLinks());
-      counters = now;
-    }, 2000);
-
-    // The watchdog ping goes out from this loop only while the driver keeps up with its events:
-    // a blocked event loop or a state machine stuck in a step sends nothing, and systemd restarts us.
-    // The legacy guard: a live (authenticated) Heartbeat v1 node beside us keeps our groups away from its interfaces.
-    guard = startLegacyGuard(config, (text) => record("fault", text, "legacy guard"), (e) => driver!.dispatch(e));
-    const hw = config.watchdog.device ? openWatchdog(config.watchdog.device) : undefined;
-    const hwTimer = hw
-      ? setInterval(() => {
-          if (!driver!.stuck()) hw.kick();
-        }, config.watchdog.interval)
-      : undefined;
-    if (hw) log.info(`watchdog ${config.watchdog.device}: kept alive every ${config.watchdog.interval} ms from the event loop`);
-    const watchdog = notifier.watchdogMs
-      ? setInterval(() => {
-          if (!driver!.stuck()) notifier.watchdog();
-        }, notifier.watchdogMs)
-      : undefined;
-
-    const code = await done;
-    clearInterval(dropTimer);
-    clearInterval(seenTimer);
-    saveSeen();
-    if (hwTimer) clearInterval(hwTimer);
-    hw?.disarm(); // a clean stop: the magic close, so the node is not rebooted
-    if (watchdog) clearInterval(watchdog);
-    record("daemon", `hb stopped (exit ${code})`);
-    log.info(`stopped (exit ${code})`);
-    return code;
-  } finally {
-    // also when start-up fails half-way: nothing may keep the process alive or the socket bound
-    clearInterval(strayTimer);
-    links?.stop();
-    guard?.stop();
-    server.close();
-    sinks.close();
-    dgram.close();
+    this.timers.push(
+      setInterval(() => {
+        const now = nl.counters();
+        reportDrops(dropLog, counters, now);
+        authWatch.check(nl.peerLinks());
+        counters = now;
+      }, 2000),
+    );
   }
+}
+
+export function runDaemon(config: Config, opts: DaemonOptions): Promise<number> {
+  return new Daemon(config, opts).run();
 }

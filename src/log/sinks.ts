@@ -7,7 +7,7 @@
 import { closeSync, writeSync } from "node:fs";
 import { openAppend } from "../config/files.ts";
 import type { SyslogFacility } from "../config/names.ts";
-import type { LogLevel, LogRecord, Sink } from "./log.ts";
+import { setSinks, type LogLevel, type LogRecord, type Sink } from "./log.ts";
 
 const stamp = (r: LogRecord) => `${r.date.toISOString()} ${r.level.toUpperCase()} ${r.tag ? `[${r.tag}] ` : ""}${r.message}`;
 
@@ -79,3 +79,26 @@ export class SyslogSink {
   };
 }
 
+
+/** The sinks a config asks for (log.file, log.facility), replaced whole on reload. */
+export class LogSinks {
+  file?: FileSink;
+  syslog?: SyslogSink;
+  constructor(private readonly send: (path: string, msg: string) => void) {}
+  apply(log: { file?: string; facility?: SyslogFacility; syslog_socket: string }): void {
+    if (this.file?.path !== log.file) {
+      this.file?.close();
+      this.file = log.file ? new FileSink(log.file) : undefined;
+    }
+    this.syslog = log.facility ? new SyslogSink(log.facility, log.syslog_socket, this.send) : undefined;
+    setSinks([this.file?.sink, this.syslog?.sink].filter((s): s is Sink => s !== undefined));
+  }
+  /** After logrotate moved the file away (SIGHUP). */
+  reopen(): void {
+    this.file?.reopen();
+  }
+  close(): void {
+    setSinks([]);
+    this.file?.close();
+  }
+}
