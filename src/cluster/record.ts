@@ -4,8 +4,8 @@
  * reports when a peer's record changes.
  *
  *   0  u8   record version (1)
- *   1  u8   node state: 0 starting, 1 standby, 2 active, 3 stopping, 4 failed
- *   2  u8   priority (tie-breaks, higher wins)
+ *   1  u8   node state: 0 starting, 1 standby, 2 active, 3 stopping (other values: not a record we read)
+ *   2  u8   reserved: 0 (nothing reads it)
  *   3  u8   uplink score 0..100 (ping targets reached)
  *   4  u32  groups owned: bit i = group i of the config (big-endian)
  *   8  u32  groups failed here (do not move them to this node) (big-endian)
@@ -17,12 +17,11 @@
  *           that a live peer does not hear releases its groups (one-way loss). The heartbeat engine
  *           writes it at send time from its own liveness view, so it is as fresh as the beat itself
  */
-export const NODE_STATES = ["starting", "standby", "active", "stopping", "failed"] as const;
+export const NODE_STATES = ["starting", "standby", "active", "stopping"] as const;
 export type NodeState = (typeof NODE_STATES)[number];
 
 export interface StateRecord {
   state: NodeState;
-  priority: number;
   score: number;
   /** indexes of the groups this node owns */
   groups: number[];
@@ -49,7 +48,7 @@ export function encodeRecord(r: StateRecord): Uint8Array {
   const dv = new DataView(b.buffer);
   b[0] = 1;
   b[1] = NODE_STATES.indexOf(r.state);
-  b[2] = r.priority & 255;
+  b[2] = 0; // reserved
   b[3] = Math.max(0, Math.min(100, r.score));
   dv.setUint32(4, mask(r.groups));
   dv.setUint32(8, mask(r.failed));
@@ -63,5 +62,5 @@ export function encodeRecord(r: StateRecord): Uint8Array {
 export function decodeRecord(b: Uint8Array): StateRecord | undefined {
   if (b.length < RECORD_MIN || b[0] !== 1 || b[1]! >= NODE_STATES.length) return undefined;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { state: NODE_STATES[b[1]!]!, priority: b[2]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)), yields: b.length >= 16 ? unmask(dv.getUint32(12)) : [], ...(b.length >= 17 ? { serial: b[16]! } : {}), ...(b.length >= 21 ? { heard: unmask(dv.getUint32(17)) } : {}) };
+  return { state: NODE_STATES[b[1]!]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)), yields: b.length >= 16 ? unmask(dv.getUint32(12)) : [], ...(b.length >= 17 ? { serial: b[16]! } : {}), ...(b.length >= 21 ? { heard: unmask(dv.getUint32(17)) } : {}) };
 }

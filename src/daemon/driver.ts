@@ -6,7 +6,7 @@
  * Links, Runner and Clock.
  */
 import { decodeControl, encodeControl } from "../cluster/control.ts";
-import { initialState, recordOf, step, type Command, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
+import { initialState, recordOf, step, timerKey, type Command, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
 import { decodeRecord, encodeRecord } from "../cluster/record.ts";
 import type { HeartbeatEvent, Links } from "../heartbeat/types.ts";
 import type { Runner, RunResult } from "../resources/types.ts";
@@ -38,8 +38,6 @@ export class Driver {
   private busy = false;
   private nextId = 1;
   private readonly replies = new Map<number, (r: CommandReply) => void>();
-  /** when the last event was processed (clock ms): the systemd watchdog checks the loop is alive */
-  lastStep = 0;
 
   constructor(
     public cfg: MachineConfig,
@@ -117,7 +115,6 @@ export class Driver {
       for (let ev = this.queue.shift(); ev; ev = this.queue.shift()) {
         const r = step(this.cfg, this.state, ev, this.clock.now());
         this.state = r.state;
-        this.lastStep = this.clock.now();
         for (const line of r.log) this.hooks.log(line, /failed|cannot|blocked/.test(line) ? "error" : "info");
         this.hooks.onStep?.(ev, r.state, r.log);
         for (const eff of r.effects) this.apply(eff);
@@ -154,13 +151,14 @@ export class Driver {
         break;
       }
       case "timer": {
-        const old = this.timers.get(eff.name);
+        const key = timerKey(eff.timer);
+        const old = this.timers.get(key);
         if (old !== undefined) this.clock.clearTimeout(old);
         const handle = this.clock.setTimeout(() => {
-          this.timers.delete(eff.name);
-          this.dispatch({ type: "timer", name: eff.name });
+          this.timers.delete(key);
+          this.dispatch({ type: "timer", timer: eff.timer });
         }, Math.max(0, eff.at - this.clock.now()));
-        this.timers.set(eff.name, handle);
+        this.timers.set(key, handle);
         break;
       }
       case "exit":

@@ -4,7 +4,7 @@
  * group and since when, counters, the event history; and the status built
  * from all of it. Nothing here decides anything.
  */
-import { selfHolds, unable, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
+import { holdersOf, selfHolds, unable, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
 import type { History } from "../control/history.ts";
 import { STATUS_SCHEMA, type HistoryEntry, type Status } from "../control/status.ts";
 import type { Config } from "../config/schema.ts";
@@ -164,36 +164,6 @@ export function reportDrops(log: Log, before: Record<string, LinkCounters>, now:
   }
 }
 
-/** The cause of a transition, for the history. */
-export function describeEvent(e: MachineEvent, cfg: MachineConfig): string {
-  const g = (i: number) => cfg.groups[i]?.name ?? `#${i}`;
-  switch (e.type) {
-    case "start": return "daemon start";
-    case "peer": return `heartbeat: peer ${e.peer} ${e.liveness}`;
-    case "record": return `heartbeat: ${e.peer} is ${e.record.state}`;
-    case "control": return e.msg.kind === "released" ? `${e.peer} released ${g(e.msg.group)}` : e.msg.kind === "yield" ? `hb takeover on ${e.peer}` : `${e.peer} leaving`;
-    case "timer": return `timer ${e.name}`;
-    case "done": return `${e.op} of ${cfg.groups[e.group]?.resources[e.step] ?? "a resource"} ${e.ok ? "done" : `failed: ${e.error ?? ""}`}`;
-    case "shutdown": return e.reason;
-    case "standby": return e.on ? "standby kept from before the restart" : "standby ended";
-    case "clear": return "hb clear";
-    case "command": return `hb ${e.cmd} ${typeof e.group === "number" ? g(e.group) : "all"}`;
-    case "reload": return "hb reload";
-    case "iface": return `carrier ${e.up ? "back" : "lost"} on ${e.ifname}`;
-    case "score": return `uplink score measured ${e.score}`;
-    case "fenced": return `fence of ${e.peer} ${e.ok ? "succeeded" : `failed: ${e.error ?? ""}`}`;
-    case "legacy": return `legacy guard: Heartbeat node ${e.node} ${e.alive ? "heard" : "silent"} on ${e.ifname}`;
-  }
-}
-
-export function holdersOf(s: MachineState, self: string, gi: number): string[] {
-  const h: string[] = [];
-  if (s.groups[gi] && selfHolds(s.groups[gi]!)) h.push(self);
-  for (const [name, p] of Object.entries(s.peers)) if ((p.liveness === "up" || p.liveness === "late") && p.record?.groups.includes(gi)) h.push(name);
-  return h.sort();
-}
-
-/** Who holds each group and since when (as seen here), and counters of starts. */
 export class GroupTracker {
   readonly holders: string[][] = [];
   readonly since: Date[] = [];

@@ -9,7 +9,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import type { MachineState } from "../cluster/machine.ts";
+import { describeEvent, type MachineState } from "../cluster/machine.ts";
 import { HEARD_OFFSET } from "../cluster/record.ts";
 import { privateDir, writeAtomic } from "../config/files.ts";
 import type { Config } from "../config/schema.ts";
@@ -33,7 +33,7 @@ import { StartupError } from "./errors.ts";
 import { nextGeneration } from "./generation.ts";
 import { startLegacyGuard } from "./legacy.ts";
 import { machineConfig } from "./machine-config.ts";
-import { AuthWatch, buildStatus, describeEvent, GroupTracker, HeartbeatLog, reportDrops, summaryLine } from "./observer.ts";
+import { AuthWatch, buildStatus, GroupTracker, HeartbeatLog, reportDrops, summaryLine } from "./observer.ts";
 import { loadFloors, SAVE_MS, saveFloors } from "./peers.ts";
 import { reload, type ReloadContext } from "./reload.ts";
 import { Signals } from "./signals.ts";

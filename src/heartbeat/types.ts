@@ -1,6 +1,6 @@
 /**
  * The heartbeat boundary. The real implementation is the C engine
- * (src/native/heartbeat.ts); FakeNetwork (./fake.ts) implements the same
+ * (./native.ts over the shim); FakeNetwork (./fake.ts) implements the same
  * interface on a fake clock for simulations. Both judge liveness the same way:
  * per link up -> late (warntime) -> dead (deadtime) -> up, per peer the best
  * of its links, and initdead until a peer is first heard.
@@ -77,5 +77,3 @@ export interface HeartbeatTiming {
   deadtime: number;
   initdead: number;
 }
-
-export const MAX_PAYLOAD = 64;

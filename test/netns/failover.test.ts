@@ -106,7 +106,7 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
     outages.push(`SIGTERM: ${outage.toFixed(0)} ms`);
     expect(outage).toBeLessThan(150); // well below deadtime: the peer did not wait for it
     expect(a.matching(/group web: running -> stopping \(SIGTERM\)|group web: running -> stopping \(node leaving\)/).length).toBe(1);
-    expect(procs[1]!.matching(/group web: stopped -> starting \((node1 released it|peer node1 state stopping)\)/).length).toBe(1);
+    expect(procs[1]!.matching(/group web: stopped -> starting \((node1 released it|node1 is stopping)\)/).length).toBe(1);
   });
 
   test("the preferred node returns: coordinated failback", async () => {

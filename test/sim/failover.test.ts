@@ -84,7 +84,7 @@ test("graceful stop (SIGTERM): the holder releases, the peer starts at once, not
   // two resources stopped (10 ms) + two started (10 ms): far below deadtime (150 ms)
   expect(Number(started.split(" ")[0]) - t0).toBeLessThan(40);
   // told at once, by the release message or by the extra beat with n1's new record
-  expect(VIA(sim, "n2")).toMatch(/group web: stopped -> starting \((n1 released it|peer n1 state stopping)\)/);
+  expect(VIA(sim, "n2")).toMatch(/group web: stopped -> starting \((n1 released it|n1 is stopping)\)/);
 });
 
 test("a second SIGTERM during the shutdown changes nothing: no half-started group anywhere", async () => {

@@ -44,18 +44,18 @@ describe("boot generation", () => {
 
 describe("state record", () => {
   test("round-trips and stays within the 64-byte payload", () => {
-    const r = { state: "active" as const, priority: 7, score: 80, groups: [0, 3, 31], failed: [2], yields: [1, 4], serial: 201, heard: [0, 2] };
+    const r = { state: "active" as const, score: 80, groups: [0, 3, 31], failed: [2], yields: [1, 4], serial: 201, heard: [0, 2] };
     const b = encodeRecord(r);
     expect(b.length).toBeLessThanOrEqual(64);
     expect(decodeRecord(b)).toEqual(r);
   });
   test("a 12-byte record of an older hb reads as yielding nothing", () => {
-    const b = encodeRecord({ state: "active", priority: 0, score: 100, groups: [1], failed: [], yields: [0] }).slice(0, 12);
-    expect(decodeRecord(b)).toEqual({ state: "active", priority: 0, score: 100, groups: [1], failed: [], yields: [] });
+    const b = encodeRecord({ state: "active", score: 100, groups: [1], failed: [], yields: [0] }).slice(0, 12);
+    expect(decodeRecord(b)).toEqual({ state: "active", score: 100, groups: [1], failed: [], yields: [] });
   });
   test("unknown versions and short records are refused, not guessed", () => {
     expect(decodeRecord(new Uint8Array(3))).toBeUndefined();
-    const b = encodeRecord({ state: "standby", priority: 0, score: 0, groups: [] });
+    const b = encodeRecord({ state: "standby", score: 0, groups: [] });
     b[0] = 2;
     expect(decodeRecord(b)).toBeUndefined();
     b[0] = 1;

@@ -10,7 +10,7 @@ const cfg = (over: Partial<MachineConfig> = {}): MachineConfig => ({
   autoFailback: true, initdead: 1000, failureHold: 60_000, stopRetries: 1, stopPolicy: "block",
   ...over,
 });
-const rec = (state: StateRecord["state"], groups: number[] = [], failed: number[] = []): StateRecord => ({ state, priority: 0, score: 100, groups, failed });
+const rec = (state: StateRecord["state"], groups: number[] = [], failed: number[] = []): StateRecord => ({ state, score: 100, groups, failed });
 
 /** Run events in order from the initial state; return the last result and all logs. */
 function play(c: MachineConfig, events: MachineEvent[]) {
@@ -29,13 +29,13 @@ describe("decisions", () => {
   const heard = (r: StateRecord): MachineEvent[] => [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: r }];
   const cases: [string, Partial<MachineConfig>, MachineEvent[], string[]][] = [
     ["start: waits for the peer (no start before it is heard)", {}, [{ type: "start" }], []],
-    ["peer heard, owns nothing: the preferred node (us) starts", {}, heard(rec("active")), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (peer b state active)"]],
+    ["peer heard, owns nothing: the preferred node (us) starts", {}, heard(rec("active")), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is active)"]],
     ["peer holds it, auto_failback on: we wait for its release", {}, heard(rec("active", [0])), ["node a: waiting -> active (every peer heard)"]],
     ["peer released it: we start at once", {}, [...heard(rec("active", [0])), { type: "control", peer: "b", msg: { kind: "released", group: 0 } }], ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b released it)"]],
     ["peer holds it, auto_failback off: it stays there", { autoFailback: false }, [...heard(rec("active", [0])), { type: "record", peer: "b", record: rec("active", [0]) }], ["node a: waiting -> active (every peer heard)"]],
-    ["initdead passes alone: we start", {}, [{ type: "start" }, { type: "timer", name: "initdead" }], ["node a: waiting -> active (initdead passed without hearing every peer)", "group web: stopped -> starting (initdead passed without every peer)"]],
-    ["the group failed on the peer: ours even if not preferred", { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] }, heard(rec("active", [], [0])), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (peer b state active)"]],
-    ["peer in standby is no candidate", { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] }, heard(rec("standby")), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (peer b state standby)"]],
+    ["initdead passes alone: we start", {}, [{ type: "start" }, { type: "timer", timer: { kind: "initdead" } }], ["node a: waiting -> active (initdead passed without hearing every peer)", "group web: stopped -> starting (initdead passed without every peer)"]],
+    ["the group failed on the peer: ours even if not preferred", { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] }, heard(rec("active", [], [0])), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is active)"]],
+    ["peer in standby is no candidate", { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] }, heard(rec("standby")), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is standby)"]],
   ];
   for (const [name, over, events, want] of cases) test(name, () => expect(play(cfg(over), events).logs).toEqual(want));
 });
@@ -74,13 +74,13 @@ describe("resources in order, stopped in reverse", () => {
     let s = play(c, [{ type: "start" }, { type: "done", group: 0, step: 0, op: "start", ok: true }]).state;
     const r = step(c, s, { type: "done", group: 0, step: 1, op: "start", ok: false, error: "exit 1" }, 50);
     expect(r.effects.filter((e) => e.type === "stop")).toEqual([{ type: "stop", group: 0, step: 1 }]);
-    expect(r.effects).toContainEqual({ type: "timer", name: "hold:0", at: 50 + 60_000 });
+    expect(r.effects).toContainEqual({ type: "timer", timer: { kind: "hold", group: 0 }, at: 50 + 60_000 });
     s = step(c, r.state, { type: "done", group: 0, step: 1, op: "stop", ok: true }, 60).state;
     s = step(c, s, { type: "done", group: 0, step: 0, op: "stop", ok: true }, 70).state;
     expect(s.groups[0]).toMatchObject({ phase: "failed", until: 60_050 });
     // the hold passes: the group is eligible here again, and (alone) is started again
-    const back = step(c, s, { type: "timer", name: "hold:0" }, 60_050);
-    expect(back.log).toEqual(["group web: failed -> stopped (failure hold-down passed)", "group web: stopped -> starting (timer hold:0)"]);
+    const back = step(c, s, { type: "timer", timer: { kind: "hold", group: 0 } }, 60_050);
+    expect(back.log).toEqual(["group web: failed -> stopped (failure hold-down passed)", "group web: stopped -> starting (failure hold-down of web passed)"]);
   });
 
   test("a stop that keeps failing: one retry, then blocked (or reboot by policy)", () => {
@@ -94,7 +94,7 @@ describe("resources in order, stopped in reverse", () => {
       if (policy === "reboot") expect(r.effects.some((e) => e.type === "reboot")).toBe(true);
       // a blocked group is still ours (its resources may be up): the record says we hold it
       const recEff = r.effects.find((e) => e.type === "record") as { record: StateRecord } | undefined;
-      expect(recEff?.record.groups ?? step(c, r.state, { type: "timer", name: "x" }, 3).state.groups.map((_, i) => i)).toContain(0);
+      expect(recEff?.record.groups ?? step(c, r.state, { type: "timer", timer: { kind: "score" } }, 3).state.groups.map((_, i) => i)).toContain(0);
       // blocked: the node does not exit (exiting would let a peer start what may still run here)
       expect(r.effects.some((e) => e.type === "exit")).toBe(false);
       expect(r.log.some((l) => l.includes("not exiting: group web could not be stopped"))).toBe(true);
@@ -287,7 +287,7 @@ describe("one-way loss: a peer's heard set counts only after a gap-free grace", 
   const deaf = (groups: number[]): StateRecord => ({ ...rec("active", groups), heard: [] });
   const running = (): MachineState => {
     let s = initialState(c, 0);
-    for (const e of [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: { ...rec("active"), heard: [0] } }, { type: "timer", name: "settle:b" },
+    for (const e of [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: { ...rec("active"), heard: [0] } }, { type: "timer", timer: { kind: "settle", peer: "b" } },
       { type: "done", group: 0, step: 0, op: "start", ok: true }, { type: "done", group: 0, step: 1, op: "start", ok: true }] as MachineEvent[])
       s = step(c, s, e, 10).state;
     expect(s.groups[0]!.phase).toBe("running");
@@ -307,10 +307,10 @@ describe("one-way loss: a peer's heard set counts only after a gap-free grace", 
   });
   test("late, then up with a record from before it heard us again (a heal): nothing until the grace; a fresh record wins", () => {
     const s = running();
-    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "record", peer: "b", record: { ...rec("active", [0]), heard: [0] } }, { type: "timer", name: "settle:b" }])).toEqual([]);
+    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "record", peer: "b", record: { ...rec("active", [0]), heard: [0] } }, { type: "timer", timer: { kind: "settle", peer: "b" } }])).toEqual([]);
   });
   test("late, then up, and it still does not hear us after the grace: release", () => {
     const s = running();
-    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "timer", name: "settle:b" }])).toHaveLength(1);
+    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "timer", timer: { kind: "settle", peer: "b" } }])).toHaveLength(1);
   });
 });

@@ -1,0 +1,257 @@
+/** What each event does to the state, one handler per event type (the ownership rule then runs in step()). */
+import { command } from "./commands.ts";
+import { newer } from "./state.ts";
+import { alive, newGroup, type ControlMsg, type MachineEvent, type TimerName } from "./state.ts";
+import type { Stepper } from "./stepper.ts";
+
+type Of<T extends MachineEvent["type"]> = Extract<MachineEvent, { type: T }>;
+type Handlers = { [T in MachineEvent["type"]]: (t: Stepper, e: Of<T>) => void };
+
+function onPeer(t: Stepper, e: Of<"peer">): void {
+  const { cfg, s, now } = t;
+  const p = s.peers[e.peer];
+  if (!p) return;
+  const was = p.liveness;
+  p.liveness = e.liveness;
+  if (cfg.fencing && e.liveness === "dead" && was !== "dead") {
+    // a peer never heard may hold anything; one that was heard holds what its record said
+    const held = p.record ? p.record.groups : cfg.groups.map((_, i) => i);
+    if (held.length && !s.groups.every((_, gi) => !held.includes(gi))) {
+      s.fence[e.peer] = { state: "running", held, attempts: 1, since: now };
+      t.log.push(`node ${e.peer}: fencing it before taking over ${held.map((gi) => t.name(gi)).join(", ")}`);
+      t.effects.push({ type: "fence", peer: e.peer });
+    }
+  }
+  // Its "heard" set counts only once we have heard it without a gap for deafGrace: after a silence
+  // (a partition that heals, even one we saw only as late) its first records may predate its hearing
+  // us again. A one-way loss while we hear it all along is acted on at once.
+  if (e.liveness !== "up") p.settled = false;
+  else if (was !== "up") t.timer({ kind: "settle", peer: e.peer }, now + (cfg.deafGrace ?? 0));
+  if (alive(p) && was !== "up" && was !== "late") p.left = false;
+  if (alive(p) && s.fence[e.peer]) {
+    if (s.fence[e.peer]!.state !== "done") t.log.push(`node ${e.peer}: alive again: fencing abandoned`);
+    delete s.fence[e.peer];
+  }
+  if (!alive(p)) p.record = undefined; // what a dead node held is no longer held
+}
+
+function onRecord(t: Stepper, e: Of<"record">): void {
+  const p = t.s.peers[e.peer];
+  if (!p) return;
+  // a peer stopped holding a group we run (its release message may have been lost): announce
+  for (const gi of p.record?.groups ?? [])
+    if (!e.record.groups.includes(gi) && t.s.groups[gi]?.phase === "running") {
+      t.log.push(`group ${t.name(gi)}: ${e.peer} no longer holds it; announcing our addresses again`);
+      t.effects.push({ type: "announce", group: gi });
+    }
+  p.record = e.record;
+}
+
+function onReleased(t: Stepper, peer: string, msg: Extract<ControlMsg, { kind: "released" }>): void {
+  const p = t.s.peers[peer]!;
+  // a release older than the record we know is stale (the same message comes once per link,
+  // and the peer may have taken the group again since): the record wins
+  if (!p.record || (msg.serial !== undefined && p.record.serial !== undefined && !newer(msg.serial, p.record.serial))) return;
+  const gi = msg.group;
+  const news = p.record.groups.includes(gi); // the same message comes once per link
+  p.record = { ...p.record, groups: p.record.groups.filter((x) => x !== gi) };
+  // a peer let go of a group we run (a healed partition): clients may point at it
+  if (news && t.s.groups[gi]?.phase === "running") {
+    t.log.push(`group ${t.name(gi)}: ${peer} released it; announcing our addresses again`);
+    t.effects.push({ type: "announce", group: gi });
+  }
+}
+
+/** A peer ran hb takeover: it comes first for these groups (we still take them if it dies). */
+function onYield(t: Stepper, peer: string, group: number | "all"): void {
+  const { cfg, s } = t;
+  const gs = group === "all" ? cfg.groups.map((_, i) => i) : [group];
+  const added = gs.filter((gi) => gi < cfg.groups.length && !s.yields.includes(gi));
+  s.yieldsAsked = [...new Set([...(s.yieldsAsked ?? []), ...added])];
+  if (added.length) {
+    s.yields = [...s.yields, ...added];
+    t.log.push(`node ${cfg.self}: yields ${added.map((gi) => t.name(gi)).join(", ")} to ${peer} (hb takeover on ${peer})`);
+  }
+}
+
+function onControl(t: Stepper, e: Of<"control">): void {
+  const p = t.s.peers[e.peer];
+  if (!p) return;
+  if (e.msg.kind === "released") onReleased(t, e.peer, e.msg);
+  else if (e.msg.kind === "yield") onYield(t, e.peer, e.msg.group);
+  else {
+    p.left = true;
+    if (p.record) p.record = { ...p.record, state: "stopping" };
+  }
+}
+
+function onTimer(t: Stepper, e: { timer: TimerName }): void {
+  const { cfg, s, now } = t;
+  const tm = e.timer;
+  switch (tm.kind) {
+    case "initdead":
+      if (s.phase === "waiting") t.setNode("active", "initdead passed without hearing every peer");
+      break;
+    case "score":
+      if (s.pendingScore === undefined) break;
+      t.log.push(`node ${cfg.self}: uplink score ${s.score} -> ${s.pendingScore} (held ${cfg.scoreHold ?? 0} ms)`);
+      s.score = s.pendingScore;
+      s.pendingScore = undefined;
+      break;
+    case "carrier":
+      s.ifSettling = (s.ifSettling ?? []).filter((i) => i !== tm.ifname);
+      break;
+    case "settle":
+      if (s.peers[tm.peer]?.liveness === "up") s.peers[tm.peer]!.settled = true;
+      break;
+    case "fence": {
+      const f = s.fence[tm.peer];
+      if (!f || f.state !== "failed") break;
+      f.state = "running";
+      f.attempts++;
+      t.log.push(`node ${tm.peer}: fencing again (attempt ${f.attempts})`);
+      t.effects.push({ type: "fence", peer: tm.peer });
+      break;
+    }
+    case "hold": {
+      const g = s.groups[tm.group];
+      if (g && g.phase === "failed" && g.until !== undefined && g.until <= now) t.setGroup(tm.group, "stopped", "failure hold-down passed", { until: undefined });
+      break;
+    }
+  }
+}
+
+function onStartDone(t: Stepper, e: Of<"done">): void {
+  const g = t.s.groups[e.group]!;
+  const res = t.cfg.groups[e.group]!.resources;
+  if (e.ok) {
+    g.started = e.step + 1;
+    if (g.started === res.length) t.setGroup(e.group, "running", "all resources started");
+    else {
+      g.step = e.step + 1;
+      t.effects.push({ type: "start", group: e.group, step: g.step });
+    }
+    return;
+  }
+  const until = t.now + t.cfg.failureHold;
+  t.log.push(`group ${t.name(e.group)}: resource ${res[e.step]} failed to start: ${e.error ?? "error"}`);
+  g.started = e.step + 1; // the failed one is stopped too, in case it half-started
+  t.stopGroup(e.group, `${res[e.step]} failed to start`, "failed", true);
+  t.s.groups[e.group]!.until = until;
+  t.timer({ kind: "hold", group: e.group }, until);
+}
+
+/** A stop failed more often than stop_retries allows: the stop policy decides. */
+function stopFailed(t: Stepper, e: Of<"done">, what: string): void {
+  t.log.push(`group ${t.name(e.group)}: resource ${what} failed to stop ${t.s.groups[e.group]!.stopAttempts + 1} times: ${e.error ?? "error"}`);
+  if (t.cfg.stopPolicy === "reboot") {
+    t.setGroup(e.group, "failed", `${what} cannot be stopped: rebooting (stop policy)`, { until: undefined });
+    t.effects.push({ type: "reboot", reason: `group ${t.name(e.group)}: ${what} cannot be stopped` });
+  } else t.setGroup(e.group, "failed", `${what} cannot be stopped: blocked until cleared (stop policy)`, { until: undefined });
+}
+
+function onStopDone(t: Stepper, e: Of<"done">): void {
+  const g = t.s.groups[e.group]!;
+  const what = t.cfg.groups[e.group]!.resources[e.step]!;
+  if (!e.ok && g.stopAttempts < t.cfg.stopRetries) {
+    g.stopAttempts++;
+    t.log.push(`group ${t.name(e.group)}: resource ${what} failed to stop (${e.error ?? "error"}); retry ${g.stopAttempts} of ${t.cfg.stopRetries}`);
+    t.effects.push({ type: "stop", group: e.group, step: e.step });
+  } else if (!e.ok) stopFailed(t, e, what);
+  else if (e.step > 0) {
+    g.step = e.step - 1;
+    g.stopAttempts = 0;
+    t.effects.push({ type: "stop", group: e.group, step: g.step });
+  } else {
+    const then = g.then;
+    t.setGroup(e.group, then, then === "failed" ? "start failed; resources stopped" : "all resources stopped", { started: 0, until: then === "failed" ? g.until : undefined });
+    if (g.announce) t.effects.push({ type: "control", msg: { kind: "released", group: e.group } });
+  }
+}
+
+function onDone(t: Stepper, e: Of<"done">): void {
+  const g = t.s.groups[e.group];
+  if (!g || g.step !== e.step) return; // a stale result
+  if (e.op === "start" && g.phase === "starting") onStartDone(t, e);
+  else if (e.op === "stop" && g.phase === "stopping") onStopDone(t, e);
+}
+
+function onIface(t: Stepper, e: Of<"iface">): void {
+  const { cfg, s } = t;
+  const had = s.ifDown.includes(e.ifname);
+  if (!e.up && !had) {
+    s.ifDown = [...s.ifDown, e.ifname];
+    t.log.push(`node ${cfg.self}: no carrier on ${e.ifname}: its groups cannot be served here`);
+  } else if (e.up && had) {
+    s.ifDown = s.ifDown.filter((i) => i !== e.ifname);
+    s.ifSettling = [...(s.ifSettling ?? []).filter((i) => i !== e.ifname), e.ifname];
+    t.log.push(`node ${cfg.self}: carrier back on ${e.ifname}`);
+    t.timer({ kind: "carrier", ifname: e.ifname }, t.now + (cfg.carrierGrace ?? 0));
+  }
+}
+
+function onFenced(t: Stepper, e: Of<"fenced">): void {
+  const f = t.s.fence[e.peer];
+  if (!f || f.state !== "running") return;
+  if (e.ok) {
+    f.state = "done";
+    t.log.push(`node ${e.peer}: fenced (attempt ${f.attempts}): taking over what it held`);
+    return;
+  }
+  f.state = "failed";
+  f.error = e.error;
+  const delay = Math.min(60_000, (t.cfg.fenceBackoff ?? 5000) * 2 ** (f.attempts - 1));
+  t.log.push(`node ${e.peer}: fencing failed (attempt ${f.attempts}): ${e.error ?? "error"}; not taking over its groups; retry in ${delay < 10_000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`}`);
+  t.timer({ kind: "fence", peer: e.peer }, t.now + delay);
+}
+
+function onLegacy(t: Stepper, e: Of<"legacy">): void {
+  const { cfg, s } = t;
+  const key = `${e.node}@${e.ifname}`;
+  if (e.alive && !s.legacy.includes(key)) {
+    s.legacy = [...s.legacy, key];
+    t.log.push(`node ${cfg.self}: a live Heartbeat v1 node ${e.node} is heard on ${e.ifname}: no group with an address there runs here until it is gone`);
+  } else if (!e.alive && s.legacy.includes(key)) {
+    s.legacy = s.legacy.filter((x) => x !== key);
+    t.log.push(`node ${cfg.self}: Heartbeat node ${e.node} on ${e.ifname} is gone`);
+  }
+}
+
+export const HANDLERS: Handlers = {
+  start(t) {
+    t.timer({ kind: "initdead" }, t.now + t.cfg.initdead);
+    if (Object.keys(t.s.peers).length === 0) t.setNode("active", "no peers configured");
+  },
+  peer: onPeer,
+  record: onRecord,
+  control: onControl,
+  timer: onTimer,
+  done: onDone,
+  shutdown(t, e) {
+    if (t.s.phase === "leaving" || t.s.phase === "done") return;
+    t.setNode("leaving", e.reason);
+    t.effects.push({ type: "control", msg: { kind: "leaving" } });
+  },
+  standby(t, e) {
+    if (e.on && (t.s.phase === "active" || t.s.phase === "waiting")) t.setNode("standby", "standby kept from before the restart");
+    else if (!e.on && t.s.phase === "standby") t.setNode("active", "standby ended");
+  },
+  command,
+  iface: onIface,
+  score(t, e) {
+    const s = t.s;
+    if (e.score === s.score) s.pendingScore = undefined;
+    else if (e.score !== s.pendingScore) {
+      s.pendingScore = e.score;
+      t.timer({ kind: "score" }, t.now + (t.cfg.scoreHold ?? 0));
+    }
+  },
+  fenced: onFenced,
+  legacy: onLegacy,
+  reload(t) {
+    while (t.s.groups.length < t.cfg.groups.length) {
+      t.log.push(`group ${t.name(t.s.groups.length)}: added by a config reload`);
+      t.s.groups.push(newGroup(t.now));
+    }
+  },
+};

@@ -1,0 +1,90 @@
+/**
+ * The ownership rule (see machine.ts for it in words): who holds a group, who
+ * should, what this node cannot serve now, and the record it sends.
+ */
+import { alive, selfHolds, nodeState, type MachineConfig, type MachineState } from "./state.ts";
+import type { StateRecord } from "./record.ts";
+
+/** Every node that holds group gi now: this one by its phase, peers by their records (alive ones only). */
+export function holdersOf(s: MachineState, self: string, gi: number): string[] {
+  const h: string[] = [];
+  if (s.groups[gi] && selfHolds(s.groups[gi]!)) h.push(self);
+  for (const [name, p] of Object.entries(s.peers)) if (alive(p) && p.record?.groups.includes(gi)) h.push(name);
+  return h.sort();
+}
+
+export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
+  const groups: number[] = [];
+  const failed: number[] = [];
+  s.groups.forEach((g, i) => {
+    if (selfHolds(g)) groups.push(i);
+    // failed here, or cannot serve it now (no carrier, isolated, unheard): peers must not count on us
+    if (g.phase === "failed" || unable(cfg, s, i)) failed.push(i);
+  });
+  const heard = Object.entries(s.peers).filter(([, p]) => alive(p)).map(([n]) => cfg.nodes.findIndex((x) => x.name === n)).filter((i) => i >= 0);
+  return { state: nodeState(s), score: s.score, groups, failed, yields: [...s.yields].sort((a, b) => a - b), serial: s.serial, heard: heard.sort((a, b) => a - b) };
+}
+
+/** Why this node cannot serve group gi now, if it cannot (not a choice: a fault). */
+export function unable(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
+  const down = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifDown.includes(i));
+  if (down.length) return `no carrier on ${down.join(", ")}`;
+  const settling = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifSettling?.includes(i));
+  if (settling.length) return `carrier just came back on ${settling.join(", ")}: waiting to hear the peers there`;
+  const old = s.legacy.filter((x) => (cfg.groupInterfaces?.[gi] ?? []).includes(x.split("@")[1]!));
+  if (old.length) return `a live Heartbeat node (${old.map((x) => x.replace("@", " on ")).join(", ")}) could hold its addresses`;
+  const peers = Object.entries(s.peers);
+  if (cfg.requireUplink && s.score === 0 && !peers.some(([, p]) => alive(p))) return "isolated: no ping target and no peer answers (require_uplink)";
+  const me = cfg.nodes.findIndex((n) => n.name === cfg.self);
+  const deaf = peers.filter(([, p]) => alive(p) && p.settled && p.record?.state === "active" && p.record.heard !== undefined && !p.record.heard.includes(me)).map(([n]) => n);
+  if (deaf.length) return `${deaf.join(", ")} cannot hear us (one-way loss): it acts as if we were dead`;
+  return undefined;
+}
+
+/** Who should run group gi, by the rule in the header. */
+export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now: number): string | undefined {
+  const g = cfg.groups[gi]!;
+  const id = (n: string) => cfg.nodes.find((x) => x.name === n)?.id ?? 1e9;
+  const all: string[] = [];
+  const yielding = new Set<string>();
+  const holders = holdersOf(s, cfg.self, gi);
+  const mine = s.groups[gi]!;
+  const selfCan = (s.phase === "active" || s.phase === "waiting") && !(mine.phase === "failed" && (mine.until === undefined || mine.until > now)) && !unable(cfg, s, gi);
+  if (selfCan) all.push(cfg.self);
+  if (s.yields.includes(gi)) yielding.add(cfg.self);
+  for (const [name, p] of Object.entries(s.peers)) {
+    if (!alive(p)) continue;
+    const r = p.record;
+    if (!r || r.state === "starting" || r.state === "active") if (!r?.failed?.includes(gi)) all.push(name);
+    if (r?.yields?.includes(gi)) yielding.add(name);
+  }
+  // a node that yields the group is a candidate only when no other node can run it
+  const firm = all.filter((n) => !yielding.has(n));
+  let cands = firm.length ? firm : all;
+  if (cands.length === 0) return undefined;
+  if (cfg.uplink) {
+    // uplink arbitration: only the candidates that reach the most ping targets
+    const score = (n: string) => (n === cfg.self ? s.score : (s.peers[n]?.record?.score ?? 100));
+    const best = Math.max(...cands.map(score));
+    cands = cands.filter((n) => score(n) === best);
+  }
+  const byId = (list: string[]) => [...list].sort((a, b) => id(a) - id(b))[0];
+  const heldBy = holders.filter((h) => cands.includes(h));
+  if (cands.includes(g.preferred) && (cfg.autoFailback || heldBy.length === 0 || heldBy.includes(g.preferred))) return g.preferred;
+  if (heldBy.length === 1) return heldBy[0];
+  if (heldBy.length > 1) return heldBy.includes(g.preferred) ? g.preferred : byId(heldBy);
+  return byId(cands);
+}
+
+/** Can `peer` take group gi from us now, firmly (alive, active, not failed there, not yielding it)? */
+export function peerCanTake(s: MachineState, peer: string, gi: number): string | undefined {
+  const p = s.peers[peer]!;
+  if (!alive(p)) return `${peer} is ${p.liveness === "unknown" ? "not heard yet" : p.liveness}`;
+  const r = p.record;
+  if (!r) return `${peer} has not sent its state yet`;
+  if (r.state !== "active") return `${peer} is ${r.state}`;
+  if (r.failed?.includes(gi)) return `the group failed on ${peer}`;
+  if (r.yields?.includes(gi)) return `${peer} yields it too (hb standby there)`;
+  return undefined;
+}
+

@@ -1,0 +1,121 @@
+/**
+ * One step's working state: the state being changed, the effects and log lines
+ * it produces, and the only places where a group or the node changes phase.
+ */
+import { chooseOwner, holdersOf, unable } from "./ownership.ts";
+import { alive, selfHolds, type Effect, type GroupPhase, type GroupState, type MachineConfig, type MachineState, type NodePhase, type TimerName } from "./state.ts";
+
+export class Stepper {
+  effects: Effect[] = [];
+  log: string[] = [];
+  constructor(
+    readonly cfg: MachineConfig,
+    readonly s: MachineState,
+    readonly now: number,
+  ) {}
+
+  name(gi: number) {
+    return this.cfg.groups[gi]!.name;
+  }
+
+  /** The one place where a group changes phase. */
+  setGroup(gi: number, phase: GroupPhase, reason: string, patch: Partial<GroupState> = {}) {
+    const g = this.s.groups[gi]!;
+    if (g.phase !== phase) this.log.push(`group ${this.name(gi)}: ${g.phase} -> ${phase} (${reason})`);
+    Object.assign(g, patch, { phase, since: g.phase === phase ? g.since : this.now, reason });
+  }
+
+  /** The one place where the node changes phase. */
+  setNode(phase: NodePhase, reason: string) {
+    if (this.s.phase === phase) return;
+    this.log.push(`node ${this.cfg.self}: ${this.s.phase} -> ${phase} (${reason})`);
+    this.s.phase = phase;
+    this.s.since = this.now;
+  }
+
+  startGroup(gi: number, reason: string) {
+    this.setGroup(gi, "starting", reason, { step: 0, started: 0, stopAttempts: 0, announce: false, until: undefined });
+    this.effects.push({ type: "start", group: gi, step: 0 });
+  }
+
+  /** Stop from the last started resource down; then `then`. */
+  stopGroup(gi: number, reason: string, then: "stopped" | "failed", announce: boolean) {
+    const g = this.s.groups[gi]!;
+    const top = g.phase === "running" ? this.cfg.groups[gi]!.resources.length : g.started;
+    if (top === 0) {
+      this.setGroup(gi, then, reason, { step: 0, started: 0 });
+      if (announce) this.effects.push({ type: "control", msg: { kind: "released", group: gi } });
+      return;
+    }
+    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, then, announce, stopAttempts: 0 });
+    this.effects.push({ type: "stop", group: gi, step: top - 1 });
+  }
+
+  /** Bring every group in line with the ownership rule. */
+  reconcile(why: (gi: number, owner: string | undefined) => string) {
+    if (this.s.phase === "done") return;
+    this.cfg.groups.forEach((_, gi) => {
+      const g = this.s.groups[gi]!;
+      if (g.phase === "starting" || g.phase === "stopping") return; // finish the sequence first
+      if (g.phase === "failed" && g.until === undefined) return; // blocked: held until cleared
+      const leaving = this.s.phase === "leaving" || this.s.phase === "standby";
+      const owner = leaving ? undefined : chooseOwner(this.cfg, this.s, gi, this.now);
+      if (g.phase === "running" && owner !== this.cfg.self) {
+        // hand over only to a node known to be ready to start it at once (not one still starting up,
+        // nor one whose state record has not arrived yet after it came back)
+        const fault = leaving ? undefined : unable(this.cfg, this.s, gi);
+        if (!leaving && !fault && owner && this.s.peers[owner]?.record?.state !== "active") return;
+        const reason = leaving ? (this.s.phase === "leaving" ? "node leaving" : "standby") : fault ? fault : owner ? `handing over to ${owner}` : why(gi, owner);
+        this.stopGroup(gi, reason, "stopped", true);
+        return;
+      }
+      if ((g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined && g.until <= this.now)) && owner === this.cfg.self && this.s.phase === "active") {
+        // wait while another live node still holds it: it is releasing it
+        const stillHeld = holdersOf(this.s, this.cfg.self, gi).some((h) => h !== this.cfg.self);
+        if (stillHeld) return;
+        // a peer that is back but whose record has not arrived yet may hold it: wait for the record
+        if (Object.values(this.s.peers).some((p) => alive(p) && !p.record)) return;
+        // a dead peer that held it must be fenced first (it may only look dead)
+        const fencing = Object.entries(this.s.fence).filter(([, f]) => f.state !== "done" && f.held.includes(gi)).map(([n]) => n);
+        if (fencing.length) return;
+        if (this.s.yields.includes(gi)) {
+          this.s.yields = this.s.yields.filter((x) => x !== gi);
+          this.s.yieldsAsked = (this.s.yieldsAsked ?? []).filter((x) => x !== gi);
+          this.log.push(`group ${this.name(gi)}: no other node can run it: this node no longer yields it`);
+        }
+        this.startGroup(gi, why(gi, owner));
+      }
+    });
+  }
+
+  /** A yield a peer asked for ends once the group runs on its preferred node (another one). */
+  endAskedYields() {
+    for (const gi of this.s.yieldsAsked ?? []) {
+      const pref = this.cfg.groups[gi]?.preferred;
+      const p = pref ? this.s.peers[pref] : undefined;
+      if (!p || !alive(p) || !p.record?.groups.includes(gi) || this.s.groups[gi]?.phase !== "stopped") continue;
+      this.s.yields = this.s.yields.filter((x) => x !== gi);
+      this.s.yieldsAsked = (this.s.yieldsAsked ?? []).filter((x) => x !== gi);
+      this.log.push(`node ${this.cfg.self}: no longer yields ${this.name(gi)}: it runs on its preferred node ${pref}`);
+    }
+  }
+
+  finishLeaving() {
+    if (this.s.phase !== "leaving") return;
+    if (!this.s.groups.every((g) => !selfHolds(g))) {
+      // A group blocked by a failed stop stays claimed: exiting would let the lease drop its
+      // addresses and a peer start it while its service may still run here. Stay, loudly.
+      const blocked = this.s.groups.flatMap((g, i) => (g.phase === "failed" && g.until === undefined ? [this.name(i)] : []));
+      if (blocked.length && this.s.groups.every((g) => !selfHolds(g) || (g.phase === "failed" && g.until === undefined)))
+        this.log.push(`node ${this.cfg.self}: not exiting: group ${blocked.join(", ")} could not be stopped and stays claimed here (stop policy block); stop it by hand, then kill -9 hb to let a peer take over`);
+      return;
+    }
+    this.setNode("done", "every group released");
+    this.s.exitCode = 0;
+    this.effects.push({ type: "exit", code: 0 });
+  }
+
+  timer(timer: TimerName, at: number) {
+    this.effects.push({ type: "timer", timer, at });
+  }
+}
