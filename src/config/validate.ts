@@ -247,59 +247,63 @@ export function parseCidr(s: string): { address: string; prefix: number; family:
   return { error: `"${address}" is not an IPv4 or IPv6 address`, hint: `like "192.0.2.10/24" or "2001:db8::10/64"` };
 }
 
-function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Error): Config | undefined {
-  const cluster = raw.cluster as Raw | undefined;
-  const timing = raw.timing as Record<string, number> | undefined;
-  const auth = raw.auth as Raw | undefined;
-  const nodesRaw = raw.node as Raw[] | undefined;
-  const linksRaw = raw.link as (Raw | undefined)[] | undefined;
-  const groupsRaw = raw.group as (Raw | undefined)[] | undefined;
+type NodeCheck = (path: Seg[], name: unknown, what: string) => boolean;
+interface Nodes {
+  nodes: { name: string; id: number }[];
+  names: string[];
+  local: string;
+  /** a name that must be a listed node: an issue (with a guess) if not */
+  nodeCheck: NodeCheck;
+}
 
-  // Timing relations.
-  if (timing && [timing.keepalive, timing.warntime, timing.deadtime, timing.initdead].every((x) => typeof x === "number")) {
-    const { keepalive, warntime, deadtime, initdead } = timing as { [k: string]: number };
-    if (!(deadtime! > 2 * keepalive!))
-      c.add(["timing", "deadtime"], `deadtime ${formatDuration(deadtime!)} must exceed 2 x keepalive (${formatDuration(keepalive!)})`, `raise deadtime to at least ${formatDuration(2 * keepalive! + 1)}, or lower keepalive`);
-    if (!(warntime! > keepalive! && warntime! < deadtime!))
-      c.add(["timing", "warntime"], `warntime ${formatDuration(warntime!)} must lie between keepalive (${formatDuration(keepalive!)}) and deadtime (${formatDuration(deadtime!)})`, "a common choice is about 3 x keepalive");
-    if (!(initdead! >= deadtime!))
-      c.add(["timing", "initdead"], `initdead ${formatDuration(initdead!)} must be at least deadtime (${formatDuration(deadtime!)})`, "Heartbeat's advice: at least twice deadtime");
-  }
+function checkTiming(c: Collector, timing: Record<string, number> | undefined): void {
+  if (!timing || ![timing.keepalive, timing.warntime, timing.deadtime, timing.initdead].every((x) => typeof x === "number")) return;
+  const { keepalive, warntime, deadtime, initdead } = timing as { [k: string]: number };
+  if (!(deadtime! > 2 * keepalive!))
+    c.add(["timing", "deadtime"], `deadtime ${formatDuration(deadtime!)} must exceed 2 x keepalive (${formatDuration(keepalive!)})`, `raise deadtime to at least ${formatDuration(2 * keepalive! + 1)}, or lower keepalive`);
+  if (!(warntime! > keepalive! && warntime! < deadtime!))
+    c.add(["timing", "warntime"], `warntime ${formatDuration(warntime!)} must lie between keepalive (${formatDuration(keepalive!)}) and deadtime (${formatDuration(deadtime!)})`, "a common choice is about 3 x keepalive");
+  if (!(initdead! >= deadtime!))
+    c.add(["timing", "initdead"], `initdead ${formatDuration(initdead!)} must be at least deadtime (${formatDuration(deadtime!)})`, "Heartbeat's advice: at least twice deadtime");
+}
 
-  // The lease is whole seconds (the kernel's unit); by default it outlasts deadtime.
-  const addresses = raw.addresses as Record<string, number> | undefined;
+/** The lease is whole seconds (the kernel's unit); by default it outlasts deadtime. */
+function checkLease(c: Collector, addresses: Record<string, number> | undefined, timing: Record<string, number> | undefined): void {
   if (addresses && addresses.lease === undefined && typeof timing?.deadtime === "number")
     addresses.lease = Math.max(3000, Math.ceil((timing.deadtime + 1000) / 1000) * 1000);
   const lease = addresses?.lease;
   if (typeof lease === "number" && lease % 1000 !== 0)
     c.add(["addresses", "lease"], `lease ${formatDuration(lease)} is not a whole number of seconds`, "the kernel counts address lifetimes in seconds: write \"3s\"");
+}
 
-  // Uplink: IPv4 targets, timeout within interval, require only with targets.
-  const uplink = raw.uplink as Raw | undefined;
-  if (uplink) {
-    const targets = Array.isArray(uplink.targets) ? (uplink.targets as unknown[]) : [];
-    targets.forEach((t, i) => {
-      if (typeof t === "string" && !IPV4_PATTERN.test(t))
-        c.add(["uplink", "targets", i], `"${t}" is not an IPv4 address`, "ping targets are IPv4 addresses, like \"198.51.100.1\" (your gateway)");
-    });
-    if (typeof uplink.timeout === "number" && typeof uplink.interval === "number" && uplink.timeout > uplink.interval)
-      c.add(["uplink", "timeout"], `timeout ${formatDuration(uplink.timeout)} exceeds interval ${formatDuration(uplink.interval)}`, "an answer must be due before the next ping: lower timeout");
-    if (uplink.require === true && targets.length === 0)
-      c.add(["uplink", "require"], "require = true needs ping targets", "list targets (your gateway), or remove require");
-  }
-  // Fencing: a command when the method is "command"; none otherwise.
-  const fencing = raw.fencing as Raw | undefined;
-  if (fencing && Array.isArray(fencing.command)) {
-    const cmd = fencing.command as unknown[];
-    if (fencing.method === "command" && cmd.length === 0)
-      c.add(["fencing", "command"], `method = "command" needs a command`, 'for example command = ["/usr/local/sbin/fence-ipmi", "--power-off"] (the node name is appended)');
-    else if (fencing.method === "command" && typeof cmd[0] === "string" && !cmd[0].startsWith("/"))
-      c.add(["fencing", "command", 0], `"${cmd[0]}" is not an absolute path`, "give the full path of the fence program");
-    if (fencing.method === "none" && cmd.length > 0)
-      c.add(["fencing", "command"], `a command is given but method = "none"`, 'set method = "command" to use it, or remove it');
-  }
+/** Uplink: IPv4 targets, timeout within interval, require only with targets. */
+function checkUplink(c: Collector, uplink: Raw | undefined): void {
+  if (!uplink) return;
+  const targets = Array.isArray(uplink.targets) ? (uplink.targets as unknown[]) : [];
+  targets.forEach((t, i) => {
+    if (typeof t === "string" && !IPV4_PATTERN.test(t))
+      c.add(["uplink", "targets", i], `"${t}" is not an IPv4 address`, "ping targets are IPv4 addresses, like \"198.51.100.1\" (your gateway)");
+  });
+  if (typeof uplink.timeout === "number" && typeof uplink.interval === "number" && uplink.timeout > uplink.interval)
+    c.add(["uplink", "timeout"], `timeout ${formatDuration(uplink.timeout)} exceeds interval ${formatDuration(uplink.interval)}`, "an answer must be due before the next ping: lower timeout");
+  if (uplink.require === true && targets.length === 0)
+    c.add(["uplink", "require"], "require = true needs ping targets", "list targets (your gateway), or remove require");
+}
 
-  // Nodes: unique names and ids; the local node.
+/** Fencing: a command when the method is "command"; none otherwise. */
+function checkFencing(c: Collector, fencing: Raw | undefined): void {
+  if (!fencing || !Array.isArray(fencing.command)) return;
+  const cmd = fencing.command as unknown[];
+  if (fencing.method === "command" && cmd.length === 0)
+    c.add(["fencing", "command"], `method = "command" needs a command`, 'for example command = ["/usr/local/sbin/fence-ipmi", "--power-off"] (the node name is appended)');
+  else if (fencing.method === "command" && typeof cmd[0] === "string" && !cmd[0].startsWith("/"))
+    c.add(["fencing", "command", 0], `"${cmd[0]}" is not an absolute path`, "give the full path of the fence program");
+  if (fencing.method === "none" && cmd.length > 0)
+    c.add(["fencing", "command"], `a command is given but method = "none"`, 'set method = "command" to use it, or remove it');
+}
+
+/** Nodes: unique names and ids; the local node among them. */
+function checkNodes(c: Collector, nodesRaw: Raw[] | undefined, cluster: Raw | undefined, env: ConfigEnv): Nodes {
   const nodes: { name: string; id: number }[] = [];
   (nodesRaw ?? []).forEach((n, i) => {
     if (!n || typeof n.name !== "string") return;
@@ -309,13 +313,13 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
     nodes.push({ name: n.name, id });
   });
   const names = nodes.map((n) => n.name);
-  const nodeCheck = (path: Seg[], name: unknown, what: string) => {
+  const nodeCheck: NodeCheck = (path, name, what) => {
     if (typeof name !== "string" || names.length === 0 || names.includes(name)) return true;
     const guess = didYouMean(name, names);
     c.add(path, `${what} "${name}" is not a listed node`, guess ? `did you mean "${guess}"?` : `listed nodes: ${names.join(", ")}`);
     return false;
   };
-  let local = env.nodeOverride ?? (typeof cluster?.node === "string" ? cluster.node : env.hostname);
+  const local = env.nodeOverride ?? (typeof cluster?.node === "string" ? cluster.node : env.hostname);
   if (names.length > 0 && !names.includes(local)) {
     const source = env.nodeOverride !== undefined ? "--node" : typeof cluster?.node === "string" ? "cluster.node" : "uname -n";
     const guess = didYouMean(local, names);
@@ -323,62 +327,90 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
       `this node is "${local}" (from ${source}) but that is not a listed node`,
       guess ? `did you mean "${guess}"? Set cluster.node or pass --node` : `listed nodes: ${names.join(", ")}; set cluster.node or pass --node`);
   }
+  return { nodes, names, local, nodeCheck };
+}
 
-  // Auth keys: unique ids, exactly one of secret/file, send picks a listed key, no readable secrets.
-  const keyList = (auth?.key as (Raw | undefined)[] | undefined) ?? [];
-  let inlineSecret = false;
-  const readKeys = (table: string, list: (Raw | undefined)[]) => {
-    const out: { id: number; secret: Uint8Array; raw: Raw }[] = [];
-    list.forEach((k, i) => {
-      if (!k || typeof k.id !== "number") return;
-      const p: Seg[] = [table, "key", i];
-      if (out.some((o) => o.id === k.id)) c.add([...p, "id"], `key id ${k.id} is listed twice`, `give each [[${table}.key]] a distinct id`);
-      const hasSecret = typeof k.secret === "string";
-      const hasFile = typeof k.file === "string";
-      if (hasSecret === hasFile) {
-        c.add(p, hasSecret ? "a key has both \"secret\" and \"file\"" : "a key needs \"secret\" or \"file\"", "give the key inline (secret = \"...\") or in a file (file = \"/etc/hb/authkey\"), not both", "key");
-        return;
-      }
-      let text: string;
-      if (hasSecret) {
-        inlineSecret = true;
-        text = k.secret as string;
-      } else {
-        const f = k.file as string;
-        const info = env.open(f);
-        if (info instanceof Error) { c.add([...p, "file"], `cannot read key file ${f}: ${info.message}`, "create it with the shared key, then chmod 600"); return; }
-        const bad = untrusted(info, env, true);
-        if (bad) { c.add([...p, "file"], `key file ${f} ${bad}`, info.uid !== 0 && info.uid !== env.uid ? `chown root: ${f}; chmod 600 ${f}` : `chmod 600 ${f}`); return; }
-        text = info.text.trim();
-      }
-      if (text.length === 0) { c.add([...p, hasSecret ? "secret" : "file"], "the key is empty", "use a random key of at least 16 characters, e.g. from: openssl rand -hex 32"); return; }
-      out.push({ id: k.id, secret: new TextEncoder().encode(text), raw: k });
-    });
-    return out;
-  };
-  const keys = readKeys("auth", keyList).map(({ id, secret }) => ({ id, secret }));
-  const legacyRaw = raw.legacy as Raw | undefined;
-  const legacyKeys = readKeys("legacy", (legacyRaw?.key as (Raw | undefined)[] | undefined) ?? []).map(({ id, secret, raw: k }) => ({ id, secret, method: k.method as "sha1" | "md5" }));
-  // ha.toml names the scripts and the fence command root runs: root's own, writable by nobody else;
-  // with a key inline, readable by nobody else either
-  if (self instanceof Error) c.add([], `cannot check the permissions of ${c.file}: ${self.message}`);
-  else {
-    const bad = untrusted(self, env, false);
-    if (bad) c.add([], `${c.file} ${bad}: it names the commands root runs`, self.uid !== 0 && self.uid !== env.uid ? `chown root: ${c.file}; chmod 600 ${c.file}` : `chmod go-w ${c.file}`);
-    else if (inlineSecret && self.mode & 0o077)
-      c.add([(auth?.key as Raw[] | undefined)?.some((k) => typeof k?.secret === "string") ? "auth" : "legacy"], `${c.file} holds an inline key but is accessible by group or others (mode ${(self.mode & 0o777).toString(8)})`, `chmod 600 ${c.file}, or move the key to a key file`, "key");
+/** One key's secret: inline, or from a file that only root can read. */
+function keySecret(c: Collector, k: Raw, p: Seg[], env: ConfigEnv): string | undefined {
+  if (typeof k.secret === "string") return k.secret;
+  const f = k.file as string;
+  const info = env.open(f);
+  if (info instanceof Error) {
+    c.add([...p, "file"], `cannot read key file ${f}: ${info.message}`, "create it with the shared key, then chmod 600");
+    return undefined;
   }
-  let send = typeof auth?.send === "number" ? auth.send : undefined;
-  if (auth && keyList.length > 0) {
-    if (send === undefined) {
-      if (keyList.length > 1) c.add(["auth"], "several keys are listed but \"send\" is not set", "set send = ID, the key used to sign; all listed keys are accepted", "key");
-      else if (typeof keyList[0]?.id === "number") send = keyList[0].id;
-    } else if (!keyList.some((k) => k?.id === send)) {
-      c.add(["auth", "send"], `send = ${send} names no listed key`, `listed key ids: ${keyList.map((k) => k?.id).join(", ")}`);
+  const bad = untrusted(info, env, true);
+  if (bad) {
+    c.add([...p, "file"], `key file ${f} ${bad}`, info.uid !== 0 && info.uid !== env.uid ? `chown root: ${f}; chmod 600 ${f}` : `chmod 600 ${f}`);
+    return undefined;
+  }
+  return info.text.trim();
+}
+
+/** [[auth.key]] or [[legacy.key]]: unique ids, exactly one of secret/file, not empty. */
+function readKeys(c: Collector, table: string, list: (Raw | undefined)[], env: ConfigEnv): { id: number; secret: Uint8Array; raw: Raw }[] {
+  const out: { id: number; secret: Uint8Array; raw: Raw }[] = [];
+  list.forEach((k, i) => {
+    if (!k || typeof k.id !== "number") return;
+    const p: Seg[] = [table, "key", i];
+    if (out.some((o) => o.id === k.id)) c.add([...p, "id"], `key id ${k.id} is listed twice`, `give each [[${table}.key]] a distinct id`);
+    const hasSecret = typeof k.secret === "string";
+    if (hasSecret === (typeof k.file === "string")) {
+      c.add(p, hasSecret ? "a key has both \"secret\" and \"file\"" : "a key needs \"secret\" or \"file\"", "give the key inline (secret = \"...\") or in a file (file = \"/etc/hb/authkey\"), not both", "key");
+      return;
     }
-  }
+    const text = keySecret(c, k, p, env);
+    if (text === undefined) return;
+    if (text.length === 0) {
+      c.add([...p, hasSecret ? "secret" : "file"], "the key is empty", "use a random key of at least 16 characters, e.g. from: openssl rand -hex 32");
+      return;
+    }
+    out.push({ id: k.id, secret: new TextEncoder().encode(text), raw: k });
+  });
+  return out;
+}
 
-  // Links.
+/** ha.toml names the scripts and the fence command root runs: root's own, writable by nobody else; with a key inline, readable by nobody else either. */
+function checkSelf(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Error): void {
+  if (self instanceof Error) return c.add([], `cannot check the permissions of ${c.file}: ${self.message}`);
+  const inline = (table: unknown) => ((table as Raw | undefined)?.key as Raw[] | undefined)?.some((k) => typeof k?.secret === "string") ?? false;
+  const bad = untrusted(self, env, false);
+  if (bad) c.add([], `${c.file} ${bad}: it names the commands root runs`, self.uid !== 0 && self.uid !== env.uid ? `chown root: ${c.file}; chmod 600 ${c.file}` : `chmod go-w ${c.file}`);
+  else if ((inline(raw.auth) || inline(raw.legacy)) && self.mode & 0o077)
+    c.add([inline(raw.auth) ? "auth" : "legacy"], `${c.file} holds an inline key but is accessible by group or others (mode ${(self.mode & 0o777).toString(8)})`, `chmod 600 ${c.file}, or move the key to a key file`, "key");
+}
+
+/** The key that signs: auth.send, or the only key. */
+function sendKey(c: Collector, auth: Raw | undefined, keyList: (Raw | undefined)[]): number | undefined {
+  const send = typeof auth?.send === "number" ? auth.send : undefined;
+  if (!auth || keyList.length === 0) return send;
+  if (send === undefined) {
+    if (keyList.length > 1) c.add(["auth"], "several keys are listed but \"send\" is not set", "set send = ID, the key used to sign; all listed keys are accepted", "key");
+    else if (typeof keyList[0]?.id === "number") return keyList[0].id;
+  } else if (!keyList.some((k) => k?.id === send)) c.add(["auth", "send"], `send = ${send} names no listed key`, `listed key ids: ${keyList.map((k) => k?.id).join(", ")}`);
+  return send;
+}
+
+function checkUdpLink(c: Collector, l: Raw, p: Seg[], n: Nodes): void {
+  const peers = (l.peers as Record<string, string>) ?? {};
+  for (const [node, addr] of Object.entries(peers)) {
+    n.nodeCheck([...p, "peers", node], node, "peers names node");
+    if (typeof addr === "string" && !isIPv4(addr) && !isIPv6(addr)) c.add([...p, "peers", node], `"${addr}" is not an IP address`, "like 192.0.2.12");
+  }
+  if (l.mode === "multicast") {
+    const g = l.group;
+    if (typeof g !== "string") c.add(p, "mode = \"multicast\" needs a group", "add group = \"239.0.0.1\" (any 239.x.y.z fits a LAN)", "key");
+    else if (!(isIPv4(g) && Number(g.split(".")[0]) >= 224 && Number(g.split(".")[0]) <= 239) && !(isIPv6(g) && g.toLowerCase().startsWith("ff")))
+      c.add([...p, "group"], `"${g}" is not a multicast address`, "IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8");
+  } else if (l.group !== undefined) c.add([...p, "group"], `group is only used with mode = "multicast" (mode is "${l.mode}")`, "remove it, or set mode = \"multicast\"", "key");
+  if (l.mode === "unicast") {
+    const missing = n.names.filter((x) => x !== n.local && !(x in peers));
+    if (missing.length) c.add(Object.keys(peers).length ? [...p, "peers"] : p, `mode = "unicast" needs an address for ${missing.map((m) => `"${m}"`).join(", ")}`, `add peers = { ${missing.map((m) => `${m} = "192.0.2.x"`).join(", ")} }`, "key");
+  } else if (Object.keys(peers).length) c.add([...p, "peers"], `peers is only used with mode = "unicast" (mode is "${l.mode}")`, "remove it, or set mode = \"unicast\"", "key");
+}
+
+/** Links: unique names, known peers with their addresses or MACs. */
+function checkLinks(c: Collector, linksRaw: (Raw | undefined)[] | undefined, n: Nodes): LinkConfig[] {
   const links: LinkConfig[] = [];
   (linksRaw ?? []).forEach((l, i) => {
     if (!l) return;
@@ -387,81 +419,93 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
     if (links.some((o) => o.name === name)) c.add([...p, typeof l.name === "string" ? "name" : "kind"], `link name "${name}" is used twice`, "give one of the links a distinct name = \"...\"", "key");
     if (l.kind === "ether") {
       for (const [node, mac] of Object.entries((l.peer_mac as Record<string, string>) ?? {})) {
-        nodeCheck([...p, "peer_mac", node], node, "peer_mac names node");
+        n.nodeCheck([...p, "peer_mac", node], node, "peer_mac names node");
         if (typeof mac === "string" && !MAC.test(mac)) c.add([...p, "peer_mac", node], `"${mac}" is not a MAC address`, "like 02:00:00:00:00:02");
       }
-    } else if (l.kind === "udp") {
-      const peers = (l.peers as Record<string, string>) ?? {};
-      for (const [node, addr] of Object.entries(peers)) {
-        nodeCheck([...p, "peers", node], node, "peers names node");
-        if (typeof addr === "string" && !isIPv4(addr) && !isIPv6(addr)) c.add([...p, "peers", node], `"${addr}" is not an IP address`, "like 192.0.2.12");
-      }
-      if (l.mode === "multicast") {
-        const g = l.group;
-        if (typeof g !== "string") c.add(p, "mode = \"multicast\" needs a group", "add group = \"239.0.0.1\" (any 239.x.y.z fits a LAN)", "key");
-        else if (!(isIPv4(g) && Number(g.split(".")[0]) >= 224 && Number(g.split(".")[0]) <= 239) && !(isIPv6(g) && g.toLowerCase().startsWith("ff")))
-          c.add([...p, "group"], `"${g}" is not a multicast address`, "IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8");
-      } else if (l.group !== undefined) c.add([...p, "group"], `group is only used with mode = "multicast" (mode is "${l.mode}")`, "remove it, or set mode = \"multicast\"", "key");
-      if (l.mode === "unicast") {
-        const missing = names.filter((n) => n !== local && !(n in peers));
-        if (missing.length) c.add(Object.keys(peers).length ? [...p, "peers"] : p, `mode = "unicast" needs an address for ${missing.map((m) => `"${m}"`).join(", ")}`, `add peers = { ${missing.map((m) => `${m} = "192.0.2.x"`).join(", ")} }`, "key");
-      } else if (Object.keys(peers).length) c.add([...p, "peers"], `peers is only used with mode = "unicast" (mode is "${l.mode}")`, "remove it, or set mode = \"unicast\"", "key");
-    }
+    } else if (l.kind === "udp") checkUdpLink(c, l, p, n);
     links.push({ ...(l as object), name } as LinkConfig);
   });
+  return links;
+}
 
-  // Groups: unique names, preferred node listed, resources sane, no address in two places.
+/** A floating address: a usable CIDR, a label the kernel accepts, in one group only. */
+function ipResource(c: Collector, r: Raw, rp: Seg[], owner: string, seenIps: Map<string, string>): ResourceConfig | undefined {
+  const cidr = parseCidr(r.ip as string);
+  if ("error" in cidr) {
+    c.add([...rp, "ip"], cidr.error, cidr.hint);
+    return undefined;
+  }
+  const label = r.label as string | undefined;
+  if (label !== undefined) {
+    if (cidr.family === 6) c.add([...rp, "label"], "labels exist only for IPv4 addresses", "remove label for an IPv6 address");
+    else if (!label.startsWith(`${r.interface}:`) && label !== r.interface)
+      c.add([...rp, "label"], `label "${label}" does not start with its interface "${r.interface}"`, `the kernel requires it: write "${r.interface}:0"`);
+  }
+  const prior = seenIps.get(cidr.address);
+  if (prior) c.add([...rp, "ip"], `${cidr.address} is already used by ${prior}`, "one floating address belongs to one group");
+  seenIps.set(cidr.address, owner);
+  return { kind: "ip", ip: r.ip as string, family: cidr.family, address: cidr.address, prefix: cidr.prefix, interface: r.interface as string, ...(label ? { label } : {}) };
+}
+
+/** Groups: unique names, preferred node listed, resources sane, no address in two places. */
+function checkGroups(c: Collector, groupsRaw: (Raw | undefined)[] | undefined, n: Nodes): Config["groups"] {
   const groups: Config["groups"] = [];
   const seenIps = new Map<string, string>();
   (groupsRaw ?? []).forEach((g, i) => {
     if (!g) return;
     const p: Seg[] = ["group", i];
     if (groups.some((o) => o.name === g.name)) c.add([...p, "name"], `group "${String(g.name)}" is listed twice`, "each [[group]] needs its own name");
-    nodeCheck([...p, "preferred"], g.preferred, "preferred node");
+    n.nodeCheck([...p, "preferred"], g.preferred, "preferred node");
     const resources: ResourceConfig[] = [];
     ((g.resources as (Raw | undefined)[]) ?? []).forEach((r, j) => {
-      if (!r) return;
-      const rp: Seg[] = [...p, "resources", j];
-      if (r.kind === "ip") {
-        const cidr = parseCidr(r.ip as string);
-        if ("error" in cidr) { c.add([...rp, "ip"], cidr.error, cidr.hint); return; }
-        const label = r.label as string | undefined;
-        if (label !== undefined) {
-          if (cidr.family === 6) c.add([...rp, "label"], "labels exist only for IPv4 addresses", "remove label for an IPv6 address");
-          else if (!label.startsWith(`${r.interface}:`) && label !== r.interface)
-            c.add([...rp, "label"], `label "${label}" does not start with its interface "${r.interface}"`, `the kernel requires it: write "${r.interface}:0"`);
-        }
-        const prior = seenIps.get(cidr.address);
-        if (prior) c.add([...rp, "ip"], `${cidr.address} is already used by ${prior}`, "one floating address belongs to one group");
-        seenIps.set(cidr.address, `group "${String(g.name)}"`);
-        resources.push({ kind: "ip", ip: r.ip as string, family: cidr.family, address: cidr.address, prefix: cidr.prefix, interface: r.interface as string, ...(label ? { label } : {}) });
-      } else if (r.kind === "script") {
-        resources.push({ kind: "script", script: r.script as string, args: r.args as string[], timeout: r.timeout as number });
-      } else if (r.kind === "systemd") {
-        resources.push({ kind: "systemd", systemd: r.systemd as string, timeout: r.timeout as number });
-      }
+      if (r?.kind === "ip") {
+        const ip = ipResource(c, r, [...p, "resources", j], `group "${String(g.name)}"`, seenIps);
+        if (ip) resources.push(ip);
+      } else if (r?.kind === "script") resources.push({ kind: "script", script: r.script as string, args: r.args as string[], timeout: r.timeout as number });
+      else if (r?.kind === "systemd") resources.push({ kind: "systemd", systemd: r.systemd as string, timeout: r.timeout as number });
     });
     groups.push({ name: g.name as string, preferred: g.preferred as string, resources });
   });
+  return groups;
+}
 
+/** The checks that relate keys to each other (one checker per section), then the typed Config. */
+function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Error): Config | undefined {
+  const cluster = raw.cluster as Raw | undefined;
+  const timing = raw.timing as Record<string, number> | undefined;
+  const auth = raw.auth as Raw | undefined;
+  checkTiming(c, timing);
+  checkLease(c, raw.addresses as Record<string, number> | undefined, timing);
+  checkUplink(c, raw.uplink as Raw | undefined);
+  checkFencing(c, raw.fencing as Raw | undefined);
+  const n = checkNodes(c, raw.node as Raw[] | undefined, cluster, env);
+  const keyList = (auth?.key as (Raw | undefined)[] | undefined) ?? [];
+  const keys = readKeys(c, "auth", keyList, env).map(({ id, secret }) => ({ id, secret }));
+  const legacyList = ((raw.legacy as Raw | undefined)?.key as (Raw | undefined)[] | undefined) ?? [];
+  const legacyKeys = readKeys(c, "legacy", legacyList, env).map(({ id, secret, raw: k }) => ({ id, secret, method: k.method as "sha1" | "md5" }));
+  checkSelf(c, raw, env, self);
+  const send = sendKey(c, auth, keyList);
+  const links = checkLinks(c, raw.link as (Raw | undefined)[] | undefined, n);
+  const groups = checkGroups(c, raw.group as (Raw | undefined)[] | undefined, n);
   if (c.issues.length > 0) return undefined;
+  const as = <T>(v: unknown) => v as T;
   return {
     file: c.file,
-    cluster: { name: cluster!.name as string, node: local, auto_failback: cluster!.auto_failback as boolean },
-    timing: timing as unknown as Config["timing"],
+    cluster: { name: cluster!.name as string, node: n.local, auto_failback: cluster!.auto_failback as boolean },
+    timing: as<Config["timing"]>(timing),
     auth: { send: send!, keys },
-    nodes,
+    nodes: n.nodes,
     links,
     groups,
-    addresses: raw.addresses as unknown as Config["addresses"],
-    resources: raw.resources as unknown as Config["resources"],
-    log: raw.log as unknown as Config["log"],
-    control: raw.control as unknown as Config["control"],
-    uplink: raw.uplink as unknown as Config["uplink"],
-    fencing: raw.fencing as unknown as Config["fencing"],
-    watchdog: raw.watchdog as unknown as Config["watchdog"],
-    legacy: { ...(raw.legacy as unknown as Config["legacy"]), keys: legacyKeys },
-    paths: raw.paths as unknown as Config["paths"],
+    addresses: as<Config["addresses"]>(raw.addresses),
+    resources: as<Config["resources"]>(raw.resources),
+    log: as<Config["log"]>(raw.log),
+    control: as<Config["control"]>(raw.control),
+    uplink: as<Config["uplink"]>(raw.uplink),
+    fencing: as<Config["fencing"]>(raw.fencing),
+    watchdog: as<Config["watchdog"]>(raw.watchdog),
+    legacy: { ...as<Config["legacy"]>(raw.legacy), keys: legacyKeys },
+    paths: as<Config["paths"]>(raw.paths),
   };
 }
 
