@@ -130,87 +130,97 @@ function walkArray(c: Collector, v: unknown, field: Field, path: Seg[], minItems
   return v.map((item, i) => each(item, [...path, i]));
 }
 
+type KindOf<T extends Kind["t"]> = Extract<Kind, { t: T }>;
+
+function walkString(c: Collector, v: unknown, field: Field, k: KindOf<"string">, path: Seg[]): unknown {
+  if (typeof v !== "string") return c.add(path, `expected a string, found ${typeName(v)}`, field.doc);
+  if (k.oneOf && !k.oneOf.includes(v)) {
+    const guess = didYouMean(v, k.oneOf);
+    return c.add(path, `"${v}" is not one of ${k.oneOf.map((o) => `"${o}"`).join(", ")}`, guess ? `did you mean "${guess}"?` : field.doc);
+  }
+  if (k.pattern && !k.pattern.test(v)) return c.add(path, `"${v}" is not valid here`, `expected ${k.patternHint}`);
+  return v;
+}
+
+function walkDuration(c: Collector, v: unknown, k: KindOf<"duration">, path: Seg[]): unknown {
+  if (typeof v !== "string") {
+    const hint = typeof v === "number" ? `write it with a unit, like "${v}s" or "${v}ms"` : `like "150ms" or "2s"`;
+    return c.add(path, `expected a duration string, found ${typeName(v)}`, hint);
+  }
+  const ms = parseDuration(v);
+  if (typeof ms !== "number") return c.add(path, ms.error, `a number with a unit (ms, s, m, h), like "150ms" or "2s"`);
+  if (ms < k.min || ms > k.max) return c.add(path, `${v} is out of range`, `between ${formatDuration(k.min)} and ${formatDuration(k.max)}`);
+  return ms;
+}
+
+function walkScalar(c: Collector, v: unknown, field: Field, path: Seg[]): unknown {
+  const k = field.kind;
+  if (k.t === "bool") {
+    if (typeof v === "boolean") return v;
+    const hint = v === "on" || v === "yes" ? "write true (not \"on\")" : v === "off" || v === "no" ? "write false (not \"off\")" : "true or false";
+    return c.add(path, `expected true or false, found ${typeName(v)}`, hint);
+  }
+  if (k.t === "int") {
+    if (typeof v !== "number" || !Number.isInteger(v)) return c.add(path, `expected a whole number, found ${typeName(v)}`, field.doc);
+    if (v < k.min || v > k.max || (k.oneOf && !k.oneOf.includes(v)))
+      return c.add(path, `${v} is out of range`, k.oneOf ? `one of ${k.oneOf.join(", ")}` : `between ${k.min} and ${k.max}`);
+    return v;
+  }
+  if (k.t === "strings") {
+    if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) return c.add(path, `expected an array of strings, found ${typeName(v)}`, field.doc);
+    return v;
+  }
+  if (k.t !== "map") return undefined;
+  if (!isTable(v)) return c.add(path, `expected a table of node name = value, found ${typeName(v)}`, field.doc);
+  for (const [key, val] of Object.entries(v)) if (typeof val !== "string") c.add([...path, key], `expected a string, found ${typeName(val)}`, `${k.valueHint}`);
+  return v;
+}
+
+/** An array of tables whose shape is chosen by the value of one key (links: kind). */
+function walkTagged(c: Collector, item: unknown, k: KindOf<"tagged">, p: Seg[]): unknown {
+  if (!isTable(item)) return walkTable(c, item, {}, p);
+  const tag = item[k.tag];
+  const names = Object.keys(k.variants);
+  if (typeof tag !== "string" || !(tag in k.variants)) {
+    const guess = typeof tag === "string" ? didYouMean(tag, names) : undefined;
+    return c.add(tag === undefined ? p : [...p, k.tag], tag === undefined ? `missing required key "${k.tag}"` : `"${String(tag)}" is not a known ${k.tag}`,
+      guess ? `did you mean "${guess}"?` : `${k.tag} is one of ${names.map((n) => `"${n}"`).join(", ")}`, "key");
+  }
+  const out = walkTable(c, item, k.variants[tag]!, p, [k.tag]);
+  return out && { ...out, [k.tag]: tag };
+}
+
+/** An array of tables whose shape is chosen by which marker key is present (resources: ip, script, systemd). */
+function walkVariants(c: Collector, item: unknown, k: KindOf<"variants">, p: Seg[]): unknown {
+  if (!isTable(item)) return walkTable(c, item, {}, p);
+  const markers = Object.keys(k.variants).filter((m) => m in item);
+  if (markers.length !== 1) {
+    const names = Object.keys(k.variants).map((n) => `"${n}"`).join(", ");
+    return c.add(p, markers.length === 0 ? "a resource needs exactly one of " + names : `a resource has both ${markers.map((m) => `"${m}"`).join(" and ")}`,
+      "write one resource per entry, like { ip = \"192.0.2.10/24\", interface = \"eth0\" } or { script = \"httpd\" }", "key");
+  }
+  const out = walkTable(c, item, k.variants[markers[0]!]!, p);
+  return out && { ...out, kind: markers[0] };
+}
+
+/** One value against its field: the checked value, or undefined with an issue added. */
 function walkValue(c: Collector, v: unknown, field: Field, path: Seg[]): unknown {
   const k: Kind = field.kind;
   switch (k.t) {
-    case "string": {
-      if (typeof v !== "string") { c.add(path, `expected a string, found ${typeName(v)}`, field.doc); return undefined; }
-      if (k.oneOf && !k.oneOf.includes(v)) {
-        const guess = didYouMean(v, k.oneOf);
-        c.add(path, `"${v}" is not one of ${k.oneOf.map((o) => `"${o}"`).join(", ")}`, guess ? `did you mean "${guess}"?` : field.doc);
-        return undefined;
-      }
-      if (k.pattern && !k.pattern.test(v)) { c.add(path, `"${v}" is not valid here`, `expected ${k.patternHint}`); return undefined; }
-      return v;
-    }
-    case "duration": {
-      if (typeof v !== "string") {
-        const hint = typeof v === "number" ? `write it with a unit, like "${v}s" or "${v}ms"` : `like "150ms" or "2s"`;
-        c.add(path, `expected a duration string, found ${typeName(v)}`, hint);
-        return undefined;
-      }
-      const ms = parseDuration(v);
-      if (typeof ms !== "number") { c.add(path, ms.error, `a number with a unit (ms, s, m, h), like "150ms" or "2s"`); return undefined; }
-      if (ms < k.min || ms > k.max) {
-        c.add(path, `${v} is out of range`, `between ${formatDuration(k.min)} and ${formatDuration(k.max)}`);
-        return undefined;
-      }
-      return ms;
-    }
-    case "bool":
-      if (typeof v !== "boolean") {
-        const hint = v === "on" || v === "yes" ? "write true (not \"on\")" : v === "off" || v === "no" ? "write false (not \"off\")" : "true or false";
-        c.add(path, `expected true or false, found ${typeName(v)}`, hint);
-        return undefined;
-      }
-      return v;
-    case "int":
-      if (typeof v !== "number" || !Number.isInteger(v)) { c.add(path, `expected a whole number, found ${typeName(v)}`, field.doc); return undefined; }
-      if (v < k.min || v > k.max || (k.oneOf && !k.oneOf.includes(v))) {
-        c.add(path, `${v} is out of range`, k.oneOf ? `one of ${k.oneOf.join(", ")}` : `between ${k.min} and ${k.max}`);
-        return undefined;
-      }
-      return v;
-    case "strings":
-      if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) { c.add(path, `expected an array of strings, found ${typeName(v)}`, field.doc); return undefined; }
-      return v;
-    case "map": {
-      if (!isTable(v)) { c.add(path, `expected a table of node name = value, found ${typeName(v)}`, field.doc); return undefined; }
-      for (const [key, val] of Object.entries(v))
-        if (typeof val !== "string") c.add([...path, key], `expected a string, found ${typeName(val)}`, `${k.valueHint}`);
-      return v;
-    }
+    case "string":
+      return walkString(c, v, field, k, path);
+    case "duration":
+      return walkDuration(c, v, k, path);
     case "table":
       return walkTable(c, v, k.fields, path);
     case "tables":
       return walkArray(c, v, field, path, k.minItems, (item, p) => walkTable(c, item, k.item, p));
     case "tagged":
-      return walkArray(c, v, field, path, k.minItems, (item, p) => {
-        if (!isTable(item)) return walkTable(c, item, {}, p);
-        const tag = item[k.tag];
-        const names = Object.keys(k.variants);
-        if (typeof tag !== "string" || !(tag in k.variants)) {
-          const guess = typeof tag === "string" ? didYouMean(tag, names) : undefined;
-          c.add(tag === undefined ? p : [...p, k.tag], tag === undefined ? `missing required key "${k.tag}"` : `"${String(tag)}" is not a known ${k.tag}`,
-            guess ? `did you mean "${guess}"?` : `${k.tag} is one of ${names.map((n) => `"${n}"`).join(", ")}`, "key");
-          return undefined;
-        }
-        const out = walkTable(c, item, k.variants[tag]!, p, [k.tag]);
-        return out && { ...out, [k.tag]: tag };
-      });
+      return walkArray(c, v, field, path, k.minItems, (item, p) => walkTagged(c, item, k, p));
     case "variants":
-      return walkArray(c, v, field, path, k.minItems, (item, p) => {
-        if (!isTable(item)) return walkTable(c, item, {}, p);
-        const markers = Object.keys(k.variants).filter((m) => m in item);
-        if (markers.length !== 1) {
-          const names = Object.keys(k.variants).map((n) => `"${n}"`).join(", ");
-          c.add(p, markers.length === 0 ? "a resource needs exactly one of " + names : `a resource has both ${markers.map((m) => `"${m}"`).join(" and ")}`,
-            "write one resource per entry, like { ip = \"192.0.2.10/24\", interface = \"eth0\" } or { script = \"httpd\" }", "key");
-          return undefined;
-        }
-        const out = walkTable(c, item, k.variants[markers[0]!]!, p);
-        return out && { ...out, kind: markers[0] };
-      });
+      return walkArray(c, v, field, path, k.minItems, (item, p) => walkVariants(c, item, k, p));
+    default:
+      return walkScalar(c, v, field, path);
   }
 }
 
