@@ -14,7 +14,7 @@ import { hostname } from "node:os";
 import { CliError } from "./errors.ts";
 import { ControlSocketError } from "../control/server.ts";
 import { StartupError } from "../daemon/errors.ts";
-import { NativeError, ShimLoadError } from "../native/shim.ts";
+import { NativeError, ShimLoadError, shimInfo } from "../native/shim.ts";
 import { EXIT } from "../log/exit.ts";
 import { NAME_PATTERN } from "../config/names.ts";
 
@@ -67,8 +67,9 @@ function applyLogLevel(o: GlobalOptions, fallback: LogLevel) {
   setLogLevel(level);
 }
 
-export function buildCli() {
-  const cli = cac("hb");
+type Cli = ReturnType<typeof cac>;
+
+function daemonCommand(cli: Cli): void {
   cli
     .option("-c, --config <file>", "Config file", { default: DEFAULT_CONFIG })
     .option("--node <name>", "This node's name (default: cluster.node, else uname -n)")
@@ -83,7 +84,10 @@ export function buildCli() {
       const { runDaemon } = await import("../daemon/run.ts");
       return runDaemon(config, { testHooks: process.env.HB_TEST_HOOKS === "1", reread: () => load(o) });
     });
+}
 
+/** What an operator runs against the running daemon (through its control socket). */
+function operatorCommands(cli: Cli): void {
   cli
     .command("status", "Show this node, its peers and links, the groups and the last events")
     .option("--json", "Print the status as JSON (schema hb.status/1, see the README)")
@@ -150,7 +154,28 @@ export function buildCli() {
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new CliError("--limit must be a positive whole number", EXIT.USAGE);
       return ops.history(socketFor(o), { json: o.json, limit });
     });
+}
 
+/** `hb check`: the config, then this host against it when it is one of the nodes. */
+async function check(o: GlobalOptions): Promise<number> {
+  applyLogLevel(o, "warn");
+  const config = load(o);
+  console.log(summary(config));
+  if (isLocalNode(config)) {
+    const problems = localProblems(config);
+    if (problems.length) {
+      console.error(`${o.config}: on this host (node ${config.cluster.node}):\n${problems.map((p) => `  error: ${p}`).join("\n")}`);
+      return EXIT.FAILURE;
+    }
+    console.log(`this host (node ${config.cluster.node}): every interface, device, script and command is here`);
+  } else console.log(`this host (${hostname()}) is not node ${config.cluster.node}: interfaces, devices and scripts not checked (run hb check on that node)`);
+  const s = shimInfo();
+  console.log(`native shim: loaded via ${s.via} (abi ${s.abi})`);
+  return EXIT.OK;
+}
+
+/** Tools that work on files, no daemon needed. */
+function toolCommands(cli: Cli): void {
   cli
     .command("import [dir]", "Convert Heartbeat v1 files (ha.cf, haresources, authkeys in DIR, default /etc/ha.d) to ha.toml")
     .option("--out <file>", "Write ha.toml to FILE (mode 0600 when it holds a key) instead of stdout")
@@ -172,26 +197,14 @@ export function buildCli() {
       return EXIT.OK;
     });
 
-  cli
-    .command("check", "Validate the config and print a summary of the cluster")
-    .action(async (o: GlobalOptions) => {
-      applyLogLevel(o, "warn");
-      const config = load(o);
-      console.log(summary(config));
-      if (isLocalNode(config)) {
-        const problems = localProblems(config);
-        if (problems.length) {
-          console.error(`${o.config}: on this host (node ${config.cluster.node}):\n${problems.map((p) => `  error: ${p}`).join("\n")}`);
-          return EXIT.FAILURE;
-        }
-        console.log(`this host (node ${config.cluster.node}): every interface, device, script and command is here`);
-      } else console.log(`this host (${hostname()}) is not node ${config.cluster.node}: interfaces, devices and scripts not checked (run hb check on that node)`);
-      const { shimInfo } = await import("../native/shim.ts");
-      const s = shimInfo();
-      console.log(`native shim: loaded via ${s.via} (abi ${s.abi})`);
-      return EXIT.OK;
-    });
+  cli.command("check", "Validate the config and print a summary of the cluster").action(check);
+}
 
+export function buildCli() {
+  const cli = cac("hb");
+  daemonCommand(cli);
+  operatorCommands(cli);
+  toolCommands(cli);
   cli.usage("[-c FILE]            run the daemon\n  $ hb <command> [options]");
   cli.option("-v, --version", "Print the version");
   cli.help();

@@ -42,90 +42,79 @@ export class HeartbeatLog {
 
   onEvent(e: HeartbeatEvent): void {
     switch (e.type) {
-      case "peer": {
-        const old = this.peers.get(e.peer) ?? "unknown";
-        this.peers.set(e.peer, e.state);
-        const why =
-          e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) :
-          e.state === "late" ? `silent ${ms(e.gapMs)} on every link` :
-          old === "unknown" ? `not heard within initdead (${ms(e.gapMs)})` : `silent ${ms(e.gapMs)} on every link`;
-        const left = e.state === "dead" && this.left(e.peer);
-        const line = left ? `peer ${e.peer}: ${old} -> left (it said it was leaving: a planned stop; silent ${ms(e.gapMs)})` : `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
-        if (e.state === "up" || left) this.log.info(line);
-        else this.log.warn(line);
-        this.record("peer", line);
-        break;
-      }
-      case "link": {
-        const key = `${e.link}/${e.peer}`;
-        const old = this.links.get(key) ?? "unknown";
-        this.links.set(key, e.state);
-        const why = e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) : `silent ${ms(e.gapMs)}`;
-        const line = `link ${e.link} to ${e.peer}: ${old} -> ${e.state} (${why})`;
-        if (e.state === "up") this.log.info(line);
-        else this.log.warn(line);
-        // a late link that recovers is noise in the history; a dead one and its return are not
-        if (e.state === "dead" || (e.state === "up" && old === "dead")) this.record("link", line);
-        break;
-      }
+      case "peer":
+        return this.onPeer(e);
+      case "link":
+        return this.onLink(e);
       case "local": {
         this.sending.set(e.link, e.up);
         const line = e.up ? `link ${e.link}: sending works again` : `link ${e.link}: marked down locally: sending fails (${this.errnoName(e.errno)})`;
-        if (e.up) this.log.info(line);
-        else this.log.error(line);
-        this.record("link", line);
-        break;
+        return this.tell(e.up ? "info" : "error", "link", line);
       }
-      case "carrier": {
+      case "carrier":
         this.carrier.set(e.link, e.up);
-        const line = `link ${e.link}: carrier ${e.up ? "up" : "lost"}`;
-        (e.up ? this.log.info : this.log.warn)(line);
-        this.record("link", line);
-        break;
-      }
+        return this.tell(e.up ? "info" : "warn", "link", `link ${e.link}: carrier ${e.up ? "up" : "lost"}`);
       case "record":
       case "control":
-        this.log.debug(`${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`);
-        break;
+        return this.log.debug(`${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`);
       case "overflow":
-        this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
-        break;
+        return this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
       case "vip":
         this.log.error(`address ${e.address}: ${e.op === "renew" ? "renewing its lease" : "announcing it"} failed: ${this.errnoName(e.errno)}`);
-        this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
-        break;
-      case "iface": {
-        const line = `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`;
-        (e.up ? this.log.info : this.log.error)(line);
-        this.record(e.up ? "link" : "fault", line);
-        break;
-      }
-      case "score": {
+        return this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
+      case "iface":
+        return this.tell(e.up ? "info" : "error", e.up ? "link" : "fault", `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`);
+      case "score":
         this.score = e.score;
-        const line = `uplink: ${e.up} ping target(s) answer: score ${e.score}`;
-        (e.score === 100 ? this.log.info : this.log.warn)(line);
-        this.record(e.score === 100 ? "link" : "fault", line);
-        break;
-      }
-      case "duplicate": {
-        const who = e.peer ?? "this node";
-        const line = e.peer
-          ? `DUPLICATE NODE: two live senders claim to be ${e.peer} on ${e.link}: ${e.addresses[0]} (in use) and ${e.addresses[1] ?? "?"}: a cloned VM, or a second hb with that node name?`
-          : `DUPLICATE NODE: another sender claims to be this node on ${e.link}, from ${e.addresses[0] ?? "?"}: a cloned VM, or a second hb with this node name?`;
-        const known = this.duplicates.get(`${who}/${e.link}`);
-        this.duplicates.set(`${who}/${e.link}`, { node: e.peer, link: e.link, addresses: e.addresses, at: e.at });
-        this.log.error(line);
-        // the history keeps the first report of a run of them (the engine repeats it every second)
-        if (!known || e.at - known.at > 10_000) this.record("fault", line);
-        break;
-      }
+        return this.tell(e.score === 100 ? "info" : "warn", e.score === 100 ? "link" : "fault", `uplink: ${e.up} ping target(s) answer: score ${e.score}`);
+      case "duplicate":
+        return this.onDuplicate(e);
       case "stopped":
-        if (e.errno) {
-          this.log.error(`heartbeat thread stopped: ${this.errnoName(e.errno)}`);
-          this.record("fault", `heartbeat thread stopped: ${this.errnoName(e.errno)}`);
-        }
-        break;
+        if (e.errno) this.tell("error", "fault", `heartbeat thread stopped: ${this.errnoName(e.errno)}`);
+        return;
     }
+  }
+
+  /** One line to the log and the history. */
+  private tell(level: "info" | "warn" | "error", kind: HistoryEntry["kind"], line: string): void {
+    this.log[level](line);
+    this.record(kind, line);
+  }
+
+  private onPeer(e: Extract<HeartbeatEvent, { type: "peer" }>): void {
+    const old = this.peers.get(e.peer) ?? "unknown";
+    this.peers.set(e.peer, e.state);
+    const why =
+      e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) :
+      e.state === "late" ? `silent ${ms(e.gapMs)} on every link` :
+      old === "unknown" ? `not heard within initdead (${ms(e.gapMs)})` : `silent ${ms(e.gapMs)} on every link`;
+    const left = e.state === "dead" && this.left(e.peer);
+    const line = left ? `peer ${e.peer}: ${old} -> left (it said it was leaving: a planned stop; silent ${ms(e.gapMs)})` : `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
+    this.tell(e.state === "up" || left ? "info" : "warn", "peer", line);
+  }
+
+  private onLink(e: Extract<HeartbeatEvent, { type: "link" }>): void {
+    const key = `${e.link}/${e.peer}`;
+    const old = this.links.get(key) ?? "unknown";
+    this.links.set(key, e.state);
+    const why = e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) : `silent ${ms(e.gapMs)}`;
+    const line = `link ${e.link} to ${e.peer}: ${old} -> ${e.state} (${why})`;
+    if (e.state === "up") this.log.info(line);
+    else this.log.warn(line);
+    // a late link that recovers is noise in the history; a dead one and its return are not
+    if (e.state === "dead" || (e.state === "up" && old === "dead")) this.record("link", line);
+  }
+
+  private onDuplicate(e: Extract<HeartbeatEvent, { type: "duplicate" }>): void {
+    const who = e.peer ?? "this node";
+    const line = e.peer
+      ? `DUPLICATE NODE: two live senders claim to be ${e.peer} on ${e.link}: ${e.addresses[0]} (in use) and ${e.addresses[1] ?? "?"}: a cloned VM, or a second hb with that node name?`
+      : `DUPLICATE NODE: another sender claims to be this node on ${e.link}, from ${e.addresses[0] ?? "?"}: a cloned VM, or a second hb with this node name?`;
+    const known = this.duplicates.get(`${who}/${e.link}`);
+    this.duplicates.set(`${who}/${e.link}`, { node: e.peer, link: e.link, addresses: e.addresses, at: e.at });
+    this.log.error(line);
+    // the history keeps the first report of a run of them (the engine repeats it every second)
+    if (!known || e.at - known.at > 10_000) this.record("fault", line);
   }
 }
 
@@ -210,86 +199,110 @@ export interface StatusSources {
   wall: (t: number) => Date;
 }
 
-export function buildStatus(x: StatusSources, events = 50): Status {
+type NodeStatus = Status["node"];
+const groupName = (x: StatusSources) => (gi: number) => x.cfg.groups[gi]?.name ?? `#${gi}`;
+const ageOf = (x: StatusSources) => (t: number) => (t > 0 ? Math.max(0, x.nowMono - t) : null);
+
+function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeStatus {
   const { config, state: s, cfg } = x;
+  const name = groupName(x);
+  return {
+    name: self.name,
+    id: self.id,
+    state: s.phase,
+    since: x.wall(s.since).toISOString(),
+    pid: process.pid,
+    uptime_s: (Date.now() - x.startedAt.getTime()) / 1000,
+    ...memory(),
+    config: config.file,
+    generation: String(x.generation),
+    yields: s.yields.map(name),
+    score: s.score,
+    score_measured: cfg.uplink ? (x.hb.score ?? null) : null,
+    faults: cfg.groups.flatMap((_, gi) => {
+      const r = unable(cfg, s, gi);
+      return r ? [{ group: name(gi), reason: r }] : [];
+    }),
+  };
+}
+
+function legacyStatus(g: StatusSources["guard"]): Status["legacy"] {
+  return {
+    nodes: [...(g?.alive.values() ?? [])].map((n) => ({ node: n.node, interface: n.ifname, address: n.address, status: n.status ?? null, last_heard_ms: Math.round(performance.now() - n.lastSeen), trusted: n.trusted })),
+    forged: g?.stats.forged ?? 0,
+    last_forged: g?.stats.lastForged ?? null,
+    packets: g?.stats.packets ?? 0,
+    bad: g?.stats.bad ?? 0,
+    last_bad: g?.stats.lastBad ?? null,
+  };
+}
+
+function peersStatus(x: StatusSources): Status["peers"] {
+  const age = ageOf(x);
+  return x.peerLinks.map((p) => {
+    const ps = x.state.peers[p.peer];
+    const last = Math.max(0, ...p.links.map((l) => l.lastRxMs));
+    return {
+      name: p.peer,
+      id: x.config.nodes.find((n) => n.name === p.peer)?.id ?? 0,
+      state: ps?.liveness === "dead" && ps.left ? "left" : (ps?.liveness ?? "unknown"),
+      node_state: ps?.record?.state ?? null,
+      last_heard_ms: age(last),
+      yields: (ps?.record?.yields ?? []).map(groupName(x)),
+      score: ps?.record ? ps.record.score : null,
+      links: p.links.map((l) => ({ name: l.link, state: l.state, last_heard_ms: age(l.lastRxMs), late_count: l.late, frames_rx: l.rx, auth_failures: l.authFail, last_auth_failure_ms: age(l.authFailMs) })),
+    };
+  });
+}
+
+function linksStatus(x: StatusSources): Status["links"] {
+  return x.config.links.map((l) => {
+    const c = x.counters[l.name];
+    return {
+      name: l.name,
+      kind: l.kind,
+      sending: x.hb.sending.get(l.name) ?? true,
+      carrier: l.kind === "serial" ? null : (x.hb.carrier.get(l.name) ?? null),
+      frames_tx: c?.tx ?? 0,
+      tx_errors: c?.txErrors ?? 0,
+      frames_rx: c?.rx ?? 0,
+      drops: c?.drops ?? ({} as LinkCounters["drops"]),
+    };
+  });
+}
+
+function groupsStatus(x: StatusSources): Status["groups"] {
+  return x.cfg.groups.map((g, gi) => {
+    const gs = x.state.groups[gi]!;
+    return {
+      name: g.name,
+      preferred: g.preferred,
+      here: gs.phase,
+      blocked: gs.phase === "failed" && gs.until === undefined,
+      failed_until: gs.phase === "failed" && gs.until !== undefined ? x.wall(gs.until).toISOString() : null,
+      holders: x.tracker.holders[gi] ?? [],
+      since: (x.tracker.since[gi] ?? x.startedAt).toISOString(),
+      reason: x.tracker.reason[gi] ?? gs.reason,
+      resources: x.config.groups[gi]?.resources.map(resourceName) ?? [],
+    };
+  });
+}
+
+export function buildStatus(x: StatusSources, events = 50): Status {
+  const { config, state: s } = x;
   const self = config.nodes.find((n) => n.name === config.cluster.node)!;
-  const name = (gi: number) => cfg.groups[gi]?.name ?? `#${gi}`;
-  const age = (t: number) => (t > 0 ? Math.max(0, x.nowMono - t) : null);
   return {
     schema: STATUS_SCHEMA,
     version: x.version,
     time: new Date().toISOString(),
-    node: {
-      name: self.name,
-      id: self.id,
-      state: s.phase,
-      since: x.wall(s.since).toISOString(),
-      pid: process.pid,
-      uptime_s: (Date.now() - x.startedAt.getTime()) / 1000,
-      ...memory(),
-      config: config.file,
-      generation: String(x.generation),
-      yields: s.yields.map(name),
-      score: s.score,
-      score_measured: cfg.uplink ? (x.hb.score ?? null) : null,
-      faults: cfg.groups.flatMap((_, gi) => {
-        const r = unable(cfg, s, gi);
-        return r ? [{ group: name(gi), reason: r }] : [];
-      }),
-    },
-    legacy: {
-      nodes: [...(x.guard?.alive.values() ?? [])].map((n) => ({ node: n.node, interface: n.ifname, address: n.address, status: n.status ?? null, last_heard_ms: Math.round(performance.now() - n.lastSeen), trusted: n.trusted })),
-      forged: x.guard?.stats.forged ?? 0,
-      last_forged: x.guard?.stats.lastForged ?? null,
-      packets: x.guard?.stats.packets ?? 0,
-      bad: x.guard?.stats.bad ?? 0,
-      last_bad: x.guard?.stats.lastBad ?? null,
-    },
+    node: nodeStatus(x, self),
+    legacy: legacyStatus(x.guard),
     duplicates: [...x.hb.duplicates.values()].map((d) => ({ node: d.node ?? self.name, link: d.link, addresses: d.addresses, last_seen_ms: Math.round(Math.max(0, x.nowMono - d.at)) })),
     fencing: Object.entries(s.fence).map(([peer, f]) => ({ peer, state: f.state, attempts: f.attempts, since: x.wall(f.since).toISOString(), error: f.error ?? null })),
     cluster: { name: config.cluster.name, auto_failback: config.cluster.auto_failback },
-    peers: x.peerLinks.map((p) => {
-      const ps = s.peers[p.peer];
-      const last = Math.max(0, ...p.links.map((l) => l.lastRxMs));
-      return {
-        name: p.peer,
-        id: config.nodes.find((n) => n.name === p.peer)?.id ?? 0,
-        state: ps?.liveness === "dead" && ps.left ? "left" : (ps?.liveness ?? "unknown"),
-        node_state: ps?.record?.state ?? null,
-        last_heard_ms: age(last),
-        yields: (ps?.record?.yields ?? []).map(name),
-        score: ps?.record ? ps.record.score : null,
-        links: p.links.map((l) => ({ name: l.link, state: l.state, last_heard_ms: age(l.lastRxMs), late_count: l.late, frames_rx: l.rx, auth_failures: l.authFail, last_auth_failure_ms: age(l.authFailMs) })),
-      };
-    }),
-    links: config.links.map((l) => {
-      const c = x.counters[l.name];
-      return {
-        name: l.name,
-        kind: l.kind,
-        sending: x.hb.sending.get(l.name) ?? true,
-        carrier: l.kind === "serial" ? null : (x.hb.carrier.get(l.name) ?? null),
-        frames_tx: c?.tx ?? 0,
-        tx_errors: c?.txErrors ?? 0,
-        frames_rx: c?.rx ?? 0,
-        drops: c?.drops ?? ({} as LinkCounters["drops"]),
-      };
-    }),
-    groups: cfg.groups.map((g, gi) => {
-      const gs = s.groups[gi]!;
-      const preferred = g.preferred;
-      return {
-        name: g.name,
-        preferred,
-        here: gs.phase,
-        blocked: gs.phase === "failed" && gs.until === undefined,
-        failed_until: gs.phase === "failed" && gs.until !== undefined ? x.wall(gs.until).toISOString() : null,
-        holders: x.tracker.holders[gi] ?? [],
-        since: (x.tracker.since[gi] ?? x.startedAt).toISOString(),
-        reason: x.tracker.reason[gi] ?? gs.reason,
-        resources: config.groups[gi]?.resources.map(resourceName) ?? [],
-      };
-    }),
+    peers: peersStatus(x),
+    links: linksStatus(x),
+    groups: groupsStatus(x),
     conflicts: x.conflicts,
     counters: { failovers: x.tracker.failovers, group_starts: x.tracker.starts, commands: x.commands },
     events: x.history.recent(events),

@@ -57,3 +57,21 @@ test("the checker above sees the imports (it would catch an upward one)", () => 
   expect(all).toContain("daemon/run.ts ../control/server.ts");
   expect(all.length).toBeGreaterThan(100);
 });
+
+/** Functions that fit on a screen: none in src/ over 80 lines (TypeScript's own parser counts them). */
+test("no function in src/ is longer than 80 lines", async () => {
+  const ts = (await import("typescript")).default;
+  const long: string[] = [];
+  for (const f of files(SRC)) {
+    const sf = ts.createSourceFile(f, readFileSync(f, "utf8"), ts.ScriptTarget.Latest, true);
+    const visit = (n: import("typescript").Node): void => {
+      if (ts.isFunctionLike(n) && "body" in n && n.body) {
+        const lines = sf.getLineAndCharacterOfPosition(n.getEnd()).line - sf.getLineAndCharacterOfPosition(n.getStart()).line + 1;
+        if (lines > 80) long.push(`${relative(SRC, f)}:${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1} (${lines} lines)`);
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(sf);
+  }
+  expect(long).toEqual([]);
+});
