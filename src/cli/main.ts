@@ -13,10 +13,11 @@ import { isLocalNode, localProblems, summary } from "./check.ts";
 import { hostname } from "node:os";
 import { CliError } from "./errors.ts";
 import { ControlSocketError } from "../control/server.ts";
+import { historyPath } from "../control/history.ts";
 import { StartupError } from "../daemon/errors.ts";
 import { NativeError, ShimLoadError, shimInfo } from "../native/shim.ts";
 import { EXIT } from "../log/exit.ts";
-import { NAME_PATTERN } from "../config/names.ts";
+import { DEFAULT_SOCKET, NAME_PATTERN } from "../config/names.ts";
 
 export const VERSION: string = pkg.version;
 
@@ -30,8 +31,6 @@ interface GlobalOptions {
 function load(o: GlobalOptions) {
   return loadConfig(o.config, systemEnv(o.node));
 }
-
-const DEFAULT_SOCKET = "/run/hb/hb.sock";
 
 /** The control socket: --socket, else control.socket of the config, else the default (with a note why). */
 function socketOf(o: GlobalOptions): { socket: string; note?: string; config?: Config } {
@@ -98,7 +97,7 @@ function operatorCommands(cli: Cli): void {
       const { socket, note, config } = socketOf(o);
       if (note) console.error(`hb: ${note}`);
       // the history file outlives the daemon: shown when it is down (none without a config)
-      const historyFile = config ? `${config.paths.state_dir}/history.jsonl` : undefined;
+      const historyFile = config ? historyPath(config.paths.state_dir) : undefined;
       return ops.status(socket, { json: o.json, events: Number(o.events), historyFile });
     });
 

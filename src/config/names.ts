@@ -28,3 +28,5 @@ export const BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 23040
 export const DEFAULT_BAUD = 19200;
 /** Heartbeat's registered UDP port (ha-cluster), and hb's default. */
 export const DEFAULT_UDP_PORT = 694;
+/** Where the daemon listens for hb status, standby, reload... (control.socket). */
+export const DEFAULT_SOCKET = "/run/hb/hb.sock";

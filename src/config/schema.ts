@@ -6,7 +6,7 @@
  * slice.
  */
 
-import { BAUDS, DEFAULT_BAUD, DEFAULT_UDP_PORT, IFNAME_HINT, IFNAME_PATTERN, NAME_HINT, NAME_PATTERN, SYSLOG_FACILITIES } from "./names.ts";
+import { BAUDS, DEFAULT_BAUD, DEFAULT_SOCKET, DEFAULT_UDP_PORT, IFNAME_HINT, IFNAME_PATTERN, NAME_HINT, NAME_PATTERN, SYSLOG_FACILITIES } from "./names.ts";
 
 export type Kind =
   | { t: "string"; pattern?: RegExp; patternHint?: string; oneOf?: readonly string[] }
@@ -586,7 +586,7 @@ export const SCHEMA: Fields = {
       fields: {
         socket: {
           kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path" },
-          default: "/run/hb/hb.sock",
+          default: DEFAULT_SOCKET,
           doc: "Unix socket for `hb status`, `standby`, `takeover`, `clear`, `reload` and `report`; mode 0600 in a 0700 directory, so only root may use it.",
           reason: "/run is cleared at boot, so no stale socket outlives the daemon",
         },

@@ -9,6 +9,10 @@ import { closeSync, readFileSync, writeSync } from "node:fs";
 import { openAppend, writeAtomic } from "../config/files.ts";
 import type { HistoryEntry } from "./status.ts";
 import { printable } from "../log/log.ts";
+import { join } from "node:path";
+
+/** The history file in state_dir: the daemon writes it, hb status reads it when the daemon is down. */
+export const historyPath = (stateDir: string): string => join(stateDir, "history.jsonl");
 
 export class History {
   private entries: HistoryEntry[] = [];

@@ -13,7 +13,7 @@ import { describeEvent, type MachineState } from "../cluster/machine.ts";
 import { HEARD_OFFSET } from "../cluster/record.ts";
 import { privateDir, writeAtomic } from "../config/files.ts";
 import type { Config } from "../config/schema.ts";
-import { History } from "../control/history.ts";
+import { History, historyPath } from "../control/history.ts";
 import type { Response } from "../control/protocol.ts";
 import { evaluate } from "../control/report.ts";
 import { ControlServer } from "../control/server.ts";
@@ -91,7 +91,7 @@ class Daemon implements ControlContext, ReloadContext {
     this.signals = new Signals({ stop: (sig) => this.onStop(sig), toggleDebug: () => this.toggleDebug() }, logger("signal"));
     this.timers.push(setInterval(() => this.signals.poll(), 1000));
     this.sinks.apply(config.log);
-    this.history = new History(join(config.paths.state_dir, "history.jsonl"), config.control.history);
+    this.history = new History(historyPath(config.paths.state_dir), config.control.history);
   }
 
   record(kind: HistoryKind, text: string, cause = ""): void {
