@@ -23,7 +23,7 @@ export async function runImport(dir: string, o: { out?: string; force?: boolean 
   const errors = Object.values(files).flatMap((f) => (f.error ? [f.error] : []));
   if (errors.length) throw new CliError(errors.join("\n"), EXIT.FAILURE);
   if (!files.haCf.text && !files.haresources.text && !files.authkeys.text) throw new CliError(`${dir} holds none of ha.cf, haresources, authkeys: nothing to import`, EXIT.FAILURE);
-  if ([files.haCf.text, files.haresources.text, files.authkeys.text].some((t) => t !== undefined && t.includes("\u0000")))
+  if ([files.haCf.text, files.haresources.text, files.authkeys.text].some((t) => t?.includes("\u0000")))
     throw new CliError(`${dir}: a file holds binary data (NUL bytes): not a Heartbeat config`, EXIT.FAILURE);
   const r = importLegacy({ dir, haCf: files.haCf.text, haresources: files.haresources.text, authkeys: files.authkeys.text, authkeysMode: files.authkeys.mode });
   for (const w of r.warnings) console.error(`warning: ${w}`);

@@ -106,7 +106,7 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
       break;
     case "fence": {
       const f = s.fence[tm.peer];
-      if (!f || f.state !== "failed") break;
+      if (f?.state !== "failed") break;
       f.state = "running";
       f.attempts++;
       t.log.push(`node ${tm.peer}: fencing again (attempt ${f.attempts})`);
@@ -163,8 +163,8 @@ function onStopDone(t: Stepper, e: Of<"done">): void {
     g.stopAttempts = 0;
     t.effects.push({ type: "stop", group: e.group, step: g.step });
   } else {
-    const then = g.then;
-    t.setGroup(e.group, then, then === "failed" ? "start failed; resources stopped" : "all resources stopped", { started: 0, until: then === "failed" ? g.until : undefined });
+    const after = g.after;
+    t.setGroup(e.group, after, after === "failed" ? "start failed; resources stopped" : "all resources stopped", { started: 0, until: after === "failed" ? g.until : undefined });
     if (g.announce) t.effects.push({ type: "control", msg: { kind: "released", group: e.group } });
   }
 }
@@ -192,7 +192,7 @@ function onIface(t: Stepper, e: Of<"iface">): void {
 
 function onFenced(t: Stepper, e: Of<"fenced">): void {
   const f = t.s.fence[e.peer];
-  if (!f || f.state !== "running") return;
+  if (f?.state !== "running") return;
   if (e.ok) {
     f.state = "done";
     t.log.push(`node ${e.peer}: fenced (attempt ${f.attempts}): taking over what it held`);

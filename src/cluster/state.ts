@@ -55,7 +55,7 @@ export interface GroupState {
   /** failed: until when (start failure), or undefined = blocked until cleared (stop failure) */
   until?: number;
   /** after stopping: where we go */
-  then: "stopped" | "failed";
+  after: "stopped" | "failed";
   stopAttempts: number;
   /** stopping because the node is leaving / handing over: tell the peers when done */
   announce: boolean;
@@ -205,7 +205,7 @@ export function initialState(cfg: MachineConfig, now: number): MachineState {
 /** Is serial a newer than b (both mod 256)? */
 export const newer = (a: number, b: number) => a !== b && ((a - b) & 255) < 128;
 
-export const newGroup = (now: number): GroupState => ({ phase: "stopped", since: now, reason: "start", step: 0, started: 0, then: "stopped", stopAttempts: 0, announce: false });
+export const newGroup = (now: number): GroupState => ({ phase: "stopped", since: now, reason: "start", step: 0, started: 0, after: "stopped", stopAttempts: 0, announce: false });
 
 export const alive = (p: PeerState) => p.liveness === "up" || p.liveness === "late";
 

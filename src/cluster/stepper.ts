@@ -38,16 +38,16 @@ export class Stepper {
     this.effects.push({ type: "start", group: gi, step: 0 });
   }
 
-  /** Stop from the last started resource down; then `then`. */
-  stopGroup(gi: number, reason: string, then: "stopped" | "failed", announce: boolean) {
+  /** Stop from the last started resource down; then `after`. */
+  stopGroup(gi: number, reason: string, after: "stopped" | "failed", announce: boolean) {
     const g = this.s.groups[gi]!;
     const top = g.phase === "running" ? this.cfg.groups[gi]!.resources.length : g.started;
     if (top === 0) {
-      this.setGroup(gi, then, reason, { step: 0, started: 0 });
+      this.setGroup(gi, after, reason, { step: 0, started: 0 });
       if (announce) this.effects.push({ type: "control", msg: { kind: "released", group: gi } });
       return;
     }
-    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, then, announce, stopAttempts: 0 });
+    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, after, announce, stopAttempts: 0 });
     this.effects.push({ type: "stop", group: gi, step: top - 1 });
   }
 

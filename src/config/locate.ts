@@ -116,7 +116,10 @@ class Scanner {
     this.advance(this.i + 1);
     for (;;) {
       this.skipSpace(true);
-      if (this.text[this.i] === close) return this.advance(this.i + 1);
+      if (this.text[this.i] === close) {
+        this.advance(this.i + 1);
+        return;
+      }
       if (this.text[this.i] === ",") this.advance(this.i + 1);
       else if (this.i >= this.text.length) return;
       else item();

@@ -196,7 +196,7 @@ function walkVariants(c: Collector, item: unknown, k: KindOf<"variants">, p: Seg
   const markers = Object.keys(k.variants).filter((m) => m in item);
   if (markers.length !== 1) {
     const names = Object.keys(k.variants).map((n) => `"${n}"`).join(", ");
-    return c.add(p, markers.length === 0 ? "a resource needs exactly one of " + names : `a resource has both ${markers.map((m) => `"${m}"`).join(" and ")}`,
+    return c.add(p, markers.length === 0 ? `a resource needs exactly one of ${names}` : `a resource has both ${markers.map((m) => `"${m}"`).join(" and ")}`,
       "write one resource per entry, like { ip = \"192.0.2.10/24\", interface = \"eth0\" } or { script = \"httpd\" }", "key");
   }
   const out = walkTable(c, item, k.variants[markers[0]!]!, p);
@@ -382,7 +382,10 @@ function readKeys(c: Collector, table: string, list: (Raw | undefined)[], env: C
 
 /** ha.toml names the scripts and the fence command root runs: root's own, writable by nobody else; with a key inline, readable by nobody else either. */
 function checkSelf(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Error): void {
-  if (self instanceof Error) return c.add([], `cannot check the permissions of ${c.file}: ${self.message}`);
+  if (self instanceof Error) {
+    c.add([], `cannot check the permissions of ${c.file}: ${self.message}`);
+    return;
+  }
   const inline = (table: unknown) => ((table as Raw | undefined)?.key as Raw[] | undefined)?.some((k) => typeof k?.secret === "string") ?? false;
   const bad = untrusted(self, env, false);
   if (bad) c.add([], `${c.file} ${bad}: it names the commands root runs`, self.uid !== 0 && self.uid !== env.uid ? `chown root: ${c.file}; chmod 600 ${c.file}` : `chmod go-w ${c.file}`);

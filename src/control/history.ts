@@ -56,7 +56,7 @@ export class History {
     if (this.file) {
       try {
         if (this.lines + 1 > 2 * this.size) {
-          writeAtomic(this.file, this.entries.map((x) => JSON.stringify(x)).join("\n") + "\n", 0o600);
+          writeAtomic(this.file, `${this.entries.map((x) => JSON.stringify(x)).join("\n")}\n`, 0o600);
           this.lines = this.entries.length;
         } else {
           const fd = openAppend(this.file, 0o600);

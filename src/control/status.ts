@@ -133,11 +133,11 @@ export function renderStatus(s: Status, events = 10): string {
   out.push("Peers");
   const prow: string[][] = [["NODE", "STATE", "ITS STATE", "LAST HEARD", "LINK", "LINK STATE", "LATE", "HEARD"]];
   for (const p of s.peers) {
-    p.links.forEach((l, i) =>
+    p.links.forEach((l, i) => {
       prow.push(i === 0
         ? [p.name, p.state, `${p.node_state ?? "-"}${p.score !== null && p.score !== 100 ? ` (uplink ${p.score})` : ""}`, ago(p.last_heard_ms), l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]
-        : ["", "", "", "", l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]),
-    );
+        : ["", "", "", "", l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]);
+    });
   }
   out.push(...table(prow));
   for (const p of s.peers)

@@ -9,7 +9,7 @@ import { decodeControl, encodeControl } from "../cluster/control.ts";
 import { initialState, recordOf, step, timerKey, type Command, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
 import { decodeRecord, encodeRecord } from "../cluster/record.ts";
 import type { HeartbeatEvent, Links } from "../heartbeat/types.ts";
-import type { Runner, RunResult } from "../resources/types.ts";
+import type { Runner, } from "../resources/types.ts";
 
 export interface Clock {
   now(): number;

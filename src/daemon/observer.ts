@@ -43,35 +43,43 @@ export class HeartbeatLog {
   onEvent(e: HeartbeatEvent): void {
     switch (e.type) {
       case "peer":
-        return this.onPeer(e);
+        this.onPeer(e);
+        break;
       case "link":
-        return this.onLink(e);
-      case "local": {
+        this.onLink(e);
+        break;
+      case "local":
         this.sending.set(e.link, e.up);
-        const line = e.up ? `link ${e.link}: sending works again` : `link ${e.link}: marked down locally: sending fails (${this.errnoName(e.errno)})`;
-        return this.tell(e.up ? "info" : "error", "link", line);
-      }
+        this.tell(e.up ? "info" : "error", "link", e.up ? `link ${e.link}: sending works again` : `link ${e.link}: marked down locally: sending fails (${this.errnoName(e.errno)})`);
+        break;
       case "carrier":
         this.carrier.set(e.link, e.up);
-        return this.tell(e.up ? "info" : "warn", "link", `link ${e.link}: carrier ${e.up ? "up" : "lost"}`);
+        this.tell(e.up ? "info" : "warn", "link", `link ${e.link}: carrier ${e.up ? "up" : "lost"}`);
+        break;
       case "record":
       case "control":
-        return this.log.debug(`${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`);
+        this.log.debug(`${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`);
+        break;
       case "overflow":
-        return this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
+        this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
+        break;
       case "vip":
         this.log.error(`address ${e.address}: ${e.op === "renew" ? "renewing its lease" : "announcing it"} failed: ${this.errnoName(e.errno)}`);
-        return this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
+        this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
+        break;
       case "iface":
-        return this.tell(e.up ? "info" : "error", e.up ? "link" : "fault", `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`);
+        this.tell(e.up ? "info" : "error", e.up ? "link" : "fault", `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`);
+        break;
       case "score":
         this.score = e.score;
-        return this.tell(e.score === 100 ? "info" : "warn", e.score === 100 ? "link" : "fault", `uplink: ${e.up} ping target(s) answer: score ${e.score}`);
+        this.tell(e.score === 100 ? "info" : "warn", e.score === 100 ? "link" : "fault", `uplink: ${e.up} ping target(s) answer: score ${e.score}`);
+        break;
       case "duplicate":
-        return this.onDuplicate(e);
+        this.onDuplicate(e);
+        break;
       case "stopped":
         if (e.errno) this.tell("error", "fault", `heartbeat thread stopped: ${this.errnoName(e.errno)}`);
-        return;
+        break;
     }
   }
 

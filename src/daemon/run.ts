@@ -136,7 +136,10 @@ class Daemon implements ControlContext, ReloadContext {
   }
 
   private onStop(sig: string): void {
-    if (!this.driver) return this.exit(EXIT.OK); // not started yet: nothing to hand over
+    if (!this.driver) {
+      this.exit(EXIT.OK); // not started yet: nothing to hand over
+      return;
+    }
     if (this.stopping) {
       this.log.warn(`${sig}: already stopping (groups are being handed over; kill -9 aborts, leaving the lease to remove the addresses)`);
       return;

@@ -163,7 +163,10 @@ class FakeLinks implements Links {
         }
         if (pl.state === "dead") return;
         const silent = now - pl.lastRx;
-        if (silent >= t.deadtime) return set("dead", silent);
+        if (silent >= t.deadtime) {
+          set("dead", silent);
+          return;
+        }
         if (silent >= t.warntime && pl.state === "up") set("late", silent);
         next = Math.min(next, pl.lastRx + (pl.state === "late" ? t.deadtime : t.warntime));
       });

@@ -62,17 +62,14 @@ export function heartbeatSetup(c: HeartbeatSlice, generation: bigint, heardOffse
       peerIds: others.map((n) => n.id),
       ...(heardOffset !== undefined ? { heard: { offset: heardOffset, bits: others.map((n) => c.nodes.indexOf(n)) } } : {}),
       links: c.links.map((l) => {
-        switch (l.kind) {
-          case "ether":
-            return { kind: "ether", device: l.interface, macs: others.filter((n) => l.peer_mac[n.name]).map((n) => mac(l.peer_mac[n.name]!)) };
-          case "udp":
-            return {
-              kind: "udp", device: l.interface, mode: l.mode, port: l.port, ttl: l.ttl,
-              dests: l.mode === "multicast" ? [l.group!] : l.mode === "unicast" ? others.map((n) => l.peers[n.name]!).filter(Boolean) : [],
-            };
-          case "serial":
-            return { kind: "serial", device: l.device, baud: l.baud };
-        }
+        if (l.kind === "ether")
+          return { kind: "ether", device: l.interface, macs: others.filter((n) => l.peer_mac[n.name]).map((n) => mac(l.peer_mac[n.name]!)) };
+        if (l.kind === "udp")
+          return {
+            kind: "udp", device: l.interface, mode: l.mode, port: l.port, ttl: l.ttl,
+            dests: l.mode === "multicast" ? [l.group!] : l.mode === "unicast" ? others.map((n) => l.peers[n.name]!).filter(Boolean) : [],
+          };
+        return { kind: "serial", device: l.device, baud: l.baud };
       }),
     },
   };

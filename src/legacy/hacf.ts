@@ -257,7 +257,10 @@ export function parseHaCf(text: string, warn: Warn): HaCf {
     const [key = "", ...args] = line.split(" ");
     const k = key.toLowerCase();
     const w = (msg: string) => warn(no, msg);
-    const need = (n: number) => args.length >= n || (w(`${key} needs ${n} argument${n > 1 ? "s" : ""}: ignored`), false);
+    const need = (n: number) => {
+      if (args.length < n) w(`${key} needs ${n} argument${n > 1 ? "s" : ""}: ignored`);
+      return args.length >= n;
+    };
     const handler = Object.hasOwn(DIRECTIVES, k) ? DIRECTIVES[k] : undefined;
     if (handler) handler(m, { key, args, no, from: `ha.cf:${no}: ${line}`, warn: w, need });
     else if (Object.hasOwn(KNOWN_IGNORED, k)) w(`${key}: ${KNOWN_IGNORED[k]}`);

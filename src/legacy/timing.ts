@@ -39,13 +39,13 @@ export function resolveUcast(m: HaCf, warn: Warn): void {
   for (const [dev, e] of m.ucast) {
     const ips = [...new Set(e.ips)];
     const peers: Record<string, string> = {};
-    if (ips.length === nodes.length) ips.forEach((ip, i) => (peers[nodes[i]!] = ip));
+    if (ips.length === nodes.length) for (const [i, ip] of ips.entries()) peers[nodes[i]!] = ip;
     else if (ips.length === 1 && nodes.length === 2) {
       // Heartbeat's ucast names the other node; which one that is depends on whose ha.cf this was
       peers[nodes[1]!] = ips[0]!;
       warn(e.no, `ucast ${dev} ${ips[0]}: Heartbeat's ucast names the other node's address, so this file belongs to one node; it is written as ${nodes[1]}'s address. hb needs every node's address in one list: add ${nodes[0]} = "<its address on ${dev}>" (from the other node's ha.cf), and swap them if this file was ${nodes[1]}'s`);
     } else {
-      ips.forEach((ip, i) => (peers[nodes[i] ?? `node${i + 1}`] = ip));
+      for (const [i, ip] of ips.entries()) peers[nodes[i] ?? `node${i + 1}`] = ip;
       warn(e.no, `ucast ${dev}: ${ips.length} address(es) for ${nodes.length} nodes: matched in order; check that each node name has its own address`);
     }
     e.link.from = e.lines.join("\n# from ");

@@ -23,6 +23,7 @@ const LABEL: Record<string, string> = {
  * control characters: they are written as \xHH, so a log file, journald or a terminal never runs them.
  */
 export function printable(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
@@ -76,7 +77,7 @@ function make(level: LogLevel): ConsolaInstance {
   });
 }
 
-let root = make("info");
+const root = make("info");
 // consola's withTag copies the level, so keep the children to change it later.
 const children = new Map<string, ConsolaInstance>();
 

@@ -379,13 +379,14 @@ export class Engine {
         if (l.kind === "ether") {
           const macs = l.macs ?? [];
           const flat = new Uint8Array(Math.max(1, macs.length * 6));
-          macs.forEach((m, i) => flat.set(m, i * 6));
+          for (const [i, m] of macs.entries()) flat.set(m, i * 6);
           check(`ether link on ${l.device}`, s.hb_engine_add_ether(h, cstr(l.device), ptr(flat), macs.length));
         } else if (l.kind === "udp") {
           const dests = l.dests ?? [];
           const flat = new Uint8Array(Math.max(1, dests.length * 4));
-          dests.forEach((d, i) => flat.set(ipv4(d), i * 4));
-          check(`udp link on ${l.device}`, s.hb_engine_add_udp(h, cstr(l.device), UDP_MODE[l.mode ?? "broadcast"], l.port ?? 694, l.ttl ?? 1, ptr(flat), dests.length));
+          for (const [i, d] of dests.entries()) flat.set(ipv4(d), i * 4);
+          check(`udp link on ${l.device}`, s.hb_engine_add_udp(h, cstr(l.device), UDP_MODE[l.mode ?? "broadcast"], l.port ?? 0, l.ttl ?? 0, // 0: refused (the config always sets them)
+           ptr(flat), dests.length));
         } else {
           check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 0)); // 0: refused (the config always sets it)
         }

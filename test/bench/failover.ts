@@ -65,7 +65,7 @@ async function trials(lab: Lab, impl: Impl, deadMs: number): Promise<Record<Scen
   const out = Object.fromEntries(SCENARIOS.map((s) => [s, [] as Sample[]])) as Record<Scenario, Sample[]>;
   const settle = Math.max(1500, deadMs * 3);
   let n1 = impl.start(1);
-  let n2 = impl.start(2);
+  const n2 = impl.start(2);
   const converged = async (node: number, ms = 15_000) => waitFor(`node${node} alone holds the VIP`, async () => JSON.stringify(await holders(lab)) === `[${node}]`, ms, 20);
   await converged(1);
   const pinger = new Pinger(lab);

@@ -18,7 +18,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFrame } from "../lib/frame.ts";
-import { ClusterFiles, configText, HB, HbProcess, startHb } from "../lib/cluster.ts";
+import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
 import { Lab, leftoverNamespaces, run, waitFor } from "../lib/netns.ts";
 
 export const FAULTS = ["kill9", "freeze", "term", "signal", "partition", "oneway", "linkcut", "carrier", "move", "reload", "forged", "duplicate", "loss"] as const;
@@ -375,7 +375,7 @@ export async function runCts(o: CtsOptions): Promise<CtsResult> {
       }
       if (bad.length && o.keepDir) {
         mkdirSync(o.keepDir, { recursive: true });
-        c.procs.forEach((p, k) => p && writeFileSync(join(o.keepDir!, `it${it + 1}-node${k}.log`), p.lines.slice(Math.max(0, (marks[k] ?? 0) - 50)).map((l) => l.text).join("\n")));
+        for (const [k, p] of c.procs.entries()) if (p) writeFileSync(join(o.keepDir!, `it${it + 1}-node${k}.log`), p.lines.slice(Math.max(0, (marks[k] ?? 0) - 50)).map((l) => l.text).join("\n"));
       }
       // a node that failed an audit is restarted, so one failure does not spoil the rest of the block
       for (const [k, p] of c.procs.entries()) if (p && exited(p)) c.start(k);

@@ -27,6 +27,7 @@ describe.skipIf(Boolean(why))("hb daemon", () => {
       a.proc.kill(sig);
       expect(await Promise.race([a.proc.exited, Bun.sleep(5000).then(() => "hung")])).toBe(0);
       expect(a.lines.some((l) => l.text.includes(`${sig}: stopping`))).toBe(true);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: an ESC (colour codes) must not be there
       for (const l of a.lines) expect(l.text).not.toMatch(/\x1b\[|^\s*$/); // no colours, no blank lines
     }
   });

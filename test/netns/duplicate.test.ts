@@ -22,7 +22,8 @@ describe.skipIf(Boolean(why))("a duplicate node on a real kernel", () => {
   const report = t.report;
 
   test("a clone of node1 for 2 s: reported with both addresses; gone: the real node1 is heard again, nothing restarts", async () => {
-    const files = (t.files = new ClusterFiles(failoverConfig(t.scripts)));
+    t.files = new ClusterFiles(failoverConfig(t.scripts));
+    const files = t.files;
     const a = t.start(1);
     const b = t.start(2);
     await a.waitLine(/group web: starting -> running/, 8000);

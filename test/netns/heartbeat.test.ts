@@ -116,7 +116,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("cutting one of two links marks that link dead and keeps the peer up", async () => {
-    const [a, b] = await pair([UDP0, ETHER1]);
+    const [_a, b] = await pair([UDP0, ETHER1]);
     await b.waitLine(/link ether:eth1 to node1: unknown -> up/);
     const mark = b.lines.length;
     await lab.plug(1, false, 1);
@@ -127,7 +127,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("cutting every link: peer dead within deadtime + 20 ms (keepalive 50 ms, deadtime 150 ms)", async () => {
-    const [a, b] = await pair([UDP0, ETHER1]);
+    const [_a, b] = await pair([UDP0, ETHER1]);
     const delays: number[] = [];
     for (let trial = 0; trial < 3; trial++) {
       await Bun.sleep(300);
@@ -156,7 +156,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("an nftables rule dropping UDP on one node leaves the ether link and the peer up", async () => {
-    const [a, b] = await pair([UDP0, ETHER1]);
+    const [a, _b] = await pair([UDP0, ETHER1]);
     await a.waitLine(/link ether:eth1 to node2: unknown -> up/);
     const mark = a.lines.length;
     const nft = await lab.exec(lab.nodes[0]!, ["nft", "add table inet hbt; add chain inet hbt input { type filter hook input priority 0; }; add rule inet hbt input udp dport 694 drop"]);
@@ -168,7 +168,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("a link whose own interface goes down is marked down locally and loses carrier; the peer stays up", async () => {
-    const [a, b] = await pair([UDP0, ETHER1]);
+    const [a, _b] = await pair([UDP0, ETHER1]);
     await a.waitLine(/link ether:eth1: carrier up/);
     const mark = a.lines.length;
     await lab.exec(lab.nodes[0]!, ["ip", "link", "set", "eth1", "down"]);
@@ -201,7 +201,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     const attacker = lab.nodes[2]!;
     const send = async (frames: string[]) => {
       const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", "eth1"], { stdin: "pipe", stdout: "pipe" });
-      p.stdin.write(frames.join("\n") + "\n");
+      p.stdin.write(`${frames.join("\n")}\n`);
       await p.stdin.end();
       expect(await new Response(p.stdout).text()).toBe(`sent ${frames.length}\n`);
     };
@@ -234,7 +234,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     const replay = async (frames: string[]) => {
       for (const l of [0, 1]) {
         const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", `eth${l}`], { stdin: "pipe", stdout: "ignore" });
-        p.stdin.write(frames.join("\n") + "\n");
+        p.stdin.write(`${frames.join("\n")}\n`);
         await p.stdin.end();
         await p.exited;
       }
@@ -284,7 +284,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
       await b2.waitLine(/heartbeat: 2 link\(s\)/, 5000);
       for (const l of [0, 1]) {
         const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", `eth${l}`], { stdin: "pipe", stdout: "ignore" });
-        p.stdin.write(old.join("\n") + "\n");
+        p.stdin.write(`${old.join("\n")}\n`);
         await p.stdin.end();
         await p.exited;
       }

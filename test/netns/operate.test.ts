@@ -81,9 +81,9 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const r = await hb(1, ["status"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Cluster lab: node node1 \(id 1\) is ACTIVE since/);
-    expect(r.stdout).toMatch(/\n  node2 +up +active +\d+ ms ago +udp:eth0 +up +0 /);
+    expect(r.stdout).toMatch(/\n {2}node2 +up +active +\d+ ms ago +udp:eth0 +up +0 /);
     expect(r.stdout).toMatch(/\n +ether:eth0 +up /);
-    expect(r.stdout).toMatch(/\n  web +node1 +running +node1 /);
+    expect(r.stdout).toMatch(/\n {2}web +node1 +running +node1 /);
     expect(r.stdout).toContain("group web: starting -> running (all resources started)");
     const s = await statusOf(1);
     expect(s.schema).toBe("hb.status/1");
@@ -388,7 +388,7 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     await a.waitLine(/group extra: starting -> running/, 5000);
     expect((await statusOf(1)).groups.map((g: { name: string }) => g.name)).toEqual(["web", "extra"]);
     // now a refused change (a link) with a safe one (log level): nothing applies
-    writeFileSync(cfgFile, withGroup.replace('interface = "eth0"\n\n[[link]]\nkind = "ether"', 'interface = "eth0"\nport = 695\n\n[[link]]\nkind = "ether"')+ '\n[log]\nlevel = "warn"\n', { mode: 0o600 });
+    writeFileSync(cfgFile, `${withGroup.replace('interface = "eth0"\n\n[[link]]\nkind = "ether"', 'interface = "eth0"\nport = 695\n\n[[link]]\nkind = "ether"')}\n[log]\nlevel = "warn"\n`, { mode: 0o600 });
     const bad = await run([HB, "reload", "--config", cfgFile, "--node", "node1"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("nothing changed");

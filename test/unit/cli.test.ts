@@ -23,7 +23,7 @@ describe("hb CLI", () => {
   test("--help lists every command with a one-line purpose", () => {
     const r = hb(["--help"]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/\n  check +Validate the config and print a summary of the cluster\n/);
+    expect(r.out).toMatch(/\n {2}check +Validate the config and print a summary of the cluster\n/);
     for (const cmd of ["status", "standby \\[group\\]", "takeover \\[group\\]", "clear <group>", "reload", "report", "history", "systemd-unit"])
       expect(r.out).toMatch(new RegExp(`\\n  ${cmd} +[A-Z]`));
     expect(r.out).toContain("Run the daemon in the foreground");
@@ -80,7 +80,7 @@ describe("hb CLI", () => {
     const text = require("node:fs").readFileSync(join(dir, "ha.toml"), "utf8") as string;
     // this host's own interface (lo) for every link and address: only what exists here may pass
     const local = join(dir, "local.toml");
-    writeFileSync(local, text.replace(/interface = "eth[01]"/g, 'interface = "lo"').replace(/label = "eth0:0"/g, 'label = "lo:0"')+ `\n[paths]\nscript_dirs = ["${scripts}"]\n`, { mode: 0o644 });
+    writeFileSync(local, `${text.replace(/interface = "eth[01]"/g, 'interface = "lo"').replace(/label = "eth0:0"/g, 'label = "lo:0"')}\n[paths]\nscript_dirs = ["${scripts}"]\n`, { mode: 0o644 });
     const ok = asNode("node2", ["check", "-c", local]);
     expect(ok.err).toBe("");
     expect(ok.out).toContain("this host (node node2): every interface, device, script and command is here");

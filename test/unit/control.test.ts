@@ -132,8 +132,8 @@ describe("metrics and rendering", () => {
     s.events.push({ time: "2026-11-22T09:00:00.000Z", kind: "group", text: "group web: starting -> running (all resources started)", cause: "start of ip done" });
     const t = renderStatus(s);
     expect(t).toContain("Cluster c: node a (id 1) is ACTIVE since 2026-11-22 09:00:00Z");
-    expect(t).toMatch(/\n  b +up +active +20 ms ago +udp:eth0 +up +0 +20 ms ago\n/);
-    expect(t).toMatch(/\n  web +a +running +a +2026-11-22 09:00:00Z +start\n/);
+    expect(t).toMatch(/\n {2}b +up +active +20 ms ago +udp:eth0 +up +0 +20 ms ago\n/);
+    expect(t).toMatch(/\n {2}web +a +running +a +2026-11-22 09:00:00Z +start\n/);
     expect(t).toContain("2026-11-22 09:00:00Z  group web: starting -> running (all resources started)  [start of ip done]");
   });
 });
@@ -180,7 +180,7 @@ describe("reload plans are all or nothing", () => {
     expect(p.refused).toEqual(["uplink changed: restart hb to change it (one node at a time)", "fencing changed: restart hb to change it (one node at a time)", "watchdog changed: restart hb to change it (one node at a time)"]);
   });
   test("a removed group or one inserted before the others: refused", () => {
-    expect(planReload(cfg(), cfg("", base.replace(/\[\[group\]\][^]*$/, ""))).refused[0]).toMatch(/^group web was removed/);
+    expect(planReload(cfg(), cfg("", base.replace(/\[\[group\]\][\s\S]*$/, ""))).refused[0]).toMatch(/^group web was removed/);
     const inserted = base.replace("[[group]]", '[[group]]\nname = "db"\npreferred = "n2"\nresources = [{ script = "db" }]\n[[group]]');
     expect(planReload(cfg(), cfg("", inserted)).refused[0]).toMatch(/^group web was replaced by db at the same place/);
   });
@@ -212,7 +212,7 @@ describe("systemd", () => {
     expect(sent).toEqual(["@sd READY=1\nSTATUS=active", "@sd STATUS=standby", "@sd WATCHDOG=1"]);
     expect(new Notifier({ NOTIFY_SOCKET: "@sd", WATCHDOG_USEC: "4000000", WATCHDOG_PID: "7" }, () => {}, 42).watchdogMs).toBeUndefined();
     const quiet: string[] = [];
-    new Notifier({}, (p, m) => quiet.push(m)).ready("x");
+    new Notifier({}, (_p, m) => quiet.push(m)).ready("x");
     expect(quiet).toEqual([]);
   });
   test("a syslog line carries facility and severity", () => {

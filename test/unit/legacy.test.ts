@@ -107,7 +107,7 @@ describe("Heartbeat authentication (verifyLegacy)", () => {
     const changes: string[] = [];
     const forged: string[] = [];
     const g = new LegacyGuard([eth0], 10_000, (n, alive) => changes.push(`${n.node} ${alive ? "alive" : "gone"} ${n.trusted ? "trusted" : "untrusted"}`), [KEY], (w) => forged.push(w), () => 0);
-    eth0.queue.push({ payload: enc(netstring(["t=status", "st=active", "src=evil", "auth=2 00"]) + "42:2 0000000000000000000000000000000000000000,"), from: "198.51.100.66" });
+    eth0.queue.push({ payload: enc(`${netstring(["t=status", "st=active", "src=evil", "auth=2 00"])}42:2 0000000000000000000000000000000000000000,`), from: "198.51.100.66" });
     eth0.queue.push({ payload: enc(CLASSIC), from: "198.51.100.9" }, { payload: REAL, from: "198.51.100.9" });
     g.poll();
     expect(changes).toEqual(["oldnode alive untrusted", "oldnode alive trusted"]);

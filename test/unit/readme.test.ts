@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { BEGIN, END, renderReference } from "../../src/config/reference.ts";
-import { SCHEMA } from "../../src/config/schema.ts";
+import { type Fields, SCHEMA } from "../../src/config/schema.ts";
 
 const readme = await Bun.file(`${import.meta.dir}/../../README.md`).text();
 
@@ -14,16 +14,16 @@ test("the README config reference is exactly what the schema renders", () => {
 
 test("every schema key appears in the reference with its default", () => {
   const ref = renderReference();
-  const walk = (fields: Record<string, any>) => {
+  const walk = (fields: Fields) => {
     for (const [name, f] of Object.entries(fields)) {
       const k = f.kind;
       if (k.t === "table") walk(k.fields);
       else if (k.t === "tables") walk(k.item);
-      else if (k.t === "tagged" || k.t === "variants") for (const v of Object.values(k.variants)) walk(v as Record<string, any>);
+      else if (k.t === "tagged" || k.t === "variants") for (const v of Object.values(k.variants)) walk(v);
       else {
         expect(ref).toContain(`\`${name}\``);
         // a non-empty default must say why it was chosen
-        const empty = f.default === undefined || (Array.isArray(f.default) && f.default.length === 0) || (typeof f.default === "object" && Object.keys(f.default).length === 0);
+        const empty = f.default === undefined || (Array.isArray(f.default) && f.default.length === 0) || (typeof f.default === "object" && f.default !== null && Object.keys(f.default).length === 0);
         if (!empty) expect({ key: name, reason: typeof f.reason }).toEqual({ key: name, reason: "string" });
       }
     }

@@ -60,7 +60,7 @@ test("children get a fixed PATH and the C locale, nothing of the daemon's enviro
   expect(env).toContain("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
   expect(env).toContain("LANG=C\n");
   expect(env).not.toContain("HB_TEST_LEAK");
-  expect(env).not.toContain(dir + ":");
+  expect(env).not.toContain(`${dir}:`);
 });
 
 test("scripts are found in the script directories, in order, and called SCRIPT [args] start|stop", async () => {
