@@ -86,7 +86,7 @@ function daemonCommand(cli: Cli): void {
 }
 
 /** What an operator runs against the running daemon (through its control socket). */
-function operatorCommands(cli: Cli): void {
+function statusCommand(cli: Cli): void {
   cli
     .command("status", "Show this node, its peers and links, the groups and the last events")
     .option("--json", "Print the status as JSON (schema hb.status/1, see the README)")
@@ -101,6 +101,10 @@ function operatorCommands(cli: Cli): void {
       return ops.status(socket, { json: o.json, events: Number(o.events), historyFile });
     });
 
+}
+
+/** Commands that change what the daemon does. */
+function controlCommands(cli: Cli): void {
   for (const cmd of ["standby", "takeover"] as const)
     cli
       .command(`${cmd} [group]`, cmd === "standby"
@@ -131,6 +135,10 @@ function operatorCommands(cli: Cli): void {
       return ops.reload(socketFor(o));
     });
 
+}
+
+/** What the daemon knows, for people and for monitoring. */
+function queryCommands(cli: Cli): void {
   cli
     .command("report", "Health for cron and monitoring: one line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
     .option("--json", "Print the verdict as JSON (schema hb.report/1)")
@@ -202,7 +210,9 @@ function toolCommands(cli: Cli): void {
 export function buildCli() {
   const cli = cac("hb");
   daemonCommand(cli);
-  operatorCommands(cli);
+  statusCommand(cli);
+  controlCommands(cli);
+  queryCommands(cli);
   toolCommands(cli);
   cli.usage("[-c FILE]            run the daemon\n  $ hb <command> [options]");
   cli.option("-v, --version", "Print the version");

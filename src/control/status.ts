@@ -116,11 +116,10 @@ function table(rows: string[][], indent = "  "): string[] {
 }
 
 /** The readable table of `hb status`. */
-export function renderStatus(s: Status, events = 10): string {
-  const out: string[] = [];
+function nodeLines(s: Status): string[] {
   const n = s.node;
   const mb = (b?: number) => (b === undefined ? "?" : `${(b / 1048576).toFixed(1)} MB`);
-  out.push(`Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`);
+  const out = [`Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`];
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
   if (n.score_measured !== null) out.push(`  uplink score ${n.score}${n.score_measured !== n.score ? ` (measured ${n.score_measured}, waiting out the hold-down)` : ""}`);
   for (const f of n.faults) out.push(`  FAULT: ${f.group} cannot run here: ${f.reason}`);
@@ -129,46 +128,58 @@ export function renderStatus(s: Status, events = 10): string {
   if (s.legacy?.bad) out.push(`  legacy guard: ${s.legacy.bad} bad packet(s) dropped; last: ${s.legacy.last_bad}`);
   for (const d of s.duplicates ?? []) if (d.last_seen_ms < DUPLICATE_RECENT_MS) out.push(`  DUPLICATE: two live senders claim ${d.node} on ${d.link}: ${d.addresses.join(" and ")}, last ${ago(d.last_seen_ms)}`);
   for (const f of s.fencing) out.push(`  fencing ${f.peer}: ${f.state.toUpperCase()}, attempt ${f.attempts}, since ${local(f.since)}${f.error ? `: ${f.error}` : ""}`);
-  out.push("");
-  out.push("Peers");
-  const prow: string[][] = [["NODE", "STATE", "ITS STATE", "LAST HEARD", "LINK", "LINK STATE", "LATE", "HEARD"]];
+  return out;
+}
+
+function peerLines(s: Status): string[] {
+  const rows: string[][] = [["NODE", "STATE", "ITS STATE", "LAST HEARD", "LINK", "LINK STATE", "LATE", "HEARD"]];
   for (const p of s.peers) {
+    const its = `${p.node_state ?? "-"}${p.score !== null && p.score !== 100 ? ` (uplink ${p.score})` : ""}`;
     p.links.forEach((l, i) => {
-      prow.push(i === 0
-        ? [p.name, p.state, `${p.node_state ?? "-"}${p.score !== null && p.score !== 100 ? ` (uplink ${p.score})` : ""}`, ago(p.last_heard_ms), l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]
-        : ["", "", "", "", l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]);
+      const peer = i === 0 ? [p.name, p.state, its, ago(p.last_heard_ms)] : ["", "", "", ""];
+      rows.push([...peer, l.name, l.state, String(l.late_count), ago(l.last_heard_ms)]);
     });
   }
-  out.push(...table(prow));
+  const out = ["Peers", ...table(rows)];
   for (const p of s.peers)
     for (const l of p.links)
       if (l.last_auth_failure_ms !== null && l.last_auth_failure_ms < AUTH_RECENT_MS)
         out.push(`  AUTH: ${l.auth_failures} frame(s) from ${p.name} failed authentication on ${l.name}, the last ${ago(l.last_auth_failure_ms)}: are the keys the same?`);
-  out.push("");
-  out.push("Links");
-  const lrow: string[][] = [["LINK", "KIND", "SENDING", "CARRIER", "TX", "RX", "DROPPED"]];
+  return out;
+}
+
+function linkLines(s: Status): string[] {
+  const rows: string[][] = [["LINK", "KIND", "SENDING", "CARRIER", "TX", "RX", "DROPPED"]];
   for (const l of s.links) {
     const drops = Object.entries(l.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "0";
-    lrow.push([l.name, l.kind, l.sending ? "ok" : "FAILING", l.carrier === null ? "-" : l.carrier ? "yes" : "NO", String(l.frames_tx), String(l.frames_rx), drops]);
+    rows.push([l.name, l.kind, l.sending ? "ok" : "FAILING", l.carrier === null ? "-" : l.carrier ? "yes" : "NO", String(l.frames_tx), String(l.frames_rx), drops]);
   }
-  out.push(...table(lrow));
-  out.push("");
-  out.push("Groups");
-  const grow: string[][] = [["GROUP", "RUNS ON", "HERE", "PREFERRED", "SINCE", "REASON"]];
+  return ["Links", ...table(rows)];
+}
+
+function groupLines(s: Status): string[] {
+  const rows: string[][] = [["GROUP", "RUNS ON", "HERE", "PREFERRED", "SINCE", "REASON"]];
   for (const g of s.groups) {
     const here = g.blocked ? "BLOCKED" : g.here === "failed" && g.failed_until ? `failed until ${local(g.failed_until).slice(11)}` : g.here;
-    grow.push([g.name, g.holders.length ? g.holders.join("+") : "NOWHERE", here, g.preferred, local(g.since), g.reason]);
+    rows.push([g.name, g.holders.length ? g.holders.join("+") : "NOWHERE", here, g.preferred, local(g.since), g.reason]);
   }
-  out.push(...table(grow));
-  if (s.conflicts.length) {
-    out.push("");
-    out.push("Address conflicts");
-    for (const c of s.conflicts.slice(-5)) out.push(`  ${local(c.time)}  ${c.address} on ${c.interface}: ${c.message}`);
-  }
-  out.push("");
-  out.push(`Last events (failovers here: ${s.counters.failovers})`);
+  const out = ["Groups", ...table(rows)];
+  if (s.conflicts.length) out.push("", "Address conflicts", ...s.conflicts.slice(-5).map((c) => `  ${local(c.time)}  ${c.address} on ${c.interface}: ${c.message}`));
+  return out;
+}
+
+export function renderStatus(s: Status, events = 10): string {
   const ev = s.events.slice(-events);
-  if (ev.length === 0) out.push("  none");
-  for (const e of ev) out.push(`  ${local(e.time)}  ${e.text}${e.cause ? `  [${e.cause}]` : ""}`);
-  return out.join("\n");
+  return [
+    ...nodeLines(s),
+    "",
+    ...peerLines(s),
+    "",
+    ...linkLines(s),
+    "",
+    ...groupLines(s),
+    "",
+    `Last events (failovers here: ${s.counters.failovers})`,
+    ...(ev.length ? ev.map((e) => `  ${local(e.time)}  ${e.text}${e.cause ? `  [${e.cause}]` : ""}`) : ["  none"]),
+  ].join("\n");
 }
