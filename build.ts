@@ -11,15 +11,29 @@ import { join } from "node:path";
 
 const root = import.meta.dir;
 const CFLAGS = [
-  "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes",
-  "-fPIC", "-fvisibility=hidden", "-fno-strict-aliasing", "-D_GNU_SOURCE",
+  "-std=gnu11",
+  "-O2",
+  "-g",
+  "-Wall",
+  "-Wextra",
+  "-Werror",
+  "-Wshadow",
+  "-Wstrict-prototypes",
+  "-fPIC",
+  "-fvisibility=hidden",
+  "-fno-strict-aliasing",
+  "-D_GNU_SOURCE",
   // hardening: stack canaries and checked buffer calls (the __*_chk symbols are older than glibc 2.17)
-  "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2",
+  "-fstack-protector-strong",
+  "-D_FORTIFY_SOURCE=2",
 ];
 const LDFLAGS = ["-shared", "-Wl,-z,relro,-z,now", "-Wl,--no-undefined", "-Wl,--as-needed"];
 /** Sources of the shim: everything in native/ but test and fuzz drivers. */
 export const shimSources = () =>
-  readdirSync(join(root, "native")).filter((f) => f.endsWith(".c") && !/^(fuzz|test)_/.test(f)).sort().map((f) => join("native", f));
+  readdirSync(join(root, "native"))
+    .filter((f) => f.endsWith(".c") && !/^(fuzz|test)_/.test(f))
+    .sort()
+    .map((f) => join("native", f));
 
 function run(cmd: string[]) {
   const p = Bun.spawnSync(cmd, { cwd: root, stdout: "inherit", stderr: "inherit" });
@@ -41,7 +55,9 @@ function newer(out: string, inputs: string[]): boolean {
 export function buildShim() {
   mkdirSync(join(root, "build"), { recursive: true });
   const srcs = shimSources();
-  const headers = readdirSync(join(root, "native")).filter((f) => f.endsWith(".h")).map((f) => join("native", f));
+  const headers = readdirSync(join(root, "native"))
+    .filter((f) => f.endsWith(".h"))
+    .map((f) => join("native", f));
   if (newer("build/libhb.so", [...srcs, ...headers, "build.ts"])) return;
   run(["gcc", ...CFLAGS, ...LDFLAGS, "-o", "build/libhb.so", ...srcs]);
   console.log("build: build/libhb.so");

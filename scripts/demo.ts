@@ -8,8 +8,18 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clientMac, ClusterFiles, failoverConfig, holders, Lab, Pinger, startHb, VIP, writeScripts } from "../test/lib/failover.ts";
 import { HB, type HbProcess } from "../test/lib/cluster.ts";
+import {
+  ClusterFiles,
+  clientMac,
+  failoverConfig,
+  holders,
+  Lab,
+  Pinger,
+  startHb,
+  VIP,
+  writeScripts,
+} from "../test/lib/failover.ts";
 import { netnsUnavailable, waitFor } from "../test/lib/netns.ts";
 
 const why = netnsUnavailable();
@@ -28,9 +38,11 @@ const at = async (p: HbProcess, re: RegExp, from = 0) => {
 
 const dir = mkdtempSync(join(tmpdir(), "hb-demo-"));
 const lab = await Lab.create({ nodes: 2, client: true });
-const files = new ClusterFiles(failoverConfig(writeScripts(dir), {
-  timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" },
-}));
+const files = new ClusterFiles(
+  failoverConfig(writeScripts(dir), {
+    timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" },
+  }),
+);
 let pinger: Pinger | undefined;
 const cleanup = () => {
   pinger?.stop();
@@ -55,8 +67,15 @@ try {
   const n1 = startHb(lab, files, 1);
   const n2 = startHb(lab, files, 2);
   await waitFor("node1 to hold the VIP", async () => JSON.stringify(await holders(lab)) === "[1]", 10_000, 20);
-  await waitFor("the client to reach it", async () => (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0, 5000, 20);
-  console.log(`${bold("steady")}: ${VIP} is on node${(await holders(lab)).join(", node")}; the client's ARP entry says ${await clientMac(lab)} (node1)\n`);
+  await waitFor(
+    "the client to reach it",
+    async () => (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0,
+    5000,
+    20,
+  );
+  console.log(
+    `${bold("steady")}: ${VIP} is on node${(await holders(lab)).join(", node")}; the client's ARP entry says ${await clientMac(lab)} (node1)\n`,
+  );
 
   pinger = new Pinger(lab);
   await waitFor("the pinger", () => pinger!.count > 30, 5000, 20);
@@ -74,10 +93,13 @@ try {
   const back = pinger.firstAfter(pulled);
   const gaveUp = n1.matching(/group web: running -> stopping \(no carrier on eth0\)/, mark1a).length > 0;
   console.log(`${t(dead.ms)}  node2: peer node1 dead                (+${dead.ms - pulled} ms)`);
-  if (gaveUp) console.log(`             node1: no carrier on eth0: it released the VIP itself (no split brain while cut off)`);
+  if (gaveUp)
+    console.log(`             node1: no carrier on eth0: it released the VIP itself (no split brain while cut off)`);
   console.log(`${t(added.ms)}  node2: VIP added, first gratuitous ARP (+${added.ms - pulled} ms)`);
   if (back) console.log(`${t(back)}  client: answered again, by node2      (+${Math.round(back - pulled)} ms)`);
-  console.log(`client outage: ${bold(`${Math.round(pinger.outage(from))} ms`)}; its ARP entry now says ${await clientMac(lab)} (node2)\n`);
+  console.log(
+    `client outage: ${bold(`${Math.round(pinger.outage(from))} ms`)}; its ARP entry now says ${await clientMac(lab)} (node2)\n`,
+  );
 
   // --- failback: plug it back ---
   from = pinger.count;
@@ -94,9 +116,13 @@ try {
   await waitFor("the client back on node1", async () => (await clientMac(lab)) === Lab.nodeMac(1), 5000, 20);
   await Bun.sleep(300);
   console.log(`${t(heard.ms)}  node1: hears node2 again                (+${heard.ms - plugged} ms)`);
-  console.log(`${t(released.ms)}  node2: hands the VIP back (node1 is preferred, auto_failback on) (+${released.ms - plugged} ms)`);
+  console.log(
+    `${t(released.ms)}  node2: hands the VIP back (node1 is preferred, auto_failback on) (+${released.ms - plugged} ms)`,
+  );
   console.log(`${t(again.ms)}  node1: VIP added, gratuitous ARP        (+${again.ms - plugged} ms)`);
-  console.log(`client outage during the failback: ${bold(`${Math.round(pinger.outage(from))} ms`)}; ARP entry: ${await clientMac(lab)} (node1)`);
+  console.log(
+    `client outage during the failback: ${bold(`${Math.round(pinger.outage(from))} ms`)}; ARP entry: ${await clientMac(lab)} (node1)`,
+  );
   console.log(`holders of ${VIP} now: node${(await holders(lab)).join(", node")}\n`);
 
   console.log("what an operator sees: hb status on node2");

@@ -1,5 +1,6 @@
 // Rewrite the config reference block of README.md from the schema.
 import { BEGIN, END, renderReference } from "../src/config/reference.ts";
+
 const path = `${import.meta.dir}/../README.md`;
 const text = await Bun.file(path).text();
 const a = text.indexOf(BEGIN);

@@ -2,8 +2,8 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { formatDuration } from "../config/duration.ts";
-import { CHILD_ENV, findScript } from "../resources/runner.ts";
 import type { Config, LinkConfig, ResourceConfig } from "../config/schema.ts";
+import { CHILD_ENV, findScript } from "../resources/runner.ts";
 
 const link = (l: LinkConfig): string => {
   switch (l.kind) {
@@ -12,7 +12,13 @@ const link = (l: LinkConfig): string => {
       return `raw Ethernet on ${l.interface}, ${peers.length ? `unicast to ${peers.join(", ")}` : "broadcast"}`;
     }
     case "udp":
-      return `UDP ${l.mode} on ${l.interface} port ${l.port}${l.mode === "multicast" ? ` group ${l.group} ttl ${l.ttl}` : ""}${l.mode === "unicast" ? ` to ${Object.entries(l.peers).map(([n, a]) => `${n}=${a}`).join(", ")}` : ""}`;
+      return `UDP ${l.mode} on ${l.interface} port ${l.port}${l.mode === "multicast" ? ` group ${l.group} ttl ${l.ttl}` : ""}${
+        l.mode === "unicast"
+          ? ` to ${Object.entries(l.peers)
+              .map(([n, a]) => `${n}=${a}`)
+              .join(", ")}`
+          : ""
+      }`;
     case "serial":
       return `serial ${l.device} at ${l.baud} bit/s`;
   }
@@ -42,10 +48,20 @@ export function summary(c: Config): string {
     `groups (${c.groups.length}):`,
     ...c.groups.map((g) => `  ${g.name}, preferred ${g.preferred}: ${g.resources.map(resource).join(", ")}`),
   ];
-  lines.push(c.fencing.method === "command" ? `fencing: ${c.fencing.command.join(" ")} NODE (timeout ${formatDuration(c.fencing.timeout)})` : "fencing: none (chosen in the config): a node that only looks dead may keep its addresses until its lease ends");
-  if (c.uplink.targets.length) lines.push(`uplink: ping ${c.uplink.targets.join(", ")} every ${formatDuration(c.uplink.interval)}; hold-down ${formatDuration(c.uplink.hold_down)}${c.uplink.require ? "; require_uplink: an isolated node releases its groups" : ""}`);
+  lines.push(
+    c.fencing.method === "command"
+      ? `fencing: ${c.fencing.command.join(" ")} NODE (timeout ${formatDuration(c.fencing.timeout)})`
+      : "fencing: none (chosen in the config): a node that only looks dead may keep its addresses until its lease ends",
+  );
+  if (c.uplink.targets.length)
+    lines.push(
+      `uplink: ping ${c.uplink.targets.join(", ")} every ${formatDuration(c.uplink.interval)}; hold-down ${formatDuration(c.uplink.hold_down)}${c.uplink.require ? "; require_uplink: an isolated node releases its groups" : ""}`,
+    );
   if (c.watchdog.device) lines.push(`watchdog: ${c.watchdog.device}, fed every ${formatDuration(c.watchdog.interval)}`);
-  if (c.links.length < 2) lines.push("note: one link only; a second path (another NIC, or a serial cable) guards against a false failover when it breaks");
+  if (c.links.length < 2)
+    lines.push(
+      "note: one link only; a second path (another NIC, or a serial cable) guards against a false failover when it breaks",
+    );
   return lines.join("\n");
 }
 
@@ -73,12 +89,15 @@ export function localProblems(c: Config, sysNet = "/sys/class/net", path: string
     for (const r of g.resources) {
       if (r.kind === "ip") iface(r.interface, `group ${g.name}: ip ${r.address}`);
       if (r.kind === "script" && !findScript(r.script, c.paths.script_dirs))
-        out.push(`group ${g.name}: script ${r.script} not found (or not executable)${r.script.startsWith("/") ? "" : ` in ${c.paths.script_dirs.join(", ")}`}`);
+        out.push(
+          `group ${g.name}: script ${r.script} not found (or not executable)${r.script.startsWith("/") ? "" : ` in ${c.paths.script_dirs.join(", ")}`}`,
+        );
     }
   if (c.uplink.interface) iface(c.uplink.interface, "uplink");
   if (c.fencing.method === "command") {
     const cmd = c.fencing.command[0]!;
-    if (!findScript(cmd, cmd.includes("/") ? [] : path.split(":"))) out.push(`fencing: command ${cmd} not found (or not executable)`);
+    if (!findScript(cmd, cmd.includes("/") ? [] : path.split(":")))
+      out.push(`fencing: command ${cmd} not found (or not executable)`);
   }
   return out;
 }

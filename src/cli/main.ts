@@ -1,4 +1,5 @@
 #!/usr/bin/env bun
+import { hostname } from "node:os";
 /**
  * hb command line. Every command is listed by `hb --help` with one line.
  * Unknown commands and options exit 2 (cac alone would exit 0).
@@ -6,18 +7,17 @@
 import { cac } from "cac";
 import pkg from "../../package.json" with { type: "json" };
 import { ConfigError } from "../config/errors.ts";
-import type { Config } from "../config/schema.ts";
 import { DEFAULT_CONFIG, loadConfig, systemEnv } from "../config/load.ts";
-import { LOG_LEVELS, logger, setLogLevel, type LogLevel } from "../log/log.ts";
-import { isLocalNode, localProblems, summary } from "./check.ts";
-import { hostname } from "node:os";
-import { CliError } from "./errors.ts";
-import { ControlSocketError } from "../control/server.ts";
-import { historyPath } from "../control/history.ts";
-import { StartupError } from "../daemon/errors.ts";
-import { NativeError, ShimLoadError, shimInfo } from "../native/shim.ts";
-import { EXIT } from "../log/exit.ts";
 import { DEFAULT_SOCKET, NAME_PATTERN } from "../config/names.ts";
+import type { Config } from "../config/schema.ts";
+import { historyPath } from "../control/history.ts";
+import { ControlSocketError } from "../control/server.ts";
+import { StartupError } from "../daemon/errors.ts";
+import { EXIT } from "../log/exit.ts";
+import { LOG_LEVELS, type LogLevel, logger, setLogLevel } from "../log/log.ts";
+import { NativeError, ShimLoadError, shimInfo } from "../native/shim.ts";
+import { isLocalNode, localProblems, summary } from "./check.ts";
+import { CliError } from "./errors.ts";
 
 export const VERSION: string = pkg.version;
 
@@ -62,7 +62,8 @@ const seconds = (v: unknown, what: string) => {
 
 function applyLogLevel(o: GlobalOptions, fallback: LogLevel) {
   const level = (o.logLevel ?? fallback) as LogLevel;
-  if (!LOG_LEVELS.includes(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`, EXIT.USAGE);
+  if (!LOG_LEVELS.includes(level))
+    throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`, EXIT.USAGE);
   setLogLevel(level);
 }
 
@@ -74,15 +75,13 @@ function daemonCommand(cli: Cli): void {
     .option("--node <name>", "This node's name (default: cluster.node, else uname -n)")
     .option("--log-level <level>", `Log level: ${LOG_LEVELS.join(", ")} (default: log.level)`);
 
-  cli
-    .command("", "Run the daemon in the foreground (stop with SIGTERM)")
-    .action(async (o: GlobalOptions) => {
-      applyLogLevel(o, "info");
-      const config = load(o);
-      if (!o.logLevel) setLogLevel(config.log.level);
-      const { runDaemon } = await import("../daemon/run.ts");
-      return runDaemon(config, { testHooks: process.env.HB_TEST_HOOKS === "1", reread: () => load(o) });
-    });
+  cli.command("", "Run the daemon in the foreground (stop with SIGTERM)").action(async (o: GlobalOptions) => {
+    applyLogLevel(o, "info");
+    const config = load(o);
+    if (!o.logLevel) setLogLevel(config.log.level);
+    const { runDaemon } = await import("../daemon/run.ts");
+    return runDaemon(config, { testHooks: process.env.HB_TEST_HOOKS === "1", reread: () => load(o) });
+  });
 }
 
 /** What an operator runs against the running daemon (through its control socket). */
@@ -100,27 +99,41 @@ function statusCommand(cli: Cli): void {
       const historyFile = config ? historyPath(config.paths.state_dir) : undefined;
       return ops.status(socket, { json: o.json, events: Number(o.events), historyFile });
     });
-
 }
 
 /** Commands that change what the daemon does. */
 function controlCommands(cli: Cli): void {
   for (const cmd of ["standby", "takeover"] as const)
     cli
-      .command(`${cmd} [group]`, cmd === "standby"
-        ? "Move GROUP away from this node; with no GROUP or \"all\": this node holds nothing until hb takeover"
-        : "Move GROUP to this node; with no GROUP or \"all\": end standby and take every group")
+      .command(
+        `${cmd} [group]`,
+        cmd === "standby"
+          ? 'Move GROUP away from this node; with no GROUP or "all": this node holds nothing until hb takeover'
+          : 'Move GROUP to this node; with no GROUP or "all": end standby and take every group',
+      )
       .option("--wait", "Wait until the move is complete")
       .option("--timeout <seconds>", "With --wait: give up after this long (exit 1)", { default: 60 })
       .option("--socket <path>", "Control socket (default: control.socket of the config)")
-      .option("--force", cmd === "standby" ? "Even when no peer can take the group over (it stops)" : "(no effect for takeover)")
-      .action(async (group: string | undefined, o: GlobalOptions & { wait?: boolean; timeout: number; force?: boolean }) => {
-        const ops = await import("./ops.ts");
-        return ops.move(socketFor(o), cmd, groupArg(group), { wait: o.wait, timeout: seconds(o.timeout, "--timeout"), force: o.force });
-      });
+      .option(
+        "--force",
+        cmd === "standby" ? "Even when no peer can take the group over (it stops)" : "(no effect for takeover)",
+      )
+      .action(
+        async (group: string | undefined, o: GlobalOptions & { wait?: boolean; timeout: number; force?: boolean }) => {
+          const ops = await import("./ops.ts");
+          return ops.move(socketFor(o), cmd, groupArg(group), {
+            wait: o.wait,
+            timeout: seconds(o.timeout, "--timeout"),
+            force: o.force,
+          });
+        },
+      );
 
   cli
-    .command("clear <group>", "Clear a failed group on this node (after a failed start, or a stop you finished by hand) and end its yield here")
+    .command(
+      "clear <group>",
+      "Clear a failed group on this node (after a failed start, or a stop you finished by hand) and end its yield here",
+    )
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (group: string, o: GlobalOptions) => {
       const ops = await import("./ops.ts");
@@ -128,13 +141,15 @@ function controlCommands(cli: Cli): void {
     });
 
   cli
-    .command("reload", "Re-read the config and apply it if every change is safe live, else change nothing (also SIGHUP)")
+    .command(
+      "reload",
+      "Re-read the config and apply it if every change is safe live, else change nothing (also SIGHUP)",
+    )
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (o: GlobalOptions) => {
       const ops = await import("./ops.ts");
       return ops.reload(socketFor(o));
     });
-
 }
 
 /** What the daemon knows, for people and for monitoring. */
@@ -158,7 +173,8 @@ function queryCommands(cli: Cli): void {
     .action(async (o: GlobalOptions & { json?: boolean; limit?: number }) => {
       const ops = await import("./ops.ts");
       const limit = o.limit === undefined ? undefined : Number(o.limit);
-      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new CliError("--limit must be a positive whole number", EXIT.USAGE);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+        throw new CliError("--limit must be a positive whole number", EXIT.USAGE);
       return ops.history(socketFor(o), { json: o.json, limit });
     });
 }
@@ -171,11 +187,16 @@ async function check(o: GlobalOptions): Promise<number> {
   if (isLocalNode(config)) {
     const problems = localProblems(config);
     if (problems.length) {
-      console.error(`${o.config}: on this host (node ${config.cluster.node}):\n${problems.map((p) => `  error: ${p}`).join("\n")}`);
+      console.error(
+        `${o.config}: on this host (node ${config.cluster.node}):\n${problems.map((p) => `  error: ${p}`).join("\n")}`,
+      );
       return EXIT.FAILURE;
     }
     console.log(`this host (node ${config.cluster.node}): every interface, device, script and command is here`);
-  } else console.log(`this host (${hostname()}) is not node ${config.cluster.node}: interfaces, devices and scripts not checked (run hb check on that node)`);
+  } else
+    console.log(
+      `this host (${hostname()}) is not node ${config.cluster.node}: interfaces, devices and scripts not checked (run hb check on that node)`,
+    );
   const s = shimInfo();
   console.log(`native shim: loaded via ${s.via} (abi ${s.abi})`);
   return EXIT.OK;
@@ -184,7 +205,10 @@ async function check(o: GlobalOptions): Promise<number> {
 /** Tools that work on files, no daemon needed. */
 function toolCommands(cli: Cli): void {
   cli
-    .command("import [dir]", "Convert Heartbeat v1 files (ha.cf, haresources, authkeys in DIR, default /etc/ha.d) to ha.toml")
+    .command(
+      "import [dir]",
+      "Convert Heartbeat v1 files (ha.cf, haresources, authkeys in DIR, default /etc/ha.d) to ha.toml",
+    )
     .option("--out <file>", "Write ha.toml to FILE (mode 0600 when it holds a key) instead of stdout")
     .option("--force", "With --out: overwrite FILE")
     .action(async (dir: string | undefined, o: GlobalOptions & { out?: string; force?: boolean }) => {
@@ -199,7 +223,8 @@ function toolCommands(cli: Cli): void {
       const { systemdUnit } = await import("../daemon/systemd.ts");
       const { resolve, basename } = await import("node:path");
       const exe = process.execPath;
-      if (basename(exe) === "bun") console.error("hb: warning: running from source; ExecStart names bun, not an hb binary (use dist/hb)");
+      if (basename(exe) === "bun")
+        console.error("hb: warning: running from source; ExecStart names bun, not an hb binary (use dist/hb)");
       process.stdout.write(systemdUnit(exe, resolve(o.config), config));
       return EXIT.OK;
     });
@@ -236,7 +261,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.message.split("\n")) console.error(issue);
-      console.error(`hb: ${e.issues.length} problem${e.issues.length === 1 ? "" : "s"} in the config; nothing was started`);
+      console.error(
+        `hb: ${e.issues.length} problem${e.issues.length === 1 ? "" : "s"} in the config; nothing was started`,
+      );
       return EXIT.FAILURE;
     }
     if (e instanceof CliError) {

@@ -3,14 +3,15 @@
  * Each talks to the daemon over the control socket only; none reads or
  * changes cluster state itself.
  */
+
+import { writeAtomic } from "../config/files.ts";
 import { request, UnreachableError } from "../control/client.ts";
 import { History } from "../control/history.ts";
 import type { Response } from "../control/protocol.ts";
-import { evaluate, prometheus, unreachable, type Report } from "../control/report.ts";
-import { writeAtomic } from "../config/files.ts";
-import { renderStatus, type HistoryEntry, type Status } from "../control/status.ts";
-import { CliError } from "./errors.ts";
+import { evaluate, prometheus, type Report, unreachable } from "../control/report.ts";
+import { type HistoryEntry, renderStatus, type Status } from "../control/status.ts";
 import { EXIT } from "../log/exit.ts";
+import { CliError } from "./errors.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,7 +29,10 @@ async function ask(socket: string, req: Parameters<typeof request>[1]): Promise<
   }
 }
 
-export async function status(socket: string, o: { json?: boolean; events?: number; historyFile?: string }): Promise<number> {
+export async function status(
+  socket: string,
+  o: { json?: boolean; events?: number; historyFile?: string },
+): Promise<number> {
   let s: Status;
   try {
     s = (await ask(socket, { cmd: "status" })) as Status;
@@ -39,7 +43,10 @@ export async function status(socket: string, o: { json?: boolean; events?: numbe
     console.error(`hb: ${e.message}`);
     if (last.length) {
       console.log(`Last events recorded in ${o.historyFile}:`);
-      for (const ev of last) console.log(`  ${ev.time.replace("T", " ").replace(/\.\d+Z$/, "Z")}  ${ev.text}${ev.cause ? `  [${ev.cause}]` : ""}`);
+      for (const ev of last)
+        console.log(
+          `  ${ev.time.replace("T", " ").replace(/\.\d+Z$/, "Z")}  ${ev.text}${ev.cause ? `  [${ev.cause}]` : ""}`,
+        );
     }
     return EXIT.FAILURE;
   }
@@ -64,16 +71,33 @@ function moved(cmd: "standby" | "takeover", group: string, s: Status): { done: b
     const elsewhere = gs.filter((g) => g.here !== "running");
     if (group === "all") {
       // all: every group that may run here does; one held elsewhere with nowhere to go stays pending
-      return { done: elsewhere.length === 0 || (pending.length === 0 && elsewhere.every((g) => g.here === "failed")), why: elsewhere.map((g) => `${g.name} ${g.here}`).join(", ") };
+      return {
+        done: elsewhere.length === 0 || (pending.length === 0 && elsewhere.every((g) => g.here === "failed")),
+        why: elsewhere.map((g) => `${g.name} ${g.here}`).join(", "),
+      };
     }
-    return { done: elsewhere.length === 0, why: elsewhere.map((g) => `${g.name} ${g.here} here, on ${g.holders.join("+") || "no node"}`).join(", ") };
+    return {
+      done: elsewhere.length === 0,
+      why: elsewhere.map((g) => `${g.name} ${g.here} here, on ${g.holders.join("+") || "no node"}`).join(", "),
+    };
   }
   const here = gs.filter((g) => g.holders.includes(me) || g.here === "stopping" || g.here === "starting");
   const nowhere = gs.filter((g) => g.holders.length === 0);
-  return { done: here.length === 0 && nowhere.length === 0, why: [...here.map((g) => `${g.name} still ${g.here} here`), ...nowhere.map((g) => `${g.name} not yet running elsewhere`)].join(", ") };
+  return {
+    done: here.length === 0 && nowhere.length === 0,
+    why: [
+      ...here.map((g) => `${g.name} still ${g.here} here`),
+      ...nowhere.map((g) => `${g.name} not yet running elsewhere`),
+    ].join(", "),
+  };
 }
 
-export async function move(socket: string, cmd: "standby" | "takeover", group: string, o: { force?: boolean; wait?: boolean; timeout?: number }): Promise<number> {
+export async function move(
+  socket: string,
+  cmd: "standby" | "takeover",
+  group: string,
+  o: { force?: boolean; wait?: boolean; timeout?: number },
+): Promise<number> {
   const r = (await ask(socket, { cmd, group, ...(o.force ? { force: true } : {}) })) as { message: string };
   console.log(r.message);
   if (!o.wait) return EXIT.OK;
@@ -83,7 +107,12 @@ export async function move(socket: string, cmd: "standby" | "takeover", group: s
     const s = (await ask(socket, { cmd: "status" })) as Status;
     const m = moved(cmd, group, s);
     if (m.done) {
-      console.log(`done: ${s.groups.filter((g) => group === "all" || g.name === group).map((g) => `${g.name} on ${g.holders.join("+") || "no node"}`).join(", ")}`);
+      console.log(
+        `done: ${s.groups
+          .filter((g) => group === "all" || g.name === group)
+          .map((g) => `${g.name} on ${g.holders.join("+") || "no node"}`)
+          .join(", ")}`,
+      );
       return EXIT.OK;
     }
     last = m.why;
@@ -106,7 +135,10 @@ export async function reload(socket: string): Promise<number> {
 }
 
 /** hb report: the exit code is the verdict (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). */
-export async function report(socket: string, o: { json?: boolean; prometheus?: string; configNote?: string }): Promise<number> {
+export async function report(
+  socket: string,
+  o: { json?: boolean; prometheus?: string; configNote?: string },
+): Promise<number> {
   let s: Status | undefined;
   let r: Report;
   try {

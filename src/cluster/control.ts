@@ -5,14 +5,16 @@ import type { ControlMsg } from "./machine.ts";
 // 2 u8 group index (yield: 255 = every group), 3 u8 released: the sender's record serial after the release
 const ALL = 255;
 export function encodeControl(m: ControlMsg): Uint8Array {
-  if (m.kind === "released") return m.serial === undefined ? Uint8Array.of(1, 1, m.group) : Uint8Array.of(1, 1, m.group, m.serial & 255);
+  if (m.kind === "released")
+    return m.serial === undefined ? Uint8Array.of(1, 1, m.group) : Uint8Array.of(1, 1, m.group, m.serial & 255);
   if (m.kind === "yield") return Uint8Array.of(1, 3, m.group === "all" ? ALL : m.group);
   return Uint8Array.of(1, 2, 0);
 }
 
 export function decodeControl(b: Uint8Array): ControlMsg | undefined {
   if (b.length < 3 || b[0] !== 1) return undefined;
-  if (b[1] === 1) return b.length >= 4 ? { kind: "released", group: b[2]!, serial: b[3]! } : { kind: "released", group: b[2]! };
+  if (b[1] === 1)
+    return b.length >= 4 ? { kind: "released", group: b[2]!, serial: b[3]! } : { kind: "released", group: b[2]! };
   if (b[1] === 2) return { kind: "leaving" };
   if (b[1] === 3) return { kind: "yield", group: b[2] === ALL ? "all" : b[2]! };
   return undefined;

@@ -1,7 +1,6 @@
 /** What each event does to the state, one handler per event type (the ownership rule then runs in step()). */
 import { command } from "./commands.ts";
-import { newer } from "./state.ts";
-import { alive, newGroup, type ControlMsg, type MachineEvent, type TimerName } from "./state.ts";
+import { alive, type ControlMsg, type MachineEvent, newer, newGroup, type TimerName } from "./state.ts";
 import type { Stepper } from "./stepper.ts";
 
 type Of<T extends MachineEvent["type"]> = Extract<MachineEvent, { type: T }>;
@@ -51,7 +50,8 @@ function onReleased(t: Stepper, peer: string, msg: Extract<ControlMsg, { kind: "
   const p = t.s.peers[peer]!;
   // a release older than the record we know is stale (the same message comes once per link,
   // and the peer may have taken the group again since): the record wins
-  if (!p.record || (msg.serial !== undefined && p.record.serial !== undefined && !newer(msg.serial, p.record.serial))) return;
+  if (!p.record || (msg.serial !== undefined && p.record.serial !== undefined && !newer(msg.serial, p.record.serial)))
+    return;
   const gi = msg.group;
   const news = p.record.groups.includes(gi); // the same message comes once per link
   p.record = { ...p.record, groups: p.record.groups.filter((x) => x !== gi) };
@@ -70,7 +70,9 @@ function onYield(t: Stepper, peer: string, group: number | "all"): void {
   s.yieldsAsked = [...new Set([...(s.yieldsAsked ?? []), ...added])];
   if (added.length) {
     s.yields = [...s.yields, ...added];
-    t.log.push(`node ${cfg.self}: yields ${added.map((gi) => t.name(gi)).join(", ")} to ${peer} (hb takeover on ${peer})`);
+    t.log.push(
+      `node ${cfg.self}: yields ${added.map((gi) => t.name(gi)).join(", ")} to ${peer} (hb takeover on ${peer})`,
+    );
   }
 }
 
@@ -115,7 +117,8 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
     }
     case "hold": {
       const g = s.groups[tm.group];
-      if (g && g.phase === "failed" && g.until !== undefined && g.until <= now) t.setGroup(tm.group, "stopped", "failure hold-down passed", { until: undefined });
+      if (g && g.phase === "failed" && g.until !== undefined && g.until <= now)
+        t.setGroup(tm.group, "stopped", "failure hold-down passed", { until: undefined });
       break;
     }
   }
@@ -143,11 +146,16 @@ function onStartDone(t: Stepper, e: Of<"done">): void {
 
 /** A stop failed more often than stop_retries allows: the stop policy decides. */
 function stopFailed(t: Stepper, e: Of<"done">, what: string): void {
-  t.log.push(`group ${t.name(e.group)}: resource ${what} failed to stop ${t.s.groups[e.group]!.stopAttempts + 1} times: ${e.error ?? "error"}`);
+  t.log.push(
+    `group ${t.name(e.group)}: resource ${what} failed to stop ${t.s.groups[e.group]!.stopAttempts + 1} times: ${e.error ?? "error"}`,
+  );
   if (t.cfg.stopPolicy === "reboot") {
     t.setGroup(e.group, "failed", `${what} cannot be stopped: rebooting (stop policy)`, { until: undefined });
     t.effects.push({ type: "reboot", reason: `group ${t.name(e.group)}: ${what} cannot be stopped` });
-  } else t.setGroup(e.group, "failed", `${what} cannot be stopped: blocked until cleared (stop policy)`, { until: undefined });
+  } else
+    t.setGroup(e.group, "failed", `${what} cannot be stopped: blocked until cleared (stop policy)`, {
+      until: undefined,
+    });
 }
 
 function onStopDone(t: Stepper, e: Of<"done">): void {
@@ -155,7 +163,9 @@ function onStopDone(t: Stepper, e: Of<"done">): void {
   const what = t.cfg.groups[e.group]!.resources[e.step]!;
   if (!e.ok && g.stopAttempts < t.cfg.stopRetries) {
     g.stopAttempts++;
-    t.log.push(`group ${t.name(e.group)}: resource ${what} failed to stop (${e.error ?? "error"}); retry ${g.stopAttempts} of ${t.cfg.stopRetries}`);
+    t.log.push(
+      `group ${t.name(e.group)}: resource ${what} failed to stop (${e.error ?? "error"}); retry ${g.stopAttempts} of ${t.cfg.stopRetries}`,
+    );
     t.effects.push({ type: "stop", group: e.group, step: e.step });
   } else if (!e.ok) stopFailed(t, e, what);
   else if (e.step > 0) {
@@ -164,7 +174,10 @@ function onStopDone(t: Stepper, e: Of<"done">): void {
     t.effects.push({ type: "stop", group: e.group, step: g.step });
   } else {
     const after = g.after;
-    t.setGroup(e.group, after, after === "failed" ? "start failed; resources stopped" : "all resources stopped", { started: 0, until: after === "failed" ? g.until : undefined });
+    t.setGroup(e.group, after, after === "failed" ? "start failed; resources stopped" : "all resources stopped", {
+      started: 0,
+      until: after === "failed" ? g.until : undefined,
+    });
     if (g.announce) t.effects.push({ type: "control", msg: { kind: "released", group: e.group } });
   }
 }
@@ -201,7 +214,9 @@ function onFenced(t: Stepper, e: Of<"fenced">): void {
   f.state = "failed";
   f.error = e.error;
   const delay = Math.min(60_000, (t.cfg.fenceBackoff ?? 5000) * 2 ** (f.attempts - 1));
-  t.log.push(`node ${e.peer}: fencing failed (attempt ${f.attempts}): ${e.error ?? "error"}; not taking over its groups; retry in ${delay < 10_000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`}`);
+  t.log.push(
+    `node ${e.peer}: fencing failed (attempt ${f.attempts}): ${e.error ?? "error"}; not taking over its groups; retry in ${delay < 10_000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`}`,
+  );
   t.timer({ kind: "fence", peer: e.peer }, t.now + delay);
 }
 
@@ -210,7 +225,9 @@ function onLegacy(t: Stepper, e: Of<"legacy">): void {
   const key = `${e.node}@${e.ifname}`;
   if (e.alive && !s.legacy.includes(key)) {
     s.legacy = [...s.legacy, key];
-    t.log.push(`node ${cfg.self}: a live Heartbeat v1 node ${e.node} is heard on ${e.ifname}: no group with an address there runs here until it is gone`);
+    t.log.push(
+      `node ${cfg.self}: a live Heartbeat v1 node ${e.node} is heard on ${e.ifname}: no group with an address there runs here until it is gone`,
+    );
   } else if (!e.alive && s.legacy.includes(key)) {
     s.legacy = s.legacy.filter((x) => x !== key);
     t.log.push(`node ${cfg.self}: Heartbeat node ${e.node} on ${e.ifname} is gone`);
@@ -233,7 +250,8 @@ export const HANDLERS: Handlers = {
     t.effects.push({ type: "control", msg: { kind: "leaving" } });
   },
   standby(t, e) {
-    if (e.on && (t.s.phase === "active" || t.s.phase === "waiting")) t.setNode("standby", "standby kept from before the restart");
+    if (e.on && (t.s.phase === "active" || t.s.phase === "waiting"))
+      t.setNode("standby", "standby kept from before the restart");
     else if (!e.on && t.s.phase === "standby") t.setNode("active", "standby ended");
   },
   command,

@@ -25,9 +25,9 @@ import { recordOf } from "./ownership.ts";
 import { alive, type MachineConfig, type MachineEvent, type MachineState, type StepResult } from "./state.ts";
 import { Stepper } from "./stepper.ts";
 
-export * from "./state.ts";
-export { chooseOwner, holdersOf, recordOf, unable } from "./ownership.ts";
 export { describeEvent } from "./describe.ts";
+export { chooseOwner, holdersOf, recordOf, unable } from "./ownership.ts";
+export * from "./state.ts";
 
 /** One event in, the new state, its effects and its log lines out. */
 export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, now: number): StepResult {
@@ -37,7 +37,8 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   (HANDLERS[e.type] as (t: Stepper, e: MachineEvent) => void)(t, e);
 
   // Leave the waiting phase as soon as every peer has been heard from (its record is known).
-  if (s.phase === "waiting" && Object.values(s.peers).every((p) => p.record !== undefined && alive(p))) t.setNode("active", "every peer heard");
+  if (s.phase === "waiting" && Object.values(s.peers).every((p) => p.record !== undefined && alive(p)))
+    t.setNode("active", "every peer heard");
   t.reconcile(reasonFor(e, cfg));
   t.endAskedYields();
   t.finishLeaving();
@@ -48,6 +49,7 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
     t.effects.unshift({ type: "record", record: { ...record, serial: s.serial } });
   }
   // a release is as new as the record that no longer lists the group
-  for (const eff of t.effects) if (eff.type === "control" && eff.msg.kind === "released") eff.msg = { ...eff.msg, serial: s.serial };
+  for (const eff of t.effects)
+    if (eff.type === "control" && eff.msg.kind === "released") eff.msg = { ...eff.msg, serial: s.serial };
   return { state: s, effects: t.effects, log: t.log };
 }

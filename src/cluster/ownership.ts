@@ -2,8 +2,9 @@
  * The ownership rule (see machine.ts for it in words): who holds a group, who
  * should, what this node cannot serve now, and the record it sends.
  */
-import { alive, selfHolds, nodeState, type MachineConfig, type MachineState } from "./state.ts";
+
 import type { StateRecord } from "./record.ts";
+import { alive, type MachineConfig, type MachineState, nodeState, selfHolds } from "./state.ts";
 
 /** Every node that holds group gi now: this one by its phase, peers by their records (alive ones only). */
 export function holdersOf(s: MachineState, self: string, gi: number): string[] {
@@ -21,8 +22,19 @@ export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
     // failed here, or cannot serve it now (no carrier, isolated, unheard): peers must not count on us
     if (g.phase === "failed" || unable(cfg, s, i)) failed.push(i);
   });
-  const heard = Object.entries(s.peers).filter(([, p]) => alive(p)).map(([n]) => cfg.nodes.findIndex((x) => x.name === n)).filter((i) => i >= 0);
-  return { state: nodeState(s), score: s.score, groups, failed, yields: [...s.yields].sort((a, b) => a - b), serial: s.serial, heard: heard.sort((a, b) => a - b) };
+  const heard = Object.entries(s.peers)
+    .filter(([, p]) => alive(p))
+    .map(([n]) => cfg.nodes.findIndex((x) => x.name === n))
+    .filter((i) => i >= 0);
+  return {
+    state: nodeState(s),
+    score: s.score,
+    groups,
+    failed,
+    yields: [...s.yields].sort((a, b) => a - b),
+    serial: s.serial,
+    heard: heard.sort((a, b) => a - b),
+  };
 }
 
 /** Why this node cannot serve group gi now, if it cannot (not a choice: a fault). */
@@ -32,11 +44,22 @@ export function unable(cfg: MachineConfig, s: MachineState, gi: number): string 
   const settling = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifSettling?.includes(i));
   if (settling.length) return `carrier just came back on ${settling.join(", ")}: waiting to hear the peers there`;
   const old = s.legacy.filter((x) => (cfg.groupInterfaces?.[gi] ?? []).includes(x.split("@")[1]!));
-  if (old.length) return `a live Heartbeat node (${old.map((x) => x.replace("@", " on ")).join(", ")}) could hold its addresses`;
+  if (old.length)
+    return `a live Heartbeat node (${old.map((x) => x.replace("@", " on ")).join(", ")}) could hold its addresses`;
   const peers = Object.entries(s.peers);
-  if (cfg.requireUplink && s.score === 0 && !peers.some(([, p]) => alive(p))) return "isolated: no ping target and no peer answers (require_uplink)";
+  if (cfg.requireUplink && s.score === 0 && !peers.some(([, p]) => alive(p)))
+    return "isolated: no ping target and no peer answers (require_uplink)";
   const me = cfg.nodes.findIndex((n) => n.name === cfg.self);
-  const deaf = peers.filter(([, p]) => alive(p) && p.settled && p.record?.state === "active" && p.record.heard !== undefined && !p.record.heard.includes(me)).map(([n]) => n);
+  const deaf = peers
+    .filter(
+      ([, p]) =>
+        alive(p) &&
+        p.settled &&
+        p.record?.state === "active" &&
+        p.record.heard !== undefined &&
+        !p.record.heard.includes(me),
+    )
+    .map(([n]) => n);
   if (deaf.length) return `${deaf.join(", ")} cannot hear us (one-way loss): it acts as if we were dead`;
   return undefined;
 }
@@ -49,7 +72,10 @@ export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now
   const yielding = new Set<string>();
   const holders = holdersOf(s, cfg.self, gi);
   const mine = s.groups[gi]!;
-  const selfCan = (s.phase === "active" || s.phase === "waiting") && !(mine.phase === "failed" && (mine.until === undefined || mine.until > now)) && !unable(cfg, s, gi);
+  const selfCan =
+    (s.phase === "active" || s.phase === "waiting") &&
+    !(mine.phase === "failed" && (mine.until === undefined || mine.until > now)) &&
+    !unable(cfg, s, gi);
   if (selfCan) all.push(cfg.self);
   if (s.yields.includes(gi)) yielding.add(cfg.self);
   for (const [name, p] of Object.entries(s.peers)) {
@@ -70,7 +96,8 @@ export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now
   }
   const byId = (list: string[]) => [...list].sort((a, b) => id(a) - id(b))[0];
   const heldBy = holders.filter((h) => cands.includes(h));
-  if (cands.includes(g.preferred) && (cfg.autoFailback || heldBy.length === 0 || heldBy.includes(g.preferred))) return g.preferred;
+  if (cands.includes(g.preferred) && (cfg.autoFailback || heldBy.length === 0 || heldBy.includes(g.preferred)))
+    return g.preferred;
   if (heldBy.length === 1) return heldBy[0];
   if (heldBy.length > 1) return heldBy.includes(g.preferred) ? g.preferred : byId(heldBy);
   return byId(cands);
@@ -87,4 +114,3 @@ export function peerCanTake(s: MachineState, peer: string, gi: number): string |
   if (r.yields?.includes(gi)) return `${peer} yields it too (hb standby there)`;
   return undefined;
 }
-

@@ -62,5 +62,13 @@ export function encodeRecord(r: StateRecord): Uint8Array {
 export function decodeRecord(b: Uint8Array): StateRecord | undefined {
   if (b.length < RECORD_MIN || b[0] !== 1 || b[1]! >= NODE_STATES.length) return undefined;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { state: NODE_STATES[b[1]!]!, score: b[3]!, groups: unmask(dv.getUint32(4)), failed: unmask(dv.getUint32(8)), yields: b.length >= 16 ? unmask(dv.getUint32(12)) : [], ...(b.length >= 17 ? { serial: b[16]! } : {}), ...(b.length >= 21 ? { heard: unmask(dv.getUint32(17)) } : {}) };
+  return {
+    state: NODE_STATES[b[1]!]!,
+    score: b[3]!,
+    groups: unmask(dv.getUint32(4)),
+    failed: unmask(dv.getUint32(8)),
+    yields: b.length >= 16 ? unmask(dv.getUint32(12)) : [],
+    ...(b.length >= 17 ? { serial: b[16]! } : {}),
+    ...(b.length >= 21 ? { heard: unmask(dv.getUint32(17)) } : {}),
+  };
 }

@@ -198,20 +198,36 @@ export function initialState(cfg: MachineConfig, now: number): MachineState {
     score: 100,
     fence: {},
     legacy: [],
-    peers: Object.fromEntries(cfg.nodes.filter((n) => n.name !== cfg.self).map((n) => [n.name, { liveness: "unknown" as Liveness }])),
+    peers: Object.fromEntries(
+      cfg.nodes.filter((n) => n.name !== cfg.self).map((n) => [n.name, { liveness: "unknown" as Liveness }]),
+    ),
   };
 }
 
 /** Is serial a newer than b (both mod 256)? */
 export const newer = (a: number, b: number) => a !== b && ((a - b) & 255) < 128;
 
-export const newGroup = (now: number): GroupState => ({ phase: "stopped", since: now, reason: "start", step: 0, started: 0, after: "stopped", stopAttempts: 0, announce: false });
+export const newGroup = (now: number): GroupState => ({
+  phase: "stopped",
+  since: now,
+  reason: "start",
+  step: 0,
+  started: 0,
+  after: "stopped",
+  stopAttempts: 0,
+  announce: false,
+});
 
 export const alive = (p: PeerState) => p.liveness === "up" || p.liveness === "late";
 
 /** Does this node hold group g (resources possibly up)? */
 export function selfHolds(g: GroupState): boolean {
-  return g.phase === "starting" || g.phase === "running" || g.phase === "stopping" || (g.phase === "failed" && g.until === undefined);
+  return (
+    g.phase === "starting" ||
+    g.phase === "running" ||
+    g.phase === "stopping" ||
+    (g.phase === "failed" && g.until === undefined)
+  );
 }
 
 export function nodeState(s: MachineState): NodeState {

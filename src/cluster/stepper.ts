@@ -3,7 +3,17 @@
  * it produces, and the only places where a group or the node changes phase.
  */
 import { chooseOwner, holdersOf, unable } from "./ownership.ts";
-import { alive, selfHolds, type Effect, type GroupPhase, type GroupState, type MachineConfig, type MachineState, type NodePhase, type TimerName } from "./state.ts";
+import {
+  alive,
+  type Effect,
+  type GroupPhase,
+  type GroupState,
+  type MachineConfig,
+  type MachineState,
+  type NodePhase,
+  selfHolds,
+  type TimerName,
+} from "./state.ts";
 
 export class Stepper {
   effects: Effect[] = [];
@@ -65,18 +75,32 @@ export class Stepper {
         // nor one whose state record has not arrived yet after it came back)
         const fault = leaving ? undefined : unable(this.cfg, this.s, gi);
         if (!leaving && !fault && owner && this.s.peers[owner]?.record?.state !== "active") return;
-        const reason = leaving ? (this.s.phase === "leaving" ? "node leaving" : "standby") : fault ? fault : owner ? `handing over to ${owner}` : why(gi, owner);
+        const reason = leaving
+          ? this.s.phase === "leaving"
+            ? "node leaving"
+            : "standby"
+          : fault
+            ? fault
+            : owner
+              ? `handing over to ${owner}`
+              : why(gi, owner);
         this.stopGroup(gi, reason, "stopped", true);
         return;
       }
-      if ((g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined && g.until <= this.now)) && owner === this.cfg.self && this.s.phase === "active") {
+      if (
+        (g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined && g.until <= this.now)) &&
+        owner === this.cfg.self &&
+        this.s.phase === "active"
+      ) {
         // wait while another live node still holds it: it is releasing it
         const stillHeld = holdersOf(this.s, this.cfg.self, gi).some((h) => h !== this.cfg.self);
         if (stillHeld) return;
         // a peer that is back but whose record has not arrived yet may hold it: wait for the record
         if (Object.values(this.s.peers).some((p) => alive(p) && !p.record)) return;
         // a dead peer that held it must be fenced first (it may only look dead)
-        const fencing = Object.entries(this.s.fence).filter(([, f]) => f.state !== "done" && f.held.includes(gi)).map(([n]) => n);
+        const fencing = Object.entries(this.s.fence)
+          .filter(([, f]) => f.state !== "done" && f.held.includes(gi))
+          .map(([n]) => n);
         if (fencing.length) return;
         if (this.s.yields.includes(gi)) {
           this.s.yields = this.s.yields.filter((x) => x !== gi);
@@ -105,9 +129,16 @@ export class Stepper {
     if (!this.s.groups.every((g) => !selfHolds(g))) {
       // A group blocked by a failed stop stays claimed: exiting would let the lease drop its
       // addresses and a peer start it while its service may still run here. Stay, loudly.
-      const blocked = this.s.groups.flatMap((g, i) => (g.phase === "failed" && g.until === undefined ? [this.name(i)] : []));
-      if (blocked.length && this.s.groups.every((g) => !selfHolds(g) || (g.phase === "failed" && g.until === undefined)))
-        this.log.push(`node ${this.cfg.self}: not exiting: group ${blocked.join(", ")} could not be stopped and stays claimed here (stop policy block); stop it by hand, then kill -9 hb to let a peer take over`);
+      const blocked = this.s.groups.flatMap((g, i) =>
+        g.phase === "failed" && g.until === undefined ? [this.name(i)] : [],
+      );
+      if (
+        blocked.length &&
+        this.s.groups.every((g) => !selfHolds(g) || (g.phase === "failed" && g.until === undefined))
+      )
+        this.log.push(
+          `node ${this.cfg.self}: not exiting: group ${blocked.join(", ")} could not be stopped and stays claimed here (stop policy block); stop it by hand, then kill -9 hb to let a peer take over`,
+        );
       return;
     }
     this.setNode("done", "every group released");

@@ -8,7 +8,7 @@
  * writes through it): native/files.c. The directories hb
  * keeps its own state in must be root's and writable by nobody else.
  */
-import { closeSync, constants as C, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { constants as C, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { writeAtomicAt } from "../native/shim.ts";
 
@@ -22,7 +22,13 @@ const me = () => process.getuid?.() ?? 0;
 
 export const errText = (e: unknown) => {
   const err = e as NodeJS.ErrnoException;
-  return err.code === "ENOENT" ? "no such file" : err.code === "EACCES" ? "permission denied" : err.code === "ELOOP" ? "it is a symbolic link (refused: give the file it points to)" : (err.message ?? String(e));
+  return err.code === "ENOENT"
+    ? "no such file"
+    : err.code === "EACCES"
+      ? "permission denied"
+      : err.code === "ELOOP"
+        ? "it is a symbolic link (refused: give the file it points to)"
+        : (err.message ?? String(e));
 };
 
 /** Open once, never through a symlink; the owner and mode checked are those of what is read. */
@@ -48,9 +54,14 @@ export function openFile(path: string): FileInfo | Error {
 export function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory (a symbolic link?): hb keeps root's files there only in a real directory`);
-  if (st.uid !== 0 && st.uid !== me()) throw new Error(`${dir} is owned by uid ${st.uid}, not by root: chown root: ${dir}`);
-  if (st.mode & 0o022) throw new Error(`${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}): chmod go-w ${dir}`);
+  if (!st.isDirectory())
+    throw new Error(
+      `${dir} is not a directory (a symbolic link?): hb keeps root's files there only in a real directory`,
+    );
+  if (st.uid !== 0 && st.uid !== me())
+    throw new Error(`${dir} is owned by uid ${st.uid}, not by root: chown root: ${dir}`);
+  if (st.mode & 0o022)
+    throw new Error(`${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}): chmod go-w ${dir}`);
 }
 
 /** Replace `file` whole, never through a symlink (see writeAtomicAt in the shim). */

@@ -1,9 +1,9 @@
 /** Read ha.toml from disk and validate it against the real system. */
 import { hostname } from "node:os";
-import { openFile } from "./files.ts";
 import { ConfigError } from "./errors.ts";
+import { openFile } from "./files.ts";
 import type { Config } from "./schema.ts";
-import { parseConfig, type ConfigEnv } from "./validate.ts";
+import { type ConfigEnv, parseConfig } from "./validate.ts";
 
 export const DEFAULT_CONFIG = "/etc/hb/ha.toml";
 
@@ -17,6 +17,15 @@ export const systemEnv = (nodeOverride?: string): ConfigEnv => ({
 export function loadConfig(file: string, env: ConfigEnv = systemEnv()): Config {
   const self = env.open(file);
   if (self instanceof Error)
-    throw new ConfigError([{ file, line: 1, col: 1, path: "", message: `cannot read the config file: ${self.message}`, hint: "pass --config FILE (an example is in examples/ha.toml)" }]);
+    throw new ConfigError([
+      {
+        file,
+        line: 1,
+        col: 1,
+        path: "",
+        message: `cannot read the config file: ${self.message}`,
+        hint: "pass --config FILE (an example is in examples/ha.toml)",
+      },
+    ]);
   return parseConfig(self.text, file, env, self);
 }

@@ -13,13 +13,20 @@ export const END = "<!-- config-reference:end -->";
 function typeOf(f: Field): string {
   const k = f.kind;
   switch (k.t) {
-    case "string": return k.oneOf ? k.oneOf.map((o) => `"${o}"`).join(" \\| ") : "string";
-    case "duration": return `duration (${formatDuration(k.min)}..${formatDuration(k.max)})`;
-    case "bool": return "bool";
-    case "int": return k.oneOf ? `int: ${k.oneOf.join(", ")}` : `int (${k.min}..${k.max})`;
-    case "strings": return "array of strings";
-    case "map": return "table: node = string";
-    default: return k.t;
+    case "string":
+      return k.oneOf ? k.oneOf.map((o) => `"${o}"`).join(" \\| ") : "string";
+    case "duration":
+      return `duration (${formatDuration(k.min)}..${formatDuration(k.max)})`;
+    case "bool":
+      return "bool";
+    case "int":
+      return k.oneOf ? `int: ${k.oneOf.join(", ")}` : `int (${k.min}..${k.max})`;
+    case "strings":
+      return "array of strings";
+    case "map":
+      return "table: node = string";
+    default:
+      return k.t;
   }
 }
 
@@ -51,7 +58,8 @@ function section(name: string, f: Field, out: string[], header: string) {
     const scalar = Object.values(k.fields).some((x) => !["table", "tables", "tagged", "variants"].includes(x.kind.t));
     if (scalar) out.push(...table(k.fields, ""), "");
     for (const [sub, sf] of Object.entries(k.fields))
-      if (["table", "tables", "tagged", "variants"].includes(sf.kind.t)) section(sub, sf, out, `${header.replace(/^\[|\]$/g, "").replace(/^/, "[[")}.${sub}]]`);
+      if (["table", "tables", "tagged", "variants"].includes(sf.kind.t))
+        section(sub, sf, out, `${header.replace(/^\[|\]$/g, "").replace(/^/, "[[")}.${sub}]]`);
   } else if (k.t === "tables") {
     out.push(`### ${header}${required}`, "", f.doc, "");
     out.push(...table(k.item, ""), "");

@@ -6,7 +6,17 @@
  * slice.
  */
 
-import { BAUDS, DEFAULT_BAUD, DEFAULT_SOCKET, DEFAULT_UDP_PORT, IFNAME_HINT, IFNAME_PATTERN, NAME_HINT, NAME_PATTERN, SYSLOG_FACILITIES } from "./names.ts";
+import {
+  BAUDS,
+  DEFAULT_BAUD,
+  DEFAULT_SOCKET,
+  DEFAULT_UDP_PORT,
+  IFNAME_HINT,
+  IFNAME_PATTERN,
+  NAME_HINT,
+  NAME_PATTERN,
+  SYSLOG_FACILITIES,
+} from "./names.ts";
 
 export type Kind =
   | { t: "string"; pattern?: RegExp; patternHint?: string; oneOf?: readonly string[] }
@@ -36,6 +46,7 @@ export type Fields = Record<string, Field>;
 
 const NAME = NAME_PATTERN;
 const IFNAME = IFNAME_PATTERN;
+
 import type { SyslogFacility } from "./names.ts";
 
 const linkName: Field = {
@@ -84,7 +95,8 @@ export const SCHEMA: Fields = {
           kind: { t: "bool" },
           default: false,
           doc: "When a group's preferred node comes back, move the group back to it (Heartbeat `auto_failback on`).",
-          reason: "a failback is a second, planned interruption; turn it on when the preferred node matters (local data, a bigger machine), as both Heartbeat articles do",
+          reason:
+            "a failback is a second, planned interruption; turn it on when the preferred node matters (local data, a bigger machine), as both Heartbeat articles do",
         },
       },
     },
@@ -121,12 +133,13 @@ export const SCHEMA: Fields = {
           default: 10_000,
           unit: "duration",
           doc: "At start, how long to wait to hear a peer before taking groups alone. Must be at least deadtime.",
-          reason: "after boot a switch port may still be negotiating; taking the VIP before hearing the peer risks two owners",
+          reason:
+            "after boot a switch port may still be negotiating; taking the VIP before hearing the peer risks two owners",
         },
       },
     },
     default: {},
-    doc: "Heartbeat timing. Durations are strings with a unit: \"150ms\", \"2s\", \"1m\".",
+    doc: 'Heartbeat timing. Durations are strings with a unit: "150ms", "2s", "1m".',
   },
   auth: {
     kind: {
@@ -221,7 +234,7 @@ export const SCHEMA: Fields = {
           },
           group: {
             kind: { t: "string" },
-            doc: "Multicast group address, for mode = \"multicast\" (e.g. 239.0.0.1).",
+            doc: 'Multicast group address, for mode = "multicast" (e.g. 239.0.0.1).',
           },
           ttl: {
             kind: { t: "int", min: 1, max: 255 },
@@ -232,7 +245,7 @@ export const SCHEMA: Fields = {
           peers: {
             kind: { t: "map", valueHint: "an IP address" },
             default: {},
-            doc: "Node name to IP address, for mode = \"unicast\": each node sends to every other node listed.",
+            doc: 'Node name to IP address, for mode = "unicast": each node sends to every other node listed.',
           },
         },
         serial: {
@@ -280,7 +293,7 @@ export const SCHEMA: Fields = {
                 ip: {
                   kind: { t: "string" },
                   required: true,
-                  doc: "Floating address with prefix: \"192.0.2.10/24\" or \"2001:db8::10/64\".",
+                  doc: 'Floating address with prefix: "192.0.2.10/24" or "2001:db8::10/64".',
                 },
                 interface: {
                   kind: { t: "string", pattern: IFNAME, patternHint: IFNAME_HINT },
@@ -298,7 +311,11 @@ export const SCHEMA: Fields = {
                   required: true,
                   doc: "LSB init script, by name (searched in the script directories) or absolute path; called SCRIPT [args] start|stop|status.",
                 },
-                args: { kind: { t: "strings" }, default: [], doc: "Arguments given before start/stop/status (haresources `script::arg1::arg2`)." },
+                args: {
+                  kind: { t: "strings" },
+                  default: [],
+                  doc: "Arguments given before start/stop/status (haresources `script::arg1::arg2`).",
+                },
                 timeout: timeout(60_000, "script"),
               },
               systemd: {
@@ -331,14 +348,15 @@ export const SCHEMA: Fields = {
           kind: { t: "duration", min: 0, max: 3_600_000 },
           defaultText: "3s, or deadtime + 1s in whole seconds if longer",
           unit: "duration, whole seconds",
-          doc: "Kernel lifetime of the floating addresses, renewed every third of it by the native thread; \"0s\" = no lease (forever). Should exceed deadtime, or a killed holder's address vanishes before its peer takes over.",
-          reason: "if hb is killed or hangs, the kernel removes its addresses by itself soon after the peer has taken over, so no duplicate outlives the takeover for long",
+          doc: 'Kernel lifetime of the floating addresses, renewed every third of it by the native thread; "0s" = no lease (forever). Should exceed deadtime, or a killed holder\'s address vanishes before its peer takes over.',
+          reason:
+            "if hb is killed or hangs, the kernel removes its addresses by itself soon after the peer has taken over, so no duplicate outlives the takeover for long",
         },
         probe_wait: {
           kind: { t: "duration", min: 0, max: 1000 },
           default: 2,
           unit: "duration",
-          doc: "Before adding an address, how long to wait for an answer to an ARP probe (IPv6: DAD); an answer is a conflict and the address is not added. \"0s\" skips the probe. An answer from a peer that just died (its lease still running) is not a conflict.",
+          doc: 'Before adding an address, how long to wait for an answer to an ARP probe (IPv6: DAD); an answer is a conflict and the address is not added. "0s" skips the probe. An answer from a peer that just died (its lease still running) is not a conflict.',
           reason: "a LAN answers within a millisecond; the wait delays every takeover",
         },
         garp_pairs: {
@@ -351,14 +369,15 @@ export const SCHEMA: Fields = {
           kind: { t: "duration", min: 0, max: 60_000 },
           default: 1500,
           unit: "duration",
-          doc: "Delay of the second burst after takeover; \"0s\" = none.",
-          reason: "Linux ignores a neighbour update within locktime (1 s) of the previous one: a second burst after that reaches them",
+          doc: 'Delay of the second burst after takeover; "0s" = none.',
+          reason:
+            "Linux ignores a neighbour update within locktime (1 s) of the previous one: a second burst after that reaches them",
         },
         garp_refresh: {
           kind: { t: "duration", min: 0, max: 3_600_000 },
           default: 0,
           unit: "duration",
-          doc: "Repeat a burst this often while holding the address; \"0s\" = never.",
+          doc: 'Repeat a burst this often while holding the address; "0s" = never.',
           reason: "switches learn from traffic; turn it on for switches that age MAC entries of quiet hosts",
         },
       },
@@ -387,7 +406,8 @@ export const SCHEMA: Fields = {
           kind: { t: "string", oneOf: ["block", "reboot"] },
           default: "block",
           doc: "When a resource cannot be stopped: block (the group is marked failed, stays claimed by this node and is not started anywhere else, loudly) or reboot (self-fence as Heartbeat did).",
-          reason: "a reboot of the active node is drastic and surprising; block never runs a service twice, and an operator decides",
+          reason:
+            "a reboot of the active node is drastic and surprising; block never runs a service twice, and an operator decides",
         },
       },
     },
@@ -470,7 +490,8 @@ export const SCHEMA: Fields = {
           kind: { t: "bool" },
           default: false,
           doc: "require_uplink: a node that reaches none of its targets and hears no peer releases its groups (it is the isolated one, so it must not keep the floating address). Needs targets.",
-          reason: "off: a cluster without reliable ping targets would otherwise lose its service when the targets go down with the peer",
+          reason:
+            "off: a cluster without reliable ping targets would otherwise lose its service when the targets go down with the peer",
         },
       },
     },
@@ -484,7 +505,7 @@ export const SCHEMA: Fields = {
         method: {
           kind: { t: "string", oneOf: ["command", "none"] },
           required: true,
-          doc: "\"command\": run `command` against a peer declared dead before taking over what it held (Heartbeat `stonith`); \"none\": take over at once, accepting that a peer that only looks dead may still hold the address.",
+          doc: '"command": run `command` against a peer declared dead before taking over what it held (Heartbeat `stonith`); "none": take over at once, accepting that a peer that only looks dead may still hold the address.',
         },
         command: {
           kind: { t: "strings" },
@@ -539,7 +560,8 @@ export const SCHEMA: Fields = {
           kind: { t: "bool" },
           default: true,
           doc: "Listen (read-only) for Heartbeat v1 packets on hb's interfaces. While a live Heartbeat node whose packets verify with a `[[legacy.key]]` is heard on an interface, hb takes no group with an address there (and releases one it holds), says so in the log, `hb status` and `hb report` (CRITICAL). Without a legacy key it only warns.",
-          reason: "during a migration an old Heartbeat node and hb must never both own the VIP: Heartbeat cannot hear hb, so hb must be the one that yields",
+          reason:
+            "during a migration an old Heartbeat node and hb must never both own the VIP: Heartbeat cannot hear hb, so hb must be the one that yields",
         },
         port: {
           kind: { t: "int", min: 1, max: 65535 },
@@ -573,7 +595,8 @@ export const SCHEMA: Fields = {
           default: 10_000,
           unit: "duration",
           doc: "A Heartbeat node counts as gone after this long without a packet from it.",
-          reason: "Heartbeat sends every 1 to 2 s; ten seconds forgive a few lost packets and still free the groups soon after the old node is stopped",
+          reason:
+            "Heartbeat sends every 1 to 2 s; ten seconds forgive a few lost packets and still free the groups soon after the old node is stopped",
         },
       },
     },

@@ -36,7 +36,10 @@ export function request(path: string, req: Body<Request>, timeoutMs = 10_000): P
       sock.destroy();
       f();
     };
-    const timer = setTimeout(() => finish(() => reject(new UnreachableError(path, "TIMEOUT", HINT.TIMEOUT!))), timeoutMs);
+    const timer = setTimeout(
+      () => finish(() => reject(new UnreachableError(path, "TIMEOUT", HINT.TIMEOUT!))),
+      timeoutMs,
+    );
     sock.setEncoding("utf8");
     sock.on("connect", () => sock.write(`${JSON.stringify({ v: PROTOCOL_VERSION, ...req })}\n`));
     sock.on("data", (chunk: string) => {
@@ -52,7 +55,11 @@ export function request(path: string, req: Body<Request>, timeoutMs = 10_000): P
         }
       });
     });
-    sock.on("error", (e: NodeJS.ErrnoException) => finish(() => reject(new UnreachableError(path, e.code ?? "ERROR", HINT[e.code ?? ""] ?? e.message))));
-    sock.on("close", () => finish(() => reject(new UnreachableError(path, "EOF", "the daemon closed the connection without an answer"))));
+    sock.on("error", (e: NodeJS.ErrnoException) =>
+      finish(() => reject(new UnreachableError(path, e.code ?? "ERROR", HINT[e.code ?? ""] ?? e.message))),
+    );
+    sock.on("close", () =>
+      finish(() => reject(new UnreachableError(path, "EOF", "the daemon closed the connection without an answer"))),
+    );
   });
 }

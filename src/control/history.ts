@@ -6,10 +6,10 @@
  * holds twice that many. Unreadable lines (a torn write at a crash) are skipped.
  */
 import { closeSync, readFileSync, writeSync } from "node:fs";
-import { openAppend, writeAtomic } from "../config/files.ts";
-import type { HistoryEntry } from "./status.ts";
-import { printable } from "../log/log.ts";
 import { join } from "node:path";
+import { openAppend, writeAtomic } from "../config/files.ts";
+import { printable } from "../log/log.ts";
+import type { HistoryEntry } from "./status.ts";
 
 /** The history file in state_dir: the daemon writes it, hb status reads it when the daemon is down. */
 export const historyPath = (stateDir: string): string => join(stateDir, "history.jsonl");
@@ -36,7 +36,8 @@ export class History {
       this.lines++;
       try {
         const e = JSON.parse(line) as HistoryEntry;
-        if (typeof e.time === "string" && typeof e.text === "string") this.entries.push({ time: e.time, kind: e.kind, text: e.text, cause: String(e.cause ?? "") });
+        if (typeof e.time === "string" && typeof e.text === "string")
+          this.entries.push({ time: e.time, kind: e.kind, text: e.text, cause: String(e.cause ?? "") });
       } catch {
         /* a torn line */
       }

@@ -34,13 +34,22 @@ export type Request =
   /** test only: refused unless the daemon runs with HB_TEST_HOOKS=1 */
   | { v: 1; cmd: "test-block"; ms: number };
 
-export type ErrorCode = "bad_request" | "version" | "unknown_command" | "too_large" | "timeout" | "busy" | "refused" | "internal";
+export type ErrorCode =
+  | "bad_request"
+  | "version"
+  | "unknown_command"
+  | "too_large"
+  | "timeout"
+  | "busy"
+  | "refused"
+  | "internal";
 
-export type Response = { v: 1; ok: true; result: unknown } | { v: 1; ok: false; error: { code: ErrorCode; message: string } };
+export type Response =
+  | { v: 1; ok: true; result: unknown }
+  | { v: 1; ok: false; error: { code: ErrorCode; message: string } };
 
 export const fail = (code: ErrorCode, message: string): Response => ({ v: 1, ok: false, error: { code, message } });
 export const success = (result: unknown): Response => ({ v: 1, ok: true, result });
-
 
 /** Parse one request line; a Response is an error to send back. */
 export function parseRequest(line: string): Request | Response {
@@ -50,24 +59,33 @@ export function parseRequest(line: string): Request | Response {
   } catch {
     return fail("bad_request", "the request is not JSON (one JSON object per line)");
   }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return fail("bad_request", "the request must be a JSON object");
+  if (typeof o !== "object" || o === null || Array.isArray(o))
+    return fail("bad_request", "the request must be a JSON object");
   const r = o as Record<string, unknown>;
-  if (r.v !== PROTOCOL_VERSION) return fail("version", `protocol version ${JSON.stringify(r.v)} is not supported; this daemon speaks v ${PROTOCOL_VERSION}`);
+  if (r.v !== PROTOCOL_VERSION)
+    return fail(
+      "version",
+      `protocol version ${JSON.stringify(r.v)} is not supported; this daemon speaks v ${PROTOCOL_VERSION}`,
+    );
   if (r.cmd === "test-block") {
-    if (typeof r.ms !== "number" || !Number.isInteger(r.ms) || r.ms < 1 || r.ms > 10_000) return fail("bad_request", `"ms" must be 1..10000`);
+    if (typeof r.ms !== "number" || !Number.isInteger(r.ms) || r.ms < 1 || r.ms > 10_000)
+      return fail("bad_request", `"ms" must be 1..10000`);
     return { v: 1, cmd: "test-block", ms: r.ms };
   }
   if (typeof r.cmd !== "string" || !(COMMANDS as readonly string[]).includes(r.cmd))
     return fail("unknown_command", `unknown command ${JSON.stringify(r.cmd)}; known: ${COMMANDS.join(", ")}`);
   const cmd = r.cmd as CommandName;
   if (cmd === "standby" || cmd === "takeover" || cmd === "clear") {
-    if (typeof r.group !== "string" || !(NAME_PATTERN.test(r.group))) return fail("bad_request", `${cmd} needs "group": a group name or "all"`);
-    if (r.force !== undefined && typeof r.force !== "boolean") return fail("bad_request", `"force" must be true or false`);
+    if (typeof r.group !== "string" || !NAME_PATTERN.test(r.group))
+      return fail("bad_request", `${cmd} needs "group": a group name or "all"`);
+    if (r.force !== undefined && typeof r.force !== "boolean")
+      return fail("bad_request", `"force" must be true or false`);
     if (cmd === "clear") return { v: 1, cmd, group: r.group };
     return { v: 1, cmd, group: r.group, ...(r.force ? { force: true } : {}) };
   }
   if (cmd === "history") {
-    if (r.limit !== undefined && (typeof r.limit !== "number" || !Number.isInteger(r.limit) || r.limit < 1)) return fail("bad_request", `"limit" must be a positive integer`);
+    if (r.limit !== undefined && (typeof r.limit !== "number" || !Number.isInteger(r.limit) || r.limit < 1))
+      return fail("bad_request", `"limit" must be a positive integer`);
     return { v: 1, cmd, ...(r.limit !== undefined ? { limit: r.limit as number } : {}) };
   }
   return { v: 1, cmd } as Request;

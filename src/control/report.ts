@@ -34,8 +34,17 @@ type Add = (text: string) => void;
 
 function peerProblems(s: Status, warn: Add, crit: Add): void {
   for (const peer of s.peers) {
-    const auth = peer.links.filter((l) => l.last_auth_failure_ms !== null && l.last_auth_failure_ms !== undefined && l.last_auth_failure_ms < AUTH_RECENT_MS).map((l) => l.name);
-    const why = auth.length ? `: frames from ${peer.name} fail authentication on ${auth.join(", ")}: are the keys the same?` : "";
+    const auth = peer.links
+      .filter(
+        (l) =>
+          l.last_auth_failure_ms !== null &&
+          l.last_auth_failure_ms !== undefined &&
+          l.last_auth_failure_ms < AUTH_RECENT_MS,
+      )
+      .map((l) => l.name);
+    const why = auth.length
+      ? `: frames from ${peer.name} fail authentication on ${auth.join(", ")}: are the keys the same?`
+      : "";
     const heard = `last heard ${peer.last_heard_ms === null ? "never" : `${Math.round(peer.last_heard_ms / 1000)} s ago`}`;
     if (peer.state === "left") crit(`peer ${peer.name} left (a planned stop, ${heard}): no failover target${why}`);
     else if (peer.state === "dead") crit(`peer ${peer.name} dead (${heard})${why}`);
@@ -45,14 +54,17 @@ function peerProblems(s: Status, warn: Add, crit: Add): void {
     else {
       if (peer.state === "late") warn(`peer ${peer.name} late`);
       const bad = peer.links.filter((l) => l.state !== "up");
-      if (bad.length) warn(`link ${bad.map((l) => `${l.name} to ${peer.name} ${l.state}`).join(", ")} (redundancy lost)`);
+      if (bad.length)
+        warn(`link ${bad.map((l) => `${l.name} to ${peer.name} ${l.state}`).join(", ")} (redundancy lost)`);
     }
   }
   for (const l of s.links) {
     if (!l.sending) warn(`link ${l.name} cannot send`);
     if (l.carrier === false) warn(`link ${l.name} has no carrier`);
   }
-  for (const peer of s.peers) if (peer.node_state === "standby" && (peer.state === "up" || peer.state === "late")) warn(`node ${peer.name} in standby`);
+  for (const peer of s.peers)
+    if (peer.node_state === "standby" && (peer.state === "up" || peer.state === "late"))
+      warn(`node ${peer.name} in standby`);
 }
 
 function groupProblems(s: Status, warn: Add, crit: Add): void {
@@ -61,10 +73,14 @@ function groupProblems(s: Status, warn: Add, crit: Add): void {
     if (g.blocked) crit(`group ${g.name} blocked on ${s.node.name}: a resource could not be stopped`);
     else if (g.here === "failed") crit(`group ${g.name} failed to start on ${s.node.name}`);
     if (g.holders.length === 0 && g.here !== "starting") crit(`group ${g.name} running nowhere`);
-    else if (g.holders.length === 1 && g.holders[0] !== g.preferred) warn(`group ${g.name} on ${g.holders[0]}, not on its preferred node ${g.preferred}`);
+    else if (g.holders.length === 1 && g.holders[0] !== g.preferred)
+      warn(`group ${g.name} on ${g.holders[0]}, not on its preferred node ${g.preferred}`);
   }
   for (const f of s.fencing ?? []) {
-    if (f.state === "failed") crit(`fencing ${f.peer} failed (${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.error ? `: ${f.error}` : ""}): its groups are not taken over`);
+    if (f.state === "failed")
+      crit(
+        `fencing ${f.peer} failed (${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.error ? `: ${f.error}` : ""}): its groups are not taken over`,
+      );
     else if (f.state === "running") warn(`fencing ${f.peer} in progress`);
   }
 }
@@ -72,24 +88,36 @@ function groupProblems(s: Status, warn: Add, crit: Add): void {
 /** Other senders on the wire: clones of a node, live Heartbeat v1 nodes, forged packets. */
 function intruderProblems(s: Status, warn: Add, crit: Add): void {
   for (const d of s.duplicates ?? [])
-    if (d.last_seen_ms < DUPLICATE_RECENT_MS) crit(`duplicate node ${d.node}: two live senders on ${d.link} (${d.addresses.join(" and ")}), last ${Math.round(d.last_seen_ms / 1000)} s ago`);
+    if (d.last_seen_ms < DUPLICATE_RECENT_MS)
+      crit(
+        `duplicate node ${d.node}: two live senders on ${d.link} (${d.addresses.join(" and ")}), last ${Math.round(d.last_seen_ms / 1000)} s ago`,
+      );
   for (const l of s.legacy?.nodes ?? [])
-    if (l.trusted === false) warn(`Heartbeat v1 node ${l.node} heard on ${l.interface} (${l.address}), unauthenticated: not obeyed (set [[legacy.key]])`);
-    else crit(`Heartbeat v1 node ${l.node} alive on ${l.interface} (${l.address}): hb takes no group with an address there`);
+    if (l.trusted === false)
+      warn(
+        `Heartbeat v1 node ${l.node} heard on ${l.interface} (${l.address}), unauthenticated: not obeyed (set [[legacy.key]])`,
+      );
+    else
+      crit(
+        `Heartbeat v1 node ${l.node} alive on ${l.interface} (${l.address}): hb takes no group with an address there`,
+      );
   if (s.legacy?.forged) warn(`${s.legacy.forged} forged Heartbeat packet(s) ignored (last: ${s.legacy.last_forged})`);
 }
 
 function nodeProblems(s: Status, now: number, warn: Add, crit: Add): void {
-  for (const f of (s.node.faults ?? []).filter((x) => !x.reason.startsWith("a live Heartbeat node"))) warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
+  for (const f of (s.node.faults ?? []).filter((x) => !x.reason.startsWith("a live Heartbeat node")))
+    warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
   const score = s.node.score_measured;
-  if (score !== null && score !== undefined && score < 100) (score === 0 ? crit : warn)(`uplink of ${s.node.name}: score ${score} (ping targets not answering)`);
+  if (score !== null && score !== undefined && score < 100)
+    (score === 0 ? crit : warn)(`uplink of ${s.node.name}: score ${score} (ping targets not answering)`);
   const recent = s.conflicts.filter((c) => now - Date.parse(c.time) < CONFLICT_WINDOW_MS);
   if (recent.length) warn(`address conflict on ${[...new Set(recent.map((c) => c.address))].join(", ")} (last hour)`);
   if (s.node.state === "standby") warn(`node ${s.node.name} in standby`);
   else {
     // a yield matters only where it keeps a group away from its preferred node (this one)
     const away = s.node.yields.filter((g) => s.groups.find((x) => x.name === g)?.preferred === s.node.name);
-    if (away.length) warn(`node ${s.node.name} yields ${away.join(", ")} (its preferred node: hb takeover or hb clear there ends it)`);
+    if (away.length)
+      warn(`node ${s.node.name} yields ${away.join(", ")} (its preferred node: hb takeover or hb clear there ends it)`);
   }
 }
 
@@ -111,47 +139,136 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
 }
 
 export function unreachable(why: string): Report {
-  return { schema: "hb.report/1", level: "UNKNOWN", code: REPORT_CODE.UNKNOWN, summary: `HB UNKNOWN - ${why}`, problems: [] };
+  return {
+    schema: "hb.report/1",
+    level: "UNKNOWN",
+    code: REPORT_CODE.UNKNOWN,
+    summary: `HB UNKNOWN - ${why}`,
+    problems: [],
+  };
 }
 
 /* ---------- Prometheus textfile ---------- */
 
 const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-const lbl = (o: Record<string, string>) => `{${Object.entries(o).map(([k, v]) => `${k}="${esc(v)}"`).join(",")}}`;
+const lbl = (o: Record<string, string>) =>
+  `{${Object.entries(o)
+    .map(([k, v]) => `${k}="${esc(v)}"`)
+    .join(",")}}`;
 
 type Sample = [Record<string, string>, number];
 type Metric = (name: string, type: "gauge" | "counter", help: string, samples: Sample[]) => void;
 
 function nodeMetrics(s: Status, metric: Metric): void {
-  metric("hb_node_active", "gauge", "1 if this node is active (not waiting, standby or leaving).", [[{ node: s.node.name }, s.node.state === "active" ? 1 : 0]]);
-  if (s.node.rss_bytes !== undefined) metric("hb_resident_memory_bytes", "gauge", "Resident memory of the hb daemon.", [[{}, s.node.rss_bytes]]);
-  if (s.node.js_heap_bytes !== undefined) metric("hb_js_heap_bytes", "gauge", "JavaScript heap in use by the hb daemon.", [[{}, s.node.js_heap_bytes]]);
-  metric("hb_uplink_score", "gauge", "Uplink score in effect on this node (share of ping targets answering, 0..100).", [[{}, s.node.score]]);
-  metric("hb_fencing_failed", "gauge", "1 while fencing a dead peer keeps failing (its groups are not taken over).", s.fencing.map((f) => [{ peer: f.peer }, f.state === "failed" ? 1 : 0]));
-  metric("hb_legacy_nodes", "gauge", "Live Heartbeat v1 nodes heard by the legacy guard.", [[{}, s.legacy?.nodes.length ?? 0]]);
-  metric("hb_legacy_bad_packets_total", "counter", "Packets on the Heartbeat port that were not valid Heartbeat v1 messages.", [[{}, s.legacy?.bad ?? 0]]);
-  metric("hb_legacy_forged_packets_total", "counter", "Heartbeat v1 packets whose authentication did not verify with a [[legacy.key]] (ignored).", [[{}, s.legacy?.forged ?? 0]]);
+  metric("hb_node_active", "gauge", "1 if this node is active (not waiting, standby or leaving).", [
+    [{ node: s.node.name }, s.node.state === "active" ? 1 : 0],
+  ]);
+  if (s.node.rss_bytes !== undefined)
+    metric("hb_resident_memory_bytes", "gauge", "Resident memory of the hb daemon.", [[{}, s.node.rss_bytes]]);
+  if (s.node.js_heap_bytes !== undefined)
+    metric("hb_js_heap_bytes", "gauge", "JavaScript heap in use by the hb daemon.", [[{}, s.node.js_heap_bytes]]);
+  metric("hb_uplink_score", "gauge", "Uplink score in effect on this node (share of ping targets answering, 0..100).", [
+    [{}, s.node.score],
+  ]);
+  metric(
+    "hb_fencing_failed",
+    "gauge",
+    "1 while fencing a dead peer keeps failing (its groups are not taken over).",
+    s.fencing.map((f) => [{ peer: f.peer }, f.state === "failed" ? 1 : 0]),
+  );
+  metric("hb_legacy_nodes", "gauge", "Live Heartbeat v1 nodes heard by the legacy guard.", [
+    [{}, s.legacy?.nodes.length ?? 0],
+  ]);
+  metric(
+    "hb_legacy_bad_packets_total",
+    "counter",
+    "Packets on the Heartbeat port that were not valid Heartbeat v1 messages.",
+    [[{}, s.legacy?.bad ?? 0]],
+  );
+  metric(
+    "hb_legacy_forged_packets_total",
+    "counter",
+    "Heartbeat v1 packets whose authentication did not verify with a [[legacy.key]] (ignored).",
+    [[{}, s.legacy?.forged ?? 0]],
+  );
   metric("hb_address_conflicts", "gauge", "Address conflicts remembered by the daemon.", [[{}, s.conflicts.length]]);
 }
 
 function peerMetrics(s: Status, metric: Metric): void {
-  const perLink = (f: (l: Status["peers"][number]["links"][number]) => number): Sample[] => s.peers.flatMap((p) => p.links.map((l): Sample => [{ link: l.name, peer: p.name }, f(l)]));
-  metric("hb_peer_up", "gauge", "1 if the peer's heartbeat is up or late, 0 if dead or never heard.", s.peers.map((p) => [{ peer: p.name }, p.state === "up" || p.state === "late" ? 1 : 0]));
-  metric("hb_link_up", "gauge", "1 if heartbeats from the peer arrive on the link.", perLink((l) => (l.state === "up" ? 1 : 0)));
-  metric("hb_heartbeat_age_seconds", "gauge", "Seconds since the last heartbeat from the peer on the link (-1 = never).", perLink((l) => (l.last_heard_ms === null ? -1 : l.last_heard_ms / 1000)));
-  metric("hb_link_late_total", "counter", "Times the link to the peer went late.", perLink((l) => l.late_count));
-  metric("hb_frames_dropped_total", "counter", "Heartbeat frames dropped, by link and reason.",
-    s.links.flatMap((l) => DROP_REASONS.map((reason): Sample => [{ link: l.name, reason }, l.drops[reason] ?? 0])));
-  metric("hb_frames_sent_total", "counter", "Heartbeat frames sent, by link.", s.links.map((l) => [{ link: l.name }, l.frames_tx]));
-  metric("hb_frames_received_total", "counter", "Heartbeat frames accepted, by link.", s.links.map((l) => [{ link: l.name }, l.frames_rx]));
+  const perLink = (f: (l: Status["peers"][number]["links"][number]) => number): Sample[] =>
+    s.peers.flatMap((p) => p.links.map((l): Sample => [{ link: l.name, peer: p.name }, f(l)]));
+  metric(
+    "hb_peer_up",
+    "gauge",
+    "1 if the peer's heartbeat is up or late, 0 if dead or never heard.",
+    s.peers.map((p) => [{ peer: p.name }, p.state === "up" || p.state === "late" ? 1 : 0]),
+  );
+  metric(
+    "hb_link_up",
+    "gauge",
+    "1 if heartbeats from the peer arrive on the link.",
+    perLink((l) => (l.state === "up" ? 1 : 0)),
+  );
+  metric(
+    "hb_heartbeat_age_seconds",
+    "gauge",
+    "Seconds since the last heartbeat from the peer on the link (-1 = never).",
+    perLink((l) => (l.last_heard_ms === null ? -1 : l.last_heard_ms / 1000)),
+  );
+  metric(
+    "hb_link_late_total",
+    "counter",
+    "Times the link to the peer went late.",
+    perLink((l) => l.late_count),
+  );
+  metric(
+    "hb_frames_dropped_total",
+    "counter",
+    "Heartbeat frames dropped, by link and reason.",
+    s.links.flatMap((l) => DROP_REASONS.map((reason): Sample => [{ link: l.name, reason }, l.drops[reason] ?? 0])),
+  );
+  metric(
+    "hb_frames_sent_total",
+    "counter",
+    "Heartbeat frames sent, by link.",
+    s.links.map((l) => [{ link: l.name }, l.frames_tx]),
+  );
+  metric(
+    "hb_frames_received_total",
+    "counter",
+    "Heartbeat frames accepted, by link.",
+    s.links.map((l) => [{ link: l.name }, l.frames_rx]),
+  );
 }
 
 function groupMetrics(s: Status, metric: Metric): void {
-  metric("hb_group_running_here", "gauge", "1 if the group runs on this node.", s.groups.map((g) => [{ group: g.name }, g.here === "running" ? 1 : 0]));
-  metric("hb_group_holders", "gauge", "Nodes holding the group (1 is right; 0 is an outage; 2 is a split brain).", s.groups.map((g) => [{ group: g.name }, g.holders.length]));
-  metric("hb_group_failed", "gauge", "1 if the group failed on this node (2 if blocked: a stop failed).", s.groups.map((g) => [{ group: g.name }, g.blocked ? 2 : g.here === "failed" ? 1 : 0]));
-  metric("hb_failovers_total", "counter", "Groups started on this node because a peer died, since the daemon started.", [[{}, s.counters.failovers]]);
-  metric("hb_group_starts_total", "counter", "Groups started on this node, since the daemon started.", [[{}, s.counters.group_starts]]);
+  metric(
+    "hb_group_running_here",
+    "gauge",
+    "1 if the group runs on this node.",
+    s.groups.map((g) => [{ group: g.name }, g.here === "running" ? 1 : 0]),
+  );
+  metric(
+    "hb_group_holders",
+    "gauge",
+    "Nodes holding the group (1 is right; 0 is an outage; 2 is a split brain).",
+    s.groups.map((g) => [{ group: g.name }, g.holders.length]),
+  );
+  metric(
+    "hb_group_failed",
+    "gauge",
+    "1 if the group failed on this node (2 if blocked: a stop failed).",
+    s.groups.map((g) => [{ group: g.name }, g.blocked ? 2 : g.here === "failed" ? 1 : 0]),
+  );
+  metric(
+    "hb_failovers_total",
+    "counter",
+    "Groups started on this node because a peer died, since the daemon started.",
+    [[{}, s.counters.failovers]],
+  );
+  metric("hb_group_starts_total", "counter", "Groups started on this node, since the daemon started.", [
+    [{}, s.counters.group_starts],
+  ]);
 }
 
 /** node_exporter textfile format; with no status (daemon down) only hb_up 0 and the report level. */
@@ -159,7 +276,8 @@ export function prometheus(s: Status | undefined, r: Report): string {
   const out: string[] = [];
   const metric: Metric = (name, type, help, samples) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [l, v] of samples) out.push(`${name}${Object.keys(l).length ? lbl(l) : ""} ${Number.isFinite(v) ? v : 0}`);
+    for (const [l, v] of samples)
+      out.push(`${name}${Object.keys(l).length ? lbl(l) : ""} ${Number.isFinite(v) ? v : 0}`);
   };
   metric("hb_up", "gauge", "1 if the hb daemon answered on its control socket.", [[{}, s ? 1 : 0]]);
   metric("hb_report_status", "gauge", "Verdict of hb report: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", [[{}, r.code]]);

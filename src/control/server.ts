@@ -8,10 +8,19 @@
  * state: the handler turns them into events for the state machine.
  */
 import { lstatSync, unlinkSync } from "node:fs";
-import { privateDir } from "../config/files.ts";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { fail, isResponse, MAX_CLIENTS, MAX_REQUEST, parseRequest, REQUEST_TIMEOUT_MS, type Request, type Response } from "./protocol.ts";
+import { privateDir } from "../config/files.ts";
+import {
+  fail,
+  isResponse,
+  MAX_CLIENTS,
+  MAX_REQUEST,
+  parseRequest,
+  REQUEST_TIMEOUT_MS,
+  type Request,
+  type Response,
+} from "./protocol.ts";
 
 export type Handler = (req: Request) => Promise<Response>;
 
@@ -55,8 +64,10 @@ export class ControlServer {
       /* absent: fine */
     }
     if (st) {
-      if (!st.isSocket()) throw new ControlSocketError(`${path} exists and is not a socket: remove it or set control.socket`);
-      if (await answers(path)) throw new ControlSocketError(`another hb is already running: ${path} answers (one daemon per node)`);
+      if (!st.isSocket())
+        throw new ControlSocketError(`${path} exists and is not a socket: remove it or set control.socket`);
+      if (await answers(path))
+        throw new ControlSocketError(`another hb is already running: ${path} answers (one daemon per node)`);
       unlinkSync(path); // stale, from a daemon that died
     }
     const server = createServer({ allowHalfOpen: false });

@@ -85,18 +85,46 @@ export interface Status {
   version: string;
   time: string;
   node: {
-    name: string; id: number; state: string; since: string; pid: number; uptime_s: number; config: string; generation: string; yields: string[];
+    name: string;
+    id: number;
+    state: string;
+    since: string;
+    pid: number;
+    uptime_s: number;
+    config: string;
+    generation: string;
+    yields: string[];
     /** resident memory of the daemon, and the JavaScript heap in use (absent from older daemons) */
-    rss_bytes?: number; js_heap_bytes?: number;
-    score: number; score_measured: number | null; faults: { group: string; reason: string }[];
+    rss_bytes?: number;
+    js_heap_bytes?: number;
+    score: number;
+    score_measured: number | null;
+    faults: { group: string; reason: string }[];
   };
   /** two live senders seen with one node id (a cloned node); node may be this one */
   duplicates: { node: string; link: string; addresses: string[]; last_seen_ms: number }[];
-  fencing: { peer: string; state: "running" | "failed" | "done"; attempts: number; since: string; error: string | null }[];
+  fencing: {
+    peer: string;
+    state: "running" | "failed" | "done";
+    attempts: number;
+    since: string;
+    error: string | null;
+  }[];
   legacy: {
     /** trusted: its packets verify with a [[legacy.key]] (only those hold hb off) */
-    nodes: { node: string; interface: string; address: string; status: string | null; last_heard_ms: number; trusted: boolean }[];
-    packets: number; bad: number; last_bad: string | null; forged: number; last_forged: string | null;
+    nodes: {
+      node: string;
+      interface: string;
+      address: string;
+      status: string | null;
+      last_heard_ms: number;
+      trusted: boolean;
+    }[];
+    packets: number;
+    bad: number;
+    last_bad: string | null;
+    forged: number;
+    last_forged: string | null;
   };
   cluster: { name: string; auto_failback: boolean };
   peers: PeerStatus[];
@@ -107,27 +135,57 @@ export interface Status {
   events: HistoryEntry[];
 }
 
-const ago = (ms: number | null) => (ms === null ? "never" : ms < 1000 ? `${Math.round(ms)} ms ago` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s ago` : `${Math.round(ms / 60_000)} min ago`);
+const ago = (ms: number | null) =>
+  ms === null
+    ? "never"
+    : ms < 1000
+      ? `${Math.round(ms)} ms ago`
+      : ms < 120_000
+        ? `${(ms / 1000).toFixed(1)} s ago`
+        : `${Math.round(ms / 60_000)} min ago`;
 const local = (iso: string) => iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
 
 function table(rows: string[][], indent = "  "): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join("  ")
+        .trimEnd(),
+  );
 }
 
 /** The readable table of `hb status`. */
 function nodeLines(s: Status): string[] {
   const n = s.node;
   const mb = (b?: number) => (b === undefined ? "?" : `${(b / 1048576).toFixed(1)} MB`);
-  const out = [`Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`];
+  const out = [
+    `Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`,
+  ];
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
-  if (n.score_measured !== null) out.push(`  uplink score ${n.score}${n.score_measured !== n.score ? ` (measured ${n.score_measured}, waiting out the hold-down)` : ""}`);
+  if (n.score_measured !== null)
+    out.push(
+      `  uplink score ${n.score}${n.score_measured !== n.score ? ` (measured ${n.score_measured}, waiting out the hold-down)` : ""}`,
+    );
   for (const f of n.faults) out.push(`  FAULT: ${f.group} cannot run here: ${f.reason}`);
-  for (const l of s.legacy?.nodes ?? []) out.push(`  LEGACY: Heartbeat v1 node ${l.node} (${l.address}) ${l.trusted ? "alive" : "heard, unauthenticated (not obeyed),"} on ${l.interface}, last heard ${ago(l.last_heard_ms)}`);
-  if (s.legacy?.forged) out.push(`  legacy guard: ${s.legacy.forged} forged packet(s) ignored; last: ${s.legacy.last_forged}`);
+  for (const l of s.legacy?.nodes ?? [])
+    out.push(
+      `  LEGACY: Heartbeat v1 node ${l.node} (${l.address}) ${l.trusted ? "alive" : "heard, unauthenticated (not obeyed),"} on ${l.interface}, last heard ${ago(l.last_heard_ms)}`,
+    );
+  if (s.legacy?.forged)
+    out.push(`  legacy guard: ${s.legacy.forged} forged packet(s) ignored; last: ${s.legacy.last_forged}`);
   if (s.legacy?.bad) out.push(`  legacy guard: ${s.legacy.bad} bad packet(s) dropped; last: ${s.legacy.last_bad}`);
-  for (const d of s.duplicates ?? []) if (d.last_seen_ms < DUPLICATE_RECENT_MS) out.push(`  DUPLICATE: two live senders claim ${d.node} on ${d.link}: ${d.addresses.join(" and ")}, last ${ago(d.last_seen_ms)}`);
-  for (const f of s.fencing) out.push(`  fencing ${f.peer}: ${f.state.toUpperCase()}, attempt ${f.attempts}, since ${local(f.since)}${f.error ? `: ${f.error}` : ""}`);
+  for (const d of s.duplicates ?? [])
+    if (d.last_seen_ms < DUPLICATE_RECENT_MS)
+      out.push(
+        `  DUPLICATE: two live senders claim ${d.node} on ${d.link}: ${d.addresses.join(" and ")}, last ${ago(d.last_seen_ms)}`,
+      );
+  for (const f of s.fencing)
+    out.push(
+      `  fencing ${f.peer}: ${f.state.toUpperCase()}, attempt ${f.attempts}, since ${local(f.since)}${f.error ? `: ${f.error}` : ""}`,
+    );
   return out;
 }
 
@@ -144,15 +202,29 @@ function peerLines(s: Status): string[] {
   for (const p of s.peers)
     for (const l of p.links)
       if (l.last_auth_failure_ms !== null && l.last_auth_failure_ms < AUTH_RECENT_MS)
-        out.push(`  AUTH: ${l.auth_failures} frame(s) from ${p.name} failed authentication on ${l.name}, the last ${ago(l.last_auth_failure_ms)}: are the keys the same?`);
+        out.push(
+          `  AUTH: ${l.auth_failures} frame(s) from ${p.name} failed authentication on ${l.name}, the last ${ago(l.last_auth_failure_ms)}: are the keys the same?`,
+        );
   return out;
 }
 
 function linkLines(s: Status): string[] {
   const rows: string[][] = [["LINK", "KIND", "SENDING", "CARRIER", "TX", "RX", "DROPPED"]];
   for (const l of s.links) {
-    const drops = Object.entries(l.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "0";
-    rows.push([l.name, l.kind, l.sending ? "ok" : "FAILING", l.carrier === null ? "-" : l.carrier ? "yes" : "NO", String(l.frames_tx), String(l.frames_rx), drops]);
+    const drops =
+      Object.entries(l.drops)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ") || "0";
+    rows.push([
+      l.name,
+      l.kind,
+      l.sending ? "ok" : "FAILING",
+      l.carrier === null ? "-" : l.carrier ? "yes" : "NO",
+      String(l.frames_tx),
+      String(l.frames_rx),
+      drops,
+    ]);
   }
   return ["Links", ...table(rows)];
 }
@@ -160,11 +232,27 @@ function linkLines(s: Status): string[] {
 function groupLines(s: Status): string[] {
   const rows: string[][] = [["GROUP", "RUNS ON", "HERE", "PREFERRED", "SINCE", "REASON"]];
   for (const g of s.groups) {
-    const here = g.blocked ? "BLOCKED" : g.here === "failed" && g.failed_until ? `failed until ${local(g.failed_until).slice(11)}` : g.here;
-    rows.push([g.name, g.holders.length ? g.holders.join("+") : "NOWHERE", here, g.preferred, local(g.since), g.reason]);
+    const here = g.blocked
+      ? "BLOCKED"
+      : g.here === "failed" && g.failed_until
+        ? `failed until ${local(g.failed_until).slice(11)}`
+        : g.here;
+    rows.push([
+      g.name,
+      g.holders.length ? g.holders.join("+") : "NOWHERE",
+      here,
+      g.preferred,
+      local(g.since),
+      g.reason,
+    ]);
   }
   const out = ["Groups", ...table(rows)];
-  if (s.conflicts.length) out.push("", "Address conflicts", ...s.conflicts.slice(-5).map((c) => `  ${local(c.time)}  ${c.address} on ${c.interface}: ${c.message}`));
+  if (s.conflicts.length)
+    out.push(
+      "",
+      "Address conflicts",
+      ...s.conflicts.slice(-5).map((c) => `  ${local(c.time)}  ${c.address} on ${c.interface}: ${c.message}`),
+    );
   return out;
 }
 

@@ -1,7 +1,7 @@
 /** The control socket's requests, answered from the running daemon: queries read, commands become events. */
 import type { Config } from "../config/schema.ts";
 import type { History } from "../control/history.ts";
-import { fail, success, type Request, type Response } from "../control/protocol.ts";
+import { fail, type Request, type Response, success } from "../control/protocol.ts";
 import type { Status } from "../control/status.ts";
 import type { logger } from "../log/log.ts";
 import { monotonicMs } from "../native/shim.ts";
@@ -25,7 +25,9 @@ function block(d: ControlContext, ms: number): Response {
   if (!d.testHooks) return fail("unknown_command", `unknown command "test-block"`);
   d.log.warn(`test hook: blocking the JS thread for ${ms} ms`);
   const until = monotonicMs() + ms;
-  while (monotonicMs() < until) { /* busy */ }
+  while (monotonicMs() < until) {
+    /* busy */
+  }
   d.log.warn("test hook: JS thread free again");
   return success({});
 }
@@ -34,7 +36,11 @@ type GroupCommand = Extract<Request, { cmd: "standby" | "takeover" | "clear" }>;
 
 async function command(d: ControlContext, driver: Driver, req: GroupCommand): Promise<Response> {
   const gi = d.config.groups.findIndex((g) => g.name === req.group);
-  if (req.group !== "all" && gi < 0) return fail("refused", `no group "${req.group}" (groups: ${d.config.groups.map((g) => g.name).join(", ") || "none"})`);
+  if (req.group !== "all" && gi < 0)
+    return fail(
+      "refused",
+      `no group "${req.group}" (groups: ${d.config.groups.map((g) => g.name).join(", ") || "none"})`,
+    );
   d.commands++;
   const force = "force" in req ? req.force : undefined;
   const r = await driver.command({ cmd: req.cmd, group: req.group === "all" ? "all" : gi, force });

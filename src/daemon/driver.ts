@@ -6,10 +6,20 @@
  * Links, Runner and Clock.
  */
 import { decodeControl, encodeControl } from "../cluster/control.ts";
-import { initialState, recordOf, step, timerKey, type Command, type Effect, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
+import {
+  type Command,
+  type Effect,
+  initialState,
+  type MachineConfig,
+  type MachineEvent,
+  type MachineState,
+  recordOf,
+  step,
+  timerKey,
+} from "../cluster/machine.ts";
 import { decodeRecord, encodeRecord } from "../cluster/record.ts";
 import type { HeartbeatEvent, Links } from "../heartbeat/types.ts";
-import type { Runner, } from "../resources/types.ts";
+import type { Runner } from "../resources/types.ts";
 
 export interface Clock {
   now(): number;
@@ -154,10 +164,13 @@ export class Driver {
         const key = timerKey(eff.timer);
         const old = this.timers.get(key);
         if (old !== undefined) this.clock.clearTimeout(old);
-        const handle = this.clock.setTimeout(() => {
-          this.timers.delete(key);
-          this.dispatch({ type: "timer", timer: eff.timer });
-        }, Math.max(0, eff.at - this.clock.now()));
+        const handle = this.clock.setTimeout(
+          () => {
+            this.timers.delete(key);
+            this.dispatch({ type: "timer", timer: eff.timer });
+          },
+          Math.max(0, eff.at - this.clock.now()),
+        );
         this.timers.set(key, handle);
         break;
       }
@@ -184,7 +197,9 @@ export class Driver {
         break;
       case "fence": {
         const peer = eff.peer;
-        const run = this.runner.fence ? this.runner.fence(peer) : Promise.resolve({ ok: false, error: "no fence command configured" });
+        const run = this.runner.fence
+          ? this.runner.fence(peer)
+          : Promise.resolve({ ok: false, error: "no fence command configured" });
         void run.then(
           (res) => this.dispatch({ type: "fenced", peer, ok: res.ok, error: res.error }),
           (err) => this.dispatch({ type: "fenced", peer, ok: false, error: String(err) }),
@@ -199,6 +214,8 @@ export class Driver {
   }
 
   held(): number[] {
-    return this.state.groups.flatMap((g, i) => (g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined) ? [] : [i]));
+    return this.state.groups.flatMap((g, i) =>
+      g.phase === "stopped" || (g.phase === "failed" && g.until !== undefined) ? [] : [i],
+    );
   }
 }

@@ -31,6 +31,10 @@ export function nextGeneration(stateDir: string, nowMs: number = Date.now()): Ge
     writeAtomic(file, `${generation}\n`, 0o600, true);
     return { generation, persisted: true };
   } catch (e) {
-    return { generation, persisted: false, warning: `cannot write ${file} (${(e as Error).message}); using the wall clock as boot generation: do not set the clock back` };
+    return {
+      generation,
+      persisted: false,
+      warning: `cannot write ${file} (${(e as Error).message}); using the wall clock as boot generation: do not set the clock back`,
+    };
   }
 }

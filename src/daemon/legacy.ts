@@ -3,8 +3,9 @@
  * history, and the machine events for an authenticated Heartbeat node (the
  * only kind that may hold hb off a group).
  */
-import type { Config } from "../config/schema.ts";
+
 import type { MachineEvent } from "../cluster/machine.ts";
+import type { Config } from "../config/schema.ts";
 import { vipInterfaces } from "../heartbeat/setup.ts";
 import { LegacyGuard } from "../legacy/guard.ts";
 import { logger } from "../log/log.ts";
@@ -13,16 +14,27 @@ import { LegacyListener } from "../native/shim.ts";
 /** Forged packets are cheap to send: one log line per FORGED_LOG_MS at most (the count is in hb status). */
 const FORGED_LOG_MS = 10_000;
 
-export function startLegacyGuard(config: Config, record: (text: string) => void, dispatch: (e: MachineEvent) => void): LegacyGuard {
+export function startLegacyGuard(
+  config: Config,
+  record: (text: string) => void,
+  dispatch: (e: MachineEvent) => void,
+): LegacyGuard {
   const log = logger("legacy");
   const listeners: LegacyListener[] = [];
   if (config.legacy.guard) {
-    const ifaces = [...new Set([...config.links.flatMap((l) => (l.kind === "serial" ? [] : [l.interface])), ...vipInterfaces(config.groups)])];
+    const ifaces = [
+      ...new Set([
+        ...config.links.flatMap((l) => (l.kind === "serial" ? [] : [l.interface])),
+        ...vipInterfaces(config.groups),
+      ]),
+    ];
     for (const i of ifaces) {
       try {
         listeners.push(new LegacyListener(i, config.legacy.port));
       } catch (e) {
-        log.error(`legacy guard: cannot listen on ${i}: ${(e as Error).message}; a Heartbeat node there would not be noticed`);
+        log.error(
+          `legacy guard: cannot listen on ${i}: ${(e as Error).message}; a Heartbeat node there would not be noticed`,
+        );
       }
     }
   }
@@ -49,7 +61,9 @@ export function startLegacyGuard(config: Config, record: (text: string) => void,
   );
   if (listeners.length) {
     guard.start();
-    logger("daemon").info(`legacy guard: listening for Heartbeat v1 on UDP ${config.legacy.port} of ${listeners.map((l) => l.ifname).join(", ")}`);
+    logger("daemon").info(
+      `legacy guard: listening for Heartbeat v1 on UDP ${config.legacy.port} of ${listeners.map((l) => l.ifname).join(", ")}`,
+    );
   }
   return guard;
 }

@@ -7,13 +7,19 @@ export function machineConfig(config: Config): MachineConfig {
   return {
     self: config.cluster.node,
     nodes: config.nodes,
-    groups: config.groups.map((g) => ({ name: g.name, preferred: g.preferred, resources: g.resources.map(resourceName) })),
+    groups: config.groups.map((g) => ({
+      name: g.name,
+      preferred: g.preferred,
+      resources: g.resources.map(resourceName),
+    })),
     autoFailback: config.cluster.auto_failback,
     initdead: config.timing.initdead,
     failureHold: config.resources.failure_hold,
     stopRetries: config.resources.stop_retries,
     stopPolicy: config.resources.stop_policy,
-    groupInterfaces: config.groups.map((g) => [...new Set(g.resources.flatMap((r) => (r.kind === "ip" ? [r.interface] : [])))]),
+    groupInterfaces: config.groups.map((g) => [
+      ...new Set(g.resources.flatMap((r) => (r.kind === "ip" ? [r.interface] : []))),
+    ]),
     uplink: config.uplink.targets.length > 0,
     scoreHold: config.uplink.hold_down,
     requireUplink: config.uplink.require,

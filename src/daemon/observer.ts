@@ -4,10 +4,17 @@
  * group and since when, counters, the event history; and the status built
  * from all of it. Nothing here decides anything.
  */
-import { holdersOf, selfHolds, unable, type MachineConfig, type MachineEvent, type MachineState } from "../cluster/machine.ts";
-import type { History } from "../control/history.ts";
-import { STATUS_SCHEMA, type HistoryEntry, type Status } from "../control/status.ts";
+import {
+  holdersOf,
+  type MachineConfig,
+  type MachineEvent,
+  type MachineState,
+  selfHolds,
+  unable,
+} from "../cluster/machine.ts";
 import type { Config } from "../config/schema.ts";
+import type { History } from "../control/history.ts";
+import { type HistoryEntry, STATUS_SCHEMA, type Status } from "../control/status.ts";
 import type { HeartbeatEvent, LinkCounters, Liveness, PeerLinks } from "../heartbeat/types.ts";
 import type { logger } from "../log/log.ts";
 import { resourceName } from "../resources/types.ts";
@@ -50,7 +57,13 @@ export class HeartbeatLog {
         break;
       case "local":
         this.sending.set(e.link, e.up);
-        this.tell(e.up ? "info" : "error", "link", e.up ? `link ${e.link}: sending works again` : `link ${e.link}: marked down locally: sending fails (${this.errnoName(e.errno)})`);
+        this.tell(
+          e.up ? "info" : "error",
+          "link",
+          e.up
+            ? `link ${e.link}: sending works again`
+            : `link ${e.link}: marked down locally: sending fails (${this.errnoName(e.errno)})`,
+        );
         break;
       case "carrier":
         this.carrier.set(e.link, e.up);
@@ -58,21 +71,33 @@ export class HeartbeatLog {
         break;
       case "record":
       case "control":
-        this.log.debug(`${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`);
+        this.log.debug(
+          `${e.type} from ${e.peer}: ${Buffer.from(e.type === "record" ? e.record : e.data).toString("hex")}`,
+        );
         break;
       case "overflow":
         this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
         break;
       case "vip":
-        this.log.error(`address ${e.address}: ${e.op === "renew" ? "renewing its lease" : "announcing it"} failed: ${this.errnoName(e.errno)}`);
+        this.log.error(
+          `address ${e.address}: ${e.op === "renew" ? "renewing its lease" : "announcing it"} failed: ${this.errnoName(e.errno)}`,
+        );
         this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
         break;
       case "iface":
-        this.tell(e.up ? "info" : "error", e.up ? "link" : "fault", `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`);
+        this.tell(
+          e.up ? "info" : "error",
+          e.up ? "link" : "fault",
+          `interface ${e.ifname} (floating addresses): carrier ${e.up ? "up" : "lost"}`,
+        );
         break;
       case "score":
         this.score = e.score;
-        this.tell(e.score === 100 ? "info" : "warn", e.score === 100 ? "link" : "fault", `uplink: ${e.up} ping target(s) answer: score ${e.score}`);
+        this.tell(
+          e.score === 100 ? "info" : "warn",
+          e.score === 100 ? "link" : "fault",
+          `uplink: ${e.up} ping target(s) answer: score ${e.score}`,
+        );
         break;
       case "duplicate":
         this.onDuplicate(e);
@@ -93,11 +118,19 @@ export class HeartbeatLog {
     const old = this.peers.get(e.peer) ?? "unknown";
     this.peers.set(e.peer, e.state);
     const why =
-      e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) :
-      e.state === "late" ? `silent ${ms(e.gapMs)} on every link` :
-      old === "unknown" ? `not heard within initdead (${ms(e.gapMs)})` : `silent ${ms(e.gapMs)} on every link`;
+      e.state === "up"
+        ? old === "unknown"
+          ? "first heartbeat"
+          : `heard again after ${ms(e.gapMs)}`
+        : e.state === "late"
+          ? `silent ${ms(e.gapMs)} on every link`
+          : old === "unknown"
+            ? `not heard within initdead (${ms(e.gapMs)})`
+            : `silent ${ms(e.gapMs)} on every link`;
     const left = e.state === "dead" && this.left(e.peer);
-    const line = left ? `peer ${e.peer}: ${old} -> left (it said it was leaving: a planned stop; silent ${ms(e.gapMs)})` : `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
+    const line = left
+      ? `peer ${e.peer}: ${old} -> left (it said it was leaving: a planned stop; silent ${ms(e.gapMs)})`
+      : `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
     this.tell(e.state === "up" || left ? "info" : "warn", "peer", line);
   }
 
@@ -105,7 +138,12 @@ export class HeartbeatLog {
     const key = `${e.link}/${e.peer}`;
     const old = this.links.get(key) ?? "unknown";
     this.links.set(key, e.state);
-    const why = e.state === "up" ? (old === "unknown" ? "first heartbeat" : `heard again after ${ms(e.gapMs)}`) : `silent ${ms(e.gapMs)}`;
+    const why =
+      e.state === "up"
+        ? old === "unknown"
+          ? "first heartbeat"
+          : `heard again after ${ms(e.gapMs)}`
+        : `silent ${ms(e.gapMs)}`;
     const line = `link ${e.link} to ${e.peer}: ${old} -> ${e.state} (${why})`;
     if (e.state === "up") this.log.info(line);
     else this.log.warn(line);
@@ -236,7 +274,14 @@ function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeS
 
 function legacyStatus(g: StatusSources["guard"]): Status["legacy"] {
   return {
-    nodes: [...(g?.alive.values() ?? [])].map((n) => ({ node: n.node, interface: n.ifname, address: n.address, status: n.status ?? null, last_heard_ms: Math.round(performance.now() - n.lastSeen), trusted: n.trusted })),
+    nodes: [...(g?.alive.values() ?? [])].map((n) => ({
+      node: n.node,
+      interface: n.ifname,
+      address: n.address,
+      status: n.status ?? null,
+      last_heard_ms: Math.round(performance.now() - n.lastSeen),
+      trusted: n.trusted,
+    })),
     forged: g?.stats.forged ?? 0,
     last_forged: g?.stats.lastForged ?? null,
     packets: g?.stats.packets ?? 0,
@@ -258,7 +303,15 @@ function peersStatus(x: StatusSources): Status["peers"] {
       last_heard_ms: age(last),
       yields: (ps?.record?.yields ?? []).map(groupName(x)),
       score: ps?.record ? ps.record.score : null,
-      links: p.links.map((l) => ({ name: l.link, state: l.state, last_heard_ms: age(l.lastRxMs), late_count: l.late, frames_rx: l.rx, auth_failures: l.authFail, last_auth_failure_ms: age(l.authFailMs) })),
+      links: p.links.map((l) => ({
+        name: l.link,
+        state: l.state,
+        last_heard_ms: age(l.lastRxMs),
+        late_count: l.late,
+        frames_rx: l.rx,
+        auth_failures: l.authFail,
+        last_auth_failure_ms: age(l.authFailMs),
+      })),
     };
   });
 }
@@ -305,8 +358,19 @@ export function buildStatus(x: StatusSources, events = 50): Status {
     time: new Date().toISOString(),
     node: nodeStatus(x, self),
     legacy: legacyStatus(x.guard),
-    duplicates: [...x.hb.duplicates.values()].map((d) => ({ node: d.node ?? self.name, link: d.link, addresses: d.addresses, last_seen_ms: Math.round(Math.max(0, x.nowMono - d.at)) })),
-    fencing: Object.entries(s.fence).map(([peer, f]) => ({ peer, state: f.state, attempts: f.attempts, since: x.wall(f.since).toISOString(), error: f.error ?? null })),
+    duplicates: [...x.hb.duplicates.values()].map((d) => ({
+      node: d.node ?? self.name,
+      link: d.link,
+      addresses: d.addresses,
+      last_seen_ms: Math.round(Math.max(0, x.nowMono - d.at)),
+    })),
+    fencing: Object.entries(s.fence).map(([peer, f]) => ({
+      peer,
+      state: f.state,
+      attempts: f.attempts,
+      since: x.wall(f.since).toISOString(),
+      error: f.error ?? null,
+    })),
     cluster: { name: config.cluster.name, auto_failback: config.cluster.auto_failback },
     peers: peersStatus(x),
     links: linksStatus(x),
@@ -319,7 +383,11 @@ export function buildStatus(x: StatusSources, events = 50): Status {
 
 /** One line for systemd's STATUS=, SIGUSR1 and the logs. */
 export function summaryLine(config: Config, s: MachineState): string {
-  const here = config.groups.filter((_, i) => holdersOf(s, config.cluster.node, i).includes(config.cluster.node)).map((g) => g.name);
-  const peers = Object.entries(s.peers).map(([n, p]) => `${n} ${p.liveness}`).join(", ");
+  const here = config.groups
+    .filter((_, i) => holdersOf(s, config.cluster.node, i).includes(config.cluster.node))
+    .map((g) => g.name);
+  const peers = Object.entries(s.peers)
+    .map(([n, p]) => `${n} ${p.liveness}`)
+    .join(", ");
   return `${s.phase}; ${here.length ? `running ${here.join(", ")}` : "running no group"}; peers: ${peers || "none"}`;
 }

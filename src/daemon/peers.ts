@@ -21,12 +21,16 @@ const num = (v: unknown): bigint | undefined => (typeof v === "string" && /^\d{1
 /** Floors by engine peer index (peers and links in engine order); an unreadable file gives none. */
 export function loadFloors(stateDir: string, peers: string[], links: string[]): { floors: Floor[]; warning?: string } {
   const f = openFile(join(stateDir, PEERS_FILE));
-  if (f instanceof Error) return { floors: [], warning: f.message === "no such file" ? undefined : `${PEERS_FILE}: ${f.message}` };
+  if (f instanceof Error)
+    return { floors: [], warning: f.message === "no such file" ? undefined : `${PEERS_FILE}: ${f.message}` };
   let data: { version?: number; peers?: Record<string, { generation?: unknown; seqs?: Record<string, unknown> }> };
   try {
     data = JSON.parse(f.text);
   } catch {
-    return { floors: [], warning: `${PEERS_FILE} is not JSON: ignored (replays of frames from before this start are not caught)` };
+    return {
+      floors: [],
+      warning: `${PEERS_FILE} is not JSON: ignored (replays of frames from before this start are not caught)`,
+    };
   }
   return {
     floors: peers.map((p) => {

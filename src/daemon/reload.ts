@@ -12,14 +12,16 @@
  * in every heartbeat record, and its resources may be running).
  */
 import type { Config } from "../config/schema.ts";
-import { fail, success, type Response } from "../control/protocol.ts";
+import { fail, type Response, success } from "../control/protocol.ts";
 
 export interface ReloadPlan {
   changes: string[];
   refused: string[];
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)) === JSON.stringify(b, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
+const same = (a: unknown, b: unknown) =>
+  JSON.stringify(a, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)) ===
+  JSON.stringify(b, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
 
 export function planReload(cur: Config, next: Config): ReloadPlan {
   const changes: string[] = [];
@@ -35,8 +37,14 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   fixed("cluster.name", cur.cluster.name, next.cluster.name);
   fixed("cluster.node", cur.cluster.node, next.cluster.node);
   live("cluster.auto_failback", cur.cluster.auto_failback, next.cluster.auto_failback);
-  for (const k of ["keepalive", "warntime", "deadtime", "initdead"] as const) live(`timing.${k}`, cur.timing[k], next.timing[k]);
-  fixed("auth", cur.auth, next.auth, "restart hb to change keys (list the new key beside the old one first, so nodes with either agree)");
+  for (const k of ["keepalive", "warntime", "deadtime", "initdead"] as const)
+    live(`timing.${k}`, cur.timing[k], next.timing[k]);
+  fixed(
+    "auth",
+    cur.auth,
+    next.auth,
+    "restart hb to change keys (list the new key beside the old one first, so nodes with either agree)",
+  );
   fixed("node", cur.nodes, next.nodes);
   fixed("link", cur.links, next.links);
   fixed("addresses", cur.addresses, next.addresses);
@@ -48,16 +56,27 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   live("control.history", cur.control.history, next.control.history);
   fixed("paths.state_dir", cur.paths.state_dir, next.paths.state_dir);
   live("paths.script_dirs", cur.paths.script_dirs, next.paths.script_dirs);
-  for (const k of ["failure_hold", "stop_retries", "stop_policy"] as const) live(`resources.${k}`, cur.resources[k], next.resources[k]);
+  for (const k of ["failure_hold", "stop_retries", "stop_policy"] as const)
+    live(`resources.${k}`, cur.resources[k], next.resources[k]);
   for (const k of ["level", "file", "facility", "syslog_socket"] as const) live(`log.${k}`, cur.log[k], next.log[k]);
 
   cur.groups.forEach((g, i) => {
     const n = next.groups[i];
-    if (!n) refused.push(`group ${g.name} was removed: stop it with hb standby ${g.name} on every node, then restart hb with the new config`);
-    else if (n.name !== g.name) refused.push(`group ${g.name} was replaced by ${n.name} at the same place: add new groups after the existing ones`);
-    else if (!same(g, n)) refused.push(`group ${g.name} changed: its resources may be running; restart hb to change it (one node at a time)`);
+    if (!n)
+      refused.push(
+        `group ${g.name} was removed: stop it with hb standby ${g.name} on every node, then restart hb with the new config`,
+      );
+    else if (n.name !== g.name)
+      refused.push(
+        `group ${g.name} was replaced by ${n.name} at the same place: add new groups after the existing ones`,
+      );
+    else if (!same(g, n))
+      refused.push(
+        `group ${g.name} changed: its resources may be running; restart hb to change it (one node at a time)`,
+      );
   });
-  for (const g of next.groups.slice(cur.groups.length)) changes.push(`group ${g.name} added (preferred ${g.preferred})`);
+  for (const g of next.groups.slice(cur.groups.length))
+    changes.push(`group ${g.name} added (preferred ${g.preferred})`);
   return { changes, refused };
 }
 

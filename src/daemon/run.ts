@@ -27,15 +27,15 @@ import { logger, setLogLevel } from "../log/log.ts";
 import { LogSinks } from "../log/sinks.ts";
 import { DgramSocket, errnoName, monotonicMs, shimInfo } from "../native/shim.ts";
 import { ResourceRunner } from "../resources/runner.ts";
-import { controlHandler, type ControlContext } from "./control.ts";
-import { Driver, type Clock } from "./driver.ts";
+import { type ControlContext, controlHandler } from "./control.ts";
+import { type Clock, Driver } from "./driver.ts";
 import { StartupError } from "./errors.ts";
 import { nextGeneration } from "./generation.ts";
 import { startLegacyGuard } from "./legacy.ts";
 import { machineConfig } from "./machine-config.ts";
 import { AuthWatch, buildStatus, GroupTracker, HeartbeatLog, reportDrops, summaryLine } from "./observer.ts";
 import { loadFloors, SAVE_MS, saveFloors } from "./peers.ts";
-import { reload, type ReloadContext } from "./reload.ts";
+import { type ReloadContext, reload } from "./reload.ts";
 import { Signals } from "./signals.ts";
 import { Notifier } from "./systemd.ts";
 import { startWatchdogs } from "./watchdog.ts";
@@ -88,7 +88,10 @@ class Daemon implements ControlContext, ReloadContext {
   ) {
     this.testHooks = opts.testHooks;
     // Signal handlers first: no signal may find its default action once we have announced ourselves.
-    this.signals = new Signals({ stop: (sig) => this.onStop(sig), toggleDebug: () => this.toggleDebug() }, logger("signal"));
+    this.signals = new Signals(
+      { stop: (sig) => this.onStop(sig), toggleDebug: () => this.toggleDebug() },
+      logger("signal"),
+    );
     this.timers.push(setInterval(() => this.signals.poll(), 1000));
     this.sinks.apply(config.log);
     this.history = new History(historyPath(config.paths.state_dir), config.control.history);
@@ -103,9 +106,21 @@ class Daemon implements ControlContext, ReloadContext {
     const r = this.running;
     if (!r || !this.driver) throw new Error("starting");
     return buildStatus({
-      version: pkg.version, config: this.config, cfg: this.driver.cfg, state: this.driver.state, startedAt: this.startedAt,
-      generation: r.generation, hb: r.hbLog, nowMono: monotonicMs(), peerLinks: r.links.peerLinks(), counters: r.links.counters(),
-      tracker: r.tracker, conflicts: this.conflicts, history: this.history, commands: this.commands, guard: r.guard,
+      version: pkg.version,
+      config: this.config,
+      cfg: this.driver.cfg,
+      state: this.driver.state,
+      startedAt: this.startedAt,
+      generation: r.generation,
+      hb: r.hbLog,
+      nowMono: monotonicMs(),
+      peerLinks: r.links.peerLinks(),
+      counters: r.links.counters(),
+      tracker: r.tracker,
+      conflicts: this.conflicts,
+      history: this.history,
+      commands: this.commands,
+      guard: r.guard,
       wall: (t) => new Date(this.wallOffset + t),
     });
   }
@@ -126,7 +141,8 @@ class Daemon implements ControlContext, ReloadContext {
   apply(next: Config): void {
     const r = this.running!;
     const [t, cur] = [next.timing, this.config.timing];
-    if (t.keepalive !== cur.keepalive || t.warntime !== cur.warntime || t.deadtime !== cur.deadtime) r.links.setTiming(t.keepalive, t.warntime, t.deadtime);
+    if (t.keepalive !== cur.keepalive || t.warntime !== cur.warntime || t.deadtime !== cur.deadtime)
+      r.links.setTiming(t.keepalive, t.warntime, t.deadtime);
     this.config = next;
     setLogLevel(next.log.level);
     this.sinks.apply(next.log);
@@ -141,7 +157,9 @@ class Daemon implements ControlContext, ReloadContext {
       return;
     }
     if (this.stopping) {
-      this.log.warn(`${sig}: already stopping (groups are being handed over; kill -9 aborts, leaving the lease to remove the addresses)`);
+      this.log.warn(
+        `${sig}: already stopping (groups are being handed over; kill -9 aborts, leaving the lease to remove the addresses)`,
+      );
       return;
     }
     this.stopping = true;
@@ -159,14 +177,24 @@ class Daemon implements ControlContext, ReloadContext {
   private snapshot(): void {
     const st = this.status();
     this.log.info(`SIGUSR1: ${summaryLine(this.config, this.driver!.state)}; ${evaluate(st).summary}`);
-    for (const g of st.groups) this.log.info(`SIGUSR1: group ${g.name}: here ${g.here}, held by ${g.holders.join(", ") || "nobody"} since ${g.since} (${g.reason})`);
-    for (const p of st.peers) this.log.info(`SIGUSR1: peer ${p.name}: ${p.state}${p.node_state ? ` (${p.node_state})` : ""}; links ${p.links.map((l) => `${l.name} ${l.state}`).join(", ")}`);
+    for (const g of st.groups)
+      this.log.info(
+        `SIGUSR1: group ${g.name}: here ${g.here}, held by ${g.holders.join(", ") || "nobody"} since ${g.since} (${g.reason})`,
+      );
+    for (const p of st.peers)
+      this.log.info(
+        `SIGUSR1: peer ${p.name}: ${p.state}${p.node_state ? ` (${p.node_state})` : ""}; links ${p.links.map((l) => `${l.name} ${l.state}`).join(", ")}`,
+      );
   }
 
   async run(): Promise<number> {
-    this.log.info(`hb ${pkg.version} starting: node ${this.config.cluster.node}, cluster ${this.config.cluster.name}, native shim via ${shimInfo().via}`);
+    this.log.info(
+      `hb ${pkg.version} starting: node ${this.config.cluster.node}, cluster ${this.config.cluster.name}, native shim via ${shimInfo().via}`,
+    );
     // The control socket comes first: if another hb answers on it, this one must not beat as a second copy of the node.
-    const server = await ControlServer.listen(this.config.control.socket, controlHandler(this), (m) => this.log.warn(m));
+    const server = await ControlServer.listen(this.config.control.socket, controlHandler(this), (m) =>
+      this.log.warn(m),
+    );
     try {
       await this.start();
       const code = await this.done;
@@ -187,24 +215,40 @@ class Daemon implements ControlContext, ReloadContext {
 
   private async start(): Promise<void> {
     const { links, generation, setup } = this.openHeartbeat();
-    const hbLog = new HeartbeatLog(logger("heartbeat"), (kind, text) => this.record(kind, text, "heartbeat"), errnoName, (peer) => this.driver?.state.peers[peer]?.left === true);
+    const hbLog = new HeartbeatLog(
+      logger("heartbeat"),
+      (kind, text) => this.record(kind, text, "heartbeat"),
+      errnoName,
+      (peer) => this.driver?.state.peers[peer]?.left === true,
+    );
     this.running = { links, runner: this.makeRunner(links), hbLog, tracker: new GroupTracker(), generation };
     this.driver = this.makeDriver(this.observe(links, hbLog), this.running);
     await this.driver.start();
     const standbyFile = join(this.config.paths.state_dir, "standby");
     if (existsSync(standbyFile)) {
-      this.log.warn(`node ${this.config.cluster.node} stays in standby (set by hb standby before this start; hb takeover ends it)`);
+      this.log.warn(
+        `node ${this.config.cluster.node} stays in standby (set by hb standby before this start; hb takeover ends it)`,
+      );
       this.driver.dispatch({ type: "standby", on: true });
     }
     const groups = this.config.groups.map((g) => g.name).join(", ");
-    this.log.info(`heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${generation}; groups [${groups}]; control socket ${this.config.control.socket}`);
+    this.log.info(
+      `heartbeat: ${setup.links.length} link(s) [${setup.links.join(", ")}], peers [${setup.peers.join(", ")}], generation ${generation}; groups [${groups}]; control socket ${this.config.control.socket}`,
+    );
     this.signals.set({ reload: () => this.onHangup(), snapshot: () => this.snapshot() });
     this.startChores(links);
     // The legacy guard: a live (authenticated) Heartbeat v1 node beside us keeps our groups away from its interfaces.
-    this.running.guard = startLegacyGuard(this.config, (text) => this.record("fault", text, "legacy guard"), (e) => this.driver!.dispatch(e));
+    this.running.guard = startLegacyGuard(
+      this.config,
+      (text) => this.record("fault", text, "legacy guard"),
+      (e) => this.driver!.dispatch(e),
+    );
     const w = startWatchdogs({
-      device: this.config.watchdog.device, interval: this.config.watchdog.interval, systemdMs: this.notifier.watchdogMs,
-      systemdPing: () => this.notifier.watchdog(), stuck: () => this.driver!.stuck(),
+      device: this.config.watchdog.device,
+      interval: this.config.watchdog.interval,
+      systemdMs: this.notifier.watchdogMs,
+      systemdPing: () => this.notifier.watchdog(),
+      stuck: () => this.driver!.stuck(),
     });
     this.stops.push(() => w.stop());
   }
@@ -244,7 +288,8 @@ class Daemon implements ControlContext, ReloadContext {
       scriptDirs: c.paths.script_dirs,
       keeper: links,
       fence: c.fencing.method === "command" ? { command: c.fencing.command, timeout: c.fencing.timeout } : undefined,
-      peerRecentlyLost: () => [...this.lostAt.values()].some((t) => performance.now() - t < this.config.addresses.lease + 2000),
+      peerRecentlyLost: () =>
+        [...this.lostAt.values()].some((t) => performance.now() - t < this.config.addresses.lease + 2000),
       onConflict: (address, iface, message) => {
         this.conflicts.push({ address, interface: iface, time: new Date().toISOString(), message });
         if (this.conflicts.length > 20) this.conflicts.shift();
@@ -272,7 +317,11 @@ class Daemon implements ControlContext, ReloadContext {
   }
 
   private makeDriver(links: Links, r: Running): Driver {
-    const clock: Clock = { now: () => performance.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as Timer) };
+    const clock: Clock = {
+      now: () => performance.now(),
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (h) => clearTimeout(h as Timer),
+    };
     const machineLog = logger("cluster");
     const standbyFile = join(this.config.paths.state_dir, "standby");
     let ready = false;
@@ -294,7 +343,12 @@ class Daemon implements ControlContext, ReloadContext {
         this.log.warn(`cannot remember standby in ${standbyFile}: ${(e as Error).message}`);
       }
     };
-    return new Driver(machineConfig(this.config), links, r.runner, clock, { log: (line, level) => machineLog[level](line), exit: (code) => this.exit(code), onStep, persist });
+    return new Driver(machineConfig(this.config), links, r.runner, clock, {
+      log: (line, level) => machineLog[level](line),
+      exit: (code) => this.exit(code),
+      onStep,
+      persist,
+    });
   }
 
   /** What is kept on disk and told in the log while the daemon runs: replay floors, drop counters, auth failures. */
@@ -303,13 +357,19 @@ class Daemon implements ControlContext, ReloadContext {
       try {
         saveFloors(this.config.paths.state_dir, nl.seen());
       } catch (e) {
-        this.log.warn(`cannot keep what was heard from the peers in ${this.config.paths.state_dir}: ${(e as Error).message}`);
+        this.log.warn(
+          `cannot keep what was heard from the peers in ${this.config.paths.state_dir}: ${(e as Error).message}`,
+        );
       }
     };
     this.timers.push(setInterval(saveSeen, SAVE_MS));
     this.stops.push(saveSeen);
     const dropLog = logger("heartbeat");
-    const authWatch = new AuthWatch(dropLog, (text) => this.record("fault", text, "heartbeat"), () => performance.now());
+    const authWatch = new AuthWatch(
+      dropLog,
+      (text) => this.record("fault", text, "heartbeat"),
+      () => performance.now(),
+    );
     let counters = nl.counters();
     this.timers.push(
       setInterval(() => {

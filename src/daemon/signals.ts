@@ -11,12 +11,23 @@
  * runtime's (seen: it has no effect, and ours is never called): not logged. Operators of Heartbeat and keepalived
  * send USR1/USR2 out of habit; a stray one must never cost a failover.
  */
-import { guardSignals, realtimeSignals, signalCount } from "../native/shim.ts";
+
 import type { logger } from "../log/log.ts";
+import { guardSignals, realtimeSignals, signalCount } from "../native/shim.ts";
 
 export const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT"] as const;
 /** Fatal by default, handled by the runtime when asked: logged and ignored. */
-export const IGNORED_SIGNALS = ["SIGPIPE", "SIGALRM", "SIGIO", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ", "SIGTRAP", "SIGSYS"] as const;
+export const IGNORED_SIGNALS = [
+  "SIGPIPE",
+  "SIGALRM",
+  "SIGIO",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGTRAP",
+  "SIGSYS",
+] as const;
 const SIGSTKFLT = 16;
 const RATE_MS = 10_000;
 
@@ -45,7 +56,8 @@ export class Signals {
     for (const sig of IGNORED_SIGNALS) on(sig, () => this.stray(sig));
     const rt = realtimeSignals();
     const nums = [SIGSTKFLT, ...Array.from({ length: rt.max - rt.min + 1 }, (_, i) => rt.min + i)];
-    for (const n of guardSignals(nums)) this.native.push({ n, name: n === SIGSTKFLT ? "SIGSTKFLT" : `SIGRTMIN+${n - rt.min}`, seen: 0 });
+    for (const n of guardSignals(nums))
+      this.native.push({ n, name: n === SIGSTKFLT ? "SIGSTKFLT" : `SIGRTMIN+${n - rt.min}`, seen: 0 });
   }
 
   /** Install (or replace) what a signal does once the daemon can do it. */
@@ -70,7 +82,9 @@ export class Signals {
     }
     this.last.set(sig, t);
     this.unseen.delete(sig);
-    this.log.warn(`${sig} received${pending > 1 ? ` (${pending} times)` : ""}: ignored (hb stops on TERM, INT or QUIT; HUP reloads; USR1 logs the status; USR2 toggles debug logging)`);
+    this.log.warn(
+      `${sig} received${pending > 1 ? ` (${pending} times)` : ""}: ignored (hb stops on TERM, INT or QUIT; HUP reloads; USR1 logs the status; USR2 toggles debug logging)`,
+    );
   }
 
   /** Signals the shim caught since the last call (run from a timer). */
@@ -80,6 +94,7 @@ export class Signals {
       if (n > s.seen) this.stray(s.name, n - s.seen);
       s.seen = n;
     }
-    for (const [sig, n] of this.unseen) if (this.now() - (this.last.get(sig) ?? 0) >= RATE_MS && n > 0) this.stray(sig, 0);
+    for (const [sig, n] of this.unseen)
+      if (this.now() - (this.last.get(sig) ?? 0) >= RATE_MS && n > 0) this.stray(sig, 0);
   }
 }

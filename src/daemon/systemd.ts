@@ -61,7 +61,10 @@ export class Notifier {
 /** A unit file for this binary and config (`hb systemd-unit`). */
 export function systemdUnit(exe: string, configPath: string, config: Config): string {
   // A stop may run every group's stops (with retries); systemd must not SIGKILL hb in the middle.
-  const stops = config.groups.reduce((sum, g) => sum + g.resources.reduce((s, r) => s + (r.kind === "ip" ? 1000 : r.timeout), 0), 0);
+  const stops = config.groups.reduce(
+    (sum, g) => sum + g.resources.reduce((s, r) => s + (r.kind === "ip" ? 1000 : r.timeout), 0),
+    0,
+  );
   const stopS = Math.ceil((stops * (config.resources.stop_retries + 1)) / 1000) + 30;
   const q = (s: string) => (/[\s"'\\$]/.test(s) ? `"${s.replace(/(["\\$])/g, "\\$1")}"` : s);
   // systemd makes hb's own directories, root's and 0700, before hb starts (default paths only)

@@ -14,7 +14,10 @@ function openDevice(device: string): { kick(): void; disarm(): void } {
   try {
     fd = openSync(device, "w");
   } catch (e) {
-    throw new StartupError(`cannot open the watchdog ${device}: ${(e as Error).message} (load softdog, or remove watchdog.device)`, { cause: e });
+    throw new StartupError(
+      `cannot open the watchdog ${device}: ${(e as Error).message} (load softdog, or remove watchdog.device)`,
+      { cause: e },
+    );
   }
   const log = logger("watchdog");
   let told = false;

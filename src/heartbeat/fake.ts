@@ -26,7 +26,8 @@ export class FakeClock {
     const end = this.now + ms;
     for (let guard = 0; guard < 10_000_000; guard++) {
       let next: (typeof this.timers)[number] | undefined;
-      for (const t of this.timers) if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      for (const t of this.timers)
+        if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
       if (!next) break;
       this.timers.splice(this.timers.indexOf(next), 1);
       this.now = next.at;
@@ -36,8 +37,16 @@ export class FakeClock {
   }
 }
 
-interface PeerLink { lastRx: number; state: Liveness }
-interface PeerView { heard: boolean; state: Liveness; links: PeerLink[]; record?: string }
+interface PeerLink {
+  lastRx: number;
+  state: Liveness;
+}
+interface PeerView {
+  heard: boolean;
+  state: Liveness;
+  links: PeerLink[];
+  record?: string;
+}
 
 class FakeLinks implements Links {
   private onEvent?: (e: HeartbeatEvent) => void;
@@ -49,8 +58,22 @@ class FakeLinks implements Links {
   readonly counts: Record<string, LinkCounters>;
   running = false;
 
-  constructor(readonly net: FakeNetwork, readonly node: string) {
-    this.counts = Object.fromEntries(net.links.map((l) => [l, { drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as LinkCounters["drops"], tx: 0, txErrors: 0, rx: 0, self: 0 }]));
+  constructor(
+    readonly net: FakeNetwork,
+    readonly node: string,
+  ) {
+    this.counts = Object.fromEntries(
+      net.links.map((l) => [
+        l,
+        {
+          drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as LinkCounters["drops"],
+          tx: 0,
+          txErrors: 0,
+          rx: 0,
+          self: 0,
+        },
+      ]),
+    );
   }
 
   start(onEvent: (e: HeartbeatEvent) => void): void {
@@ -58,7 +81,13 @@ class FakeLinks implements Links {
     this.running = true;
     this.start0 = this.net.clock.now;
     this.view.clear();
-    for (const p of this.net.nodes) if (p !== this.node) this.view.set(p, { heard: false, state: "unknown", links: this.net.links.map(() => ({ lastRx: 0, state: "unknown" as Liveness })) });
+    for (const p of this.net.nodes)
+      if (p !== this.node)
+        this.view.set(p, {
+          heard: false,
+          state: "unknown",
+          links: this.net.links.map(() => ({ lastRx: 0, state: "unknown" as Liveness })),
+        });
     const beat = () => {
       if (!this.running) return;
       this.net.deliver(this.node, "beat", this.payload());
@@ -80,7 +109,8 @@ class FakeLinks implements Links {
     if (off === undefined || off + 4 > this.record.length) return this.record;
     const out = this.record.slice();
     let m = 0;
-    for (const [name, p] of this.view) if (p.state === "up" || p.state === "late") m |= 1 << this.net.nodes.indexOf(name);
+    for (const [name, p] of this.view)
+      if (p.state === "up" || p.state === "late") m |= 1 << this.net.nodes.indexOf(name);
     new DataView(out.buffer).setUint32(off, m >>> 0);
     return out;
   }
@@ -115,11 +145,17 @@ class FakeLinks implements Links {
     const gapPeer = last ? now - last : 0;
     pl.lastRx = now;
     p.heard = true;
-    if (pl.state !== "up") { pl.state = "up"; this.emit({ type: "link", peer: from, link, state: "up", gapMs: gapLink, at: now }); }
+    if (pl.state !== "up") {
+      pl.state = "up";
+      this.emit({ type: "link", peer: from, link, state: "up", gapMs: gapLink, at: now });
+    }
     this.updatePeer(from, p, now, gapPeer);
     if (kind === "beat") {
       const hex = Buffer.from(data).toString("hex");
-      if (p.record !== hex) { p.record = hex; this.emit({ type: "record", peer: from, record: data.slice(), at: now }); }
+      if (p.record !== hex) {
+        p.record = hex;
+        this.emit({ type: "record", peer: from, record: data.slice(), at: now });
+      }
     } else {
       this.emit({ type: "control", peer: from, link, data: data.slice(), at: now });
     }
@@ -141,7 +177,9 @@ class FakeLinks implements Links {
     p.state = s;
     // as the engine: the heard set changed, so a beat goes out at the next wake-up
     if (this.net.heardOffset !== undefined && wasAlive !== (s === "up" || s === "late"))
-      this.net.clock.setTimeout(() => { if (this.running) this.net.deliver(this.node, "beat", this.payload()); }, 0);
+      this.net.clock.setTimeout(() => {
+        if (this.running) this.net.deliver(this.node, "beat", this.payload());
+      }, 0);
     if (s === "dead") p.record = undefined; // as the engine: report the record again when it returns
     this.emit({ type: "peer", peer: name, state: s, gapMs: s === "up" ? gapUp : now - (last || this.start0), at: now });
   }
@@ -154,7 +192,12 @@ class FakeLinks implements Links {
     for (const [name, p] of this.view) {
       p.links.forEach((pl, l) => {
         const link = this.net.links[l]!;
-        const set = (s: Liveness, gap: number) => { if (pl.state !== s) { pl.state = s; this.emit({ type: "link", peer: name, link, state: s, gapMs: gap, at: now }); } };
+        const set = (s: Liveness, gap: number) => {
+          if (pl.state !== s) {
+            pl.state = s;
+            this.emit({ type: "link", peer: name, link, state: s, gapMs: gap, at: now });
+          }
+        };
         if (pl.state === "unknown") {
           const due = this.start0 + t.initdead;
           if (now >= due) set("dead", now - this.start0);
@@ -176,7 +219,10 @@ class FakeLinks implements Links {
     if (next === Infinity || !this.running) return;
     if (this.checkTimer && this.checkTimer.at <= next && this.checkTimer.at > now) return;
     if (this.checkTimer) this.net.clock.clearTimeout(this.checkTimer.id);
-    const id = this.net.clock.setTimeout(() => { this.checkTimer = undefined; this.judge(); }, next - now);
+    const id = this.net.clock.setTimeout(() => {
+      this.checkTimer = undefined;
+      this.judge();
+    }, next - now);
     this.checkTimer = { id, at: next };
   }
 }

@@ -1,7 +1,7 @@
 /** Links implemented by the C engine: names its raw events and counters. */
 import { Engine, EV, type RawEvent, type Vip, type VipLease } from "../native/shim.ts";
 import type { HeartbeatSetup } from "./setup.ts";
-import { DROP_REASONS, LIVENESS, type HeartbeatEvent, type LinkCounters, type Links, type PeerLinks } from "./types.ts";
+import { DROP_REASONS, type HeartbeatEvent, LIVENESS, type LinkCounters, type Links, type PeerLinks } from "./types.ts";
 
 export class NativeLinks implements Links {
   private readonly engine: Engine;
@@ -15,18 +15,42 @@ export class NativeLinks implements Links {
     const link = this.setup.links[e.link] ?? `#${e.link}`;
     const at = e.tMs;
     switch (e.type) {
-      case EV.PEER: return { type: "peer", peer, state: LIVENESS[e.state]!, gapMs: e.gapMs, at };
-      case EV.LINK: return { type: "link", peer, link, state: LIVENESS[e.state]!, gapMs: e.gapMs, at };
-      case EV.LOCAL: return { type: "local", link, up: e.state === 1, errno: e.arg, at };
-      case EV.CARRIER: return { type: "carrier", link, up: e.state === 1, at };
-      case EV.RECORD: return { type: "record", peer, record: e.data, at };
-      case EV.CONTROL: return { type: "control", peer, link, data: e.data, at };
-      case EV.OVERFLOW: return { type: "overflow", lost: e.arg, at };
-      case EV.IFACE: return { type: "iface", ifname: this.setup.watches[e.arg] ?? `#${e.arg}`, up: e.state === 1, at };
-      case EV.SCORE: return { type: "score", score: e.state, up: e.arg, at };
-      case EV.DUPLICATE: return { type: "duplicate", peer: e.peer < 0 ? null : peer, link, addresses: new TextDecoder().decode(e.data).split(" "), at };
-      case EV.VIP: return { type: "vip", op: e.state === 1 ? "renew" : "announce", errno: e.arg, address: e.data.length === 4 ? [...e.data].join(".") : Buffer.from(e.data).toString("hex"), at };
-      default: return { type: "stopped", errno: e.arg, at };
+      case EV.PEER:
+        return { type: "peer", peer, state: LIVENESS[e.state]!, gapMs: e.gapMs, at };
+      case EV.LINK:
+        return { type: "link", peer, link, state: LIVENESS[e.state]!, gapMs: e.gapMs, at };
+      case EV.LOCAL:
+        return { type: "local", link, up: e.state === 1, errno: e.arg, at };
+      case EV.CARRIER:
+        return { type: "carrier", link, up: e.state === 1, at };
+      case EV.RECORD:
+        return { type: "record", peer, record: e.data, at };
+      case EV.CONTROL:
+        return { type: "control", peer, link, data: e.data, at };
+      case EV.OVERFLOW:
+        return { type: "overflow", lost: e.arg, at };
+      case EV.IFACE:
+        return { type: "iface", ifname: this.setup.watches[e.arg] ?? `#${e.arg}`, up: e.state === 1, at };
+      case EV.SCORE:
+        return { type: "score", score: e.state, up: e.arg, at };
+      case EV.DUPLICATE:
+        return {
+          type: "duplicate",
+          peer: e.peer < 0 ? null : peer,
+          link,
+          addresses: new TextDecoder().decode(e.data).split(" "),
+          at,
+        };
+      case EV.VIP:
+        return {
+          type: "vip",
+          op: e.state === 1 ? "renew" : "announce",
+          errno: e.arg,
+          address: e.data.length === 4 ? [...e.data].join(".") : Buffer.from(e.data).toString("hex"),
+          at,
+        };
+      default:
+        return { type: "stopped", errno: e.arg, at };
     }
   }
 
@@ -61,17 +85,33 @@ export class NativeLinks implements Links {
       peer,
       links: this.setup.links.map((link, li) => {
         const x = this.engine.peerLink(pi, li);
-        return { link, lastRxMs: x.lastRxMs, state: LIVENESS[x.state] ?? "unknown", late: x.late, rx: x.rx, authFail: x.authFail, authFailMs: x.authFailMs };
+        return {
+          link,
+          lastRxMs: x.lastRxMs,
+          state: LIVENESS[x.state] ?? "unknown",
+          late: x.late,
+          rx: x.rx,
+          authFail: x.authFail,
+          authFailMs: x.authFailMs,
+        };
       }),
     }));
   }
 
   /** By peer name: what was last accepted from it (generation, sequence by link name), to keep replays out after a restart. */
   seen(): Record<string, { generation: string; seqs: Record<string, string> }> {
-    return Object.fromEntries(this.setup.peers.map((peer, pi) => {
-      const x = this.engine.peerSeen(pi, this.setup.links.length);
-      return [peer, { generation: String(x.generation), seqs: Object.fromEntries(this.setup.links.map((l, li) => [l, String(x.seqs[li] ?? 0n)])) }];
-    }));
+    return Object.fromEntries(
+      this.setup.peers.map((peer, pi) => {
+        const x = this.engine.peerSeen(pi, this.setup.links.length);
+        return [
+          peer,
+          {
+            generation: String(x.generation),
+            seqs: Object.fromEntries(this.setup.links.map((l, li) => [l, String(x.seqs[li] ?? 0n)])),
+          },
+        ];
+      }),
+    );
   }
 
   /** New heartbeat timing, effective at once (hb reload). */

@@ -1,6 +1,14 @@
 /** From the config to what the heartbeat engine needs: its slice, nothing else. */
 import { createHash } from "node:crypto";
-import type { AuthConfig, ClusterConfig, GroupConfig, LinkConfig, NodeConfig, TimingConfig, UplinkConfig } from "../config/schema.ts";
+import type {
+  AuthConfig,
+  ClusterConfig,
+  GroupConfig,
+  LinkConfig,
+  NodeConfig,
+  TimingConfig,
+  UplinkConfig,
+} from "../config/schema.ts";
 import type { EngineSpec } from "../native/shim.ts";
 
 /** First 4 bytes of SHA-256(cluster name), big-endian: the cluster id in every frame. */
@@ -52,7 +60,13 @@ export function heartbeatSetup(c: HeartbeatSlice, generation: bigint, heardOffse
     watches,
     spec: {
       watches,
-      pings: (up?.targets ?? []).map((addr) => ({ addr, ifname: up!.interface ?? "", intervalMs: up!.interval, timeoutMs: up!.timeout, misses: up!.misses })),
+      pings: (up?.targets ?? []).map((addr) => ({
+        addr,
+        ifname: up!.interface ?? "",
+        intervalMs: up!.interval,
+        timeoutMs: up!.timeout,
+        misses: up!.misses,
+      })),
       clusterId: clusterId(c.cluster.name),
       selfId: self.id,
       generation,
@@ -60,14 +74,29 @@ export function heartbeatSetup(c: HeartbeatSlice, generation: bigint, heardOffse
       keys: c.auth.keys,
       sendKey: c.auth.send,
       peerIds: others.map((n) => n.id),
-      ...(heardOffset !== undefined ? { heard: { offset: heardOffset, bits: others.map((n) => c.nodes.indexOf(n)) } } : {}),
+      ...(heardOffset !== undefined
+        ? { heard: { offset: heardOffset, bits: others.map((n) => c.nodes.indexOf(n)) } }
+        : {}),
       links: c.links.map((l) => {
         if (l.kind === "ether")
-          return { kind: "ether", device: l.interface, macs: others.filter((n) => l.peer_mac[n.name]).map((n) => mac(l.peer_mac[n.name]!)) };
+          return {
+            kind: "ether",
+            device: l.interface,
+            macs: others.filter((n) => l.peer_mac[n.name]).map((n) => mac(l.peer_mac[n.name]!)),
+          };
         if (l.kind === "udp")
           return {
-            kind: "udp", device: l.interface, mode: l.mode, port: l.port, ttl: l.ttl,
-            dests: l.mode === "multicast" ? [l.group!] : l.mode === "unicast" ? others.map((n) => l.peers[n.name]!).filter(Boolean) : [],
+            kind: "udp",
+            device: l.interface,
+            mode: l.mode,
+            port: l.port,
+            ttl: l.ttl,
+            dests:
+              l.mode === "multicast"
+                ? [l.group!]
+                : l.mode === "unicast"
+                  ? others.map((n) => l.peers[n.name]!).filter(Boolean)
+                  : [],
           };
         return { kind: "serial", device: l.device, baud: l.baud };
       }),

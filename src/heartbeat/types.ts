@@ -10,7 +10,18 @@ export type Liveness = "unknown" | "up" | "late" | "dead";
 export const LIVENESS: readonly Liveness[] = ["unknown", "up", "late", "dead"];
 
 /** Why a frame was dropped: mirrors enum hb_drop in native/frame.h, in order. */
-export const DROP_REASONS = ["length", "version", "cluster", "sender", "key", "mac", "link", "generation", "replay", "duplicate"] as const;
+export const DROP_REASONS = [
+  "length",
+  "version",
+  "cluster",
+  "sender",
+  "key",
+  "mac",
+  "link",
+  "generation",
+  "replay",
+  "duplicate",
+] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface LinkCounters {

@@ -103,7 +103,14 @@ export class LegacyGuard {
       this.stats.capped++;
       return;
     }
-    const n: LegacyNode = { node: m.src, ifname, address: from, status: m.status, lastSeen: t, trusted: trusted || (known?.trusted ?? false) };
+    const n: LegacyNode = {
+      node: m.src,
+      ifname,
+      address: from,
+      status: m.status,
+      lastSeen: t,
+      trusted: trusted || (known?.trusted ?? false),
+    };
     this.alive.set(key, n);
     if (!known || (trusted && !known.trusted)) this.onChange(n, true);
   }

@@ -3,7 +3,14 @@
  * media lines after them). Every directive is either mapped into the model or
  * reported with its line and what to do instead: one handler per directive.
  */
-import { BAUDS, DEFAULT_BAUD, DEFAULT_UDP_PORT, IPV4_PATTERN, NAME_PATTERN, SYSLOG_FACILITIES } from "../config/names.ts";
+import {
+  BAUDS,
+  DEFAULT_BAUD,
+  DEFAULT_UDP_PORT,
+  IPV4_PATTERN,
+  NAME_PATTERN,
+  SYSLOG_FACILITIES,
+} from "../config/names.ts";
 import { legacyDuration, logicalLines, type Warn } from "./lines.ts";
 import type { Value } from "./toml.ts";
 
@@ -87,7 +94,8 @@ const KNOWN_IGNORED: Record<string, string> = {
 
 const timing: Handler = (m, d) => {
   const ms = legacyDuration(d.args[0]);
-  if (ms === undefined || ms <= 0) d.warn(`${d.key} ${d.args.join(" ")}: not a duration (write 2, 1.5 or 500ms): ignored`);
+  if (ms === undefined || ms <= 0)
+    d.warn(`${d.key} ${d.args.join(" ")}: not a duration (write 2, 1.5 or 500ms): ignored`);
   else m.timing[d.key.toLowerCase() as TimingKey] = { ms, from: d.from, no: d.no };
 };
 
@@ -105,13 +113,15 @@ const udpport: Handler = (m, d) => {
 
 const baud: Handler = (m, d) => {
   const b = Number(d.args[0]);
-  if (!(BAUDS as readonly number[]).includes(b)) d.warn(`baud ${d.args[0]}: hb supports ${BAUDS[0]} to ${BAUDS.at(-1)} in the standard steps: ignored`);
+  if (!(BAUDS as readonly number[]).includes(b))
+    d.warn(`baud ${d.args[0]}: hb supports ${BAUDS[0]} to ${BAUDS.at(-1)} in the standard steps: ignored`);
   else m.baud = b;
 };
 
 const bcast: Handler = (m, d) => {
   if (!d.need(1)) return;
-  for (const dev of d.args) m.links.push({ from: d.from, fields: { kind: "udp", interface: dev, mode: "broadcast", port: m.udpport } });
+  for (const dev of d.args)
+    m.links.push({ from: d.from, fields: { kind: "udp", interface: dev, mode: "broadcast", port: m.udpport } });
 };
 
 /** mcast dev group port ttl loop */
@@ -119,7 +129,8 @@ const mcast: Handler = (m, d) => {
   if (!d.need(2)) return;
   const [dev, group, port, ttl, loop] = d.args;
   if (!group || !IPV4_PATTERN.test(group)) return d.warn(`mcast group ${group}: not an IPv4 address: ignored`);
-  if (loop && loop !== "0") d.warn("mcast loop: hb never needs multicast loopback (it ignores its own frames): dropped");
+  if (loop && loop !== "0")
+    d.warn("mcast loop: hb never needs multicast loopback (it ignores its own frames): dropped");
   const p = port === undefined ? m.udpport : Number(port);
   const t = ttl === undefined ? 1 : Number(ttl);
   if (!Number.isInteger(p) || p < 1 || p > 65535 || !Number.isInteger(t) || t < 1 || t > 255)
@@ -163,7 +174,9 @@ const autoFailback: Handler = (m, d) => {
   else if (["off", "no", "false", "0"].includes(v)) m.autoFailback = { on: false, from: d.from };
   else if (v === "legacy") {
     m.autoFailback = { on: false, from: d.from };
-    d.warn("auto_failback legacy (nice_failback off) has no exact equivalent: off is written; set cluster.auto_failback = true to move groups home when their node returns");
+    d.warn(
+      "auto_failback legacy (nice_failback off) has no exact equivalent: off is written; set cluster.auto_failback = true to move groups home when their node returns",
+    );
   } else d.warn(`auto_failback ${d.args[0]}: expected on, off or legacy: ignored`);
 };
 
@@ -177,19 +190,25 @@ const ping: Handler = (m, d) => {
 const pingGroup: Handler = (m, d) => {
   if (!d.need(2)) return;
   const [name, ...ips] = d.args;
-  d.warn(`ping_group ${name}: hb counts each address as its own target (a group counted as one when any member answered): the members are written as plain targets`);
+  d.warn(
+    `ping_group ${name}: hb counts each address as its own target (a group counted as one when any member answered): the members are written as plain targets`,
+  );
   for (const ip of ips) if (IPV4_PATTERN.test(ip)) m.pings.push({ ip, from: d.from });
 };
 
 const respawn: Handler = (m, d) => {
   if (/ipfail$/.test(d.args[1] ?? "")) m.ipfail = d.from;
-  else d.warn(`respawn ${d.args.join(" ")}: hb does not supervise programs: run it as its own systemd service (Restart=always)`);
+  else
+    d.warn(
+      `respawn ${d.args.join(" ")}: hb does not supervise programs: run it as its own systemd service (Restart=always)`,
+    );
 };
 
 const logfacility: Handler = (m, d) => {
   const fac = (d.args[0] ?? "").toLowerCase();
   if (fac === "none") return;
-  if (!(SYSLOG_FACILITIES as readonly string[]).includes(fac)) d.warn(`logfacility ${d.args[0]}: not a syslog facility hb knows (${SYSLOG_FACILITIES.join(", ")}): ignored`);
+  if (!(SYSLOG_FACILITIES as readonly string[]).includes(fac))
+    d.warn(`logfacility ${d.args[0]}: not a syslog facility hb knows (${SYSLOG_FACILITIES.join(", ")}): ignored`);
   else m.log.push({ from: d.from, key: "facility", value: fac });
 };
 
@@ -197,18 +216,25 @@ const logfacility: Handler = (m, d) => {
 const stonithHost: Handler = (m, d) => {
   if (!d.need(2)) return;
   const [hostFrom, type, ...params] = d.args;
-  if (hostFrom !== "*") d.warn(`stonith_host for ${hostFrom} only: hb runs the same fence command on every node; check it suits all`);
+  if (hostFrom !== "*")
+    d.warn(`stonith_host for ${hostFrom} only: hb runs the same fence command on every node; check it suits all`);
   m.stonith.push({ cmd: ["/usr/sbin/stonith", "-t", type!, "-p", params.join(" "), "-T", "off"], from: d.from });
 };
 
 const realtime: Handler = (_m, d) => {
-  if (!["on", "yes", "true", "off", "no", "false"].includes((d.args[0] ?? "").toLowerCase())) d.warn(`realtime ${d.args[0]}: expected on or off: ignored`);
-  else d.warn(`realtime ${d.args[0]}: hb's heartbeat runs on its own native thread with exact timers; it needs no real-time priority (set CPUSchedulingPolicy= in the unit if you want one)`);
+  if (!["on", "yes", "true", "off", "no", "false"].includes((d.args[0] ?? "").toLowerCase()))
+    d.warn(`realtime ${d.args[0]}: expected on or off: ignored`);
+  else
+    d.warn(
+      `realtime ${d.args[0]}: hb's heartbeat runs on its own native thread with exact timers; it needs no real-time priority (set CPUSchedulingPolicy= in the unit if you want one)`,
+    );
 };
 
 const crm: Handler = (_m, d) => {
   if (!["off", "no", "false"].includes((d.args[0] ?? "").toLowerCase()))
-    d.warn(`crm ${d.args[0]}: a Pacemaker (CRM) cluster keeps its resources in the CIB, not in haresources: this import covers haresources clusters only`);
+    d.warn(
+      `crm ${d.args[0]}: a Pacemaker (CRM) cluster keeps its resources in the CIB, not in haresources: this import covers haresources clusters only`,
+    );
 };
 
 const DIRECTIVES: Record<string, Handler> = {
@@ -234,12 +260,15 @@ const DIRECTIVES: Record<string, Handler> = {
   logfile: (m, d) => {
     if (d.need(1)) m.log.push({ from: d.from, key: "file", value: d.args[0]! });
   },
-  debugfile: (_m, d) => d.warn(`debugfile ${d.args[0] ?? ""}: hb has one log: set log.level = "debug" to have debug records in log.file`),
+  debugfile: (_m, d) =>
+    d.warn(`debugfile ${d.args[0] ?? ""}: hb has one log: set log.level = "debug" to have debug records in log.file`),
   logfacility,
-  use_logd: (_m, d) => d.warn(`use_logd ${d.args[0] ?? ""}: hb sends to syslog itself through /dev/log (log.facility); there is no logd`),
+  use_logd: (_m, d) =>
+    d.warn(`use_logd ${d.args[0] ?? ""}: hb sends to syslog itself through /dev/log (log.facility); there is no logd`),
   /** stonith TYPE CONFIGFILE */
   stonith: (m, d) => {
-    if (d.need(2)) m.stonith.push({ cmd: ["/usr/sbin/stonith", "-t", d.args[0]!, "-F", d.args[1]!, "-T", "off"], from: d.from });
+    if (d.need(2))
+      m.stonith.push({ cmd: ["/usr/sbin/stonith", "-t", d.args[0]!, "-F", d.args[1]!, "-T", "off"], from: d.from });
   },
   stonith_host: stonithHost,
   watchdog: (m, d) => {
@@ -252,7 +281,17 @@ const DIRECTIVES: Record<string, Handler> = {
 };
 
 export function parseHaCf(text: string, warn: Warn): HaCf {
-  const m: HaCf = { timing: {}, nodes: [], links: [], ucast: new Map(), udpport: DEFAULT_UDP_PORT, baud: DEFAULT_BAUD, pings: [], log: [], stonith: [] };
+  const m: HaCf = {
+    timing: {},
+    nodes: [],
+    links: [],
+    ucast: new Map(),
+    udpport: DEFAULT_UDP_PORT,
+    baud: DEFAULT_BAUD,
+    pings: [],
+    log: [],
+    stonith: [],
+  };
   for (const { no, text: line } of logicalLines(text)) {
     const [key = "", ...args] = line.split(" ");
     const k = key.toLowerCase();
@@ -264,7 +303,10 @@ export function parseHaCf(text: string, warn: Warn): HaCf {
     const handler = Object.hasOwn(DIRECTIVES, k) ? DIRECTIVES[k] : undefined;
     if (handler) handler(m, { key, args, no, from: `ha.cf:${no}: ${line}`, warn: w, need });
     else if (Object.hasOwn(KNOWN_IGNORED, k)) w(`${key}: ${KNOWN_IGNORED[k]}`);
-    else w(`unknown directive ${JSON.stringify(key)}: ignored (check the spelling; Heartbeat would have refused to start)`);
+    else
+      w(
+        `unknown directive ${JSON.stringify(key)}: ignored (check the spelling; Heartbeat would have refused to start)`,
+      );
   }
   return m;
 }

@@ -23,30 +23,38 @@ interface Context {
   warn: (msg: string) => void;
 }
 
-const AGENTS = /^(Filesystem|drbddisk|LVM|MailTo|SendArp|Raid1|ServeRAID|WAS|WinPopup|Xinetd|apache|db2|hto-mapfuncs|ICP|IPsrcaddr|IPv6addr|LinuxSCSI|OCF|portblock|AudibleAlarm|Delay|ids)$/;
+const AGENTS =
+  /^(Filesystem|drbddisk|LVM|MailTo|SendArp|Raid1|ServeRAID|WAS|WinPopup|Xinetd|apache|db2|hto-mapfuncs|ICP|IPsrcaddr|IPv6addr|LinuxSCSI|OCF|portblock|AudibleAlarm|Delay|ids)$/;
 
 function prefixOf(spec: string, ip: string, nm: string | undefined, c: Context): number {
   if (nm === undefined || nm === "") {
-    c.warn(`${spec}: no prefix: Heartbeat took the netmask of the interface whose network holds ${ip}; /24 is written, check it`);
+    c.warn(
+      `${spec}: no prefix: Heartbeat took the netmask of the interface whose network holds ${ip}; /24 is written, check it`,
+    );
     return 24;
   }
   if (/^\d+$/.test(nm) && Number(nm) <= 32) return Number(nm);
   const bits = maskBits(nm);
   if (bits === undefined)
-    c.warn(`${spec}: ${nm} is neither a prefix length nor a netmask (the article calls it a gateway). Heartbeat's IPaddr could not use it as a netmask and fell back to the interface whose network holds ${ip}; hb needs prefix and interface written: /24 and ${c.firstDev ?? "eth0"} are written, check them`);
+    c.warn(
+      `${spec}: ${nm} is neither a prefix length nor a netmask (the article calls it a gateway). Heartbeat's IPaddr could not use it as a netmask and fell back to the interface whose network holds ${ip}; hb needs prefix and interface written: /24 and ${c.firstDev ?? "eth0"} are written, check them`,
+    );
   return bits ?? 24;
 }
 
 /** IPaddr::ip/mask/nic/bcast, IPaddr2::..., or a bare address. */
 function address(spec: string, type: string, arg: string | undefined, c: Context): ResourceOut | undefined {
-  const [ip = "", nm, nic, bcast] = (type === "IPaddr" || type === "IPaddr2" ? arg ?? "" : type).split("/");
+  const [ip = "", nm, nic, bcast] = (type === "IPaddr" || type === "IPaddr2" ? (arg ?? "") : type).split("/");
   if (!IPV4_PATTERN.test(ip)) {
     c.warn(`${spec}: ${ip} is not an IPv4 address: skipped`);
     return undefined;
   }
   const prefix = prefixOf(spec, ip, nm, c);
   const iface = nic || c.firstDev || "eth0";
-  if (!nic) c.warn(`${spec}: no interface: Heartbeat found it from the routes; ${iface} (the first heartbeat interface) is written, check it`);
+  if (!nic)
+    c.warn(
+      `${spec}: no interface: Heartbeat found it from the routes; ${iface} (the first heartbeat interface) is written, check it`,
+    );
   if (bcast) c.warn(`${spec}: broadcast ${bcast}: hb computes the broadcast address from the prefix`);
   const value: Record<string, Value> = { ip: `${ip}/${prefix}`, interface: iface };
   if (type !== "IPaddr2") {
@@ -63,7 +71,9 @@ function script(spec: string, type: string, args: string[], c: Context): Resourc
     return undefined;
   }
   if (AGENTS.test(type))
-    c.warn(`${spec}: a Heartbeat resource agent: hb calls it from /etc/ha.d/resource.d as "${type} ${args.join(" ")} start|stop" (keep the heartbeat package's resource.d, or copy it)`);
+    c.warn(
+      `${spec}: a Heartbeat resource agent: hb calls it from /etc/ha.d/resource.d as "${type} ${args.join(" ")} start|stop" (keep the heartbeat package's resource.d, or copy it)`,
+    );
   return { line: spec, value: args.length ? { script: type, args } : { script: type } };
 }
 
@@ -86,13 +96,15 @@ export function parseHaresources(text: string, nodes: string[], firstDev: string
   for (const { no, text: line } of logicalLines(text)) {
     const [preferred = "", ...specs] = line.split(" ");
     const c: Context = { firstDev, aliases, warn: (msg) => warn(no, msg) };
-    if (nodes.length && !nodes.includes(preferred)) c.warn(`${preferred} is not a node of ha.cf: hb will refuse it as preferred node`);
+    if (nodes.length && !nodes.includes(preferred))
+      c.warn(`${preferred} is not a node of ha.cf: hb will refuse it as preferred node`);
     if (specs.length === 0) {
       c.warn("a node with no resources: ignored");
       continue;
     }
     const resources = specs.flatMap((s) => resource(s, c) ?? []);
-    if (resources.length) groups.push({ from: `haresources:${no}: ${line}`, name: groupName(resources, groups), preferred, resources });
+    if (resources.length)
+      groups.push({ from: `haresources:${no}: ${line}`, name: groupName(resources, groups), preferred, resources });
   }
   return groups;
 }

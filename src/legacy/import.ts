@@ -5,8 +5,8 @@
  * part of the output carries a comment naming the legacy line it came from
  * (render.ts). Same input, same output.
  */
-import { parseAuthkeys, type Keys } from "./authkeys.ts";
-import { parseHaCf, type HaCf } from "./hacf.ts";
+import { type Keys, parseAuthkeys } from "./authkeys.ts";
+import { type HaCf, parseHaCf } from "./hacf.ts";
 import { parseHaresources } from "./haresources.ts";
 import type { Warn } from "./lines.ts";
 import { render } from "./render.ts";
@@ -33,7 +33,8 @@ export interface ImportResult {
 
 const MISSING = {
   haCf: "missing: nothing from it (timing, links, nodes); the output uses hb's defaults and needs [[node]] and [[link]] added by hand",
-  authkeys: "missing: write a key to /etc/hb/authkey (umask 077; openssl rand -hex 32 > /etc/hb/authkey), the same on every node",
+  authkeys:
+    "missing: write a key to /etc/hb/authkey (umask 077; openssl rand -hex 32 > /etc/hb/authkey), the same on every node",
   haresources: "missing: no groups are written",
 };
 
@@ -43,14 +44,19 @@ const firstDev = (h: HaCf): string | undefined =>
 
 /** Warnings that only the whole picture shows. */
 function crossWarnings(h: HaCf, warn: Warn): void {
-  if (h.stonith.length > 1) warn(undefined, `${h.stonith.length} stonith lines: hb runs one fence command; the first is written`);
-  if (h.ipfail && h.pings.length === 0) warn(undefined, "ipfail is respawned but no ping targets are listed: add [uplink] targets");
+  if (h.stonith.length > 1)
+    warn(undefined, `${h.stonith.length} stonith lines: hb runs one fence command; the first is written`);
+  if (h.ipfail && h.pings.length === 0)
+    warn(undefined, "ipfail is respawned but no ping targets are listed: add [uplink] targets");
   if (h.deadping && !h.pings.length && !h.ipfail) warn(h.deadping.no, "deadping without ping targets: ignored");
 }
 
 export function importLegacy(f: LegacyFiles): ImportResult {
   const warnings: string[] = [];
-  const warnIn = (file: string): Warn => (line, msg) => warnings.push(`${f.dir}/${file}${line ? `:${line}` : ""}: ${msg}`);
+  const warnIn =
+    (file: string): Warn =>
+    (line, msg) =>
+      warnings.push(`${f.dir}/${file}${line ? `:${line}` : ""}: ${msg}`);
   const cf = warnIn("ha.cf");
   if (f.haCf === undefined) cf(undefined, MISSING.haCf);
   const hacf = parseHaCf(f.haCf ?? "", cf);

@@ -33,7 +33,13 @@ function cluster({ hacf }: Model): string[] {
 
 function timing({ hacf, timing: t }: Model): string[] {
   const keys = ["keepalive", "warntime", "deadtime", "initdead"] as const;
-  return ["[timing]", ...keys.map((k) => `${tomlLine(k, duration(t[k]))}${hacf.timing[k] ? `  # from ${hacf.timing[k].from}` : "  # Heartbeat's default"}`)];
+  return [
+    "[timing]",
+    ...keys.map(
+      (k) =>
+        `${tomlLine(k, duration(t[k]))}${hacf.timing[k] ? `  # from ${hacf.timing[k].from}` : "  # Heartbeat's default"}`,
+    ),
+  ];
 }
 
 function auth({ keys }: Model): string[] {
@@ -64,7 +70,12 @@ function members({ hacf, groups }: Model): string[] {
 
 function fencing({ hacf }: Model): string[] {
   const first = hacf.stonith[0];
-  if (!first) return ["[fencing]", "# Heartbeat had no stonith here: running without fencing is written as the explicit choice", 'method = "none"'];
+  if (!first)
+    return [
+      "[fencing]",
+      "# Heartbeat had no stonith here: running without fencing is written as the explicit choice",
+      'method = "none"',
+    ];
   return [
     "[fencing]",
     `# from ${first.from}`,
@@ -81,7 +92,9 @@ function uplink({ hacf }: Model): string[] {
   o.push(tomlLine("targets", [...new Set(hacf.pings.map((p) => p.ip))]));
   if (hacf.deadping) {
     o.push(`# from ${hacf.deadping.from}`);
-    o.push(`${tomlLine("misses", Math.max(1, Math.min(100, Math.ceil(hacf.deadping.ms / 1000))))}  # one ping a second`);
+    o.push(
+      `${tomlLine("misses", Math.max(1, Math.min(100, Math.ceil(hacf.deadping.ms / 1000))))}  # one ping a second`,
+    );
   }
   return o;
 }

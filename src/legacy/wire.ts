@@ -15,8 +15,8 @@
  * older versions carries its auth inside the message; hb does not verify it.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { LegacyKey } from "../config/schema.ts";
 import { NAME_PATTERN } from "../config/names.ts";
+import type { LegacyKey } from "../config/schema.ts";
 export interface LegacyMessage {
   src: string;
   type: string;
@@ -34,7 +34,12 @@ function finish(fields: Record<string, string>): LegacyMessage | string {
   if (!t || !/^[A-Za-z0-9_-]{1,32}$/.test(t)) return "no usable message type (t)";
   if (!fields.auth) return "no auth field";
   // untrusted text bound for logs and terminals: printable ASCII only, short
-  return { src, type: t, ...(fields.st ? { status: fields.st.replace(/[^\x20-\x7e]/g, "?").slice(0, 32) } : {}), fields };
+  return {
+    src,
+    type: t,
+    ...(fields.st ? { status: fields.st.replace(/[^\x20-\x7e]/g, "?").slice(0, 32) } : {}),
+    fields,
+  };
 }
 
 function field(kv: string, fields: Record<string, string>): boolean {
@@ -52,7 +57,8 @@ export function parseLegacy(b: Uint8Array): LegacyMessage | string {
   if (text.startsWith(">>>\n")) {
     const end = text.indexOf("\n<<<\n");
     if (end < 0) return "no end marker (<<<)";
-    for (const line of text.slice(4, end).split("\n")) if (line && !field(line, fields)) return `not key=value: ${JSON.stringify(line.slice(0, 40))}`;
+    for (const line of text.slice(4, end).split("\n"))
+      if (line && !field(line, fields)) return `not key=value: ${JSON.stringify(line.slice(0, 40))}`;
     return finish(fields);
   }
   if (text.startsWith("###\n")) {
@@ -77,18 +83,26 @@ export function parseLegacy(b: Uint8Array): LegacyMessage | string {
  * "verified", "forged" (it does not verify, or names a key we lack), or
  * "unverifiable" (no keys, or the classic framing).
  */
-export function verifyLegacy(b: Uint8Array, keys: LegacyKey[]): { verdict: "verified" | "forged" | "unverifiable"; why?: string } {
+export function verifyLegacy(
+  b: Uint8Array,
+  keys: LegacyKey[],
+): { verdict: "verified" | "forged" | "unverifiable"; why?: string } {
   if (keys.length === 0) return { verdict: "unverifiable", why: "no [[legacy.key]] configured" };
   const text = new TextDecoder("latin1").decode(b.subarray(0, MAX));
-  if (!text.startsWith("###\n")) return { verdict: "unverifiable", why: "classic framing (older Heartbeat): its authentication is not checked" };
+  if (!text.startsWith("###\n"))
+    return { verdict: "unverifiable", why: "classic framing (older Heartbeat): its authentication is not checked" };
   const end = text.lastIndexOf("%%%\n");
   if (end < 0) return { verdict: "forged", why: "no end marker" };
   const m = /^(\d{1,4}):(\d{1,2}) ([0-9a-f]{32,40}),$/.exec(text.slice(end + 4).replace(/\0+$/, ""));
-  if (!m || Number(m[1]) !== m[2]!.length + 1 + m[3]!.length) return { verdict: "forged", why: "no authentication after the message" };
+  if (!m || Number(m[1]) !== m[2]!.length + 1 + m[3]!.length)
+    return { verdict: "forged", why: "no authentication after the message" };
   const key = keys.find((k) => k.id === Number(m[2]));
   if (!key) return { verdict: "forged", why: `names key ${m[2]}, which is not a [[legacy.key]]` };
-  const want = createHmac(key.method, key.secret).update(b.subarray(0, end + 4)).digest();
+  const want = createHmac(key.method, key.secret)
+    .update(b.subarray(0, end + 4))
+    .digest();
   const got = Buffer.from(m[3]!, "hex");
-  if (got.length !== want.length || !timingSafeEqual(got, want)) return { verdict: "forged", why: `authentication with key ${key.id} (${key.method}) does not verify` };
+  if (got.length !== want.length || !timingSafeEqual(got, want))
+    return { verdict: "forged", why: `authentication with key ${key.id} (${key.method}) does not verify` };
   return { verdict: "verified" };
 }

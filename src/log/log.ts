@@ -6,16 +6,28 @@
  * Extra sinks (a log file, syslog: src/log/sinks.ts) get every record too,
  * whatever stderr is.
  */
-import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+
 import { formatWithOptions } from "node:util";
+import { type ConsolaInstance, createConsola, type LogObject } from "consola";
 
 export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
 export const LOG_LEVELS: readonly LogLevel[] = ["error", "warn", "info", "debug", "trace"];
 const CONSOLA_LEVEL: Record<LogLevel, number> = { error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
 
 const LABEL: Record<string, string> = {
-  fatal: "FATAL", error: "ERROR", warn: "WARN", log: "INFO", info: "INFO", success: "INFO",
-  ready: "INFO", start: "INFO", box: "INFO", debug: "DEBUG", trace: "TRACE", verbose: "TRACE", fail: "ERROR",
+  fatal: "FATAL",
+  error: "ERROR",
+  warn: "WARN",
+  log: "INFO",
+  info: "INFO",
+  success: "INFO",
+  ready: "INFO",
+  start: "INFO",
+  box: "INFO",
+  debug: "DEBUG",
+  trace: "TRACE",
+  verbose: "TRACE",
+  fail: "ERROR",
 };
 
 /**
@@ -29,7 +41,13 @@ export function printable(s: string): string {
 
 /** A record's message on one line (its lines joined by " | "), printable. */
 function messageOf(args: unknown[]): string {
-  return printable(formatWithOptions({ colors: false, breakLength: Infinity }, ...args).split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").join(" | "));
+  return printable(
+    formatWithOptions({ colors: false, breakLength: Infinity }, ...args)
+      .split("\n")
+      .map((l) => l.trimEnd())
+      .filter((l) => l !== "")
+      .join(" | "),
+  );
 }
 
 /** One record as one line: exported for tests. */
@@ -53,7 +71,15 @@ export function setSinks(list: Sink[]): void {
   sinks = list;
 }
 
-const LEVEL_OF: Record<string, LogLevel> = { fatal: "error", error: "error", fail: "error", warn: "warn", debug: "debug", trace: "trace", verbose: "trace" };
+const LEVEL_OF: Record<string, LogLevel> = {
+  fatal: "error",
+  error: "error",
+  fail: "error",
+  warn: "warn",
+  debug: "debug",
+  trace: "trace",
+  verbose: "trace",
+};
 const toSinks = {
   log: (obj: LogObject) => {
     if (sinks.length === 0) return;
@@ -73,7 +99,14 @@ function make(level: LogLevel): ConsolaInstance {
   const stamp = !process.env.JOURNAL_STREAM;
   return createConsola({
     level: CONSOLA_LEVEL[level],
-    reporters: [{ log: (obj) => { process.stderr.write(`${plainLine(obj, stamp)}\n`); } }, toSinks],
+    reporters: [
+      {
+        log: (obj) => {
+          process.stderr.write(`${plainLine(obj, stamp)}\n`);
+        },
+      },
+      toSinks,
+    ],
   });
 }
 

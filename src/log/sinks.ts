@@ -7,9 +7,10 @@
 import { closeSync, writeSync } from "node:fs";
 import { openAppend } from "../config/files.ts";
 import type { SyslogFacility } from "../config/names.ts";
-import { setSinks, type LogLevel, type LogRecord, type Sink } from "./log.ts";
+import { type LogLevel, type LogRecord, type Sink, setSinks } from "./log.ts";
 
-const stamp = (r: LogRecord) => `${r.date.toISOString()} ${r.level.toUpperCase()} ${r.tag ? `[${r.tag}] ` : ""}${r.message}`;
+const stamp = (r: LogRecord) =>
+  `${r.date.toISOString()} ${r.level.toUpperCase()} ${r.tag ? `[${r.tag}] ` : ""}${r.message}`;
 
 export class FileSink {
   private fd = -1;
@@ -29,7 +30,10 @@ export class FileSink {
     }
   }
   private fail(e: unknown) {
-    if (!this.told) process.stderr.write(`hb: log file ${this.path}: ${(e as Error).message}; records for it are dropped until it works again\n`);
+    if (!this.told)
+      process.stderr.write(
+        `hb: log file ${this.path}: ${(e as Error).message}; records for it are dropped until it works again\n`,
+      );
     this.told = true;
   }
   readonly sink: Sink = (r) => {
@@ -47,8 +51,26 @@ export class FileSink {
 }
 
 const FACILITY: Record<SyslogFacility, number> = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
 };
 const SEVERITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -73,12 +95,14 @@ export class SyslogSink {
       this.send(this.path, syslogLine(this.facility, r));
       this.told = false;
     } catch (e) {
-      if (!this.told) process.stderr.write(`hb: syslog ${this.path}: ${(e as Error).message}; records for syslog are dropped until it works again\n`);
+      if (!this.told)
+        process.stderr.write(
+          `hb: syslog ${this.path}: ${(e as Error).message}; records for syslog are dropped until it works again\n`,
+        );
       this.told = true;
     }
   };
 }
-
 
 /** The sinks a config asks for (log.file, log.facility), replaced whole on reload. */
 export class LogSinks {

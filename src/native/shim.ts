@@ -8,7 +8,7 @@
  * mounted noexec). If both fail, one error names both causes.
  * HB_NO_MEMFD=1 skips the memfd path (diagnostics, and the fallback's tests).
  */
-import { dlopen, FFIType, JSCallback, ptr, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, JSCallback, type Pointer, ptr } from "bun:ffi";
 import { closeSync, readFileSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import shimPath from "../../build/libhb.so" with { type: "file" };
@@ -114,7 +114,8 @@ function shim() {
   if (!loaded) {
     loaded = load();
     const abi = loaded.lib.symbols.hb_abi_version();
-    if (abi !== ABI_VERSION) throw new ShimLoadError(`native shim ABI ${abi}, expected ${ABI_VERSION}: rebuild with make`);
+    if (abi !== ABI_VERSION)
+      throw new ShimLoadError(`native shim ABI ${abi}, expected ${ABI_VERSION}: rebuild with make`);
   }
   return loaded;
 }
@@ -151,7 +152,14 @@ export function errnoName(n: number): string {
  * O_NOFOLLOW), its mode set on its descriptor, then renamed over name (see native/files.c).
  */
 export function writeAtomicAt(dir: string, name: string, data: Uint8Array, mode: number, sync: boolean): void {
-  const rc = sym().hb_write_atomic(Buffer.from(`${dir}\0`), Buffer.from(`${name}\0`), ptr(nonEmpty(data)), data.length, mode, sync ? 1 : 0);
+  const rc = sym().hb_write_atomic(
+    Buffer.from(`${dir}\0`),
+    Buffer.from(`${name}\0`),
+    ptr(nonEmpty(data)),
+    data.length,
+    mode,
+    sync ? 1 : 0,
+  );
   if (rc < 0) throw new NativeError(`writing ${dir}/${name}`, -rc);
 }
 
@@ -210,18 +218,35 @@ export interface VipLease {
 function addrBytes(a: Pick<Vip, "family" | "address">): Uint8Array {
   if (a.family === 4) return Uint8Array.from(a.address.split(".").map(Number));
   // expand :: and hex groups into 16 bytes
-  const [head, tail = ""] = a.address.includes("::") ? a.address.split("::") : [a.address, undefined as unknown as string];
+  const [head, tail = ""] = a.address.includes("::")
+    ? a.address.split("::")
+    : [a.address, undefined as unknown as string];
   const h = head ? head.split(":") : [];
   const t = tail ? tail.split(":") : [];
   const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
   const out = new Uint8Array(16);
-  groups.forEach((g, i) => { const v = parseInt(g || "0", 16); out[2 * i] = v >> 8; out[2 * i + 1] = v & 255; });
+  groups.forEach((g, i) => {
+    const v = parseInt(g || "0", 16);
+    out[2 * i] = v >> 8;
+    out[2 * i + 1] = v & 255;
+  });
   return out;
 }
 
 /** Add (or, with replace, renew) an address with a kernel lifetime (0 = forever). */
 export function addrAdd(a: Vip, lifetimeS: number, replace = false): void {
-  check(`add ${a.address}/${a.prefix} on ${a.ifname}`, sym().hb_addr_add(a.family, cstr(a.ifname), ptr(addrBytes(a)), a.prefix, cstr(a.label ?? ""), lifetimeS, replace ? 1 : 0));
+  check(
+    `add ${a.address}/${a.prefix} on ${a.ifname}`,
+    sym().hb_addr_add(
+      a.family,
+      cstr(a.ifname),
+      ptr(addrBytes(a)),
+      a.prefix,
+      cstr(a.label ?? ""),
+      lifetimeS,
+      replace ? 1 : 0,
+    ),
+  );
 }
 /** Remove an address; false when it was not there. */
 export function addrDel(a: Vip): boolean {
@@ -231,15 +256,23 @@ export function addrDel(a: Vip): boolean {
   return true;
 }
 export function addrHas(a: Pick<Vip, "family" | "address" | "ifname">): boolean {
-  return check(`look up ${a.address} on ${a.ifname}`, sym().hb_addr_has(a.family, cstr(a.ifname), ptr(addrBytes(a)))) === 1;
+  return (
+    check(`look up ${a.address} on ${a.ifname}`, sym().hb_addr_has(a.family, cstr(a.ifname), ptr(addrBytes(a)))) === 1
+  );
 }
 /** Send `pairs` gratuitous ARP request+reply (IPv4) or 2 x unsolicited NA (IPv6). Returns frames sent. */
 export function announce(a: Pick<Vip, "family" | "address" | "ifname">, pairs: number): number {
-  return check(`announce ${a.address} on ${a.ifname}`, sym().hb_announce(a.family, cstr(a.ifname), ptr(addrBytes(a)), pairs));
+  return check(
+    `announce ${a.address} on ${a.ifname}`,
+    sym().hb_announce(a.family, cstr(a.ifname), ptr(addrBytes(a)), pairs),
+  );
 }
 /** Does anyone answer for the address within waitMs? (ARP probe / DAD) */
 export function probe(a: Pick<Vip, "family" | "address" | "ifname">, waitMs: number): boolean {
-  return check(`probe ${a.address} on ${a.ifname}`, sym().hb_probe(a.family, cstr(a.ifname), ptr(addrBytes(a)), waitMs)) === 1;
+  return (
+    check(`probe ${a.address} on ${a.ifname}`, sym().hb_probe(a.family, cstr(a.ifname), ptr(addrBytes(a)), waitMs)) ===
+    1
+  );
 }
 /** Open the packet sockets for announcements and probes on an interface ahead of the first takeover. */
 export function vipPrepare(family: 4 | 6, ifname: string): void {
@@ -274,7 +307,10 @@ export class LegacyListener {
   private fd: number;
   private readonly buf = new Uint8Array(65536);
   private readonly src = new Uint8Array(4);
-  constructor(readonly ifname: string, port: number) {
+  constructor(
+    readonly ifname: string,
+    port: number,
+  ) {
     this.fd = check(`legacy listener on ${ifname}`, sym().hb_legacy_open(cstr(ifname), port));
   }
   /** The next datagram waiting (payload and sender), or undefined; never blocks. */
@@ -346,7 +382,20 @@ export interface RawEvent {
   data: Uint8Array;
 }
 
-export const EV = { PEER: 1, LINK: 2, LOCAL: 3, CARRIER: 4, RECORD: 5, CONTROL: 6, OVERFLOW: 7, STOPPED: 8, VIP: 9, IFACE: 10, SCORE: 11, DUPLICATE: 12 } as const;
+export const EV = {
+  PEER: 1,
+  LINK: 2,
+  LOCAL: 3,
+  CARRIER: 4,
+  RECORD: 5,
+  CONTROL: 6,
+  OVERFLOW: 7,
+  STOPPED: 8,
+  VIP: 9,
+  IFACE: 10,
+  SCORE: 11,
+  DUPLICATE: 12,
+} as const;
 export const COUNTERS = 14; // HB_CNT_COUNT: 10 drop reasons, tx, tx_err, rx, self
 const BATCH = 64;
 const UDP_MODE = { broadcast: 0, multicast: 1, unicast: 2 } as const;
@@ -364,16 +413,43 @@ export class Engine {
     const s = sym();
     this.evSize = s.hb_event_size();
     this.buf = new Uint8Array(this.evSize * BATCH);
-    const h = s.hb_engine_new(spec.clusterId >>> 0, spec.selfId, spec.generation, spec.keepalive, spec.warntime, spec.deadtime, spec.initdead);
+    const h = s.hb_engine_new(
+      spec.clusterId >>> 0,
+      spec.selfId,
+      spec.generation,
+      spec.keepalive,
+      spec.warntime,
+      spec.deadtime,
+      spec.initdead,
+    );
     if (!h) throw new NativeError("hb_engine_new", 22);
     this.handle = h;
     try {
       for (const k of spec.keys) check(`add key ${k.id}`, s.hb_engine_add_key(h, k.id, ptr(k.secret), k.secret.length));
       check("set send key", s.hb_engine_set_send_key(h, spec.sendKey));
       for (const id of spec.peerIds) check(`add peer ${id}`, s.hb_engine_add_peer(h, id));
-      if (spec.heard) check("heard set", s.hb_engine_set_heard(h, spec.heard.offset, ptr(Int32Array.from(spec.heard.bits.length ? spec.heard.bits : [0])), spec.heard.bits.length));
+      if (spec.heard)
+        check(
+          "heard set",
+          s.hb_engine_set_heard(
+            h,
+            spec.heard.offset,
+            ptr(Int32Array.from(spec.heard.bits.length ? spec.heard.bits : [0])),
+            spec.heard.bits.length,
+          ),
+        );
       (spec.floors ?? []).forEach((f, i) => {
-        if (f) check(`floor of peer ${i}`, s.hb_engine_peer_floor(h, i, f.generation, ptr(BigUint64Array.from(f.seqs.length ? f.seqs : [0n])), f.seqs.length));
+        if (f)
+          check(
+            `floor of peer ${i}`,
+            s.hb_engine_peer_floor(
+              h,
+              i,
+              f.generation,
+              ptr(BigUint64Array.from(f.seqs.length ? f.seqs : [0n])),
+              f.seqs.length,
+            ),
+          );
       });
       for (const l of spec.links) {
         if (l.kind === "ether") {
@@ -385,15 +461,28 @@ export class Engine {
           const dests = l.dests ?? [];
           const flat = new Uint8Array(Math.max(1, dests.length * 4));
           for (const [i, d] of dests.entries()) flat.set(ipv4(d), i * 4);
-          check(`udp link on ${l.device}`, s.hb_engine_add_udp(h, cstr(l.device), UDP_MODE[l.mode ?? "broadcast"], l.port ?? 0, l.ttl ?? 0, // 0: refused (the config always sets them)
-           ptr(flat), dests.length));
+          check(
+            `udp link on ${l.device}`,
+            s.hb_engine_add_udp(
+              h,
+              cstr(l.device),
+              UDP_MODE[l.mode ?? "broadcast"],
+              l.port ?? 0,
+              l.ttl ?? 0, // 0: refused (the config always sets them)
+              ptr(flat),
+              dests.length,
+            ),
+          );
         } else {
           check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 0)); // 0: refused (the config always sets it)
         }
       }
       for (const w of spec.watches ?? []) check(`watch ${w}`, s.hb_engine_watch(h, cstr(w)));
       for (const pg of spec.pings ?? [])
-        check(`ping ${pg.addr}${pg.ifname ? ` via ${pg.ifname}` : ""}`, s.hb_engine_add_ping(h, ptr(ipv4(pg.addr)), cstr(pg.ifname), pg.intervalMs, pg.timeoutMs, pg.misses));
+        check(
+          `ping ${pg.addr}${pg.ifname ? ` via ${pg.ifname}` : ""}`,
+          s.hb_engine_add_ping(h, ptr(ipv4(pg.addr)), cstr(pg.ifname), pg.intervalMs, pg.timeoutMs, pg.misses),
+        );
     } catch (e) {
       s.hb_engine_free(h);
       this.handle = null;
@@ -448,7 +537,22 @@ export class Engine {
 
   /** Keep a VIP leased and announced from the native thread (see hb_engine_vip), or forget it. */
   vip(on: boolean, a: Vip, lease: VipLease): void {
-    check(`vip ${a.address}`, sym().hb_engine_vip(this.h, on ? 1 : 0, a.family, cstr(a.ifname), ptr(addrBytes(a)), a.prefix, cstr(a.label ?? ""), lease.lifetimeS, lease.pairs, lease.secondMs, lease.refreshMs));
+    check(
+      `vip ${a.address}`,
+      sym().hb_engine_vip(
+        this.h,
+        on ? 1 : 0,
+        a.family,
+        cstr(a.ifname),
+        ptr(addrBytes(a)),
+        a.prefix,
+        cstr(a.label ?? ""),
+        lease.lifetimeS,
+        lease.pairs,
+        lease.secondMs,
+        lease.refreshMs,
+      ),
+    );
   }
 
   /** New timing, applied by the native thread at once (hb reload). */
@@ -464,10 +568,20 @@ export class Engine {
     return { generation: out[0]!, seqs: [...out.slice(1)] };
   }
 
-  peerLink(peer: number, link: number): { lastRxMs: number; state: number; late: number; rx: number; authFail: number; authFailMs: number } {
+  peerLink(
+    peer: number,
+    link: number,
+  ): { lastRxMs: number; state: number; late: number; rx: number; authFail: number; authFailMs: number } {
     const out = new BigInt64Array(6);
     check("peer link", sym().hb_engine_peer_link(this.h, peer, link, ptr(out), 6));
-    return { lastRxMs: Number(out[0]) / 1e6, state: Number(out[1]), late: Number(out[2]), rx: Number(out[3]), authFail: Number(out[4]), authFailMs: Number(out[5]) / 1e6 };
+    return {
+      lastRxMs: Number(out[0]) / 1e6,
+      state: Number(out[1]),
+      late: Number(out[2]),
+      rx: Number(out[3]),
+      authFail: Number(out[4]),
+      authFailMs: Number(out[5]) / 1e6,
+    };
   }
 
   counters(link: number): bigint[] {

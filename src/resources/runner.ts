@@ -9,9 +9,9 @@
 import { accessSync, constants, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressesConfig, GroupConfig, ResourceConfig } from "../config/schema.ts";
-import { resourceName, type Runner, type RunResult } from "./types.ts";
 import { logger } from "../log/log.ts";
-import { addrAdd, addrDel, addrHas, announce, probe, vipPrepare, type Vip } from "../native/shim.ts";
+import { addrAdd, addrDel, addrHas, announce, probe, type Vip, vipPrepare } from "../native/shim.ts";
+import { type Runner, type RunResult, resourceName } from "./types.ts";
 
 /** What the runner needs from the heartbeat engine: keeping a VIP leased and announced. */
 export interface VipKeeper {
@@ -39,7 +39,13 @@ export interface RunnerOptions {
 export const CHILD_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" } as const;
 const SYSTEMCTL = existsSync("/usr/bin/systemctl") ? "/usr/bin/systemctl" : "/bin/systemctl";
 
-const vipOf = (r: Extract<ResourceConfig, { kind: "ip" }>): Vip => ({ family: r.family, address: r.address, prefix: r.prefix, ifname: r.interface, label: r.label });
+const vipOf = (r: Extract<ResourceConfig, { kind: "ip" }>): Vip => ({
+  family: r.family,
+  address: r.address,
+  prefix: r.prefix,
+  ifname: r.interface,
+  label: r.label,
+});
 
 /** Find an LSB script: an absolute path, or the first executable in the script directories. */
 export function findScript(name: string, dirs: string[]): string | undefined {
@@ -83,7 +89,8 @@ export class ResourceRunner implements Runner {
       if (r.kind === "ip") return op === "start" ? this.addIp(r) : this.removeIp(r);
       if (r.kind === "script") {
         const path = findScript(r.script, this.o.scriptDirs);
-        if (!path) return { ok: op === "stop", error: `script ${r.script} not found in ${this.o.scriptDirs.join(", ")}` };
+        if (!path)
+          return { ok: op === "stop", error: `script ${r.script} not found in ${this.o.scriptDirs.join(", ")}` };
         return await this.exec(resourceName(r), op, [path, ...r.args, op], r.timeout);
       }
       // "--": a unit name can never be read as an option
@@ -102,12 +109,17 @@ export class ResourceRunner implements Runner {
         this.o.onConflict?.(r.address, r.interface, error);
         return { ok: false, error };
       }
-      this.log.warn(`${r.address} still answers from the peer that died (its lease ends within ${cfg.lease / 1000} s): taking over`);
+      this.log.warn(
+        `${r.address} still answers from the peer that died (its lease ends within ${cfg.lease / 1000} s): taking over`,
+      );
       // Until its lease ends, the dead peer's kernel may answer a client's ARP again; when the
       // address vanishes there, such a client would be stranded: announce once more just after.
       setTimeout(() => {
         try {
-          if (addrHas(a)) this.log.info(`${r.address} announced after the old holder's lease (${announce(a, cfg.garp_pairs)} frames)`);
+          if (addrHas(a))
+            this.log.info(
+              `${r.address} announced after the old holder's lease (${announce(a, cfg.garp_pairs)} frames)`,
+            );
         } catch (e) {
           this.log.warn(`cannot announce ${r.address}: ${(e as Error).message}`);
         }
@@ -116,8 +128,15 @@ export class ResourceRunner implements Runner {
     const lifetimeS = Math.round(cfg.lease / 1000);
     addrAdd(a, lifetimeS, true); // replace: idempotent if a stale copy is there
     const sent = announce(a, cfg.garp_pairs);
-    this.o.keeper.vip(true, a, { lifetimeS, pairs: cfg.garp_pairs, secondMs: cfg.garp_second, refreshMs: cfg.garp_refresh });
-    this.log.info(`${r.address}/${r.prefix} added on ${r.label ?? r.interface}${lifetimeS ? ` (lease ${lifetimeS} s)` : ""}; announced (${sent} frames)`);
+    this.o.keeper.vip(true, a, {
+      lifetimeS,
+      pairs: cfg.garp_pairs,
+      secondMs: cfg.garp_second,
+      refreshMs: cfg.garp_refresh,
+    });
+    this.log.info(
+      `${r.address}/${r.prefix} added on ${r.label ?? r.interface}${lifetimeS ? ` (lease ${lifetimeS} s)` : ""}; announced (${sent} frames)`,
+    );
     return { ok: true };
   }
 
@@ -141,7 +160,11 @@ export class ResourceRunner implements Runner {
       for (const g of this.o.groups)
         for (const r of g.resources)
           if (r.kind === "ip") {
-            try { vipPrepare(r.family, r.interface); } catch (e) { this.log.warn(`cannot prepare ${r.interface}: ${(e as Error).message}`); }
+            try {
+              vipPrepare(r.family, r.interface);
+            } catch (e) {
+              this.log.warn(`cannot prepare ${r.interface}: ${(e as Error).message}`);
+            }
           }
     }
     this.o.groups.forEach((g, gi) => {
@@ -149,7 +172,10 @@ export class ResourceRunner implements Runner {
       for (const r of g.resources) {
         if (r.kind !== "ip") continue;
         try {
-          if (addrDel(vipOf(r))) this.log.warn(`removed stale ${r.address}/${r.prefix} from ${r.interface} (group ${g.name} is not held here)`);
+          if (addrDel(vipOf(r)))
+            this.log.warn(
+              `removed stale ${r.address}/${r.prefix} from ${r.interface} (group ${g.name} is not held here)`,
+            );
         } catch (e) {
           this.log.warn(`cannot check ${r.address} on ${r.interface}: ${(e as Error).message}`);
         }
@@ -174,13 +200,26 @@ export class ResourceRunner implements Runner {
       }
       if (rest.trim()) log.info(rest.trimEnd());
     };
-    const output = Promise.all([pump(p.stdout as ReadableStream<Uint8Array>), pump(p.stderr as ReadableStream<Uint8Array>)]);
+    const output = Promise.all([
+      pump(p.stdout as ReadableStream<Uint8Array>),
+      pump(p.stderr as ReadableStream<Uint8Array>),
+    ]);
     let timedOut = false;
     let killer: ReturnType<typeof setTimeout> | undefined;
-    const killGroup = () => { try { process.kill(-p.pid, "SIGKILL"); } catch { /* gone */ } };
+    const killGroup = () => {
+      try {
+        process.kill(-p.pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      try { process.kill(-p.pid, "SIGTERM"); } catch { /* gone */ }
+      try {
+        process.kill(-p.pid, "SIGTERM");
+      } catch {
+        /* gone */
+      }
       killer = setTimeout(killGroup, 2000);
     }, timeoutMs);
     const code = await p.exited;
@@ -194,7 +233,8 @@ export class ResourceRunner implements Runner {
     await Promise.race([output, Bun.sleep(1000)]);
     const ms = Math.round(performance.now() - started);
     if (timedOut) return { ok: false, error: `${op} timed out after ${timeoutMs} ms (killed)` };
-    if (code !== 0) return { ok: false, error: `${op} exited ${code}${p.signalCode ? ` (${p.signalCode})` : ""} after ${ms} ms` };
+    if (code !== 0)
+      return { ok: false, error: `${op} exited ${code}${p.signalCode ? ` (${p.signalCode})` : ""} after ${ms} ms` };
     return { ok: true };
   }
 
@@ -206,7 +246,12 @@ export class ResourceRunner implements Runner {
         const a = vipOf(r);
         const sent = announce(a, cfg.garp_pairs);
         // and the second burst again, after the clients' locktime
-        this.o.keeper.vip(true, a, { lifetimeS: Math.round(cfg.lease / 1000), pairs: cfg.garp_pairs, secondMs: cfg.garp_second, refreshMs: cfg.garp_refresh });
+        this.o.keeper.vip(true, a, {
+          lifetimeS: Math.round(cfg.lease / 1000),
+          pairs: cfg.garp_pairs,
+          secondMs: cfg.garp_second,
+          refreshMs: cfg.garp_refresh,
+        });
         this.log.info(`${r.address} announced again (${sent} frames)`);
       } catch (e) {
         this.log.warn(`cannot announce ${r.address}: ${(e as Error).message}`);
@@ -217,6 +262,11 @@ export class ResourceRunner implements Runner {
   reboot(reason: string): void {
     this.log.error(`self-fencing: ${reason}; rebooting now`);
     // Heartbeat's way: immediate reboot without a clean shutdown, so no resource runs twice
-    Bun.spawn([this.o.systemctl ?? SYSTEMCTL, "reboot", "--force", "--force"], { stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...CHILD_ENV } });
+    Bun.spawn([this.o.systemctl ?? SYSTEMCTL, "reboot", "--force", "--force"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "ignore",
+      env: { ...CHILD_ENV },
+    });
   }
 }

@@ -17,7 +17,12 @@ const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 type Scenario = "pull the plug" | "kill -9" | "graceful stop" | "failback";
 const SCENARIOS: Scenario[] = ["pull the plug", "kill -9", "graceful stop", "failback"];
 
-interface Sample { outage: number; detection?: number; garp?: number; leftover?: boolean }
+interface Sample {
+  outage: number;
+  detection?: number;
+  garp?: number;
+  leftover?: boolean;
+}
 export type FailoverResults = Record<string, Record<string, Sample[]>>; // impl@timing -> scenario -> samples
 
 /** A daemon implementation under test: how to start it on node i, and what its "I took over" line is. */
@@ -30,11 +35,18 @@ interface Impl {
   cleanup(): void;
 }
 
-function hbImpl(lab: Lab, timing: { keepalive: string; warntime: string; deadtime: string; initdead: string }, dir: string): Impl {
+function hbImpl(
+  lab: Lab,
+  timing: { keepalive: string; warntime: string; deadtime: string; initdead: string },
+  dir: string,
+): Impl {
   const files = new ClusterFiles(failoverConfig(writeScripts(dir), { timing }));
   return {
-    name: "hb", start: (i) => startHb(lab, files, i), killHard: (_i, p) => p.proc.kill("SIGKILL"),
-    tookOver: /peer node1: (up|late) -> dead|node1 released it/, cleanup: () => files.cleanup(),
+    name: "hb",
+    start: (i) => startHb(lab, files, i),
+    killHard: (_i, p) => p.proc.kill("SIGKILL"),
+    tookOver: /peer node1: (up|late) -> dead|node1 released it/,
+    cleanup: () => files.cleanup(),
   };
 }
 
@@ -45,13 +57,33 @@ function keepalivedImpl(lab: Lab, advertS: number, dir: string): Impl {
       const d = join(dir, `ka${i}`);
       mkdirSync(d, { recursive: true });
       const conf = join(d, "keepalived.conf");
-      writeFileSync(conf, `global_defs {\n  router_id node${i}\n  vrrp_version 3\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 3\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority ${i === 1 ? 150 : 100}\n  advert_int ${advertS}\n  virtual_ipaddress {\n    ${VIP}/24 dev eth0\n  }\n}\n`);
-      const p = lab.spawn(lab.nodes[i - 1]!, ["keepalived", "-n", "-l", "-D", "-G", "-P", "-f", conf, "-p", join(d, "k.pid"), "-r", join(d, "v.pid")]);
+      writeFileSync(
+        conf,
+        `global_defs {\n  router_id node${i}\n  vrrp_version 3\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 3\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority ${i === 1 ? 150 : 100}\n  advert_int ${advertS}\n  virtual_ipaddress {\n    ${VIP}/24 dev eth0\n  }\n}\n`,
+      );
+      const p = lab.spawn(lab.nodes[i - 1]!, [
+        "keepalived",
+        "-n",
+        "-l",
+        "-D",
+        "-G",
+        "-P",
+        "-f",
+        conf,
+        "-p",
+        join(d, "k.pid"),
+        "-r",
+        join(d, "v.pid"),
+      ]);
       return new HbProcess(p, `keepalived${i}`);
     },
     killHard(i, p) {
       // keepalived -P runs VRRP in a child process: kill -9 it too, or it exits gracefully
-      try { process.kill(Number(require("node:fs").readFileSync(join(dir, `ka${i}`, "v.pid"), "utf8")), "SIGKILL"); } catch { /* gone */ }
+      try {
+        process.kill(Number(require("node:fs").readFileSync(join(dir, `ka${i}`, "v.pid"), "utf8")), "SIGKILL");
+      } catch {
+        /* gone */
+      }
       p.proc.kill("SIGKILL");
     },
     tookOver: /Entering MASTER STATE/,
@@ -66,7 +98,8 @@ async function trials(lab: Lab, impl: Impl, deadMs: number): Promise<Record<Scen
   const settle = Math.max(1500, deadMs * 3);
   let n1 = impl.start(1);
   const n2 = impl.start(2);
-  const converged = async (node: number, ms = 15_000) => waitFor(`node${node} alone holds the VIP`, async () => JSON.stringify(await holders(lab)) === `[${node}]`, ms, 20);
+  const converged = async (node: number, ms = 15_000) =>
+    waitFor(`node${node} alone holds the VIP`, async () => JSON.stringify(await holders(lab)) === `[${node}]`, ms, 20);
   await converged(1);
   const pinger = new Pinger(lab);
   try {
@@ -80,7 +113,11 @@ async function trials(lab: Lab, impl: Impl, deadMs: number): Promise<Record<Scen
       await lab.plug(1, false);
       let took = await n2.waitLine(impl.tookOver, 15_000, mark);
       await waitFor("served again", () => pinger.count > from + 30, 15_000, 10);
-      out["pull the plug"].push({ outage: pinger.outage(from), detection: took.t - t0, garp: garpLatency(impl, n2, mark) });
+      out["pull the plug"].push({
+        outage: pinger.outage(from),
+        detection: took.t - t0,
+        garp: garpLatency(impl, n2, mark),
+      });
       await lab.plug(1, true);
       await converged(1);
       await Bun.sleep(settle);
@@ -92,7 +129,12 @@ async function trials(lab: Lab, impl: Impl, deadMs: number): Promise<Record<Scen
       impl.killHard(1, n1);
       took = await n2.waitLine(impl.tookOver, 15_000, mark);
       await Bun.sleep(4500); // past hb's 3 s lease
-      out["kill -9"].push({ outage: pinger.outage(from), detection: took.t - t0, garp: garpLatency(impl, n2, mark), leftover: (await holders(lab)).includes(1) });
+      out["kill -9"].push({
+        outage: pinger.outage(from),
+        detection: took.t - t0,
+        garp: garpLatency(impl, n2, mark),
+        leftover: (await holders(lab)).includes(1),
+      });
       await lab.exec(lab.nodes[0]!, ["ip", "addr", "del", `${VIP}/24`, "dev", "eth0"]);
       n1 = impl.start(1);
       await converged(1);
@@ -137,13 +179,23 @@ function garpLatency(impl: Impl, p: HbProcess, from: number): number | undefined
 export async function benchFailover(): Promise<FailoverResults> {
   const results: FailoverResults = {};
   const haveKeepalived = Bun.spawnSync(["sh", "-c", "command -v keepalived"]).exitCode === 0;
-  for (const [ka, warn, dead, initdead, adv] of [["50ms", "100ms", "150ms", "2s", 0.05], ["1s", "2s", "3s", "6s", 1]] as const) {
+  for (const [ka, warn, dead, initdead, adv] of [
+    ["50ms", "100ms", "150ms", "2s", 0.05],
+    ["1s", "2s", "3s", "6s", 1],
+  ] as const) {
     for (const kind of ["hb", ...(haveKeepalived ? ["keepalived"] : [])]) {
       const lab = await Lab.create({ nodes: 2, client: true });
       const dir = mkdtempSync(join(tmpdir(), "hb-bench-"));
-      const impl = kind === "hb" ? hbImpl(lab, { keepalive: ka, warntime: warn, deadtime: dead, initdead }, dir) : keepalivedImpl(lab, adv, dir);
+      const impl =
+        kind === "hb"
+          ? hbImpl(lab, { keepalive: ka, warntime: warn, deadtime: dead, initdead }, dir)
+          : keepalivedImpl(lab, adv, dir);
       try {
-        results[`${kind}@${ka}`] = await trials(lab, impl, Number(dead.replace(/ms|s/, "")) * (dead.endsWith("ms") ? 1 : 1000));
+        results[`${kind}@${ka}`] = await trials(
+          lab,
+          impl,
+          Number(dead.replace(/ms|s/, "")) * (dead.endsWith("ms") ? 1 : 1000),
+        );
       } catch (e) {
         console.error(`${kind} at ${ka}: ${(e as Error).message.split("\n")[0]}`);
       } finally {
@@ -158,16 +210,29 @@ export async function benchFailover(): Promise<FailoverResults> {
 
 export function printFailover(r: FailoverResults): void {
   console.log(`\nfailover, ${TRIALS} trials each, client pinging every 10 ms (median / min / max, ms)`);
-  console.log("implementation     scenario        client outage          detection   decision->GARP   VIP left on killed node");
-  const fmt = (xs: number[]) => (xs.length ? `${median(xs).toFixed(0).padStart(5)} / ${Math.min(...xs).toFixed(0).padStart(4)} / ${Math.max(...xs).toFixed(0).padStart(5)}` : "      -        ");
+  console.log(
+    "implementation     scenario        client outage          detection   decision->GARP   VIP left on killed node",
+  );
+  const fmt = (xs: number[]) =>
+    xs.length
+      ? `${median(xs).toFixed(0).padStart(5)} / ${Math.min(...xs)
+          .toFixed(0)
+          .padStart(4)} / ${Math.max(...xs)
+          .toFixed(0)
+          .padStart(5)}`
+      : "      -        ";
   for (const [impl, scen] of Object.entries(r))
     for (const [name, samples] of Object.entries(scen)) {
       const det = samples.flatMap((s) => (s.detection === undefined ? [] : [s.detection]));
       const garp = samples.flatMap((s) => (s.garp === undefined ? [] : [s.garp]));
       const left = samples.filter((s) => s.leftover !== undefined);
-      console.log(`${impl.padEnd(18)} ${name.padEnd(15)} ${fmt(samples.map((s) => s.outage))}   ${det.length ? median(det).toFixed(0).padStart(8) : "       -"}   ${garp.length ? median(garp).toFixed(1).padStart(13) : "            -"}   ${left.length ? `${left.filter((s) => s.leftover).length} of ${left.length}` : "-"}`);
+      console.log(
+        `${impl.padEnd(18)} ${name.padEnd(15)} ${fmt(samples.map((s) => s.outage))}   ${det.length ? median(det).toFixed(0).padStart(8) : "       -"}   ${garp.length ? median(garp).toFixed(1).padStart(13) : "            -"}   ${left.length ? `${left.filter((s) => s.leftover).length} of ${left.length}` : "-"}`,
+      );
     }
-  console.log("note: after kill -9 the killed node's kernel still answers pings until the survivor's gratuitous ARP moves the client, so ICMP outage is near zero; what matters is whether the address is left behind (a duplicate).");
+  console.log(
+    "note: after kill -9 the killed node's kernel still answers pings until the survivor's gratuitous ARP moves the client, so ICMP outage is near zero; what matters is whether the address is left behind (a duplicate).",
+  );
 }
 
 if (import.meta.main) printFailover(await benchFailover());

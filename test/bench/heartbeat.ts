@@ -12,9 +12,14 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 /** CPU time of every thread of pid, in seconds (schedstat: nanosecond run time, not 10 ms ticks). */
 export const cpuSeconds = (pid: number) =>
   readdirSync(`/proc/${pid}/task`).reduce((sum, t) => {
-    try { return sum + Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]) / 1e9; } catch { return sum; }
+    try {
+      return sum + Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]) / 1e9;
+    } catch {
+      return sum;
+    }
   }, 0);
-const status = (pid: number, key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+const status = (pid: number, key: string) =>
+  Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 const rssMb = (pid: number) => status(pid, "VmRSS");
 
 export interface HeartbeatBench {
@@ -32,12 +37,18 @@ export async function benchHeartbeat(): Promise<HeartbeatBench[]> {
   const why = netnsUnavailable();
   if (why) throw new Error(`bench needs root and network namespaces: ${why}`);
   const results: HeartbeatBench[] = [];
-  for (const [keepalive, warntime, deadtime] of [["1s", "2s", "3s"], ["20ms", "60ms", "100ms"]] as const) {
+  for (const [keepalive, warntime, deadtime] of [
+    ["1s", "2s", "3s"],
+    ["20ms", "60ms", "100ms"],
+  ] as const) {
     const lab = await Lab.create({ nodes: 2, lans: 2 });
-    const files = new ClusterFiles(configText({
-      nodes: 2, timing: { keepalive, warntime, deadtime, initdead: "5s" },
-      links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth1"'],
-    }));
+    const files = new ClusterFiles(
+      configText({
+        nodes: 2,
+        timing: { keepalive, warntime, deadtime, initdead: "5s" },
+        links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth1"'],
+      }),
+    );
     try {
       const a = startHb(lab, files, 1);
       const b = startHb(lab, files, 2);
@@ -53,9 +64,13 @@ export async function benchHeartbeat(): Promise<HeartbeatBench[]> {
         await Bun.sleep(Math.min(5, SECONDS - s) * 1000);
         rss.push(rssMb(pid));
       }
-      const cpu = (cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000) * 100;
+      const cpu = ((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)) * 100;
       results.push({
-        keepalive, cpuPercent: cpu, rssStart: rss[0]!, rssEnd: rss.at(-1)!, rssMax: Math.max(...rss),
+        keepalive,
+        cpuPercent: cpu,
+        rssStart: rss[0]!,
+        rssEnd: rss.at(-1)!,
+        rssMax: Math.max(...rss),
         anonEnd: status(pid, "RssAnon"),
         falseEvents: a.matching(/-> (late|dead)/, mark).length + b.matching(/-> (late|dead)/).length,
       });
@@ -70,10 +85,14 @@ export async function benchHeartbeat(): Promise<HeartbeatBench[]> {
 }
 
 export function printHeartbeat(rows: HeartbeatBench[]): void {
-  console.log(`\nheartbeat daemon, two links, ${SECONDS} s measured (targets: <= 0.5 % of a core at 20 ms, RSS <= 50 MB and flat)`);
+  console.log(
+    `\nheartbeat daemon, two links, ${SECONDS} s measured (targets: <= 0.5 % of a core at 20 ms, RSS <= 50 MB and flat)`,
+  );
   console.log("keepalive  CPU % of one core  RSS start  RSS end  RSS max  of which private  late/dead events");
   for (const r of rows)
-    console.log(`${r.keepalive.padEnd(9)}  ${r.cpuPercent.toFixed(3).padStart(17)}  ${r.rssStart.toFixed(1).padStart(6)} MB  ${r.rssEnd.toFixed(1).padStart(4)} MB  ${r.rssMax.toFixed(1).padStart(4)} MB  ${r.anonEnd.toFixed(1).padStart(12)} MB  ${String(r.falseEvents).padStart(16)}`);
+    console.log(
+      `${r.keepalive.padEnd(9)}  ${r.cpuPercent.toFixed(3).padStart(17)}  ${r.rssStart.toFixed(1).padStart(6)} MB  ${r.rssEnd.toFixed(1).padStart(4)} MB  ${r.rssMax.toFixed(1).padStart(4)} MB  ${r.anonEnd.toFixed(1).padStart(12)} MB  ${String(r.falseEvents).padStart(16)}`,
+    );
 }
 
 if (import.meta.main) printHeartbeat(await benchHeartbeat());

@@ -30,7 +30,8 @@ export async function benchLoss(): Promise<LossBench[]> {
     for (const loss of [10, 30, 50]) {
       const lab = await Lab.create({ nodes: 2 });
       const files = new ClusterFiles(`${configText({
-        nodes: 2, timing: { keepalive: "50ms", warntime: "150ms", deadtime: "300ms", initdead: "2s" },
+        nodes: 2,
+        timing: { keepalive: "50ms", warntime: "150ms", deadtime: "300ms", initdead: "2s" },
         links: ['kind = "udp"\ninterface = "eth0"', ...(links === 2 ? ['kind = "ether"\ninterface = "eth0"'] : [])],
       })}
 [[group]]
@@ -51,8 +52,13 @@ resources = [{ script = "/bin/true" }]
         if (!how) {
           // a kernel without sch_netem (this VM's): the same independent random loss, in the switch
           for (const ns of lab.nodes) await lab.exec(ns, ["tc", "qdisc", "del", "dev", "eth0", "root"]);
-          const rules = ["n1l0", "n2l0"].map((p) => `add rule bridge loss fw iifname "${p}" numgen random mod 100 < ${loss} drop`).join("; ");
-          const r = await lab.exec(lab.bridge, ["nft", `add table bridge loss; add chain bridge loss fw { type filter hook forward priority 0; }; ${rules}`]);
+          const rules = ["n1l0", "n2l0"]
+            .map((p) => `add rule bridge loss fw iifname "${p}" numgen random mod 100 < ${loss} drop`)
+            .join("; ");
+          const r = await lab.exec(lab.bridge, [
+            "nft",
+            `add table bridge loss; add chain bridge loss fw { type filter hook forward priority 0; }; ${rules}`,
+          ]);
           if (r.code !== 0) throw new Error(`no way to drop packets: tc netem failed and nft said ${r.stderr}`);
           how = "nftables numgen random in the switch";
         }
@@ -61,9 +67,11 @@ resources = [{ script = "/bin/true" }]
         await Bun.sleep(SECONDS * 1000);
         for (const ns of lab.nodes) await lab.exec(ns, ["tc", "qdisc", "del", "dev", "eth0", "root"]);
         await lab.exec(lab.bridge, ["nft", "flush", "ruleset"]);
-        const peerDead = a.matching(/peer node2: \w+ -> dead/, markA).length + b.matching(/peer node1: \w+ -> dead/, markB).length;
+        const peerDead =
+          a.matching(/peer node2: \w+ -> dead/, markA).length + b.matching(/peer node1: \w+ -> dead/, markB).length;
         const takeovers = b.matching(/group svc: stopped -> starting/, markB).length;
-        const late = a.matching(/peer node2: up -> late/, markA).length + b.matching(/peer node1: up -> late/, markB).length;
+        const late =
+          a.matching(/peer node2: up -> late/, markA).length + b.matching(/peer node1: up -> late/, markB).length;
         out.push({ links, loss, seconds: SECONDS, peerDead, takeovers, late, how });
         await Promise.all([a.stop(), b.stop()]);
       } finally {
@@ -76,9 +84,14 @@ resources = [{ script = "/bin/true" }]
 }
 
 export function printLoss(rows: LossBench[]): void {
-  console.log(`\nheartbeat under packet loss (${rows[0]?.how ?? "tc netem"}, both directions, keepalive 50 ms, deadtime 300 ms, ${rows[0]?.seconds ?? SECONDS} s each):`);
+  console.log(
+    `\nheartbeat under packet loss (${rows[0]?.how ?? "tc netem"}, both directions, keepalive 50 ms, deadtime 300 ms, ${rows[0]?.seconds ?? SECONDS} s each):`,
+  );
   console.log("  links  loss  peer declared dead  false takeovers  peer late");
-  for (const r of rows) console.log(`  ${String(r.links).padEnd(5)}  ${`${r.loss} %`.padEnd(4)}  ${String(r.peerDead).padEnd(18)}  ${String(r.takeovers).padEnd(15)}  ${r.late}`);
+  for (const r of rows)
+    console.log(
+      `  ${String(r.links).padEnd(5)}  ${`${r.loss} %`.padEnd(4)}  ${String(r.peerDead).padEnd(18)}  ${String(r.takeovers).padEnd(15)}  ${r.late}`,
+    );
 }
 
 if (import.meta.main) printLoss(await benchLoss());

@@ -8,15 +8,23 @@
  */
 import { join } from "node:path";
 import { benchFailover, printFailover } from "./failover.ts";
+import { benchFlood, printFlood } from "./flood.ts";
 import { benchHeartbeat, printHeartbeat } from "./heartbeat.ts";
 import { benchLoss, printLoss } from "./loss.ts";
-import { benchFlood, printFlood } from "./flood.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const cc = Bun.spawnSync(["gcc", "-O2", "-o", join(ROOT, "build/wakeup"), join(import.meta.dir, "wakeup.c")]);
 if (cc.exitCode === 0) {
   console.log("wake-up floor of this machine (a thread that only sleeps and wakes):");
-  for (const [ms, n] of [[1000, 3], [20, 250]] as const) console.log(`  ${Bun.spawnSync([join(ROOT, "build/wakeup"), String(ms), String(n)], { timeout: 20_000 }).stdout.toString().trim()}`);
+  for (const [ms, n] of [
+    [1000, 3],
+    [20, 250],
+  ] as const)
+    console.log(
+      `  ${Bun.spawnSync([join(ROOT, "build/wakeup"), String(ms), String(n)], { timeout: 20_000 })
+        .stdout.toString()
+        .trim()}`,
+    );
 }
 printHeartbeat(await benchHeartbeat());
 printFailover(await benchFailover());

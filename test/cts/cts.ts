@@ -17,11 +17,25 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFrame } from "../lib/frame.ts";
 import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
+import { encodeFrame } from "../lib/frame.ts";
 import { Lab, leftoverNamespaces, run, waitFor } from "../lib/netns.ts";
 
-export const FAULTS = ["kill9", "freeze", "term", "signal", "partition", "oneway", "linkcut", "carrier", "move", "reload", "forged", "duplicate", "loss"] as const;
+export const FAULTS = [
+  "kill9",
+  "freeze",
+  "term",
+  "signal",
+  "partition",
+  "oneway",
+  "linkcut",
+  "carrier",
+  "move",
+  "reload",
+  "forged",
+  "duplicate",
+  "loss",
+] as const;
 export type Fault = (typeof FAULTS)[number];
 export const AUDITS = ["one holder", "client", "markers", "alive"] as const;
 export type Audit = (typeof AUDITS)[number];
@@ -89,7 +103,10 @@ function writeMarker(dir: string): string {
   const d = join(dir, "resource.d");
   mkdirSync(d, { recursive: true });
   const f = join(d, "marker");
-  writeFileSync(f, `#!/bin/sh\n# $1 = node, $2 = start|stop|status\ncase "$2" in\n  start) touch "${dir}/markers/$1" ;;\n  stop) rm -f "${dir}/markers/$1" ;;\n  status) [ -e "${dir}/markers/$1" ] || exit 3 ;;\nesac\nexit 0\n`);
+  writeFileSync(
+    f,
+    `#!/bin/sh\n# $1 = node, $2 = start|stop|status\ncase "$2" in\n  start) touch "${dir}/markers/$1" ;;\n  stop) rm -f "${dir}/markers/$1" ;;\n  status) [ -e "${dir}/markers/$1" ] || exit 3 ;;\nesac\nexit 0\n`,
+  );
   chmodSync(f, 0o755);
   mkdirSync(join(dir, "markers"), { recursive: true });
   return d;
@@ -133,7 +150,9 @@ class Cluster {
     const lab = await Lab.create({ nodes: n + 1, lans: 2, client: true }); // the last namespace: a forger or a clone
     prefixes.push(lab.prefix);
     const scripts = writeMarker(dir);
-    const files = new ClusterFiles(clusterConfig(n, autoFailback, scripts), (node, text) => text.replace('args = ["NODE"]', `args = ["node${node}"]`));
+    const files = new ClusterFiles(clusterConfig(n, autoFailback, scripts), (node, text) =>
+      text.replace('args = ["NODE"]', `args = ["node${node}"]`),
+    );
     const c = new Cluster(lab, files, n, dir);
     for (let i = 1; i <= n; i++) c.start(i);
     try {
@@ -168,8 +187,13 @@ class Cluster {
   }
   /** nftables in the switch: drop frames from node a to node b on both LANs. */
   async block(pairs: [number, number][]): Promise<void> {
-    const rules = pairs.flatMap(([a, b]) => [0, 1].map((l) => `add rule bridge cts fw iifname "n${a}l${l}" oifname "n${b}l${l}" drop`));
-    await this.lab.exec(this.lab.bridge, ["nft", `add table bridge cts; add chain bridge cts fw { type filter hook forward priority 0; }; ${rules.join("; ")}`]);
+    const rules = pairs.flatMap(([a, b]) =>
+      [0, 1].map((l) => `add rule bridge cts fw iifname "n${a}l${l}" oifname "n${b}l${l}" drop`),
+    );
+    await this.lab.exec(this.lab.bridge, [
+      "nft",
+      `add table bridge cts; add chain bridge cts fw { type filter hook forward priority 0; }; ${rules.join("; ")}`,
+    ]);
   }
   async heal(): Promise<void> {
     await this.lab.exec(this.lab.bridge, ["nft", "flush ruleset"]);
@@ -225,12 +249,25 @@ async function applyFault(c: Cluster, fault: Fault, i: number, rng: Rng): Promis
       c.start(i);
       break;
     case "signal":
-      for (const sig of [rng.pick(["SIGUSR1", "SIGHUP", "SIGALRM", "SIGPIPE", "SIGXCPU", "SIGIO"]), "SIGUSR2", "SIGUSR2"]) proc.proc.kill(sig as NodeJS.Signals);
+      for (const sig of [
+        rng.pick(["SIGUSR1", "SIGHUP", "SIGALRM", "SIGPIPE", "SIGXCPU", "SIGIO"]),
+        "SIGUSR2",
+        "SIGUSR2",
+      ])
+        proc.proc.kill(sig as NodeJS.Signals);
       process.kill(proc.proc.pid, 34 + rng.int(30)); // a real-time signal
       await Bun.sleep(hold);
       break;
     case "partition":
-      await c.block(others.flatMap((o) => [[i, o], [o, i]] as [number, number][]));
+      await c.block(
+        others.flatMap(
+          (o) =>
+            [
+              [i, o],
+              [o, i],
+            ] as [number, number][],
+        ),
+      );
       await Bun.sleep(hold);
       await c.heal();
       break;
@@ -266,9 +303,18 @@ async function applyFault(c: Cluster, fault: Fault, i: number, rng: Rng): Promis
       // from the spare namespace: random bytes, and frames of our cluster with a wrong key, on the heartbeat port
       const spare = c.lab.nodes[c.n]!;
       for (let k = 0; k < 10; k++) {
-        const f = k % 2
-          ? encodeFrame({ cluster: "lab", keyId: 1, secret: "not-the-key", linkId: 0, sender: i, generation: BigInt(Date.now()), seq: BigInt(k + 1) })
-          : Buffer.from(Array.from({ length: 1 + rng.int(200) }, () => rng.int(256)));
+        const f =
+          k % 2
+            ? encodeFrame({
+                cluster: "lab",
+                keyId: 1,
+                secret: "not-the-key",
+                linkId: 0,
+                sender: i,
+                generation: BigInt(Date.now()),
+                seq: BigInt(k + 1),
+              })
+            : Buffer.from(Array.from({ length: 1 + rng.int(200) }, () => rng.int(256)));
         const file = join(c.dir, "forged.bin");
         writeFileSync(file, f);
         await c.lab.exec(spare, ["socat", "-u", `OPEN:${file}`, "UDP-DATAGRAM:198.51.100.255:694,broadcast"]);
@@ -281,9 +327,15 @@ async function applyFault(c: Cluster, fault: Fault, i: number, rng: Rng): Promis
       const state = join(c.files.dir, "state-clone");
       mkdirSync(state, { recursive: true });
       const cfg = join(c.files.dir, "ha-clone.toml");
-      const text = (await Bun.file(c.files.config(i)).text()).replaceAll(join(c.files.dir, `state-node${i}`), state).replace(`args = ["node${i}"]`, 'args = ["clone"]');
+      const text = (await Bun.file(c.files.config(i)).text())
+        .replaceAll(join(c.files.dir, `state-node${i}`), state)
+        .replace(`args = ["node${i}"]`, 'args = ["clone"]');
       writeFileSync(cfg, text, { mode: 0o600 });
-      const clone = c.lab.spawn(c.lab.nodes[c.n]!, [HB, "--config", cfg, "--node", `node${i}`], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdout: "ignore", stderr: "ignore" });
+      const clone = c.lab.spawn(c.lab.nodes[c.n]!, [HB, "--config", cfg, "--node", `node${i}`], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        stdout: "ignore",
+        stderr: "ignore",
+      });
       await Bun.sleep(1000 + hold);
       clone.kill("SIGKILL");
       await clone.exited;
@@ -291,7 +343,10 @@ async function applyFault(c: Cluster, fault: Fault, i: number, rng: Rng): Promis
       break;
     }
     case "loss":
-      await c.lab.exec(c.lab.bridge, ["nft", "add table bridge cts; add chain bridge cts fw { type filter hook forward priority 0; }; add rule bridge cts fw numgen random mod 100 < 30 drop"]);
+      await c.lab.exec(c.lab.bridge, [
+        "nft",
+        "add table bridge cts; add chain bridge cts fw { type filter hook forward priority 0; }; add rule bridge cts fw numgen random mod 100 < 30 drop",
+      ]);
       await Bun.sleep(1000 + hold);
       await c.heal();
       break;
@@ -304,30 +359,48 @@ async function audit(c: Cluster, fault: Fault, twoDuring: string | undefined): P
   // one holder, steady: the same single node in three samples 100 ms apart
   let last = "";
   try {
-    await waitFor("one steady holder", async () => {
-      const h: string[] = [];
-      for (let k = 0; k < 3; k++) {
-        h.push(JSON.stringify(await c.holders()));
-        await Bun.sleep(100);
-      }
-      last = h[2]!;
-      const one = JSON.parse(h[0]!) as number[];
-      // on a cluster node: a clone's address in the spare namespace must have run out its lease
-      return h.every((x) => x === h[0]) && one.length === 1 && one[0]! <= c.n;
-    }, SETTLE_MS, 50);
+    await waitFor(
+      "one steady holder",
+      async () => {
+        const h: string[] = [];
+        for (let k = 0; k < 3; k++) {
+          h.push(JSON.stringify(await c.holders()));
+          await Bun.sleep(100);
+        }
+        last = h[2]!;
+        const one = JSON.parse(h[0]!) as number[];
+        // on a cluster node: a clone's address in the spare namespace must have run out its lease
+        return h.every((x) => x === h[0]) && one.length === 1 && one[0]! <= c.n;
+      },
+      SETTLE_MS,
+      50,
+    );
   } catch {
     out.push(["one holder", `holders ${last} after ${SETTLE_MS} ms`]);
   }
   const holder = (JSON.parse(last || "[]") as number[])[0];
   try {
-    await waitFor("the client to reach the VIP", async () => (await c.lab.exec(c.lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0, 3000, 50);
+    await waitFor(
+      "the client to reach the VIP",
+      async () => (await c.lab.exec(c.lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0,
+      3000,
+      50,
+    );
   } catch {
     out.push(["client", "no answer from the VIP within 3 s"]);
   }
   const m = c.markers();
-  if (m.length !== 1 || (holder !== undefined && m[0] !== `node${holder}`)) out.push(["markers", `markers [${m.join(", ")}] with the VIP on ${holder === undefined ? "nobody" : `node${holder}`}`]);
+  if (m.length !== 1 || (holder !== undefined && m[0] !== `node${holder}`))
+    out.push([
+      "markers",
+      `markers [${m.join(", ")}] with the VIP on ${holder === undefined ? "nobody" : `node${holder}`}`,
+    ]);
   else if (twoDuring && !TWO_ALLOWED.includes(fault)) out.push(["markers", `during the fault: ${twoDuring}`]);
-  const dead = c.procs.flatMap((p, k) => (p && exited(p) ? [`node${k} ${p.proc.signalCode ? `killed by ${p.proc.signalCode}` : `exited ${p.proc.exitCode}`}`] : []));
+  const dead = c.procs.flatMap((p, k) =>
+    p && exited(p)
+      ? [`node${k} ${p.proc.signalCode ? `killed by ${p.proc.signalCode}` : `exited ${p.proc.exitCode}`}`]
+      : [],
+  );
   if (dead.length) out.push(["alive", dead.join(", ")]);
   return out;
 }
@@ -336,7 +409,9 @@ export async function runCts(o: CtsOptions): Promise<CtsResult> {
   const t0 = performance.now();
   const say = o.say ?? ((l: string) => console.log(l));
   const rng = new Rng(o.seed);
-  const table = Object.fromEntries(FAULTS.map((f) => [f, Object.fromEntries(AUDITS.map((a) => [a, [0, 0]]))])) as CtsResult["table"];
+  const table = Object.fromEntries(
+    FAULTS.map((f) => [f, Object.fromEntries(AUDITS.map((a) => [a, [0, 0]]))]),
+  ) as CtsResult["table"];
   const failures: Failure[] = [];
   const dir = mkdtempSync(join(tmpdir(), "hb-cts-"));
   const block = o.block ?? 25;
@@ -359,7 +434,9 @@ export async function runCts(o: CtsOptions): Promise<CtsResult> {
         const n = o.cover ? 2 + (Math.floor(it / block) % 2) : rng.pick([2, 3]);
         const af = rng.int(2) === 1;
         c = await Cluster.create(n, af, dir, prefixes);
-        say(`cts: cluster of ${n} nodes, auto_failback ${af ? "on" : "off"} (iterations ${it + 1}..${Math.min(o.iterations, it + block)})`);
+        say(
+          `cts: cluster of ${n} nodes, auto_failback ${af ? "on" : "off"} (iterations ${it + 1}..${Math.min(o.iterations, it + block)})`,
+        );
       }
       const fault = o.cover ? FAULTS[it % FAULTS.length]! : rng.pick(FAULTS);
       const node = 1 + rng.int(c.n);
@@ -375,7 +452,15 @@ export async function runCts(o: CtsOptions): Promise<CtsResult> {
       }
       if (bad.length && o.keepDir) {
         mkdirSync(o.keepDir, { recursive: true });
-        for (const [k, p] of c.procs.entries()) if (p) writeFileSync(join(o.keepDir!, `it${it + 1}-node${k}.log`), p.lines.slice(Math.max(0, (marks[k] ?? 0) - 50)).map((l) => l.text).join("\n"));
+        for (const [k, p] of c.procs.entries())
+          if (p)
+            writeFileSync(
+              join(o.keepDir!, `it${it + 1}-node${k}.log`),
+              p.lines
+                .slice(Math.max(0, (marks[k] ?? 0) - 50))
+                .map((l) => l.text)
+                .join("\n"),
+            );
       }
       // a node that failed an audit is restarted, so one failure does not spoil the rest of the block
       for (const [k, p] of c.procs.entries()) if (p && exited(p)) c.start(k);
@@ -386,17 +471,30 @@ export async function runCts(o: CtsOptions): Promise<CtsResult> {
     rmSync(dir, { recursive: true, force: true });
   }
   // no namespace of ours, and no daemon we started, outlives the run
-  const leaks = [...prefixes.flatMap((p) => leftoverNamespaces(p)), ...daemons.filter((d) => !exited(d)).map((d) => `${d.name} (pid ${d.proc.pid}) still running`)];
+  const leaks = [
+    ...prefixes.flatMap((p) => leftoverNamespaces(p)),
+    ...daemons.filter((d) => !exited(d)).map((d) => `${d.name} (pid ${d.proc.pid}) still running`),
+  ];
   return { seed: o.seed, iterations: o.iterations, table, failures, leaks, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** The faults x audits table, as printed by make cts. */
 export function renderTable(r: CtsResult): string {
   const head = ["fault", ...AUDITS];
-  const rows = FAULTS.map((f) => [f, ...AUDITS.map((a) => {
-    const [ok, bad] = r.table[f][a];
-    return ok + bad === 0 ? "-" : bad ? `${bad} FAILED of ${ok + bad}` : `${ok} ok`;
-  })]);
+  const rows = FAULTS.map((f) => [
+    f,
+    ...AUDITS.map((a) => {
+      const [ok, bad] = r.table[f][a];
+      return ok + bad === 0 ? "-" : bad ? `${bad} FAILED of ${ok + bad}` : `${ok} ok`;
+    }),
+  ]);
   const w = head.map((_, i) => Math.max(head[i]!.length, ...rows.map((row) => row[i]!.length)));
-  return [head, ...rows].map((row) => row.map((x, i) => x.padEnd(w[i]!)).join("  ").trimEnd()).join("\n");
+  return [head, ...rows]
+    .map((row) =>
+      row
+        .map((x, i) => x.padEnd(w[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

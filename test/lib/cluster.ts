@@ -1,9 +1,10 @@
 /** Generated ha.toml files and hb processes for lab tests. */
-import { request } from "../../src/control/client.ts";
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { request } from "../../src/control/client.ts";
 import type { Lab } from "./netns.ts";
 
 export const HB = join(import.meta.dir, "../../dist/hb");
@@ -51,8 +52,12 @@ export class ClusterFiles {
     const state = join(this.dir, `state-node${node}`);
     mkdirSync(state, { recursive: true });
     const text = this.perNode(node, this.text);
-    const withState = text.includes("\n[paths]\n") ? text.replace("\n[paths]\n", `\n[paths]\nstate_dir = "${state}"\n`) : `${text}\n[paths]\nstate_dir = "${state}"\n`;
-    const withSocket = withState.includes("\n[control]\n") ? withState.replace("\n[control]\n", `\n[control]\nsocket = "${this.socket(node)}"\n`) : `${withState}\n[control]\nsocket = "${this.socket(node)}"\n`;
+    const withState = text.includes("\n[paths]\n")
+      ? text.replace("\n[paths]\n", `\n[paths]\nstate_dir = "${state}"\n`)
+      : `${text}\n[paths]\nstate_dir = "${state}"\n`;
+    const withSocket = withState.includes("\n[control]\n")
+      ? withState.replace("\n[control]\n", `\n[control]\nsocket = "${this.socket(node)}"\n`)
+      : `${withState}\n[control]\nsocket = "${this.socket(node)}"\n`;
     writeFileSync(file, withSocket, { mode: 0o600 });
     return file;
   }
@@ -73,7 +78,10 @@ export class ClusterFiles {
 export class HbProcess {
   readonly lines: { t: number; text: string }[] = [];
   private readonly waiters = new Set<() => void>();
-  constructor(readonly proc: Subprocess<"ignore", "pipe", "pipe">, readonly name: string) {
+  constructor(
+    readonly proc: Subprocess<"ignore", "pipe", "pipe">,
+    readonly name: string,
+  ) {
     void this.collect(proc.stderr);
     void this.collect(proc.stdout);
   }
@@ -93,19 +101,32 @@ export class HbProcess {
   async waitLine(re: RegExp, timeoutMs = 5000, from = 0): Promise<{ t: number; text: string; index: number }> {
     const deadline = performance.now() + timeoutMs;
     for (let round = 0; round < 100_000; round++) {
-      for (let i = from; i < this.lines.length; i++) if (re.test(this.lines[i]!.text)) return { ...this.lines[i]!, index: i };
+      for (let i = from; i < this.lines.length; i++)
+        if (re.test(this.lines[i]!.text)) return { ...this.lines[i]!, index: i };
       const left = deadline - performance.now();
       if (left <= 0) break;
       await new Promise<void>((resolve) => {
-        const done = () => { this.waiters.delete(done); clearTimeout(timer); resolve(); };
+        const done = () => {
+          this.waiters.delete(done);
+          clearTimeout(timer);
+          resolve();
+        };
         const timer = setTimeout(done, Math.min(left, 100));
         this.waiters.add(done);
       });
     }
-    throw new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${this.lines.slice(-15).map((l) => l.text).join("\n")}`);
+    throw new Error(
+      `${this.name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${this.lines
+        .slice(-15)
+        .map((l) => l.text)
+        .join("\n")}`,
+    );
   }
   matching(re: RegExp, from = 0): string[] {
-    return this.lines.slice(from).map((l) => l.text).filter((t) => re.test(t));
+    return this.lines
+      .slice(from)
+      .map((l) => l.text)
+      .filter((t) => re.test(t));
   }
   async stop(): Promise<number> {
     this.proc.kill("SIGTERM");
@@ -116,10 +137,20 @@ export class HbProcess {
 }
 
 /** Start hb as node i (1-based) inside the lab's namespace for that node. */
-export function startHb(lab: Lab, files: ClusterFiles, i: number, extraEnv: Record<string, string> = {}, args: string[] = []): HbProcess {
-  const proc = lab.spawn(lab.nodes[i - 1]!, [HB, "--config", files.config(i), "--node", `node${i}`, "--log-level", "debug", ...args], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...extraEnv },
-  });
+export function startHb(
+  lab: Lab,
+  files: ClusterFiles,
+  i: number,
+  extraEnv: Record<string, string> = {},
+  args: string[] = [],
+): HbProcess {
+  const proc = lab.spawn(
+    lab.nodes[i - 1]!,
+    [HB, "--config", files.config(i), "--node", `node${i}`, "--log-level", "debug", ...args],
+    {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...extraEnv },
+    },
+  );
   return new HbProcess(proc, `node${i}`);
 }
 

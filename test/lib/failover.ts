@@ -1,7 +1,7 @@
 /** Helpers for failover tests and the demo: a two-node cluster with a VIP and a pinging client. */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ClusterFiles, configText, startHb, type HbProcess } from "./cluster.ts";
+import { ClusterFiles, configText, type HbProcess, startHb } from "./cluster.ts";
 import { Lab } from "./netns.ts";
 
 export const VIP = "198.51.100.200"; // the lab client is .100
@@ -12,7 +12,10 @@ export function writeScripts(dir: string): string {
   mkdirSync(d, { recursive: true });
   const script = (name: string, start: string) => {
     const f = join(d, name);
-    writeFileSync(f, `#!/bin/sh\n# test script: $1 = start|stop|status\ncase "$1" in\n  start) ${start} ;;\n  stop) rm -f "${dir}/$(hostname)-${name}.up"; echo "${name} stopped"; exit 0 ;;\n  status) exit 0 ;;\nesac\n`);
+    writeFileSync(
+      f,
+      `#!/bin/sh\n# test script: $1 = start|stop|status\ncase "$1" in\n  start) ${start} ;;\n  stop) rm -f "${dir}/$(hostname)-${name}.up"; echo "${name} stopped"; exit 0 ;;\n  status) exit 0 ;;\nesac\n`,
+    );
     chmodSync(f, 0o755);
   };
   script("ok", `echo "ok started"; exit 0`);
@@ -20,7 +23,10 @@ export function writeScripts(dir: string): string {
   script("hang", `echo "hang: starting forever"; sleep 60`);
   // nostop: starts, but its stop always fails
   const f = join(d, "nostop");
-  writeFileSync(f, `#!/bin/sh\ncase "$1" in\n  start) echo "nostop started"; exit 0 ;;\n  stop) echo "nostop: cannot stop (test)" >&2; exit 1 ;;\nesac\n`);
+  writeFileSync(
+    f,
+    `#!/bin/sh\ncase "$1" in\n  start) echo "nostop started"; exit 0 ;;\n  stop) echo "nostop: cannot stop (test)" >&2; exit 1 ;;\nesac\n`,
+  );
   chmodSync(f, 0o755);
   return d;
 }
@@ -33,7 +39,16 @@ export interface FailoverCluster {
 
 export const VIP6 = "2001:db8::200";
 
-export function failoverConfig(scriptDir: string, opts: { script?: string; autoFailback?: boolean; timeout?: string; timing?: Parameters<typeof configText>[0]["timing"]; ipv6?: boolean } = {}): string {
+export function failoverConfig(
+  scriptDir: string,
+  opts: {
+    script?: string;
+    autoFailback?: boolean;
+    timeout?: string;
+    timing?: Parameters<typeof configText>[0]["timing"];
+    ipv6?: boolean;
+  } = {},
+): string {
   const script = `{ script = "${opts.script ?? "ok"}"${opts.timeout ? `, timeout = "${opts.timeout}"` : ""} }${opts.ipv6 ? `,\n  { ip = "${VIP6}/64", interface = "eth0" }` : ""}`;
   return `${configText({ nodes: 2, links: ['kind = "udp"\ninterface = "eth0"'], autoFailback: opts.autoFailback ?? true, timing: opts.timing })}
 [[group]]
@@ -96,7 +111,8 @@ export class Pinger {
   /** Longest silence (ms) between answers after index `from`, minus the ping interval. */
   outage(from = 0, intervalMs = 10): number {
     let worst = 0;
-    for (let i = Math.max(1, from); i < this.replies.length; i++) worst = Math.max(worst, this.replies[i]! - this.replies[i - 1]!);
+    for (let i = Math.max(1, from); i < this.replies.length; i++)
+      worst = Math.max(worst, this.replies[i]! - this.replies[i - 1]!);
     return Math.max(0, worst - intervalMs);
   }
   /** The first answer after the longest silence that began after `sinceMs` (wall clock). */
@@ -106,7 +122,10 @@ export class Pinger {
     for (let i = 1; i < this.replies.length; i++) {
       if (this.replies[i - 1]! < sinceMs - 50) continue;
       const gap = this.replies[i]! - this.replies[i - 1]!;
-      if (gap > worst) { worst = gap; best = this.replies[i]; }
+      if (gap > worst) {
+        worst = gap;
+        best = this.replies[i];
+      }
     }
     return best;
   }
@@ -115,4 +134,4 @@ export class Pinger {
   }
 }
 
-export { startHb, Lab, ClusterFiles };
+export { ClusterFiles, Lab, startHb };

@@ -1,10 +1,13 @@
 export {};
+
 /**
  * Print `N passed, N failed, N skipped` from bun's junit report (the line CI
  * reads). Exit 1 when the report is missing or counts no test at all.
  */
 const file = process.argv[2] ?? "build/junit.xml";
-const xml = await Bun.file(file).text().catch(() => "");
+const xml = await Bun.file(file)
+  .text()
+  .catch(() => "");
 const cases = xml.match(/<testcase\b[^>]*?(\/>|>[\s\S]*?<\/testcase>)/g) ?? [];
 let failed = 0;
 let skipped = 0;

@@ -23,7 +23,9 @@ export function netnsUnavailable(): string | undefined {
 /** Say loudly that a suite was skipped, once per suite. */
 export function announceSkip(suite: string, why: string): void {
   const bar = "!".repeat(72);
-  console.warn(`\n${bar}\n!! SKIPPED: ${suite}\n!! reason: ${why}\n!! these tests need root and a kernel with network namespaces\n${bar}\n`);
+  console.warn(
+    `\n${bar}\n!! SKIPPED: ${suite}\n!! reason: ${why}\n!! these tests need root and a kernel with network namespaces\n${bar}\n`,
+  );
 }
 
 export interface ExecResult {
@@ -34,8 +36,18 @@ export interface ExecResult {
 
 /** Run a bounded command; never hangs longer than timeoutMs. */
 export async function run(cmd: string[], timeoutMs = 10_000, env?: Record<string, string>): Promise<ExecResult> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", env: env ?? process.env, timeout: timeoutMs, killSignal: "SIGKILL" });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const p = Bun.spawn(cmd, {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: env ?? process.env,
+    timeout: timeoutMs,
+    killSignal: "SIGKILL",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -51,7 +63,12 @@ async function must(cmd: string[]): Promise<string> {
 }
 
 /** Poll until fn returns a truthy value; bounded by time and by count. */
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 5_000, everyMs = 10): Promise<NonNullable<Awaited<T>>> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | Promise<T>,
+  timeoutMs = 5_000,
+  everyMs = 10,
+): Promise<NonNullable<Awaited<T>>> {
   const deadline = performance.now() + timeoutMs;
   const maxTries = Math.ceil(timeoutMs / everyMs) + 1;
   let last: unknown;
@@ -72,10 +89,15 @@ let hooked = false;
 function hookExit() {
   if (hooked) return;
   hooked = true;
-  const cleanAll = () => { for (const lab of live) lab.destroySync(); };
+  const cleanAll = () => {
+    for (const lab of live) lab.destroySync();
+  };
   process.on("exit", cleanAll);
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-    process.on(sig, () => { cleanAll(); process.exit(130); });
+    process.on(sig, () => {
+      cleanAll();
+      process.exit(130);
+    });
 }
 
 export interface LabOptions {
@@ -121,7 +143,8 @@ export class Lab {
   static readonly clientAddr = `${LAN_NETS[0]}.100`;
 
   static async create(opts: LabOptions): Promise<Lab> {
-    if (opts.nodes < 1 || opts.nodes > 8 || (opts.lans ?? 1) > LAN_NETS.length) throw new Error("lab: 1..8 nodes, 1..3 LANs");
+    if (opts.nodes < 1 || opts.nodes > 8 || (opts.lans ?? 1) > LAN_NETS.length)
+      throw new Error("lab: 1..8 nodes, 1..3 LANs");
     hookExit();
     const lab = new Lab(opts);
     live.add(lab);
@@ -148,7 +171,23 @@ export class Lab {
     }
     const attach = async (ns: string, ifname: string, port: string, lan: number, addr: string, mac: string) => {
       // both ends are created inside their namespaces: nothing appears in the root namespace
-      await must(["ip", "-n", ns, "link", "add", ifname, "address", mac, "type", "veth", "peer", "name", port, "netns", this.bridge]);
+      await must([
+        "ip",
+        "-n",
+        ns,
+        "link",
+        "add",
+        ifname,
+        "address",
+        mac,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        port,
+        "netns",
+        this.bridge,
+      ]);
       await must(["ip", "-n", this.bridge, "link", "set", port, "master", `br${lan}`]);
       await must(["ip", "-n", this.bridge, "link", "set", port, "up"]);
       await must(["ip", "-n", ns, "addr", "add", `${addr}/24`, "dev", ifname]);
@@ -157,7 +196,8 @@ export class Lab {
     for (let i = 0; i < this.nodes.length; i++) {
       const ns = this.nodes[i]!;
       await this.addNs(ns);
-      for (let l = 0; l < this.lans; l++) await attach(ns, `eth${l}`, `n${i + 1}l${l}`, l, Lab.nodeAddr(i + 1, l), Lab.nodeMac(i + 1, l));
+      for (let l = 0; l < this.lans; l++)
+        await attach(ns, `eth${l}`, `n${i + 1}l${l}`, l, Lab.nodeAddr(i + 1, l), Lab.nodeMac(i + 1, l));
     }
     if (this.client) {
       await this.addNs(this.client);
@@ -175,7 +215,11 @@ export class Lab {
   }
 
   /** Start a long-running process inside a namespace; destroy() ends it by PID. */
-  spawn(ns: string, cmd: string[], opts: { env?: Record<string, string>; stdout?: "pipe" | "ignore"; stderr?: "pipe" | "ignore" } = {}): Subprocess<"ignore", "pipe", "pipe"> {
+  spawn(
+    ns: string,
+    cmd: string[],
+    opts: { env?: Record<string, string>; stdout?: "pipe" | "ignore"; stderr?: "pipe" | "ignore" } = {},
+  ): Subprocess<"ignore", "pipe", "pipe"> {
     const p = Bun.spawn(["ip", "netns", "exec", ns, ...cmd], {
       stdin: "ignore",
       stdout: opts.stdout ?? "pipe",
@@ -192,7 +236,11 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const p of this.procs) {
-      try { p.kill("SIGKILL"); } catch { /* already gone */ }
+      try {
+        p.kill("SIGKILL");
+      } catch {
+        /* already gone */
+      }
     }
     for (const ns of [...this.namespaces].reverse()) runSync(["ip", "netns", "del", ns]);
     live.delete(this);
@@ -201,7 +249,11 @@ export class Lab {
   async destroy(): Promise<void> {
     const exits = [...this.procs].map((p) => p.exited);
     for (const p of this.procs) {
-      try { p.kill("SIGKILL"); } catch { /* gone */ }
+      try {
+        p.kill("SIGKILL");
+      } catch {
+        /* gone */
+      }
     }
     await Promise.race([Promise.all(exits), Bun.sleep(2000)]);
     this.destroySync();
@@ -210,5 +262,8 @@ export class Lab {
 
 /** Namespaces with this run's labs still alive (for leak checks). */
 export function leftoverNamespaces(prefix: string): string[] {
-  return runSync(["ip", "netns", "list"]).stdout.split("\n").map((l) => l.split(" ")[0]!).filter((n) => n.startsWith(prefix));
+  return runSync(["ip", "netns", "list"])
+    .stdout.split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.startsWith(prefix));
 }

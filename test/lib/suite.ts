@@ -7,9 +7,9 @@ import { afterAll, afterEach, beforeAll } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HB, startHb, type ClusterFiles, type HbProcess } from "./cluster.ts";
+import { type ClusterFiles, HB, type HbProcess, startHb } from "./cluster.ts";
 import { writeScripts } from "./failover.ts";
-import { Lab, run, type LabOptions } from "./netns.ts";
+import { Lab, type LabOptions, run } from "./netns.ts";
 
 export interface Suite {
   lab: Lab;

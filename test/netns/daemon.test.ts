@@ -22,7 +22,9 @@ describe.skipIf(Boolean(why))("hb daemon", () => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) {
       const a = startHb(lab, files, 1);
       const first = await a.waitLine(/\[daemon\] hb [\d.]+ starting/);
-      expect(first.text).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO \[daemon\] hb [\d.]+ starting: node node1, cluster lab, native shim via memfd$/);
+      expect(first.text).toMatch(
+        /^\d{4}-\d\d-\d\dT[\d:.]+Z INFO \[daemon\] hb [\d.]+ starting: node node1, cluster lab, native shim via memfd$/,
+      );
       await a.waitLine(/\[daemon\] heartbeat: 1 link/);
       a.proc.kill(sig);
       expect(await Promise.race([a.proc.exited, Bun.sleep(5000).then(() => "hung")])).toBe(0);

@@ -32,15 +32,38 @@ describe.skipIf(Boolean(why))("a duplicate node on a real kernel", () => {
     const cloneState = join(files.dir, "state-clone");
     mkdirSync(cloneState, { recursive: true });
     const cloneConfig = join(files.dir, "ha-clone.toml");
-    writeFileSync(cloneConfig, readFileSync(files.config(1), "utf8").replaceAll(join(files.dir, "state-node1"), cloneState), { mode: 0o600 });
-    const clone = new HbProcess(t.lab.spawn(t.lab.nodes[2]!, [HB, "--config", cloneConfig, "--node", "node1", "--log-level", "debug"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } }), "clone");
+    writeFileSync(
+      cloneConfig,
+      readFileSync(files.config(1), "utf8").replaceAll(join(files.dir, "state-node1"), cloneState),
+      { mode: 0o600 },
+    );
+    const clone = new HbProcess(
+      t.lab.spawn(t.lab.nodes[2]!, [HB, "--config", cloneConfig, "--node", "node1", "--log-level", "debug"], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      }),
+      "clone",
+    );
     try {
-      const dup = await b.waitLine(/DUPLICATE NODE: two live senders claim to be node1 on udp:eth0: (\S+) \(in use\) and (\S+):/, 5000);
-      expect(dup.text).toMatch(new RegExp(`${Lab.nodeAddr(3).replace(/\./g, "\\.")} \\(in use\\) and ${Lab.nodeAddr(1).replace(/\./g, "\\.")}`));
-      await a.waitLine(new RegExp(`DUPLICATE NODE: another sender claims to be this node on udp:eth0, from ${Lab.nodeAddr(3).replace(/\./g, "\\.")}`), 5000);
+      const dup = await b.waitLine(
+        /DUPLICATE NODE: two live senders claim to be node1 on udp:eth0: (\S+) \(in use\) and (\S+):/,
+        5000,
+      );
+      expect(dup.text).toMatch(
+        new RegExp(
+          `${Lab.nodeAddr(3).replace(/\./g, "\\.")} \\(in use\\) and ${Lab.nodeAddr(1).replace(/\./g, "\\.")}`,
+        ),
+      );
+      await a.waitLine(
+        new RegExp(
+          `DUPLICATE NODE: another sender claims to be this node on udp:eth0, from ${Lab.nodeAddr(3).replace(/\./g, "\\.")}`,
+        ),
+        5000,
+      );
       const r = await report(2);
       expect(r.code).toBe(2);
-      expect(r.line).toContain(`duplicate node node1: two live senders on udp:eth0 (${Lab.nodeAddr(3)} and ${Lab.nodeAddr(1)})`);
+      expect(r.line).toContain(
+        `duplicate node node1: two live senders on udp:eth0 (${Lab.nodeAddr(3)} and ${Lab.nodeAddr(1)})`,
+      );
       const st = JSON.parse((await run([HB, "status", "--json", "--socket", files.socket(2)])).stdout);
       expect(st.duplicates[0]).toMatchObject({ node: "node1", link: "udp:eth0" });
       await Bun.sleep(1500);
@@ -51,10 +74,15 @@ describe.skipIf(Boolean(why))("a duplicate node on a real kernel", () => {
     const gone = b.lines.length;
     const stopsBefore = a.matching(/group web: running -> stopping/).length;
     // the real node1 is heard again within deadtime: never dead, and its record is node2's view again
-    await waitFor("node2 to hear the real node1 again", async () => {
-      const st = JSON.parse((await run([HB, "status", "--json", "--socket", files.socket(2)])).stdout);
-      return st.peers[0].state === "up" && st.groups[0].holders.join() === "node1";
-    }, 3000, 20);
+    await waitFor(
+      "node2 to hear the real node1 again",
+      async () => {
+        const st = JSON.parse((await run([HB, "status", "--json", "--socket", files.socket(2)])).stdout);
+        return st.peers[0].state === "up" && st.groups[0].holders.join() === "node1";
+      },
+      3000,
+      20,
+    );
     await Bun.sleep(500);
     expect(b.matching(/peer node1: .* -> dead/, gone)).toEqual([]);
     expect(a.matching(/cannot hear us/)).toEqual([]);

@@ -7,8 +7,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clientMac, ClusterFiles, failoverConfig, holders, Lab, Pinger, startHb, VIP, VIP6, writeScripts } from "../lib/failover.ts";
 import type { HbProcess } from "../lib/cluster.ts";
+import {
+  ClusterFiles,
+  clientMac,
+  failoverConfig,
+  holders,
+  Lab,
+  Pinger,
+  startHb,
+  VIP,
+  VIP6,
+  writeScripts,
+} from "../lib/failover.ts";
 import { announceSkip, netnsUnavailable, waitFor } from "../lib/netns.ts";
 
 const why = netnsUnavailable();
@@ -55,8 +66,20 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
   };
   /** Wait for exactly `node` to hold the VIP and the client to be served by it. */
   const converged = async (node: number, timeoutMs = 5000) => {
-    await waitFor(`node${node} alone to hold the VIP`, async () => JSON.stringify(await holders(lab)) === `[${node}]`, timeoutMs, 20);
-    await waitFor(`the client to reach the VIP through node${node}`, async () => (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0 && (await clientMac(lab)) === Lab.nodeMac(node), timeoutMs, 20);
+    await waitFor(
+      `node${node} alone to hold the VIP`,
+      async () => JSON.stringify(await holders(lab)) === `[${node}]`,
+      timeoutMs,
+      20,
+    );
+    await waitFor(
+      `the client to reach the VIP through node${node}`,
+      async () =>
+        (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0 &&
+        (await clientMac(lab)) === Lab.nodeMac(node),
+      timeoutMs,
+      20,
+    );
   };
   const steady = async () => {
     start(1);
@@ -105,8 +128,12 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
     const outage = pinger!.outage(from);
     outages.push(`SIGTERM: ${outage.toFixed(0)} ms`);
     expect(outage).toBeLessThan(150); // well below deadtime: the peer did not wait for it
-    expect(a.matching(/group web: running -> stopping \(SIGTERM\)|group web: running -> stopping \(node leaving\)/).length).toBe(1);
-    expect(procs[1]!.matching(/group web: stopped -> starting \((node1 released it|node1 is stopping)\)/).length).toBe(1);
+    expect(
+      a.matching(/group web: running -> stopping \(SIGTERM\)|group web: running -> stopping \(node leaving\)/).length,
+    ).toBe(1);
+    expect(procs[1]!.matching(/group web: stopped -> starting \((node1 released it|node1 is stopping)\)/).length).toBe(
+      1,
+    );
   });
 
   test("the preferred node returns: coordinated failback", async () => {
@@ -173,11 +200,25 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
       start(1);
       start(2);
       await converged(1);
-      await waitFor("the client reaches the IPv6 VIP", async () => (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0, 5000, 50);
+      await waitFor(
+        "the client reaches the IPv6 VIP",
+        async () => (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0,
+        5000,
+        50,
+      );
       expect((await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout).toContain(Lab.nodeMac(1));
       await lab.plug(1, false);
-      await waitFor("node2 to answer on IPv6", async () => (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0 && (await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout.includes(Lab.nodeMac(2)), 5000, 20);
-      expect((await lab.exec(lab.nodes[1]!, ["ip", "-o", "addr", "show", "dev", "eth0"])).stdout).toMatch(new RegExp(`inet6 ${VIP6}/64 scope global .*nodad`));
+      await waitFor(
+        "node2 to answer on IPv6",
+        async () =>
+          (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0 &&
+          (await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout.includes(Lab.nodeMac(2)),
+        5000,
+        20,
+      );
+      expect((await lab.exec(lab.nodes[1]!, ["ip", "-o", "addr", "show", "dev", "eth0"])).stdout).toMatch(
+        new RegExp(`inet6 ${VIP6}/64 scope global .*nodad`),
+      );
     } finally {
       await lab.exec(c, ["ip", "addr", "del", "2001:db8::100/64", "dev", "eth0"]);
       for (const ns of lab.nodes) await lab.exec(ns, ["ip", "addr", "del", `${VIP6}/64`, "dev", "eth0"]);
@@ -185,7 +226,9 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
   });
 
   test("a service script that fails to start: the group goes to the peer and stays there", async () => {
-    files = new ClusterFiles(failoverConfig(scripts, { script: "SCRIPT" }), (node, t) => t.replace('"SCRIPT"', node === 1 ? '"fail"' : '"ok"'));
+    files = new ClusterFiles(failoverConfig(scripts, { script: "SCRIPT" }), (node, t) =>
+      t.replace('"SCRIPT"', node === 1 ? '"fail"' : '"ok"'),
+    );
     start(1);
     start(2);
     await converged(2, 8000);
@@ -196,7 +239,9 @@ describe.skipIf(Boolean(why))("failover on a real kernel", () => {
   });
 
   test("a script that hangs past its timeout is killed and counts as a failure", async () => {
-    files = new ClusterFiles(failoverConfig(scripts, { script: "SCRIPT", timeout: "500ms" }), (node, t) => t.replace('"SCRIPT"', node === 1 ? '"hang"' : '"ok"'));
+    files = new ClusterFiles(failoverConfig(scripts, { script: "SCRIPT", timeout: "500ms" }), (node, t) =>
+      t.replace('"SCRIPT"', node === 1 ? '"hang"' : '"ok"'),
+    );
     const a = start(1);
     start(2);
     await a.waitLine(/start timed out after 500 ms \(killed\)/, 8000);

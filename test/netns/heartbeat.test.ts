@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { blockJs, ClusterFiles, configText, HB, startHb, type HbProcess } from "../lib/cluster.ts";
+import { blockJs, ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
 import { encodeFrame, etherFrame } from "../lib/frame.ts";
 import { announceSkip, Lab, netnsUnavailable, run } from "../lib/netns.ts";
 
@@ -39,8 +39,13 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     await lab?.destroy();
   });
 
-  const cluster = (links: string[], opts: { nodes?: number; timing?: Parameters<typeof configText>[0]["timing"]; extraNodes?: number } = {}) => {
-    files = new ClusterFiles(configText({ nodes: (opts.nodes ?? 2) + (opts.extraNodes ?? 0), links, timing: opts.timing }));
+  const cluster = (
+    links: string[],
+    opts: { nodes?: number; timing?: Parameters<typeof configText>[0]["timing"]; extraNodes?: number } = {},
+  ) => {
+    files = new ClusterFiles(
+      configText({ nodes: (opts.nodes ?? 2) + (opts.extraNodes ?? 0), links, timing: opts.timing }),
+    );
     return files;
   };
   const start = (i: number, env: Record<string, string> = {}) => {
@@ -63,10 +68,16 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
 
   const kinds: [string, string[]][] = [
     ["ether (broadcast)", [ETHER1]],
-    ["ether (unicast to peer MACs)", [`${ETHER1}\npeer_mac = { node1 = "${Lab.nodeMac(1, 1)}", node2 = "${Lab.nodeMac(2, 1)}" }`]],
+    [
+      "ether (unicast to peer MACs)",
+      [`${ETHER1}\npeer_mac = { node1 = "${Lab.nodeMac(1, 1)}", node2 = "${Lab.nodeMac(2, 1)}" }`],
+    ],
     ["udp broadcast", [UDP0]],
     ["udp multicast", [`${UDP0}\nmode = "multicast"\ngroup = "239.255.10.1"`]],
-    ["udp unicast", [`${UDP0}\nmode = "unicast"\npeers = { node1 = "${Lab.nodeAddr(1)}", node2 = "${Lab.nodeAddr(2)}" }`]],
+    [
+      "udp unicast",
+      [`${UDP0}\nmode = "unicast"\npeers = { node1 = "${Lab.nodeAddr(1)}", node2 = "${Lab.nodeAddr(2)}" }`],
+    ],
   ];
   for (const [name, links] of kinds) {
     test(`two nodes see each other up over ${name}`, async () => {
@@ -86,18 +97,25 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
       expect(a.matching(/-> (late|dead)/)).toEqual([]);
       expect(b.matching(/-> (late|dead)/)).toEqual([]);
     } finally {
-      for (const i of [1, 2]) await lab.exec(lab.nodes[i - 1]!, ["ip", "addr", "add", `${Lab.nodeAddr(i, 1)}/24`, "dev", "eth1"]);
+      for (const i of [1, 2])
+        await lab.exec(lab.nodes[i - 1]!, ["ip", "addr", "add", `${Lab.nodeAddr(i, 1)}/24`, "dev", "eth1"]);
     }
   });
 
   test("two nodes see each other up over a serial line (socat pty pair)", async () => {
     const dir = (await run(["mktemp", "-d"])).stdout.trim();
-    const socat = Bun.spawn(["socat", `pty,raw,echo=0,link=${dir}/ttyA`, `pty,raw,echo=0,link=${dir}/ttyB`], { stderr: "pipe" });
+    const socat = Bun.spawn(["socat", `pty,raw,echo=0,link=${dir}/ttyA`, `pty,raw,echo=0,link=${dir}/ttyB`], {
+      stderr: "pipe",
+    });
     try {
       for (let i = 0; i < 100 && !(await Bun.file(`${dir}/ttyB`).exists()); i++) await Bun.sleep(20);
       // each node holds its own end of the cable
       files = new ClusterFiles(
-        configText({ nodes: 2, links: ['kind = "serial"\ndevice = "TTY"\nbaud = 115200'], timing: { keepalive: "100ms", warntime: "300ms", deadtime: "500ms", initdead: "3s" } }),
+        configText({
+          nodes: 2,
+          links: ['kind = "serial"\ndevice = "TTY"\nbaud = 115200'],
+          timing: { keepalive: "100ms", warntime: "300ms", deadtime: "500ms", initdead: "3s" },
+        }),
         (node, text) => text.replace('"TTY"', `"${dir}/tty${node === 1 ? "A" : "B"}"`),
       );
       const a = start(1);
@@ -145,7 +163,11 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
   });
 
   test("a node whose JS thread is blocked for 2 s keeps beating: its peer never sees it late", async () => {
-    const [a, b] = await pair([UDP0, ETHER1], { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } }, { HB_TEST_HOOKS: "1" });
+    const [a, b] = await pair(
+      [UDP0, ETHER1],
+      { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } },
+      { HB_TEST_HOOKS: "1" },
+    );
     const mark = b.lines.length;
     const blocked = blockJs(files!, 1, 2000);
     await a.waitLine(/test hook: blocking the JS thread/);
@@ -159,7 +181,10 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     const [a, _b] = await pair([UDP0, ETHER1]);
     await a.waitLine(/link ether:eth1 to node2: unknown -> up/);
     const mark = a.lines.length;
-    const nft = await lab.exec(lab.nodes[0]!, ["nft", "add table inet hbt; add chain inet hbt input { type filter hook input priority 0; }; add rule inet hbt input udp dport 694 drop"]);
+    const nft = await lab.exec(lab.nodes[0]!, [
+      "nft",
+      "add table inet hbt; add chain inet hbt input { type filter hook input priority 0; }; add rule inet hbt input udp dport 694 drop",
+    ]);
     expect(nft.stderr).toBe("");
     await a.waitLine(/link udp:eth0 to node2: (up|late) -> dead/, 2000, mark);
     await Bun.sleep(500);
@@ -208,10 +233,17 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     const base = { cluster: "lab", keyId: 1, linkId: 1, sender: 3, generation: 1n };
     // wrong secret under a known key id, and an unknown key id
     await send([1, 2, 3].map((s) => etherFrame(encodeFrame({ ...base, secret: "not-the-key", seq: BigInt(s) }))));
-    await send([4, 5].map((s) => etherFrame(encodeFrame({ ...base, keyId: 9, secret: "lab-secret-0123456789", seq: BigInt(s) }))));
+    await send(
+      [4, 5].map((s) =>
+        etherFrame(encodeFrame({ ...base, keyId: 9, secret: "lab-secret-0123456789", seq: BigInt(s) })),
+      ),
+    );
     // another cluster's frames never wake the socket (BPF), so they are not even counted
     await send([etherFrame(encodeFrame({ ...base, cluster: "other", secret: "lab-secret-0123456789", seq: 7n }))]);
-    await b.waitLine(/link ether:eth1: dropped frames: .*key 2.*mac 3|link ether:eth1: dropped frames: .*mac 3.*key 2|link ether:eth1: dropped frames: key 2, mac 3/, 5000);
+    await b.waitLine(
+      /link ether:eth1: dropped frames: .*key 2.*mac 3|link ether:eth1: dropped frames: .*mac 3.*key 2|link ether:eth1: dropped frames: key 2, mac 3/,
+      5000,
+    );
     expect(b.matching(/peer node3: .* -> up/)).toEqual([]);
     // positive control: the layout of native/frame.h, signed with the right key, is accepted
     await send([etherFrame(encodeFrame({ ...base, secret: "lab-secret-0123456789", seq: 10n }))]);
@@ -225,15 +257,24 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     const [a, b] = await pair([UDP0, ETHER1]);
     const attacker = lab.nodes[2]!;
     const capture = async () => {
-      const [l0, l1] = await Promise.all([0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "10", "3000"], 5000)));
+      const [l0, l1] = await Promise.all(
+        [0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "10", "3000"], 5000)),
+      );
       const frames = `${l0!.stdout}${l1!.stdout}`.trim().split("\n").filter(Boolean);
-      const fromA = frames.filter((f) => f.slice(12, 24) === Lab.nodeMac(1, 0).replace(/:/g, "") || f.slice(12, 24) === Lab.nodeMac(1, 1).replace(/:/g, ""));
+      const fromA = frames.filter(
+        (f) =>
+          f.slice(12, 24) === Lab.nodeMac(1, 0).replace(/:/g, "") ||
+          f.slice(12, 24) === Lab.nodeMac(1, 1).replace(/:/g, ""),
+      );
       expect(fromA.length).toBeGreaterThanOrEqual(5);
       return fromA;
     };
     const replay = async (frames: string[]) => {
       for (const l of [0, 1]) {
-        const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", `eth${l}`], { stdin: "pipe", stdout: "ignore" });
+        const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", `eth${l}`], {
+          stdin: "pipe",
+          stdout: "ignore",
+        });
         p.stdin.write(`${frames.join("\n")}\n`);
         await p.stdin.end();
         await p.exited;
@@ -265,12 +306,24 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     test(`captured frames of a dead peer replayed after the receiver restarts (${how === "SIGTERM" ? "a planned restart" : "a crash"}) stay dropped`, async () => {
       const [a, b] = await pair([UDP0, ETHER1]);
       const attacker = lab.nodes[2]!;
-      const capturing = Promise.all([0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "40", "3000"], 5000)));
+      const capturing = Promise.all(
+        [0, 1].map((l) => lab.exec(attacker, [RAWPKT, "capture", `eth${l}`, "40", "3000"], 5000)),
+      );
       // a control message in the capture too: hb takeover on node1 tells node2 to yield
       await Bun.sleep(200);
       expect((await run([HB, "takeover", "--socket", files!.socket(1)])).code).toBe(0);
       const caps = await capturing;
-      const old = caps.map((c) => c.stdout).join("").trim().split("\n").filter((f) => f && (f.slice(12, 24) === Lab.nodeMac(1, 0).replace(/:/g, "") || f.slice(12, 24) === Lab.nodeMac(1, 1).replace(/:/g, "")));
+      const old = caps
+        .map((c) => c.stdout)
+        .join("")
+        .trim()
+        .split("\n")
+        .filter(
+          (f) =>
+            f &&
+            (f.slice(12, 24) === Lab.nodeMac(1, 0).replace(/:/g, "") ||
+              f.slice(12, 24) === Lab.nodeMac(1, 1).replace(/:/g, "")),
+        );
       expect(old.length).toBeGreaterThanOrEqual(5);
       // the capture holds node1's "yield" control message (EtherType 0x88B5, message type 2)
       expect(old.some((f) => f.slice(24, 28) === "88b5" && f.slice(30, 32) === "02")).toBe(true);
@@ -283,7 +336,10 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
       const b2 = start(2);
       await b2.waitLine(/heartbeat: 2 link\(s\)/, 5000);
       for (const l of [0, 1]) {
-        const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", `eth${l}`], { stdin: "pipe", stdout: "ignore" });
+        const p = Bun.spawn(["ip", "netns", "exec", attacker, RAWPKT, "send", `eth${l}`], {
+          stdin: "pipe",
+          stdout: "ignore",
+        });
         p.stdin.write(`${old.join("\n")}\n`);
         await p.stdin.end();
         await p.exited;

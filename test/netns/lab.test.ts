@@ -5,7 +5,12 @@ import { announceSkip, Lab, leftoverNamespaces, netnsUnavailable, run, runSync, 
 const why = netnsUnavailable();
 if (why) announceSkip("test/netns/lab.test.ts", why);
 
-const rootLinks = () => runSync(["ip", "-o", "link", "show"]).stdout.split("\n").map((l) => l.split(":")[1]?.trim()).filter((x): x is string => Boolean(x)).sort();
+const rootLinks = () =>
+  runSync(["ip", "-o", "link", "show"])
+    .stdout.split("\n")
+    .map((l) => l.split(":")[1]?.trim())
+    .filter((x): x is string => Boolean(x))
+    .sort();
 
 describe.skipIf(Boolean(why))("network lab", () => {
   let lab: Lab;
@@ -33,7 +38,12 @@ describe.skipIf(Boolean(why))("network lab", () => {
     // the other LAN still works
     expect((await lab.exec(lab.nodes[0]!, ["ping", "-c1", "-W1", Lab.nodeAddr(2, 1)])).code).toBe(0);
     await lab.plug(1, true);
-    await waitFor("node1 to reach the client again", async () => (await lab.exec(lab.nodes[0]!, ["ping", "-c1", "-W1", Lab.clientAddr])).code === 0, 5000, 50);
+    await waitFor(
+      "node1 to reach the client again",
+      async () => (await lab.exec(lab.nodes[0]!, ["ping", "-c1", "-W1", Lab.clientAddr])).code === 0,
+      5000,
+      50,
+    );
   });
 
   test("destroy removes every namespace of the lab", async () => {
@@ -45,7 +55,10 @@ describe.skipIf(Boolean(why))("network lab", () => {
 
   for (const how of ["throw", "SIGTERM", "SIGINT"] as const) {
     test(`a test process that dies (${how}) leaves no namespace behind`, async () => {
-      const p = Bun.spawn([process.execPath, `${import.meta.dir}/../lib/fixtures/lab-crash.ts`, how], { stdout: "pipe", stderr: "pipe" });
+      const p = Bun.spawn([process.execPath, `${import.meta.dir}/../lib/fixtures/lab-crash.ts`, how], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       const reader = p.stdout.getReader();
       const { value } = await Promise.race([reader.read(), Bun.sleep(15_000).then(() => ({ value: undefined }))]);
       const prefix = new TextDecoder().decode(value).trim();

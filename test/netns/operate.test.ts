@@ -10,7 +10,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { blockJs, HB, type HbProcess } from "../lib/cluster.ts";
-import { clientMac, ClusterFiles, failoverConfig, holders, Lab, startHb, VIP, writeScripts } from "../lib/failover.ts";
+import { ClusterFiles, clientMac, failoverConfig, holders, Lab, startHb, VIP, writeScripts } from "../lib/failover.ts";
 import { announceSkip, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
 const why = netnsUnavailable();
@@ -18,7 +18,12 @@ if (why) announceSkip("test/netns/operate.test.ts", why);
 
 /** Two links: UDP and raw Ethernet on the same wire, so one can be cut alone (nftables drops UDP). */
 function config(scripts: string, extra = "", opts: Parameters<typeof failoverConfig>[1] = {}): string {
-  return failoverConfig(scripts, opts).replace('[[link]]\nkind = "udp"\ninterface = "eth0"\n', '[[link]]\nkind = "udp"\ninterface = "eth0"\n\n[[link]]\nkind = "ether"\ninterface = "eth0"\n') + extra;
+  return (
+    failoverConfig(scripts, opts).replace(
+      '[[link]]\nkind = "udp"\ninterface = "eth0"\n',
+      '[[link]]\nkind = "udp"\ninterface = "eth0"\n\n[[link]]\nkind = "ether"\ninterface = "eth0"\n',
+    ) + extra
+  );
 }
 
 describe.skipIf(Boolean(why))("operating hb", () => {
@@ -56,7 +61,8 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     procs.push(p);
     return p;
   };
-  const hb = (i: number, args: string[], timeoutMs = 20_000) => run([HB, ...args, "--socket", files!.socket(i)], timeoutMs);
+  const hb = (i: number, args: string[], timeoutMs = 20_000) =>
+    run([HB, ...args, "--socket", files!.socket(i)], timeoutMs);
   const statusOf = async (i: number) => {
     const r = await hb(i, ["status", "--json"]);
     expect(r.code).toBe(0);
@@ -72,7 +78,12 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const a = start(1);
     const b = start(2);
     await a.waitLine(/group web: starting -> running/, 8000);
-    await waitFor("node2 to see node1 hold web", async () => (await statusOf(2)).groups[0].holders.join() === "node1", 5000, 50);
+    await waitFor(
+      "node2 to see node1 hold web",
+      async () => (await statusOf(2)).groups[0].holders.join() === "node1",
+      5000,
+      50,
+    );
     return [a, b] as const;
   };
 
@@ -95,13 +106,40 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(s.peers).toHaveLength(1);
     expect(s.peers[0]).toMatchObject({ name: "node2", state: "up", node_state: "active" });
     expect(s.peers[0].last_heard_ms).toBeLessThan(1000);
-    expect(s.peers[0].links.map((l: { name: string; state: string }) => `${l.name}=${l.state}`)).toEqual(["udp:eth0=up", "ether:eth0=up"]);
+    expect(s.peers[0].links.map((l: { name: string; state: string }) => `${l.name}=${l.state}`)).toEqual([
+      "udp:eth0=up",
+      "ether:eth0=up",
+    ]);
     expect(s.peers[0].links[0].frames_rx).toBeGreaterThan(0);
-    expect(s.links.map((l: { name: string; kind: string; sending: boolean }) => `${l.name} ${l.kind} ${l.sending}`)).toEqual(["udp:eth0 udp true", "ether:eth0 ether true"]);
-    expect(Object.keys(s.links[0].drops)).toEqual(["length", "version", "cluster", "sender", "key", "mac", "link", "generation", "replay", "duplicate"]);
-    expect(s.groups[0]).toMatchObject({ name: "web", preferred: "node1", here: "running", holders: ["node1"], blocked: false });
+    expect(
+      s.links.map((l: { name: string; kind: string; sending: boolean }) => `${l.name} ${l.kind} ${l.sending}`),
+    ).toEqual(["udp:eth0 udp true", "ether:eth0 ether true"]);
+    expect(Object.keys(s.links[0].drops)).toEqual([
+      "length",
+      "version",
+      "cluster",
+      "sender",
+      "key",
+      "mac",
+      "link",
+      "generation",
+      "replay",
+      "duplicate",
+    ]);
+    expect(s.groups[0]).toMatchObject({
+      name: "web",
+      preferred: "node1",
+      here: "running",
+      holders: ["node1"],
+      blocked: false,
+    });
     expect(s.groups[0].resources).toEqual([`ip ${VIP}/24`, "script ok"]);
-    expect(s.events.some((e: { kind: string; text: string; cause: string }) => e.kind === "group" && /stopped -> starting/.test(e.text) && e.cause)).toBe(true);
+    expect(
+      s.events.some(
+        (e: { kind: string; text: string; cause: string }) =>
+          e.kind === "group" && /stopped -> starting/.test(e.text) && e.cause,
+      ),
+    ).toBe(true);
     const s2 = await statusOf(2);
     expect(s2.groups[0]).toMatchObject({ here: "stopped", holders: ["node1"] });
     const nothing = await hb(1, ["clear", "web"]);
@@ -117,7 +155,14 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(r.stdout).toContain("moving web away from node1");
     expect(r.stdout).toContain("done: web on node2");
     expect(await holders(lab)).toEqual([2]);
-    await waitFor("the client to reach node2", async () => (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0 && (await clientMac(lab)) === Lab.nodeMac(2), 5000, 50);
+    await waitFor(
+      "the client to reach node2",
+      async () =>
+        (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0 &&
+        (await clientMac(lab)) === Lab.nodeMac(2),
+      5000,
+      50,
+    );
     // auto_failback is on and node1 is preferred, yet web stays away: node1 yields it
     await Bun.sleep(500);
     expect(await holders(lab)).toEqual([2]);
@@ -139,7 +184,8 @@ describe.skipIf(Boolean(why))("operating hb", () => {
   test("moves that end with web on its preferred node leave hb report OK on both nodes; hb clear ends a yield", async () => {
     await cluster();
     const ok = async (when: string) => {
-      for (const i of [1, 2]) await waitFor(`${when}: report OK on node${i}`, async () => (await report(i)).code === 0, 5000, 50);
+      for (const i of [1, 2])
+        await waitFor(`${when}: report OK on node${i}`, async () => (await report(i)).code === 0, 5000, 50);
     };
     // node2 asks for web, then node1 asks it back: node2's yield ends once web is home
     expect((await hb(2, ["takeover", "web", "--wait", "--timeout", "10"])).code).toBe(0);
@@ -161,14 +207,18 @@ describe.skipIf(Boolean(why))("operating hb", () => {
   }, 60_000);
 
   test("different keys are named as such (log, status, report); a planned stop shows as left, not dead", async () => {
-    files = new ClusterFiles(config(scripts), (node, text) => (node === 2 ? text.replace('secret = "lab-secret-0123456789"', 'secret = "another-secret-9876543210"') : text));
+    files = new ClusterFiles(config(scripts), (node, text) =>
+      node === 2 ? text.replace('secret = "lab-secret-0123456789"', 'secret = "another-secret-9876543210"') : text,
+    );
     const a = start(1);
     const b = start(2);
     await b.waitLine(/frames from node1 fail authentication on udp:eth0: are the keys the same\?/, 8000);
     await a.waitLine(/frames from node2 fail authentication on udp:eth0: are the keys the same\?/, 8000);
     const r = await report(2);
     expect(r.code).toBe(2);
-    expect(r.line).toMatch(/peer node1 dead \(last heard never\): frames from node1 fail authentication on udp:eth0(, ether:eth0)?: are the keys the same\?/);
+    expect(r.line).toMatch(
+      /peer node1 dead \(last heard never\): frames from node1 fail authentication on udp:eth0(, ether:eth0)?: are the keys the same\?/,
+    );
     const st = await hb(2, ["status"]);
     expect(st.stdout).toMatch(/AUTH: \d+ frame\(s\) from node1 failed authentication on udp:eth0/);
     expect((await statusOf(2)).peers[0].links[0].auth_failures).toBeGreaterThan(0);
@@ -196,7 +246,12 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const [, b] = await cluster();
     await b.stop();
     procs = procs.filter((p) => p !== b);
-    await waitFor("node1 to see node2 gone (a planned stop: left)", async () => (await statusOf(1)).peers[0].state === "left", 5000, 50);
+    await waitFor(
+      "node1 to see node2 gone (a planned stop: left)",
+      async () => (await statusOf(1)).peers[0].state === "left",
+      5000,
+      50,
+    );
     const r = await hb(1, ["standby", "web"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("hb: refused: no peer can take web (node2 is dead); use --force to stop it anyway");
@@ -262,7 +317,10 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const ok = await report(1);
     expect(ok).toEqual({ code: 0, line: "HB OK - node1 active, 1/1 peers up, running web" });
     // cut the UDP link only: the ether link keeps the peer up, no failover
-    const nft = await lab.exec(lab.nodes[1]!, ["nft", "add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in udp dport 694 drop"]);
+    const nft = await lab.exec(lab.nodes[1]!, [
+      "nft",
+      "add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in udp dport 694 drop",
+    ]);
     expect(nft.stderr).toBe("");
     await waitFor("the udp link to die (as node2 sees it)", async () => (await report(2)).code === 1, 5000, 50);
     const w = await report(2);
@@ -289,7 +347,9 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     // no daemon: UNKNOWN, and it says why
     const down = await hb(2, ["report"]);
     expect(down.code).toBe(3);
-    expect(down.stdout.trim()).toMatch(/^HB UNKNOWN - hb daemon not reachable at .*hb\.sock: (no socket|connection refused)/);
+    expect(down.stdout.trim()).toMatch(
+      /^HB UNKNOWN - hb daemon not reachable at .*hb\.sock: (no socket|connection refused)/,
+    );
   }, 60_000);
 
   test("report: CRITICAL for a group running nowhere, WARNING for an address conflict", async () => {
@@ -299,7 +359,12 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const a = start(1);
     start(2);
     await a.waitLine(/address conflict/, 8000);
-    await waitFor("both nodes to give up", async () => (await statusOf(1)).groups[0].holders.length === 0 && (await statusOf(2)).groups[0].here === "failed", 8000, 100);
+    await waitFor(
+      "both nodes to give up",
+      async () => (await statusOf(1)).groups[0].holders.length === 0 && (await statusOf(2)).groups[0].here === "failed",
+      8000,
+      100,
+    );
     const r = await report(1);
     expect(r.code).toBe(2);
     expect(r.line).toContain("group web running nowhere");
@@ -355,7 +420,9 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(h.length).toBeLessThanOrEqual(10);
     expect(h.some((e) => /^hb stopped \(exit 0\)/.test(e.text))).toBe(true);
     expect(h.some((e) => /hb .* started/.test(e.text))).toBe(true);
-    const lines = readFileSync(join(files!.state(1), "history.jsonl"), "utf8").trim().split("\n");
+    const lines = readFileSync(join(files!.state(1), "history.jsonl"), "utf8")
+      .trim()
+      .split("\n");
     expect(lines.length).toBeLessThanOrEqual(20);
     const st = (await hb(1, ["status"])).stdout;
     expect(st).toContain("hb stopped (exit 0)");
@@ -388,7 +455,11 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     await a.waitLine(/group extra: starting -> running/, 5000);
     expect((await statusOf(1)).groups.map((g: { name: string }) => g.name)).toEqual(["web", "extra"]);
     // now a refused change (a link) with a safe one (log level): nothing applies
-    writeFileSync(cfgFile, `${withGroup.replace('interface = "eth0"\n\n[[link]]\nkind = "ether"', 'interface = "eth0"\nport = 695\n\n[[link]]\nkind = "ether"')}\n[log]\nlevel = "warn"\n`, { mode: 0o600 });
+    writeFileSync(
+      cfgFile,
+      `${withGroup.replace('interface = "eth0"\n\n[[link]]\nkind = "ether"', 'interface = "eth0"\nport = 695\n\n[[link]]\nkind = "ether"')}\n[log]\nlevel = "warn"\n`,
+      { mode: 0o600 },
+    );
     const bad = await run([HB, "reload", "--config", cfgFile, "--node", "node1"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("nothing changed");
@@ -419,7 +490,11 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(readFileSync(logFile, "utf8")).toMatch(/INFO \[cluster\] group web: starting -> running/);
     renameSync(logFile, `${logFile}.1`);
     a.proc.kill("SIGHUP");
-    await waitFor("a new log file", () => existsSync(logFile) && readFileSync(logFile, "utf8").includes("SIGHUP"), 3000);
+    await waitFor(
+      "a new log file",
+      () => existsSync(logFile) && readFileSync(logFile, "utf8").includes("SIGHUP"),
+      3000,
+    );
     expect(readFileSync(`${logFile}.1`, "utf8")).not.toContain("SIGHUP: log file reopened");
     recv.kill("SIGTERM");
     const got = await new Response(recv.stdout).text();
@@ -472,14 +547,23 @@ describe.skipIf(Boolean(why))("operating hb", () => {
         c.on("data", (d: string) => (out += d));
         c.on("error", () => {});
         c.on("close", () => resolve(out));
-        setTimeout(() => { c.destroy(); resolve(out); }, waitMs);
+        setTimeout(() => {
+          c.destroy();
+          resolve(out);
+        }, waitMs);
       });
     const silent = talk(null);
     const garbage = await talk("this is not json\n");
     expect(JSON.parse(garbage)).toMatchObject({ v: 1, ok: false, error: { code: "bad_request" } });
     expect(JSON.parse(await talk('{"v":9,"cmd":"status"}\n'))).toMatchObject({ ok: false, error: { code: "version" } });
-    expect(JSON.parse(await talk('{"v":1,"cmd":"rm -rf"}\n'))).toMatchObject({ ok: false, error: { code: "unknown_command" } });
-    expect(JSON.parse(await talk('{"v":1,"cmd":"standby","group":["x"]}\n'))).toMatchObject({ ok: false, error: { code: "bad_request" } });
+    expect(JSON.parse(await talk('{"v":1,"cmd":"rm -rf"}\n'))).toMatchObject({
+      ok: false,
+      error: { code: "unknown_command" },
+    });
+    expect(JSON.parse(await talk('{"v":1,"cmd":"standby","group":["x"]}\n'))).toMatchObject({
+      ok: false,
+      error: { code: "bad_request" },
+    });
     const huge = await talk(Buffer.alloc(10 * 1024 * 1024, "a"));
     expect(JSON.parse(huge.split("\n")[0]!)).toMatchObject({ ok: false, error: { code: "too_large" } });
     // while the silent one is still connected, status works

@@ -16,13 +16,32 @@ if (why) announceSkip("test/netns/signals.test.ts", why);
 
 // glibc: SIGRTMIN is 34, SIGRTMAX 64
 // SIGPWR is the runtime's own (no effect, not logged); the last four are ignored by default anyway
-const STRAY = ["SIGPIPE", "SIGALRM", "SIGIO", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ", "SIGPWR", "SIGTRAP", "SIGSYS", "SIGURG", "SIGWINCH", "SIGCHLD", "SIGCONT"] as const;
+const STRAY = [
+  "SIGPIPE",
+  "SIGALRM",
+  "SIGIO",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGPWR",
+  "SIGTRAP",
+  "SIGSYS",
+  "SIGURG",
+  "SIGWINCH",
+  "SIGCHLD",
+  "SIGCONT",
+] as const;
 const NUMBERED = [16, 34, 35, 40, 50, 63, 64]; // SIGSTKFLT and real-time signals
 
 describe.skipIf(Boolean(why))("signals on a running holder", () => {
   const t = labSuite({ nodes: 2, client: true }, "sig");
   const cluster = async () => {
-    t.files = new ClusterFiles(failoverConfig(t.scripts, { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" } }));
+    t.files = new ClusterFiles(
+      failoverConfig(t.scripts, {
+        timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "2s" },
+      }),
+    );
     const a = t.start(1);
     const b = t.start(2);
     await a.waitLine(/group web: starting -> running/, 8000);
@@ -52,7 +71,11 @@ describe.skipIf(Boolean(why))("signals on a running holder", () => {
     // the shim's counting handler is read every second
     await a.waitLine(/SIGSTKFLT received: ignored/, 3000);
     await a.waitLine(/SIGRTMIN\+0 received: ignored/, 3000);
-    expect(["SIGPIPE", "SIGALRM", "SIGXCPU", "SIGSYS", "SIGTRAP"].filter((sig) => a.matching(new RegExp(`${sig} received`)).length === 0)).toEqual([]);
+    expect(
+      ["SIGPIPE", "SIGALRM", "SIGXCPU", "SIGSYS", "SIGTRAP"].filter(
+        (sig) => a.matching(new RegExp(`${sig} received`)).length === 0,
+      ),
+    ).toEqual([]);
     await Bun.sleep(300);
     expect(a.proc.exitCode).toBeNull();
     expect(await holders(t.lab)).toEqual([1]);
@@ -74,7 +97,12 @@ describe.skipIf(Boolean(why))("signals on a running holder", () => {
       a.proc.kill(sig);
       expect(await Promise.race([a.proc.exited, Bun.sleep(5000).then(() => -1)])).toBe(0);
       await b.waitLine(/group web: stopped -> starting/, 3000);
-      await waitFor("node2 alone to hold the VIP", async () => JSON.stringify(await holders(t.lab)) === "[2]", 3000, 20);
+      await waitFor(
+        "node2 alone to hold the VIP",
+        async () => JSON.stringify(await holders(t.lab)) === "[2]",
+        3000,
+        20,
+      );
       expect(b.matching(/peer node1: up -> dead/)).toEqual([]);
     }, 30_000);
 });

@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HB, type HbProcess } from "../lib/cluster.ts";
-import { clientMac, ClusterFiles, failoverConfig, holders, Lab, startHb, VIP, writeScripts } from "../lib/failover.ts";
+import { ClusterFiles, clientMac, failoverConfig, holders, Lab, startHb, VIP, writeScripts } from "../lib/failover.ts";
 import { announceSkip, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
 const why = netnsUnavailable();
@@ -45,7 +45,10 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
 
   const config = (extra = "", fencing = 'method = "none"') =>
     failoverConfig(scripts)
-      .replace('[[link]]\nkind = "udp"\ninterface = "eth0"\n', '[[link]]\nkind = "udp"\ninterface = "eth0"\n\n[[link]]\nkind = "ether"\ninterface = "eth1"\n')
+      .replace(
+        '[[link]]\nkind = "udp"\ninterface = "eth0"\n',
+        '[[link]]\nkind = "udp"\ninterface = "eth0"\n\n[[link]]\nkind = "ether"\ninterface = "eth1"\n',
+      )
       .replace('[fencing]\nmethod = "none"\n', `[fencing]\n${fencing}\n`) + extra;
   const start = (i: number) => {
     const p = startHb(lab, files!, i);
@@ -65,11 +68,23 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     return [a, b] as const;
   };
   const servedBy = async (node: number, timeoutMs = 3000) =>
-    waitFor(`the client to reach the VIP through node${node}`, async () => (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0 && (await clientMac(lab)) === Lab.nodeMac(node), timeoutMs, 20);
+    waitFor(
+      `the client to reach the VIP through node${node}`,
+      async () =>
+        (await lab.exec(lab.client!, ["ping", "-c1", "-W1", VIP])).code === 0 &&
+        (await clientMac(lab)) === Lab.nodeMac(node),
+      timeoutMs,
+      20,
+    );
   /** nftables in the switch: drop frames from node `from` to node `to` on both LANs (carrier stays up). */
   const block = async (from: number, to: number) => {
-    const rules = [0, 1].map((l) => `add rule bridge sb fw iifname "n${from}l${l}" oifname "n${to}l${l}" drop`).join("; ");
-    const r = await lab.exec(lab.bridge, ["nft", `add table bridge sb; add chain bridge sb fw { type filter hook forward priority 0; }; ${rules}`]);
+    const rules = [0, 1]
+      .map((l) => `add rule bridge sb fw iifname "n${from}l${l}" oifname "n${to}l${l}" drop`)
+      .join("; ");
+    const r = await lab.exec(lab.bridge, [
+      "nft",
+      `add table bridge sb; add chain bridge sb fw { type filter hook forward priority 0; }; ${rules}`,
+    ]);
     expect(r.stderr).toBe("");
   };
   /** Sample the VIP holders every 20 ms for ms; the longest stretch with two holders. */
@@ -107,7 +122,10 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
 
   test("nftables drops UDP on one node; the ether link keeps the peer: no failover", async () => {
     const [a] = await up();
-    const r = await lab.exec(lab.nodes[0]!, ["nft", "add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in udp dport 694 drop"]);
+    const r = await lab.exec(lab.nodes[0]!, [
+      "nft",
+      "add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in udp dport 694 drop",
+    ]);
     expect(r.stderr).toBe("");
     await a.waitLine(/link udp:eth0 to node2: (up|late) -> dead/, 3000);
     await Bun.sleep(500);
@@ -150,13 +168,22 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
         await lab.exec(lab.bridge, ["nft", "flush", "ruleset"]);
         const healed = performance.now();
         await b.waitLine(/group web: stopping -> stopped/, 3000, mark);
-        await waitFor(`cycle ${cycle}: node1 alone holds the VIP`, async () => JSON.stringify(await holders(lab)) === "[1]", 3000, 10);
+        await waitFor(
+          `cycle ${cycle}: node1 alone holds the VIP`,
+          async () => JSON.stringify(await holders(lab)) === "[1]",
+          3000,
+          10,
+        );
         heals.push(performance.now() - healed);
         // node2 hears node1 again before the next cut (its record must list node1 as a holder)
         await waitFor(`cycle ${cycle}: node2 sees node1 hold web`, async () => (await report(2)).code === 0, 3000, 20);
       }
       console.log(`20 heals (auto_failback ${autoFailback}): one holder after ${heals.map(Math.round).join(", ")} ms`);
-      if (process.env.HB_DUMP) require("node:fs").writeFileSync(process.env.HB_DUMP, [...a.lines.map((l) => `A ${l.text}`), ...b.lines.map((l) => `B ${l.text}`)].join("\n"));
+      if (process.env.HB_DUMP)
+        require("node:fs").writeFileSync(
+          process.env.HB_DUMP,
+          [...a.lines.map((l) => `A ${l.text}`), ...b.lines.map((l) => `B ${l.text}`)].join("\n"),
+        );
       expect(a.matching(/group web: running -> stopping/)).toEqual([]);
       expect(a.matching(/cannot hear us/)).toEqual([]);
       expect(a.matching(/ok stopped/)).toEqual([]);
@@ -179,7 +206,10 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     const [a] = await up(uplink);
     await a.waitLine(/uplink: 1 ping target\(s\) answer: score 100/, 3000);
     // node1 stops hearing the target's answers (its links and carrier are fine)
-    const r = await lab.exec(lab.nodes[0]!, ["nft", "add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in icmp type echo-reply drop"]);
+    const r = await lab.exec(lab.nodes[0]!, [
+      "nft",
+      "add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in icmp type echo-reply drop",
+    ]);
     expect(r.stderr).toBe("");
     await a.waitLine(/uplink: 0 ping target\(s\) answer: score 0/, 3000);
     await a.waitLine(/uplink score 100 -> 0/, 2000);
@@ -198,10 +228,18 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     const [a, b] = await up(uplink);
     await a.waitLine(/uplink: 1 ping target\(s\) answer: score 100/, 3000);
     // node1 is cut off in the switch (carrier stays up): no peer, no target
-    const rules = ["n1l0", "n1l1"].flatMap((p) => [`add rule bridge sb fw iifname "${p}" drop`, `add rule bridge sb fw oifname "${p}" drop`]).join("; ");
-    const r = await lab.exec(lab.bridge, ["nft", `add table bridge sb; add chain bridge sb fw { type filter hook forward priority 0; }; ${rules}`]);
+    const rules = ["n1l0", "n1l1"]
+      .flatMap((p) => [`add rule bridge sb fw iifname "${p}" drop`, `add rule bridge sb fw oifname "${p}" drop`])
+      .join("; ");
+    const r = await lab.exec(lab.bridge, [
+      "nft",
+      `add table bridge sb; add chain bridge sb fw { type filter hook forward priority 0; }; ${rules}`,
+    ]);
     expect(r.stderr).toBe("");
-    await a.waitLine(/group web: running -> stopping \(isolated: no ping target and no peer answers \(require_uplink\)\)/, 5000);
+    await a.waitLine(
+      /group web: running -> stopping \(isolated: no ping target and no peer answers \(require_uplink\)\)/,
+      5000,
+    );
     await b.waitLine(/group web: starting -> running/, 3000);
     await waitFor("web on node2 only", async () => JSON.stringify(await holders(lab)) === "[2]", 3000, 20);
     await servedBy(2);
@@ -216,13 +254,21 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     const r = await report(1);
     expect(r.line).toContain("group web cannot run on node1: no carrier on eth0");
     await lab.plug(1, true, 0);
-    await waitFor("web back on node1 (auto_failback)", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 50);
+    await waitFor(
+      "web back on node1 (auto_failback)",
+      async () => JSON.stringify(await holders(lab)) === "[1]",
+      5000,
+      50,
+    );
   }, 30_000);
 
   test("fencing: a failing fence command means no takeover and CRITICAL; a working one lets the takeover go on", async () => {
     const fence = join(dir, "fence.sh");
     const log = join(dir, "fenced.log");
-    writeFileSync(fence, `#!/bin/sh\necho "$@" >> ${log}\n[ -e ${dir}/fence-ok ] && exit 0\necho "BMC not answering" >&2\nexit 1\n`);
+    writeFileSync(
+      fence,
+      `#!/bin/sh\necho "$@" >> ${log}\n[ -e ${dir}/fence-ok ] && exit 0\necho "BMC not answering" >&2\nexit 1\n`,
+    );
     chmodSync(fence, 0o755);
     rmSync(join(dir, "fence-ok"), { force: true });
     const [a, b] = await up("", `method = "command"\ncommand = ["${fence}", "--power-off"]\nbackoff = "500ms"`);
@@ -237,7 +283,9 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     expect(s.fencing[0]).toMatchObject({ peer: "node1", state: expect.stringMatching(/failed|running/) });
     const r = await report(2);
     expect(r.code).toBe(2);
-    expect(r.line).toMatch(/fencing node1 failed \(\d+ attempts?: fence node1 exited 1 after \d+ ms\): its groups are not taken over/);
+    expect(r.line).toMatch(
+      /fencing node1 failed \(\d+ attempts?: fence node1 exited 1 after \d+ ms\): its groups are not taken over/,
+    );
     expect(b.matching(/group web: stopped -> starting/)).toEqual([]);
     // the BMC answers again: the next retry fences, then node2 takes over
     writeFileSync(join(dir, "fence-ok"), "");
@@ -247,21 +295,36 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
 
   test("legacy guard: classic-framing Heartbeat packets (unverifiable) are reported, never obeyed; garbage is counted", async () => {
     // a key is configured, but the classic framing carries no authentication hb checks (test/netns/legacy.test.ts has the real thing)
-    const [a] = await up("\n[legacy]\ndeadtime = \"2s\"\n[[legacy.key]]\nid = 1\nmethod = \"sha1\"\nsecret = \"old-secret\"\n");
+    const [a] = await up(
+      '\n[legacy]\ndeadtime = "2s"\n[[legacy.key]]\nid = 1\nmethod = "sha1"\nsecret = "old-secret"\n',
+    );
     // bounded: 20 rounds of 0.1 s
-    const msg = ">>>\nt=status\nst=active\ndt=7530\nprotocol=1\nsrc=oldnode\nseq=1\nhg=4f2a9c10\nts=4f2a9d11\nld=0.00 0.01 0.05 1/98 1234\nttl=3\nauth=1 5ba7d1b3f4b3c2e1a0\n<<<\n";
+    const msg =
+      ">>>\nt=status\nst=active\ndt=7530\nprotocol=1\nsrc=oldnode\nseq=1\nhg=4f2a9c10\nts=4f2a9d11\nld=0.00 0.01 0.05 1/98 1234\nttl=3\nauth=1 5ba7d1b3f4b3c2e1a0\n<<<\n";
     const script = join(dir, "legacy-node.sh");
-    writeFileSync(script, `#!/bin/sh\nfor i in $(seq 1 20); do\n  printf '${msg.replace(/\n/g, "\\n")}' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  printf '>>>\\nthis is not heartbeat\\n' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  sleep 0.1\ndone\n`);
+    writeFileSync(
+      script,
+      `#!/bin/sh\nfor i in $(seq 1 20); do\n  printf '${msg.replace(/\n/g, "\\n")}' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  printf '>>>\\nthis is not heartbeat\\n' | socat -u - UDP-DATAGRAM:198.51.100.255:694,broadcast\n  sleep 0.1\ndone\n`,
+    );
     chmodSync(script, 0o755);
     expect((await lab.exec(lab.client!, [script], 20_000)).code).toBe(0);
-    await a.waitLine(/\[legacy\] Heartbeat v1 node oldnode \(198\.51\.100\.100, status active\) is heard on eth0, unauthenticated \(classic framing\): hb keeps its groups/, 3000);
+    await a.waitLine(
+      /\[legacy\] Heartbeat v1 node oldnode \(198\.51\.100\.100, status active\) is heard on eth0, unauthenticated \(classic framing\): hb keeps its groups/,
+      3000,
+    );
     expect(await holders(lab)).toEqual([1]);
     expect(a.matching(/group web: running -> stopping/)).toEqual([]);
     const r = await report(1);
     expect(r.code).toBe(1);
     expect(r.line).toContain("Heartbeat v1 node oldnode heard on eth0 (198.51.100.100), unauthenticated: not obeyed");
     const st = JSON.parse((await run([HB, "status", "--json", "--socket", files!.socket(2)])).stdout);
-    expect(st.legacy.nodes[0]).toMatchObject({ node: "oldnode", interface: "eth0", address: "198.51.100.100", status: "active", trusted: false });
+    expect(st.legacy.nodes[0]).toMatchObject({
+      node: "oldnode",
+      interface: "eth0",
+      address: "198.51.100.100",
+      status: "active",
+      trusted: false,
+    });
     expect(st.legacy.bad).toBeGreaterThan(0);
     expect(st.legacy.last_bad).toContain("from 198.51.100.100 on eth0");
     await a.waitLine(/Heartbeat v1 node oldnode on eth0: silent for 2 s: gone/, 5000);
@@ -271,7 +334,11 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     const dev = join(dir, "watchdog-1"); // node1's; node2 gets its own
     writeFileSync(dev, "");
     writeFileSync(join(dir, "watchdog-2"), "");
-    const [a] = await up(`\n[watchdog]\ndevice = "${join(dir, "watchdog-N")}"\ninterval = "100ms"\n`, undefined, (n, t) => t.replace("watchdog-N", `watchdog-${n}`));
+    const [a] = await up(
+      `\n[watchdog]\ndevice = "${join(dir, "watchdog-N")}"\ninterval = "100ms"\n`,
+      undefined,
+      (n, t) => t.replace("watchdog-N", `watchdog-${n}`),
+    );
     await Bun.sleep(600);
     const fed = statSync(dev).size;
     expect(fed).toBeGreaterThanOrEqual(4);
@@ -282,7 +349,11 @@ describe.skipIf(Boolean(why))("no split brain on a real kernel", () => {
     expect([...bytes.subarray(0, -1)].every((x) => x === 0)).toBe(true);
     // a device that cannot be opened stops start-up with one clear line (run inside node1's namespace)
     const cfg = files!.config(1);
-    writeFileSync(cfg, readFileSync(cfg, "utf8").replace(`device = "${dev}"`, `device = "${dir}/no-such-dir/watchdog"`), { mode: 0o600 });
+    writeFileSync(
+      cfg,
+      readFileSync(cfg, "utf8").replace(`device = "${dev}"`, `device = "${dir}/no-such-dir/watchdog"`),
+      { mode: 0o600 },
+    );
     const bad = await lab.exec(lab.nodes[0]!, [HB, "--config", cfg, "--node", "node1"], 10_000);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(`hb: cannot open the watchdog ${dir}/no-such-dir/watchdog: `);

@@ -18,7 +18,10 @@ describe.skipIf(Boolean(why))("VIP primitives", () => {
     await lab?.destroy();
   });
   const op = async (node: number, args: string[], env: Record<string, string> = {}) => {
-    const r = await lab.exec(lab.nodes[node - 1]!, [process.execPath, OP, ...args], 10_000, { ...process.env, ...env } as Record<string, string>);
+    const r = await lab.exec(lab.nodes[node - 1]!, [process.execPath, OP, ...args], 10_000, {
+      ...process.env,
+      ...env,
+    } as Record<string, string>);
     return r.stdout.trim();
   };
   const addrs = async (ns: string) => (await lab.exec(ns, ["ip", "-o", "addr", "show", "dev", "eth0"])).stdout;
@@ -60,7 +63,12 @@ describe.skipIf(Boolean(why))("VIP primitives", () => {
     await op(2, ["add", "4", VIP, "24", "eth0"]);
     await Bun.sleep(1100); // past the client's locktime since it learned node1
     expect(await op(2, ["announce", "4", VIP, "24", "eth0", "2"])).toBe("4");
-    await waitFor("the client's entry to point at node2", async () => (await lab.exec(c, ["ip", "neigh", "show", VIP])).stdout.includes(Lab.nodeMac(2)), 2000, 20);
+    await waitFor(
+      "the client's entry to point at node2",
+      async () => (await lab.exec(c, ["ip", "neigh", "show", VIP])).stdout.includes(Lab.nodeMac(2)),
+      2000,
+      20,
+    );
     await op(2, ["del", "4", VIP, "24", "eth0"]);
   });
 
@@ -68,12 +76,22 @@ describe.skipIf(Boolean(why))("VIP primitives", () => {
     const c = lab.client!;
     await lab.exec(c, ["ip", "addr", "add", "2001:db8::100/64", "dev", "eth0", "nodad"]);
     await op(1, ["add", "6", VIP6, "64", "eth0"]);
-    await waitFor("client reaches the IPv6 VIP", async () => (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0, 5000, 100);
+    await waitFor(
+      "client reaches the IPv6 VIP",
+      async () => (await lab.exec(c, ["ping", "-6", "-c1", "-W1", VIP6])).code === 0,
+      5000,
+      100,
+    );
     expect((await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout).toContain(Lab.nodeMac(1));
     await op(1, ["del", "6", VIP6, "64", "eth0"]);
     await op(2, ["add", "6", VIP6, "64", "eth0"]);
     expect(await op(2, ["announce", "6", VIP6, "64", "eth0", "1"])).toBe("2");
-    await waitFor("the client's IPv6 entry to point at node2", async () => (await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout.includes(Lab.nodeMac(2)), 2000, 20);
+    await waitFor(
+      "the client's IPv6 entry to point at node2",
+      async () => (await lab.exec(c, ["ip", "-6", "neigh", "show", VIP6])).stdout.includes(Lab.nodeMac(2)),
+      2000,
+      20,
+    );
     await op(2, ["del", "6", VIP6, "64", "eth0"]);
   });
 

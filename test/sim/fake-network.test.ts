@@ -12,7 +12,10 @@ function setup(nodes = ["a", "b"], links = ["udp", "ether"]) {
     seen[n] = [];
     net.endpoint(n).start((e) => seen[n]!.push(e));
   }
-  const peers = (n: string) => seen[n]!.filter((e) => e.type === "peer").map((e) => `${e.at} ${(e as { peer: string }).peer} ${(e as { state: string }).state}`);
+  const peers = (n: string) =>
+    seen[n]!.filter((e) => e.type === "peer").map(
+      (e) => `${e.at} ${(e as { peer: string }).peer} ${(e as { state: string }).state}`,
+    );
   return { net, seen, peers };
 }
 
@@ -29,7 +32,9 @@ test("cutting one of two links: that link dies, the peer stays up", () => {
   net.clock.advance(1000);
   net.setBoth("a", "b", false, "ether");
   net.clock.advance(1000);
-  const links = seen.b!.filter((e) => e.type === "link" && e.link === "ether").map((e) => `${e.at} ${(e as { state: string }).state}`);
+  const links = seen
+    .b!.filter((e) => e.type === "link" && e.link === "ether")
+    .map((e) => `${e.at} ${(e as { state: string }).state}`);
   expect(links).toEqual(["50 up", "1100 late", "1150 dead"]); // last ether beat at 1000
   expect(peers("b")).toEqual(["50 a up"]);
 });
@@ -53,7 +58,10 @@ test("a peer never heard is declared dead at initdead, then up when it starts", 
   net.clock.advance(2000);
   net.endpoint("b").start(() => {});
   net.clock.advance(10);
-  expect(seen.filter((e) => e.type === "peer").map((e) => `${e.at} ${(e as { state: string }).state}`)).toEqual(["1000 dead", "2000 up"]);
+  expect(seen.filter((e) => e.type === "peer").map((e) => `${e.at} ${(e as { state: string }).state}`)).toEqual([
+    "1000 dead",
+    "2000 up",
+  ]);
 });
 
 test("one-way loss: only the receiving side sees the peer die", () => {
@@ -72,7 +80,9 @@ test("records are reported when they change, controls every time (once per link)
   net.endpoint("a").setRecord(Uint8Array.of(1, 3));
   net.clock.advance(200);
   net.endpoint("a").sendControl(Uint8Array.of(9));
-  const recs = seen.b!.filter((e) => e.type === "record").map((e) => Buffer.from((e as { record: Uint8Array }).record).toString("hex"));
+  const recs = seen
+    .b!.filter((e) => e.type === "record")
+    .map((e) => Buffer.from((e as { record: Uint8Array }).record).toString("hex"));
   expect(recs).toEqual(["0102", "0103"]);
   expect(seen.b!.filter((e) => e.type === "control").length).toBe(1);
 });

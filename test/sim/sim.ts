@@ -5,10 +5,10 @@
  * which nodes have the group's resources up right now.
  */
 import type { MachineConfig } from "../../src/cluster/machine.ts";
-import { Driver, type Clock } from "../../src/daemon/driver.ts";
-import type { Runner, RunResult } from "../../src/resources/types.ts";
-import { FakeClock, FakeNetwork } from "../../src/heartbeat/fake.ts";
 import { HEARD_OFFSET } from "../../src/cluster/record.ts";
+import { type Clock, Driver } from "../../src/daemon/driver.ts";
+import { FakeClock, FakeNetwork } from "../../src/heartbeat/fake.ts";
+import type { Runner, RunResult } from "../../src/resources/types.ts";
 
 export interface SimOptions {
   nodes?: string[];
@@ -35,12 +35,17 @@ class FakeRunner implements Runner {
   fence(peer: string): Promise<RunResult> {
     this.fenced.push(peer);
     const ok = this.fenceResults.length ? this.fenceResults.shift()! : true;
-    return new Promise((resolve) => this.clock.setTimeout(() => resolve(ok ? { ok } : { ok, error: "injected fence failure" }), 10));
+    return new Promise((resolve) =>
+      this.clock.setTimeout(() => resolve(ok ? { ok } : { ok, error: "injected fence failure" }), 10),
+    );
   }
   announce(): void {
     this.announcements++;
   }
-  constructor(readonly clock: FakeClock, readonly ms: number) {}
+  constructor(
+    readonly clock: FakeClock,
+    readonly ms: number,
+  ) {}
   run(op: "start" | "stop", group: number, step: number): Promise<RunResult> {
     const key = `${group}/${step}`;
     const fault = this.faults.get(`${op}:${key}`);
@@ -82,15 +87,26 @@ export class Sim {
     this.net.heardOffset = HEARD_OFFSET;
     const groups = o.groups ?? [{ name: "web", preferred: this.nodes[0]!, resources: ["ip", "httpd"] }];
     this.cfgOf = (self) => ({
-      self, nodes: this.nodes.map((name, i) => ({ name, id: i + 1 })), groups,
-      autoFailback: o.autoFailback ?? true, initdead: timing.initdead, failureHold: 60_000, stopRetries: 1, stopPolicy: o.stopPolicy ?? "block", deafGrace: timing.warntime,
+      self,
+      nodes: this.nodes.map((name, i) => ({ name, id: i + 1 })),
+      groups,
+      autoFailback: o.autoFailback ?? true,
+      initdead: timing.initdead,
+      failureHold: 60_000,
+      stopRetries: 1,
+      stopPolicy: o.stopPolicy ?? "block",
+      deafGrace: timing.warntime,
       ...o.machine,
     });
   }
 
   /** Start (or restart) a node's daemon. */
   start(node: string): Driver {
-    const clock: Clock = { now: () => this.clock.now, setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms), clearTimeout: (h) => this.clock.clearTimeout(h as number) };
+    const clock: Clock = {
+      now: () => this.clock.now,
+      setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms),
+      clearTimeout: (h) => this.clock.clearTimeout(h as number),
+    };
     const runner = this.runners.get(node) ?? new FakeRunner(this.clock, this.o.resourceMs ?? 5);
     this.runners.set(node, runner);
     const log = this.logs.get(node) ?? [];
@@ -99,7 +115,10 @@ export class Sim {
     const links = this.net.endpoint(node);
     const d = new Driver(this.cfgOf(node), links, runner, clock, {
       log: (line) => log.push(`${this.clock.now} ${line}`),
-      exit: (code) => { this.exits.set(node, code); links.stop(); },
+      exit: (code) => {
+        this.exits.set(node, code);
+        links.stop();
+      },
     });
     this.drivers.set(node, d);
     void d.start();
@@ -123,7 +142,9 @@ export class Sim {
   /** Nodes where every resource of group gi is up. */
   holders(gi = 0): string[] {
     const n = (this.o.groups ?? [{ resources: ["ip", "httpd"] }])[gi]!.resources.length;
-    return this.nodes.filter((node) => Array.from({ length: n }, (_, s) => this.runners.get(node)?.up.has(`${gi}/${s}`)).every(Boolean));
+    return this.nodes.filter((node) =>
+      Array.from({ length: n }, (_, s) => this.runners.get(node)?.up.has(`${gi}/${s}`)).every(Boolean),
+    );
   }
   /** Nodes with any resource of group gi up. */
   touching(gi = 0): string[] {

@@ -28,7 +28,9 @@ test("one-way loss (n1 -> n2 dropped): n2 takes over, n1 sees it is not heard an
   const overlap = await watch(sim, 600);
   expect(sim.holders()).toEqual(["n2"]);
   expect(overlap).toBeLessThanOrEqual(20);
-  expect(sim.logs.get("n1")!.some((l) => /group web: running -> stopping \(n2 cannot hear us \(one-way loss\)/.test(l))).toBe(true);
+  expect(
+    sim.logs.get("n1")!.some((l) => /group web: running -> stopping \(n2 cannot hear us \(one-way loss\)/.test(l)),
+  ).toBe(true);
   // and the other direction: still one holder
   sim.net.setPath("n1", "n2", true);
   sim.net.setPath("n2", "n1", false);
@@ -97,7 +99,9 @@ test("require_uplink: an isolated node (no peer, no ping target) releases its gr
   sim.drivers.get("n1")!.dispatch({ type: "score", score: 0 }); // and n1 reaches no ping target
   await sim.run(100);
   expect(sim.holders()).toEqual(["n2"]);
-  expect(sim.logs.get("n1")!.some((l) => l.includes("isolated: no ping target and no peer answers (require_uplink)"))).toBe(true);
+  expect(
+    sim.logs.get("n1")!.some((l) => l.includes("isolated: no ping target and no peer answers (require_uplink)")),
+  ).toBe(true);
   // a node that still reaches its targets keeps serving alone
   sim.net.isolate("n1", false);
   await sim.run(400);
@@ -121,7 +125,9 @@ test("fencing: no takeover until the fence succeeds; failures are retried with b
   expect(sim.phase("n2")).toBe("running");
   const log = sim.logs.get("n2")!.join("\n");
   expect(log).toContain("node n1: fencing it before taking over web");
-  expect(log).toContain("node n1: fencing failed (attempt 1): injected fence failure; not taking over its groups; retry in 100 ms");
+  expect(log).toContain(
+    "node n1: fencing failed (attempt 1): injected fence failure; not taking over its groups; retry in 100 ms",
+  );
   expect(log).toContain("node n1: fenced (attempt 3): taking over what it held");
 });
 

@@ -78,13 +78,17 @@ describe.skipIf(Boolean(why))("dist/hb in a bare root", () => {
       `exec chroot "$R" /hb "$@"`,
     ].join("\n");
     // env -i semantics: only what is listed here reaches hb (no TMPDIR, no HOME)
-    return run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", ...args], 20_000,
-      { R: root, PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...opts.env });
+    return run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", ...args], 20_000, {
+      R: root,
+      PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+      ...opts.env,
+    });
   };
 
   test("the root holds only hb, its config and the C libraries", () => {
     const files = walk(root).filter((f) => !f.endsWith("/"));
-    for (const f of files) expect(f).toMatch(/^\/(hb|etc\/hb\/ha\.toml|dev\/null|(usr\/)?lib(64|\/x86_64-linux-gnu)?\/[^/]+\.so[.\d]*)$/);
+    for (const f of files)
+      expect(f).toMatch(/^\/(hb|etc\/hb\/ha\.toml|dev\/null|(usr\/)?lib(64|\/x86_64-linux-gnu)?\/[^/]+\.so[.\d]*)$/);
     for (const absent of ["usr/bin/bun", "usr/bin/node", "usr/bin/gcc", "usr/include", "node_modules", "src", "build"])
       expect(() => statSync(join(root, absent))).toThrow();
   });
@@ -115,7 +119,9 @@ describe.skipIf(Boolean(why))("dist/hb in a bare root", () => {
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^hb: cannot load the native shim: via memfd: skipped \(HB_NO_MEMFD=1\); via extraction to \(TMPDIR unset\): .+ hb needs \/proc mounted/);
+    expect(lines[0]).toMatch(
+      /^hb: cannot load the native shim: via memfd: skipped \(HB_NO_MEMFD=1\); via extraction to \(TMPDIR unset\): .+ hb needs \/proc mounted/,
+    );
   });
 
   test("hb check still reports config errors there, with file:line:col", async () => {

@@ -9,17 +9,22 @@ const files = (dir: string): string[] =>
     const p = join(dir, f);
     return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
   });
-const imports = (file: string) => [...readFileSync(file, "utf8").matchAll(/^import\s[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1]!);
+const imports = (file: string) =>
+  [...readFileSync(file, "utf8").matchAll(/^import\s[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1]!);
 
 test("one module, src/native/shim.ts, is the only importer of bun:ffi", () => {
-  const importers = files(SRC).filter((f) => imports(f).includes("bun:ffi")).map((f) => relative(SRC, f));
+  const importers = files(SRC)
+    .filter((f) => imports(f).includes("bun:ffi"))
+    .map((f) => relative(SRC, f));
   expect(importers).toEqual(["native/shim.ts"]);
 });
 
 test("the state machine (src/cluster) imports no native code, effects, daemon or node: modules", () => {
   for (const f of files(join(SRC, "cluster"))) {
     for (const i of imports(f)) {
-      expect({ file: relative(SRC, f), import: i, ok: !/native|resources|daemon|^node:|^bun/.test(i) }).toMatchObject({ ok: true });
+      expect({ file: relative(SRC, f), import: i, ok: !/native|resources|daemon|^node:|^bun/.test(i) }).toMatchObject({
+        ok: true,
+      });
     }
   }
 });
@@ -36,7 +41,18 @@ test("the C shim is reached only through src/native (everything else uses the ty
  * resources -> heartbeat / log / legacy -> config -> native. A module may import
  * its own directory and anything below; never a layer above or beside it.
  */
-const LAYER: Record<string, number> = { cli: 5, daemon: 4, cluster: 3, control: 3, resources: 3, heartbeat: 2, log: 2, legacy: 2, config: 1, native: 0 };
+const LAYER: Record<string, number> = {
+  cli: 5,
+  daemon: 4,
+  cluster: 3,
+  control: 3,
+  resources: 3,
+  heartbeat: 2,
+  log: 2,
+  legacy: 2,
+  config: 1,
+  native: 0,
+};
 
 test("every import between src/ directories points down a layer", () => {
   const wrong: string[] = [];
@@ -66,8 +82,10 @@ test("no function in src/ is longer than 80 lines", async () => {
     const sf = ts.createSourceFile(f, readFileSync(f, "utf8"), ts.ScriptTarget.Latest, true);
     const visit = (n: import("typescript").Node): void => {
       if (ts.isFunctionLike(n) && "body" in n && n.body) {
-        const lines = sf.getLineAndCharacterOfPosition(n.getEnd()).line - sf.getLineAndCharacterOfPosition(n.getStart()).line + 1;
-        if (lines > 80) long.push(`${relative(SRC, f)}:${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1} (${lines} lines)`);
+        const lines =
+          sf.getLineAndCharacterOfPosition(n.getEnd()).line - sf.getLineAndCharacterOfPosition(n.getStart()).line + 1;
+        if (lines > 80)
+          long.push(`${relative(SRC, f)}:${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1} (${lines} lines)`);
       }
       ts.forEachChild(n, visit);
     };
@@ -83,14 +101,16 @@ test("no function in native/ is longer than 80 lines", () => {
   let functions = 0;
   for (const f of readdirSync(NATIVE).filter((x) => x.endsWith(".c") && !/^(fuzz|test)_/.test(x))) {
     let start = -1;
-    readFileSync(join(NATIVE, f), "utf8").split("\n").forEach((l, i) => {
-      if (start < 0 && /^[A-Za-z].*\)\s*\{$/.test(l)) start = i;
-      else if (start >= 0 && l === "}") {
-        if (i - start + 1 > 80) long.push(`${f}:${start + 1} (${i - start + 1} lines)`);
-        functions++;
-        start = -1;
-      }
-    });
+    readFileSync(join(NATIVE, f), "utf8")
+      .split("\n")
+      .forEach((l, i) => {
+        if (start < 0 && /^[A-Za-z].*\)\s*\{$/.test(l)) start = i;
+        else if (start >= 0 && l === "}") {
+          if (i - start + 1 > 80) long.push(`${f}:${start + 1} (${i - start + 1} lines)`);
+          functions++;
+          start = -1;
+        }
+      });
   }
   expect(long).toEqual([]);
   expect(functions).toBeGreaterThan(100); // the scanner sees them

@@ -24,7 +24,16 @@ describe("hb CLI", () => {
     const r = hb(["--help"]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/\n {2}check +Validate the config and print a summary of the cluster\n/);
-    for (const cmd of ["status", "standby \\[group\\]", "takeover \\[group\\]", "clear <group>", "reload", "report", "history", "systemd-unit"])
+    for (const cmd of [
+      "status",
+      "standby \\[group\\]",
+      "takeover \\[group\\]",
+      "clear <group>",
+      "reload",
+      "report",
+      "history",
+      "systemd-unit",
+    ])
       expect(r.out).toMatch(new RegExp(`\\n  ${cmd} +[A-Z]`));
     expect(r.out).toContain("Run the daemon in the foreground");
     for (const opt of ["--config", "--node", "--log-level", "--version"]) expect(r.out).toContain(opt);
@@ -56,7 +65,9 @@ describe("hb CLI", () => {
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     expect(r.out).toContain("this node is node2 (id 2)");
-    expect(r.out).toContain("web, preferred node1: ip 192.0.2.20/24 on eth0:0, script named, script httpd, script mysqld");
+    expect(r.out).toContain(
+      "web, preferred node1: ip 192.0.2.20/24 on eth0:0, script named, script httpd, script mysqld",
+    );
     expect(r.out).toContain("udp:eth0: UDP broadcast on eth0 port 694");
   });
   test("check elsewhere than on the node says it skipped the host checks", () => {
@@ -65,38 +76,53 @@ describe("hb CLI", () => {
   });
   // hostname is per UTS namespace: unshare one (root only) named like the node
   const asNode = (node: string, args: string[]) => {
-    const p = Bun.spawnSync(["unshare", "--uts", "sh", "-c", `hostname ${node} && exec "$@"`, "sh", HB, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 20_000 });
+    const p = Bun.spawnSync(["unshare", "--uts", "sh", "-c", `hostname ${node} && exec "$@"`, "sh", HB, ...args], {
+      env: { PATH: process.env.PATH ?? "" },
+      timeout: 20_000,
+    });
     return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
   };
-  test.skipIf(process.getuid?.() !== 0)("check on the node itself: missing interfaces and scripts are errors; present ones pass", () => {
-    const r = asNode("node2", ["check", "-c", join(dir, "ha.toml")]);
-    expect(r.code).toBe(1);
-    expect(r.err).toContain("on this host (node node2):");
-    expect(r.err).toMatch(/error: group web: script named not found \(or not executable\) in /);
-    expect(r.err).toMatch(/error: group web: script mysqld not found/);
-    const scripts = join(dir, "resource.d");
-    require("node:fs").mkdirSync(scripts, { recursive: true });
-    for (const s of ["named", "httpd", "mysqld"]) writeFileSync(join(scripts, s), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
-    const text = require("node:fs").readFileSync(join(dir, "ha.toml"), "utf8") as string;
-    // this host's own interface (lo) for every link and address: only what exists here may pass
-    const local = join(dir, "local.toml");
-    writeFileSync(local, `${text.replace(/interface = "eth[01]"/g, 'interface = "lo"').replace(/label = "eth0:0"/g, 'label = "lo:0"')}\n[paths]\nscript_dirs = ["${scripts}"]\n`, { mode: 0o644 });
-    const ok = asNode("node2", ["check", "-c", local]);
-    expect(ok.err).toBe("");
-    expect(ok.out).toContain("this host (node node2): every interface, device, script and command is here");
-    expect(ok.code).toBe(0);
-  });
+  test.skipIf(process.getuid?.() !== 0)(
+    "check on the node itself: missing interfaces and scripts are errors; present ones pass",
+    () => {
+      const r = asNode("node2", ["check", "-c", join(dir, "ha.toml")]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain("on this host (node node2):");
+      expect(r.err).toMatch(/error: group web: script named not found \(or not executable\) in /);
+      expect(r.err).toMatch(/error: group web: script mysqld not found/);
+      const scripts = join(dir, "resource.d");
+      require("node:fs").mkdirSync(scripts, { recursive: true });
+      for (const s of ["named", "httpd", "mysqld"])
+        writeFileSync(join(scripts, s), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+      const text = require("node:fs").readFileSync(join(dir, "ha.toml"), "utf8") as string;
+      // this host's own interface (lo) for every link and address: only what exists here may pass
+      const local = join(dir, "local.toml");
+      writeFileSync(
+        local,
+        `${text.replace(/interface = "eth[01]"/g, 'interface = "lo"').replace(/label = "eth0:0"/g, 'label = "lo:0"')}\n[paths]\nscript_dirs = ["${scripts}"]\n`,
+        { mode: 0o644 },
+      );
+      const ok = asNode("node2", ["check", "-c", local]);
+      expect(ok.err).toBe("");
+      expect(ok.out).toContain("this host (node node2): every interface, device, script and command is here");
+      expect(ok.code).toBe(0);
+    },
+  );
   test("check on a broken config exits 1 and prints file:line:col", () => {
     const bad = join(dir, "bad.toml");
     writeFileSync(bad, `[cluster]\nname = "x"\nauto_failback = "on"\n`, { mode: 0o600 });
     const r = hb(["check", "-c", bad, "--node", "a"]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain(`${bad}:3:17: cluster.auto_failback: expected true or false, found the string "on"\n  hint: write true (not "on")`);
+    expect(r.err).toContain(
+      `${bad}:3:17: cluster.auto_failback: expected true or false, found the string "on"\n  hint: write true (not "on")`,
+    );
     expect(r.err).toMatch(/hb: \d+ problems in the config; nothing was started/);
   });
   test("the daemon refuses to start on a world-readable inline key", () => {
     const cfg = join(dir, "inline.toml");
-    const text = require("node:fs").readFileSync(join(dir, "ha.toml"), "utf8").replace(`file = "${join(dir, "authkey")}"`, `secret = "0123456789abcdef"`);
+    const text = require("node:fs")
+      .readFileSync(join(dir, "ha.toml"), "utf8")
+      .replace(`file = "${join(dir, "authkey")}"`, `secret = "0123456789abcdef"`);
     writeFileSync(cfg, text);
     chmodSync(cfg, 0o644);
     const r = hb(["-c", cfg, "--node", "node1"]);

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, type ConfigIssue } from "../../src/config/errors.ts";
-import { parseConfig, type ConfigEnv } from "../../src/config/validate.ts";
-import { openFile } from "../../src/config/files.ts";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError, type ConfigIssue } from "../../src/config/errors.ts";
+import { openFile } from "../../src/config/files.ts";
+import { type ConfigEnv, parseConfig } from "../../src/config/validate.ts";
 
 const BASE = `# a valid two-node cluster
 [cluster]
@@ -54,7 +54,8 @@ function env(over: Partial<ConfigEnv> & { files?: Record<string, [number, string
   return {
     hostname: "node1",
     uid: 0,
-    open: (p) => (files[p] ? { mode: files[p][0], text: files[p][1], uid: files[p][2] ?? 0 } : new Error("no such file")),
+    open: (p) =>
+      files[p] ? { mode: files[p][0], text: files[p][1], uid: files[p][2] ?? 0 } : new Error("no such file"),
     ...over,
   };
 }
@@ -80,11 +81,22 @@ describe("valid config", () => {
     const c = parseConfig(BASE, "ha.toml", env());
     expect(c.cluster).toEqual({ name: "web", node: "node1", auto_failback: true });
     expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 });
-    expect(c.nodes).toEqual([{ name: "node1", id: 1 }, { name: "node2", id: 2 }]);
+    expect(c.nodes).toEqual([
+      { name: "node1", id: 1 },
+      { name: "node2", id: 2 },
+    ]);
     expect(c.links.map((l) => l.name)).toEqual(["udp:eth0", "ether:eth1"]);
     expect(c.links[0]).toMatchObject({ kind: "udp", mode: "broadcast", port: 694, ttl: 1 });
     expect(c.groups[0]!.resources).toEqual([
-      { kind: "ip", ip: "192.0.2.20/24", family: 4, address: "192.0.2.20", prefix: 24, interface: "eth0", label: "eth0:0" },
+      {
+        kind: "ip",
+        ip: "192.0.2.20/24",
+        family: 4,
+        address: "192.0.2.20",
+        prefix: 24,
+        interface: "eth0",
+        label: "eth0:0",
+      },
       { kind: "script", script: "httpd", args: [], timeout: 60_000 },
     ]);
     expect(c.auth.send).toBe(1);
@@ -96,32 +108,61 @@ describe("valid config", () => {
   });
 
   test("the lease outlasts a long deadtime by default, and must be whole seconds", () => {
-    expect(parseConfig(edit(`deadtime = "500ms"`, `deadtime = "5s"`).replace(`warntime = "300ms"`, `warntime = "3s"`).replace(`initdead = "10s"`, `initdead = "15s"`), "ha.toml", env()).addresses.lease).toBe(6000);
+    expect(
+      parseConfig(
+        edit(`deadtime = "500ms"`, `deadtime = "5s"`)
+          .replace(`warntime = "300ms"`, `warntime = "3s"`)
+          .replace(`initdead = "10s"`, `initdead = "15s"`),
+        "ha.toml",
+        env(),
+      ).addresses.lease,
+    ).toBe(6000);
     expect(issues(`${BASE}\n[addresses]\nlease = "2500ms"\n`)[0]!.message).toMatch(/not a whole number of seconds/);
   });
 
   test("omitted sections take their documented defaults", () => {
-    const c = parseConfig(edit(`[timing]\nkeepalive = "100ms"\nwarntime = "300ms"\ndeadtime = "500ms"\ninitdead = "10s"\n`, ""), "ha.toml", env());
+    const c = parseConfig(
+      edit(`[timing]\nkeepalive = "100ms"\nwarntime = "300ms"\ndeadtime = "500ms"\ninitdead = "10s"\n`, ""),
+      "ha.toml",
+      env(),
+    );
     expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 });
     expect(c.cluster.auto_failback).toBe(true);
   });
 
   test("--node overrides uname -n, and cluster.node overrides uname -n", () => {
     expect(parseConfig(BASE, "ha.toml", env({ nodeOverride: "node2" })).cluster.node).toBe("node2");
-    expect(parseConfig(edit(`name = "web"\n`, `name = "web"\nnode = "node2"\n`), "ha.toml", env({ hostname: "elsewhere" })).cluster.node).toBe("node2");
+    expect(
+      parseConfig(edit(`name = "web"\n`, `name = "web"\nnode = "node2"\n`), "ha.toml", env({ hostname: "elsewhere" }))
+        .cluster.node,
+    ).toBe("node2");
   });
 
   test("a key file with mode 0600 is read and trimmed; several keys need send", () => {
-    const text = edit(`[[auth.key]]\nid = 1\nsecret = "0123456789abcdef0123"\n`, `send = 2\n[[auth.key]]\nid = 1\nfile = "/etc/hb/k1"\n[[auth.key]]\nid = 2\nfile = "/etc/hb/k2"\n`);
-    const c = parseConfig(text, "ha.toml", env({ files: { "ha.toml": [0o100644, ""], "/etc/hb/k1": [0o100600, "one\n"], "/etc/hb/k2": [0o100400, " two "] } }));
+    const text = edit(
+      `[[auth.key]]\nid = 1\nsecret = "0123456789abcdef0123"\n`,
+      `send = 2\n[[auth.key]]\nid = 1\nfile = "/etc/hb/k1"\n[[auth.key]]\nid = 2\nfile = "/etc/hb/k2"\n`,
+    );
+    const c = parseConfig(
+      text,
+      "ha.toml",
+      env({
+        files: { "ha.toml": [0o100644, ""], "/etc/hb/k1": [0o100600, "one\n"], "/etc/hb/k2": [0o100400, " two "] },
+      }),
+    );
     expect(c.auth.send).toBe(2);
     expect(c.auth.keys.map((k) => new TextDecoder().decode(k.secret))).toEqual(["one", "two"]);
   });
 
   test("multicast and unicast udp links, ether peer MACs, IPv6 address, systemd unit", () => {
-    const text = edit(`[[link]]\nkind = "udp"\ninterface = "eth0"\n`,
-      `[[link]]\nkind = "udp"\ninterface = "eth0"\nmode = "multicast"\ngroup = "239.0.0.1"\nttl = 2\n\n[[link]]\nkind = "udp"\nname = "uc"\ninterface = "eth0"\nmode = "unicast"\npeers = { node1 = "192.0.2.1", node2 = "192.0.2.2" }\n\n[[link]]\nkind = "serial"\ndevice = "/dev/ttyS0"\n`)
-      .replace(`{ script = "httpd" },`, `{ script = "httpd" },\n  { ip = "2001:db8::10/64", interface = "eth0" },\n  { systemd = "mysqld.service", timeout = "2m" },`)
+    const text = edit(
+      `[[link]]\nkind = "udp"\ninterface = "eth0"\n`,
+      `[[link]]\nkind = "udp"\ninterface = "eth0"\nmode = "multicast"\ngroup = "239.0.0.1"\nttl = 2\n\n[[link]]\nkind = "udp"\nname = "uc"\ninterface = "eth0"\nmode = "unicast"\npeers = { node1 = "192.0.2.1", node2 = "192.0.2.2" }\n\n[[link]]\nkind = "serial"\ndevice = "/dev/ttyS0"\n`,
+    )
+      .replace(
+        `{ script = "httpd" },`,
+        `{ script = "httpd" },\n  { ip = "2001:db8::10/64", interface = "eth0" },\n  { systemd = "mysqld.service", timeout = "2m" },`,
+      )
       .replace(`interface = "eth1"\n`, `interface = "eth1"\npeer_mac = { node2 = "02:00:00:00:00:02" }\n`);
     const c = parseConfig(text, "ha.toml", env());
     expect(c.links.map((l) => l.name)).toEqual(["udp:eth0", "uc", "serial:/dev/ttyS0", "ether:eth1"]);
@@ -134,31 +175,178 @@ describe("valid config", () => {
 // Each broken config: the edit, then the exact position, key path and words of the first issue.
 const BROKEN: [string, string, string, string, string, RegExp][] = [
   ["TOML syntax error", `name = "web"`, `name = web`, "3:8", "", /TOML syntax/],
-  ["unknown top-level key", `[cluster]`, `[clutser]\nname = "x"\n[cluster]`, "2:1", "clutser", /unknown key "clutser"[\s\S]*did you mean "cluster"/],
-  ["misspelt key", `auto_failback = true`, `auto_fallback = true`, "4:1", "cluster.auto_fallback", /did you mean "auto_failback"/],
-  ["duration without unit", `keepalive = "100ms"`, `keepalive = 1`, "7:13", "timing.keepalive", /with a unit, like "1s"/],
-  ["unreadable duration", `deadtime = "500ms"`, `deadtime = "half a second"`, "9:12", "timing.deadtime", /cannot read "half a second"/],
-  ["deadtime not above 2 x keepalive", `deadtime = "500ms"`, `deadtime = "200ms"`, "9:12", "timing.deadtime", /must exceed 2 x keepalive/],
-  ["warntime outside keepalive..deadtime", `warntime = "300ms"`, `warntime = "50ms"`, "8:12", "timing.warntime", /between keepalive/],
-  ["initdead below deadtime", `initdead = "10s"`, `initdead = "400ms"`, "10:12", "timing.initdead", /at least deadtime/],
+  [
+    "unknown top-level key",
+    `[cluster]`,
+    `[clutser]\nname = "x"\n[cluster]`,
+    "2:1",
+    "clutser",
+    /unknown key "clutser"[\s\S]*did you mean "cluster"/,
+  ],
+  [
+    "misspelt key",
+    `auto_failback = true`,
+    `auto_fallback = true`,
+    "4:1",
+    "cluster.auto_fallback",
+    /did you mean "auto_failback"/,
+  ],
+  [
+    "duration without unit",
+    `keepalive = "100ms"`,
+    `keepalive = 1`,
+    "7:13",
+    "timing.keepalive",
+    /with a unit, like "1s"/,
+  ],
+  [
+    "unreadable duration",
+    `deadtime = "500ms"`,
+    `deadtime = "half a second"`,
+    "9:12",
+    "timing.deadtime",
+    /cannot read "half a second"/,
+  ],
+  [
+    "deadtime not above 2 x keepalive",
+    `deadtime = "500ms"`,
+    `deadtime = "200ms"`,
+    "9:12",
+    "timing.deadtime",
+    /must exceed 2 x keepalive/,
+  ],
+  [
+    "warntime outside keepalive..deadtime",
+    `warntime = "300ms"`,
+    `warntime = "50ms"`,
+    "8:12",
+    "timing.warntime",
+    /between keepalive/,
+  ],
+  [
+    "initdead below deadtime",
+    `initdead = "10s"`,
+    `initdead = "400ms"`,
+    "10:12",
+    "timing.initdead",
+    /at least deadtime/,
+  ],
   ["bool written as on", `auto_failback = true`, `auto_failback = "on"`, "4:17", "cluster.auto_failback", /write true/],
-  ["preferred node not listed", `preferred = "node1"`, `preferred = "nod1"`, "33:13", "group[0].preferred", /"nod1" is not a listed node[\s\S]*did you mean "node1"/],
-  ["local node not listed", `name = "node1"`, `name = "alpha"`, "17:1", "node", /this node is "node1" \(from uname -n\)/],
-  ["address without prefix", `"192.0.2.20/24"`, `"192.0.2.20"`, "35:10", "group[0].resources[0].ip", /no prefix length/],
-  ["invalid address", `"192.0.2.20/24"`, `"192.0.2.300/24"`, "35:10", "group[0].resources[0].ip", /not an IPv4 or IPv6 address/],
+  [
+    "preferred node not listed",
+    `preferred = "node1"`,
+    `preferred = "nod1"`,
+    "33:13",
+    "group[0].preferred",
+    /"nod1" is not a listed node[\s\S]*did you mean "node1"/,
+  ],
+  [
+    "local node not listed",
+    `name = "node1"`,
+    `name = "alpha"`,
+    "17:1",
+    "node",
+    /this node is "node1" \(from uname -n\)/,
+  ],
+  [
+    "address without prefix",
+    `"192.0.2.20/24"`,
+    `"192.0.2.20"`,
+    "35:10",
+    "group[0].resources[0].ip",
+    /no prefix length/,
+  ],
+  [
+    "invalid address",
+    `"192.0.2.20/24"`,
+    `"192.0.2.300/24"`,
+    "35:10",
+    "group[0].resources[0].ip",
+    /not an IPv4 or IPv6 address/,
+  ],
   ["prefix out of range", `"192.0.2.20/24"`, `"192.0.2.20/33"`, "35:10", "group[0].resources[0].ip", /prefix \/33/],
-  ["network address as VIP", `"192.0.2.20/24"`, `"192.0.2.0/24"`, "35:10", "group[0].resources[0].ip", /network address/],
-  ["label of another interface", `label = "eth0:0"`, `label = "eth1:0"`, "35:55", "group[0].resources[0].label", /does not start with its interface/],
-  ["unknown link kind", `kind = "ether"`, `kind = "ethernet"`, "28:1", "link[1].kind", /"ethernet" is not a known kind[\s\S]*did you mean "ether"/],
+  [
+    "network address as VIP",
+    `"192.0.2.20/24"`,
+    `"192.0.2.0/24"`,
+    "35:10",
+    "group[0].resources[0].ip",
+    /network address/,
+  ],
+  [
+    "label of another interface",
+    `label = "eth0:0"`,
+    `label = "eth1:0"`,
+    "35:55",
+    "group[0].resources[0].label",
+    /does not start with its interface/,
+  ],
+  [
+    "unknown link kind",
+    `kind = "ether"`,
+    `kind = "ethernet"`,
+    "28:1",
+    "link[1].kind",
+    /"ethernet" is not a known kind[\s\S]*did you mean "ether"/,
+  ],
   ["link without kind", `kind = "ether"\n`, ``, "27:1", "link[1]", /missing required key "kind"/],
-  ["multicast without group", `interface = "eth0"\n`, `interface = "eth0"\nmode = "multicast"\n`, "23:1", "link[0]", /needs a group/],
-  ["unicast missing a peer", `interface = "eth0"\n`, `interface = "eth0"\nmode = "unicast"\npeers = { node1 = "192.0.2.1" }\n`, "27:1", "link[0].peers", /needs an address for "node2"/],
-  ["resource with two kinds", `{ script = "httpd" }`, `{ script = "httpd", systemd = "httpd.service" }`, "36:3", "group[0].resources[1]", /both "script" and "systemd"/],
-  ["missing required section", `[auth]\n[[auth.key]]\nid = 1\nsecret = "0123456789abcdef0123"\n`, ``, "1:1", "", /missing required key "auth"/],
-  ["key with neither secret nor file", `secret = "0123456789abcdef0123"\n`, ``, "13:1", "auth.key[0]", /needs "secret" or "file"/],
-  ["wrong type for a port", `interface = "eth0"\n`, `interface = "eth0"\nport = "694"\n`, "26:8", "link[0].port", /expected a whole number/],
+  [
+    "multicast without group",
+    `interface = "eth0"\n`,
+    `interface = "eth0"\nmode = "multicast"\n`,
+    "23:1",
+    "link[0]",
+    /needs a group/,
+  ],
+  [
+    "unicast missing a peer",
+    `interface = "eth0"\n`,
+    `interface = "eth0"\nmode = "unicast"\npeers = { node1 = "192.0.2.1" }\n`,
+    "27:1",
+    "link[0].peers",
+    /needs an address for "node2"/,
+  ],
+  [
+    "resource with two kinds",
+    `{ script = "httpd" }`,
+    `{ script = "httpd", systemd = "httpd.service" }`,
+    "36:3",
+    "group[0].resources[1]",
+    /both "script" and "systemd"/,
+  ],
+  [
+    "missing required section",
+    `[auth]\n[[auth.key]]\nid = 1\nsecret = "0123456789abcdef0123"\n`,
+    ``,
+    "1:1",
+    "",
+    /missing required key "auth"/,
+  ],
+  [
+    "key with neither secret nor file",
+    `secret = "0123456789abcdef0123"\n`,
+    ``,
+    "13:1",
+    "auth.key[0]",
+    /needs "secret" or "file"/,
+  ],
+  [
+    "wrong type for a port",
+    `interface = "eth0"\n`,
+    `interface = "eth0"\nport = "694"\n`,
+    "26:8",
+    "link[0].port",
+    /expected a whole number/,
+  ],
   ["duplicate node", `name = "node2"`, `name = "node1"`, "21:8", "node[1].name", /listed twice/],
-  ["out-of-range enum", `kind = "udp"\ninterface = "eth0"\n`, `kind = "udp"\ninterface = "eth0"\nmode = "broadcats"\n`, "26:8", "link[0].mode", /did you mean "broadcast"/],
+  [
+    "out-of-range enum",
+    `kind = "udp"\ninterface = "eth0"\n`,
+    `kind = "udp"\ninterface = "eth0"\nmode = "broadcats"\n`,
+    "26:8",
+    "link[0].mode",
+    /did you mean "broadcast"/,
+  ],
 ];
 
 describe("broken configs give file:line:col, key path and a hint", () => {
@@ -197,7 +385,10 @@ describe("secrets", () => {
     const crc = issues(legacy(`method = "crc"\nsecret = "x"`));
     expect(crc[0]).toMatchObject({ path: "legacy.key[0].method" });
     expect(crc[0]!.message).toBe(`"crc" is not one of "sha1", "md5"`);
-    const readable = issues(legacy(`method = "sha1"\nfile = "/etc/ha.d/authkeys.secret"`), env({ files: { "/etc/ha.d/authkeys.secret": [0o100644, "k"] } }));
+    const readable = issues(
+      legacy(`method = "sha1"\nfile = "/etc/ha.d/authkeys.secret"`),
+      env({ files: { "/etc/ha.d/authkeys.secret": [0o100644, "k"] } }),
+    );
     expect(readable[0]).toMatchObject({ path: "legacy.key[0].file" });
     expect(readable[0]!.hint).toBe("chmod 600 /etc/ha.d/authkeys.secret");
     const c = parseConfig(legacy(`method = "md5"\nsecret = "old"`), "ha.toml", env());
@@ -207,14 +398,24 @@ describe("secrets", () => {
   test("a key file or ha.toml owned by another user, or an ha.toml others can write, is refused", () => {
     const text = edit(`secret = "0123456789abcdef0123"`, `file = "/etc/hb/authkey"`);
     const foreign = issues(text, env({ files: { "/etc/hb/authkey": [0o100600, "k", 1000] } }));
-    expect(foreign[0]).toMatchObject({ path: "auth.key[0].file", message: "key file /etc/hb/authkey is owned by uid 1000, not by root" });
+    expect(foreign[0]).toMatchObject({
+      path: "auth.key[0].file",
+      message: "key file /etc/hb/authkey is owned by uid 1000, not by root",
+    });
     expect(foreign[0]!.hint).toBe("chown root: /etc/hb/authkey; chmod 600 /etc/hb/authkey");
     const owned = issues(text, env({ files: { "ha.toml": [0o100644, "", 1000], "/etc/hb/authkey": [0o100600, "k"] } }));
     expect(owned[0]!.message).toBe("ha.toml is owned by uid 1000, not by root: it names the commands root runs");
     const writable = issues(text, env({ files: { "ha.toml": [0o100666, ""], "/etc/hb/authkey": [0o100600, "k"] } }));
-    expect(writable[0]!.message).toBe("ha.toml is writable by group or others (mode 666): it names the commands root runs");
+    expect(writable[0]!.message).toBe(
+      "ha.toml is writable by group or others (mode 666): it names the commands root runs",
+    );
     // a user checking a config of their own
-    expect(issues(text, env({ uid: 1000, files: { "ha.toml": [0o100644, "", 1000], "/etc/hb/authkey": [0o100600, "k", 1000] } }))).toEqual([]);
+    expect(
+      issues(
+        text,
+        env({ uid: 1000, files: { "ha.toml": [0o100644, "", 1000], "/etc/hb/authkey": [0o100600, "k", 1000] } }),
+      ),
+    ).toEqual([]);
   });
   test("files are opened once and never through a symlink", () => {
     const d = mkdtempSync(join(tmpdir(), "hb-open-"));
@@ -222,7 +423,9 @@ describe("secrets", () => {
       writeFileSync(join(d, "key"), "k\n", { mode: 0o600 });
       symlinkSync(join(d, "key"), join(d, "link"));
       expect(openFile(join(d, "key"))).toMatchObject({ text: "k\n", mode: 0o100600 });
-      expect((openFile(join(d, "link")) as Error).message).toBe("it is a symbolic link (refused: give the file it points to)");
+      expect((openFile(join(d, "link")) as Error).message).toBe(
+        "it is a symbolic link (refused: give the file it points to)",
+      );
       expect((openFile(d) as Error).message).toBe("not a regular file");
       expect((openFile(join(d, "absent")) as Error).message).toBe("no such file");
     } finally {
@@ -230,20 +433,37 @@ describe("secrets", () => {
     }
   });
   test("several keys without send are refused", () => {
-    const text = edit(`secret = "0123456789abcdef0123"\n`, `secret = "0123456789abcdef0123"\n[[auth.key]]\nid = 2\nsecret = "x"\n`);
+    const text = edit(
+      `secret = "0123456789abcdef0123"\n`,
+      `secret = "0123456789abcdef0123"\n[[auth.key]]\nid = 2\nsecret = "x"\n`,
+    );
     expect(issues(text)[0]!.message).toMatch(/"send" is not set/);
   });
 });
 
 test("every issue is reported, not just the first", () => {
-  const text = edit(`keepalive = "100ms"`, `keepalive = "1x"`).replace(`preferred = "node1"`, `preferred = "zz"`).replace(`port`, `port`);
+  const text = edit(`keepalive = "100ms"`, `keepalive = "1x"`)
+    .replace(`preferred = "node1"`, `preferred = "zz"`)
+    .replace(`port`, `port`);
   const found = issues(text.replace(`interface = "eth1"`, `interface = "eth1"\nbogus = 1`));
   expect(found.map((i) => i.path).sort()).toEqual(["group[0].preferred", "link[1].bogus", "timing.keepalive"].sort());
 });
 
 test("bad input never throws anything but ConfigError", () => {
-  const samples = ["", "\u0000", "[[[", "a = 1", "cluster = 5", "[cluster]\nname = 1", "[[node]]\n[[node]]", "group = 3", "link = [1, 2]",
-    "[cluster]\nname='x'\n[auth]\nkey = 5", "[[group]]\nresources = [1]", "[[group]]\nresources = 'x'"];
+  const samples = [
+    "",
+    "\u0000",
+    "[[[",
+    "a = 1",
+    "cluster = 5",
+    "[cluster]\nname = 1",
+    "[[node]]\n[[node]]",
+    "group = 3",
+    "link = [1, 2]",
+    "[cluster]\nname='x'\n[auth]\nkey = 5",
+    "[[group]]\nresources = [1]",
+    "[[group]]\nresources = 'x'",
+  ];
   for (let i = 0; i < 300; i++) {
     // random slices of the base config, and random byte flips
     const a = Math.floor(Math.random() * BASE.length);
@@ -267,20 +487,46 @@ describe("split-brain settings", () => {
   const msg = (text: string) => issues(text).map((i) => `${i.path}: ${i.message}`);
   test("fencing must be chosen: no [fencing] is an error that says so", () => {
     const out = issues(BASE.replace(`[fencing]\nmethod = "none"\n`, ""));
-    expect(out.map((i) => `${i.path}: ${i.message}`)).toEqual([": missing required key \"fencing\""]);
+    expect(out.map((i) => `${i.path}: ${i.message}`)).toEqual([': missing required key "fencing"']);
     expect(out[0]!.hint).toContain("running without it is a choice written in the config");
   });
   test("fencing commands: needed with method command, an absolute path, none with method none", () => {
-    expect(msg(BASE.replace(`method = "none"`, `method = "command"`))).toEqual([`fencing.command: method = "command" needs a command`]);
-    expect(msg(BASE.replace(`method = "none"`, `method = "command"\ncommand = ["fence-ipmi"]`))).toEqual([`fencing.command[0]: "fence-ipmi" is not an absolute path`]);
-    expect(msg(BASE.replace(`method = "none"`, `method = "none"\ncommand = ["/bin/true"]`))).toEqual([`fencing.command: a command is given but method = "none"`]);
-    const ok = parseConfig(BASE.replace(`method = "none"`, `method = "command"\ncommand = ["/usr/sbin/fence", "-x"]\ntimeout = "10s"`), "ha.toml", env());
-    expect(ok.fencing).toEqual({ method: "command", command: ["/usr/sbin/fence", "-x"], timeout: 10_000, backoff: 5000 });
+    expect(msg(BASE.replace(`method = "none"`, `method = "command"`))).toEqual([
+      `fencing.command: method = "command" needs a command`,
+    ]);
+    expect(msg(BASE.replace(`method = "none"`, `method = "command"\ncommand = ["fence-ipmi"]`))).toEqual([
+      `fencing.command[0]: "fence-ipmi" is not an absolute path`,
+    ]);
+    expect(msg(BASE.replace(`method = "none"`, `method = "none"\ncommand = ["/bin/true"]`))).toEqual([
+      `fencing.command: a command is given but method = "none"`,
+    ]);
+    const ok = parseConfig(
+      BASE.replace(`method = "none"`, `method = "command"\ncommand = ["/usr/sbin/fence", "-x"]\ntimeout = "10s"`),
+      "ha.toml",
+      env(),
+    );
+    expect(ok.fencing).toEqual({
+      method: "command",
+      command: ["/usr/sbin/fence", "-x"],
+      timeout: 10_000,
+      backoff: 5000,
+    });
   });
   test("uplink: IPv4 targets, timeout within interval, require needs targets; defaults", () => {
-    expect(msg(`${BASE}\n[uplink]\ntargets = ["198.51.100.1", "gateway"]\n`)).toEqual([`uplink.targets[1]: "gateway" is not an IPv4 address`]);
-    expect(msg(`${BASE}\n[uplink]\ntargets = ["198.51.100.1"]\ninterval = "100ms"\ntimeout = "200ms"\n`)).toEqual(["uplink.timeout: timeout 200ms exceeds interval 100ms"]);
+    expect(msg(`${BASE}\n[uplink]\ntargets = ["198.51.100.1", "gateway"]\n`)).toEqual([
+      `uplink.targets[1]: "gateway" is not an IPv4 address`,
+    ]);
+    expect(msg(`${BASE}\n[uplink]\ntargets = ["198.51.100.1"]\ninterval = "100ms"\ntimeout = "200ms"\n`)).toEqual([
+      "uplink.timeout: timeout 200ms exceeds interval 100ms",
+    ]);
     expect(msg(`${BASE}\n[uplink]\nrequire = true\n`)).toEqual(["uplink.require: require = true needs ping targets"]);
-    expect(parseConfig(BASE, "ha.toml", env()).uplink).toEqual({ targets: [], interval: 1000, timeout: 500, misses: 3, hold_down: 2000, require: false });
+    expect(parseConfig(BASE, "ha.toml", env()).uplink).toEqual({
+      targets: [],
+      interval: 1000,
+      timeout: 500,
+      misses: 3,
+      hold_down: 2000,
+      require: false,
+    });
   });
 });

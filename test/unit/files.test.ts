@@ -1,6 +1,18 @@
 /** Root's file writes never follow a planted symlink; its own directories must be its own. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openAppend, privateDir, writeAtomic } from "../../src/config/files.ts";
@@ -28,7 +40,11 @@ describe("writes", () => {
     expect(readFileSync(target, "utf8")).toBe("hb_up 1\n");
     expect(statSync(target).mode & 0o777).toBe(0o644);
     // no temp file is left behind
-    expect(require("node:fs").readdirSync(dir).filter((f: string) => f.endsWith(".tmp"))).toEqual([]);
+    expect(
+      require("node:fs")
+        .readdirSync(dir)
+        .filter((f: string) => f.endsWith(".tmp")),
+    ).toEqual([]);
   });
   test("a whole-file write through a directory that is a symlink is refused: the directory is opened once, as itself", () => {
     const real = join(dir, "real-dir");
@@ -84,9 +100,19 @@ test("the control socket: refused in a directory others can write; born 0600 in 
   const shared = join(dir, "shared-run");
   mkdirSync(shared);
   chmodSync(shared, 0o1777);
-  await expect(ControlServer.listen(join(shared, "hb.sock"), async () => ({ v: 1, ok: true, result: null }), () => {})).rejects.toThrow(/writable by group or others/);
+  await expect(
+    ControlServer.listen(
+      join(shared, "hb.sock"),
+      async () => ({ v: 1, ok: true, result: null }),
+      () => {},
+    ),
+  ).rejects.toThrow(/writable by group or others/);
   const own = join(dir, "run");
-  const s = await ControlServer.listen(join(own, "hb.sock"), async () => ({ v: 1, ok: true, result: null }), () => {});
+  const s = await ControlServer.listen(
+    join(own, "hb.sock"),
+    async () => ({ v: 1, ok: true, result: null }),
+    () => {},
+  );
   try {
     expect(statSync(join(own, "hb.sock")).mode & 0o777).toBe(0o600);
     expect(statSync(own).mode & 0o777).toBe(0o700);

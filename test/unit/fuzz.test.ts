@@ -15,9 +15,23 @@ const ITERATIONS = 1_000_000;
 
 test(`fuzz: ${ITERATIONS.toLocaleString("en")} frames under ASan/UBSan, no crash, no leak`, () => {
   const cc = Bun.spawnSync(
-    ["gcc", "-std=gnu11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
-      "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-o", BIN,
-      "native/fuzz_frame.c", ...shimSources()],
+    [
+      "gcc",
+      "-std=gnu11",
+      "-O1",
+      "-g",
+      "-fsanitize=address,undefined",
+      "-fno-sanitize-recover=all",
+      "-fno-omit-frame-pointer",
+      "-D_GNU_SOURCE",
+      "-Wall",
+      "-Wextra",
+      "-Werror",
+      "-o",
+      BIN,
+      "native/fuzz_frame.c",
+      ...shimSources(),
+    ],
     { cwd: ROOT },
   );
   expect(cc.stderr.toString()).toBe("");
@@ -25,7 +39,11 @@ test(`fuzz: ${ITERATIONS.toLocaleString("en")} frames under ASan/UBSan, no crash
 
   const seed = String(Math.floor(Math.random() * 2 ** 48));
   const run = Bun.spawnSync([BIN, String(ITERATIONS), seed], {
-    env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1:halt_on_error=1:abort_on_error=0", UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1" },
+    env: {
+      ...process.env,
+      ASAN_OPTIONS: "detect_leaks=1:halt_on_error=1:abort_on_error=0",
+      UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1",
+    },
     timeout: 120_000,
   });
   const out = run.stdout.toString();
@@ -37,13 +55,22 @@ test(`fuzz: ${ITERATIONS.toLocaleString("en")} frames under ASan/UBSan, no crash
   expect(out).toContain("resync ok"); // noise + torn frame + frame, split at every offset: exactly one frame
 
   // The fuzzer must really reach every branch: frames accepted, and each drop reason hit.
-  const link0 = out.split("\n").find((l) => l.startsWith("link 0:"))!.split(" ").slice(2).map(Number);
-  for (let i = 0; i < DROP_REASONS.length; i++) expect({ reason: DROP_REASONS[i], hits: link0[i]! > 0 }).toEqual({ reason: DROP_REASONS[i], hits: true });
+  const link0 = out
+    .split("\n")
+    .find((l) => l.startsWith("link 0:"))!
+    .split(" ")
+    .slice(2)
+    .map(Number);
+  for (let i = 0; i < DROP_REASONS.length; i++)
+    expect({ reason: DROP_REASONS[i], hits: link0[i]! > 0 }).toEqual({ reason: DROP_REASONS[i], hits: true });
   expect(Number(/accepted (\d+)/.exec(out)![1])).toBeGreaterThan(1000);
   expect(Number(/events (\d+)/.exec(out)![1])).toBeGreaterThan(1000);
   // ...and every other parser the outside reaches: rtnetlink acks, address dumps and link events, probe
   // answers (ARP/ND), the legacy listener's packets, echo replies; and receivers restarted with their floors
-  const reached = Object.fromEntries([...(/reached (.*)/.exec(out)![1]!.matchAll(/(\w+) (\d+)/g))].map((m) => [m[1], Number(m[2])]));
-  for (const p of ["ack", "addr", "link", "conflict", "legacy", "ping"]) expect({ parser: p, reached: (reached[p] ?? 0) > 100 }).toEqual({ parser: p, reached: true });
+  const reached = Object.fromEntries(
+    [.../reached (.*)/.exec(out)![1]!.matchAll(/(\w+) (\d+)/g)].map((m) => [m[1], Number(m[2])]),
+  );
+  for (const p of ["ack", "addr", "link", "conflict", "legacy", "ping"])
+    expect({ parser: p, reached: (reached[p] ?? 0) > 100 }).toEqual({ parser: p, reached: true });
   expect(Number(/restarts (\d+)/.exec(out)![1])).toBeGreaterThanOrEqual(9);
 }, 180_000);

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeRecord, encodeRecord } from "../../src/cluster/record.ts";
 import { nextGeneration } from "../../src/daemon/generation.ts";
+import type { HeartbeatSlice } from "../../src/heartbeat/setup.ts";
 import { clusterId, heartbeatSetup } from "../../src/heartbeat/setup.ts";
 import { Engine, NativeError } from "../../src/native/shim.ts";
-import type { HeartbeatSlice } from "../../src/heartbeat/setup.ts";
 
 describe("boot generation", () => {
   test("strictly increases across restarts, even when the clock stands still or goes back", () => {
@@ -44,7 +44,15 @@ describe("boot generation", () => {
 
 describe("state record", () => {
   test("round-trips and stays within the 64-byte payload", () => {
-    const r = { state: "active" as const, score: 80, groups: [0, 3, 31], failed: [2], yields: [1, 4], serial: 201, heard: [0, 2] };
+    const r = {
+      state: "active" as const,
+      score: 80,
+      groups: [0, 3, 31],
+      failed: [2],
+      yields: [1, 4],
+      serial: 201,
+      heard: [0, 2],
+    };
     const b = encodeRecord(r);
     expect(b.length).toBeLessThanOrEqual(64);
     expect(decodeRecord(b)).toEqual(r);
@@ -68,12 +76,39 @@ describe("heartbeat setup from the config slice", () => {
   const slice: HeartbeatSlice = {
     cluster: { name: "web", node: "b" },
     timing: { keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 },
-    auth: { send: 2, keys: [{ id: 1, secret: new Uint8Array([1]) }, { id: 2, secret: new Uint8Array([2]) }] },
-    nodes: [{ name: "a", id: 1 }, { name: "b", id: 2 }, { name: "c", id: 7 }],
+    auth: {
+      send: 2,
+      keys: [
+        { id: 1, secret: new Uint8Array([1]) },
+        { id: 2, secret: new Uint8Array([2]) },
+      ],
+    },
+    nodes: [
+      { name: "a", id: 1 },
+      { name: "b", id: 2 },
+      { name: "c", id: 7 },
+    ],
     links: [
       { kind: "ether", name: "e", interface: "eth1", peer_mac: { c: "02:00:00:00:00:07" } },
-      { kind: "udp", name: "u", interface: "eth0", mode: "unicast", port: 694, ttl: 1, peers: { a: "198.51.100.1", b: "198.51.100.2", c: "198.51.100.7" } },
-      { kind: "udp", name: "m", interface: "eth0", mode: "multicast", port: 695, ttl: 2, group: "239.1.2.3", peers: {} },
+      {
+        kind: "udp",
+        name: "u",
+        interface: "eth0",
+        mode: "unicast",
+        port: 694,
+        ttl: 1,
+        peers: { a: "198.51.100.1", b: "198.51.100.2", c: "198.51.100.7" },
+      },
+      {
+        kind: "udp",
+        name: "m",
+        interface: "eth0",
+        mode: "multicast",
+        port: 695,
+        ttl: 2,
+        group: "239.1.2.3",
+        peers: {},
+      },
     ],
   };
   test("peers are the other nodes; unicast goes to the others' addresses; MACs map to peers", () => {
@@ -87,18 +122,35 @@ describe("heartbeat setup from the config slice", () => {
   });
   test("the cluster id is the first 4 bytes of SHA-256(name)", () => {
     // sha256("web") = 4d8a2ad9...
-    expect(clusterId("web").toString(16)).toBe(new Bun.CryptoHasher("sha256").update("web").digest("hex").slice(0, 8).replace(/^0+/, ""));
+    expect(clusterId("web").toString(16)).toBe(
+      new Bun.CryptoHasher("sha256").update("web").digest("hex").slice(0, 8).replace(/^0+/, ""),
+    );
   });
 });
 
 describe("engine set-up errors are named", () => {
-  const spec = { clusterId: 1, selfId: 1, generation: 1n, keepalive: 100, warntime: 300, deadtime: 500, initdead: 1000, keys: [{ id: 1, secret: new Uint8Array([1, 2, 3]) }], sendKey: 1, peerIds: [2] };
+  const spec = {
+    clusterId: 1,
+    selfId: 1,
+    generation: 1n,
+    keepalive: 100,
+    warntime: 300,
+    deadtime: 500,
+    initdead: 1000,
+    keys: [{ id: 1, secret: new Uint8Array([1, 2, 3]) }],
+    sendKey: 1,
+    peerIds: [2],
+  };
   test("a missing interface is ENODEV with the link named", () => {
-    expect(() => new Engine({ ...spec, links: [{ kind: "ether", device: "hbnosuch0" }] })).toThrow("ether link on hbnosuch0: ENODEV");
+    expect(() => new Engine({ ...spec, links: [{ kind: "ether", device: "hbnosuch0" }] })).toThrow(
+      "ether link on hbnosuch0: ENODEV",
+    );
     expect(() => new Engine({ ...spec, links: [{ kind: "udp", device: "hbnosuch0" }] })).toThrow(NativeError);
   });
   test("a missing serial device is ENOENT", () => {
-    expect(() => new Engine({ ...spec, links: [{ kind: "serial", device: "/dev/hb-no-such-tty", baud: 19200 }] })).toThrow("serial link on /dev/hb-no-such-tty: ENOENT");
+    expect(
+      () => new Engine({ ...spec, links: [{ kind: "serial", device: "/dev/hb-no-such-tty", baud: 19200 }] }),
+    ).toThrow("serial link on /dev/hb-no-such-tty: ENOENT");
   });
   test("bad timing is refused by the shim itself", () => {
     expect(() => new Engine({ ...spec, warntime: 50, links: [] })).toThrow("hb_engine_new: EINVAL");

@@ -3,8 +3,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig, type ConfigEnv } from "../../src/config/validate.ts";
-import { importLegacy, legacyDuration, type LegacyFiles } from "../../src/legacy/import.ts";
+import { type ConfigEnv, parseConfig } from "../../src/config/validate.ts";
+import { importLegacy, type LegacyFiles, legacyDuration } from "../../src/legacy/import.ts";
 
 const FIX = join(import.meta.dir, "../fixtures/legacy");
 const HB = join(import.meta.dir, "../../dist/hb");
@@ -19,12 +19,25 @@ const fixture = (name: string): LegacyFiles => {
       return undefined;
     }
   };
-  return { dir: `/etc/ha.d`, haCf: r("ha.cf"), haresources: r("haresources"), authkeys: r("authkeys"), authkeysMode: 0o100600 };
+  return {
+    dir: `/etc/ha.d`,
+    haCf: r("ha.cf"),
+    haresources: r("haresources"),
+    authkeys: r("authkeys"),
+    authkeysMode: 0o100600,
+  };
 };
 
 /** hb check's validation, on this machine's view: the key file exists with mode 0600. */
 const check = (toml: string, node: string) => {
-  const env: ConfigEnv = { hostname: node, uid: 0, open: (p) => (p === "/etc/hb/authkey" || p === "ha.toml" ? { mode: 0o100600, uid: 0, text: "0123456789abcdef0123456789abcdef" } : new Error("ENOENT")) };
+  const env: ConfigEnv = {
+    hostname: node,
+    uid: 0,
+    open: (p) =>
+      p === "/etc/hb/authkey" || p === "ha.toml"
+        ? { mode: 0o100600, uid: 0, text: "0123456789abcdef0123456789abcdef" }
+        : new Error("ENOENT"),
+  };
   return parseConfig(toml, "ha.toml", env);
 };
 
@@ -37,9 +50,17 @@ describe("the articles' configurations", () => {
     expect(c.auth.keys[0]!.id).toBe(2);
     expect(new TextDecoder().decode(c.auth.keys[0]!.secret)).toBe("pass");
     expect(c.nodes.map((n) => n.name)).toEqual(["server1", "server2"]);
-    expect(c.links).toEqual([{ kind: "udp", name: "udp:eth0", interface: "eth0", mode: "broadcast", port: 694, ttl: 1, peers: {} }]);
+    expect(c.links).toEqual([
+      { kind: "udp", name: "udp:eth0", interface: "eth0", mode: "broadcast", port: 694, ttl: 1, peers: {} },
+    ]);
     expect(c.groups[0]).toMatchObject({ name: "group1", preferred: "server1" });
-    expect(c.groups[0]!.resources[0]).toMatchObject({ kind: "ip", address: "10.0.0.20", prefix: 24, interface: "eth0", label: "eth0:0" });
+    expect(c.groups[0]!.resources[0]).toMatchObject({
+      kind: "ip",
+      address: "10.0.0.20",
+      prefix: 24,
+      interface: "eth0",
+      label: "eth0:0",
+    });
     expect(c.log).toMatchObject({ file: "/var/log/ha-log", facility: "local0" });
     expect(c.fencing.method).toBe("none");
     expect(r.hasKey).toBe(true);
@@ -51,7 +72,9 @@ describe("the articles' configurations", () => {
     expect(r.toml).toContain("# from haresources:1: server1 IPaddr::10.0.0.20/255.255.255.0");
     expect(r.toml).not.toContain("sha1 pass"); // the comment names the line, not the key
     // the article's wrapped comment is a line of its own: Heartbeat would have refused it
-    expect(r.warnings).toContain('/etc/ha.d/ha.cf:8: unknown directive "to": ignored (check the spelling; Heartbeat would have refused to start)');
+    expect(r.warnings).toContain(
+      '/etc/ha.d/ha.cf:8: unknown directive "to": ignored (check the spelling; Heartbeat would have refused to start)',
+    );
   });
 
   test("article 2 (Arch wiki): default keepalive, warntime above deadtime fixed, use_logd, the gateway form, three scripts", () => {
@@ -59,9 +82,15 @@ describe("the articles' configurations", () => {
     const c = check(r.toml, "node1");
     expect(c.timing).toEqual({ keepalive: 1000, warntime: 3000, deadtime: 5000, initdead: 15_000 });
     expect(c.groups[0]!.name).toBe("named");
-    expect(c.groups[0]!.resources.map((x) => (x.kind === "ip" ? `ip ${x.address}/${x.prefix} ${x.interface}` : x.kind === "script" ? x.script : ""))).toEqual(["ip 100.200.230.1/24 eth0", "named", "httpd", "mysqld"]);
+    expect(
+      c.groups[0]!.resources.map((x) =>
+        x.kind === "ip" ? `ip ${x.address}/${x.prefix} ${x.interface}` : x.kind === "script" ? x.script : "",
+      ),
+    ).toEqual(["ip 100.200.230.1/24 eth0", "named", "httpd", "mysqld"]);
     const w = r.warnings.join("\n");
-    expect(w).toContain("/etc/ha.d/ha.cf:2: warntime \"10s\" is not between keepalive \"1s\" and deadtime \"5s\": hb requires it; \"3s\" is written");
+    expect(w).toContain(
+      '/etc/ha.d/ha.cf:2: warntime "10s" is not between keepalive "1s" and deadtime "5s": hb requires it; "3s" is written',
+    );
     expect(w).toContain("/etc/ha.d/ha.cf:8: use_logd yes: hb sends to syslog itself");
     expect(w).toContain("100.200.230.6 is neither a prefix length nor a netmask (the article calls it a gateway)");
     expect(w).toContain("/etc/ha.d/authkeys: missing");
@@ -76,10 +105,17 @@ describe("the articles' configurations", () => {
 
 describe("tricky files", () => {
   const base = "keepalive 500ms\ndeadtime 2.5\nwarntime 1\ninitdead 10\nnode a\nnode b\n";
-  const run = (haCf: string, haresources = "a 198.51.100.10\n", authkeys = "auth 1\n1 md5 k3y with spaces\n") => importLegacy({ dir: "/d", haCf, haresources, authkeys, authkeysMode: 0o100600 });
+  const run = (haCf: string, haresources = "a 198.51.100.10\n", authkeys = "auth 1\n1 md5 k3y with spaces\n") =>
+    importLegacy({ dir: "/d", haCf, haresources, authkeys, authkeysMode: 0o100600 });
 
   test("durations keep their units: ms suffix and decimals", () => {
-    expect([legacyDuration("2"), legacyDuration("500ms"), legacyDuration("1.5"), legacyDuration("2s"), legacyDuration("x")]).toEqual([2000, 500, 1500, 2000, undefined]);
+    expect([
+      legacyDuration("2"),
+      legacyDuration("500ms"),
+      legacyDuration("1.5"),
+      legacyDuration("2s"),
+      legacyDuration("x"),
+    ]).toEqual([2000, 500, 1500, 2000, undefined]);
     const r = run(`${base}bcast eth0\n`);
     expect(r.toml).toContain('keepalive = "500ms"');
     expect(r.toml).toContain('deadtime = "2.5s"');
@@ -87,51 +123,86 @@ describe("tricky files", () => {
   });
 
   test("udpport and baud apply to the media lines after them, in order", () => {
-    const r = run(`${base}bcast eth0\nudpport 700\nbcast eth1 eth2\nbaud 38400\nserial /dev/ttyS0\nbaud 9600\nserial /dev/ttyS1\nmcast eth3 239.0.0.9 701 2 0\n`);
+    const r = run(
+      `${base}bcast eth0\nudpport 700\nbcast eth1 eth2\nbaud 38400\nserial /dev/ttyS0\nbaud 9600\nserial /dev/ttyS1\nmcast eth3 239.0.0.9 701 2 0\n`,
+    );
     const c = check(r.toml, "a");
-    expect(c.links.map((l) => (l.kind === "udp" ? `${l.name} ${l.mode} ${l.port}` : l.kind === "serial" ? `${l.name} ${l.baud}` : l.name))).toEqual([
-      "udp:eth0 broadcast 694", "udp:eth1 broadcast 700", "udp:eth2 broadcast 700", "serial:/dev/ttyS0 38400", "serial:/dev/ttyS1 9600", "udp:eth3 multicast 701",
+    expect(
+      c.links.map((l) =>
+        l.kind === "udp" ? `${l.name} ${l.mode} ${l.port}` : l.kind === "serial" ? `${l.name} ${l.baud}` : l.name,
+      ),
+    ).toEqual([
+      "udp:eth0 broadcast 694",
+      "udp:eth1 broadcast 700",
+      "udp:eth2 broadcast 700",
+      "serial:/dev/ttyS0 38400",
+      "serial:/dev/ttyS1 9600",
+      "udp:eth3 multicast 701",
     ]);
   });
 
   test("continuations, comments, tabs, several groups and several VIPs", () => {
-    const res = "# a comment\n\na\tIPaddr::198.51.100.10/24/eth0 \\\n   IPaddr2::198.51.100.11/25/eth1 httpd # web\nb 198.51.100.20 Filesystem::/dev/sdb1::/data::ext4 \\\n  mysqld\n";
+    const res =
+      "# a comment\n\na\tIPaddr::198.51.100.10/24/eth0 \\\n   IPaddr2::198.51.100.11/25/eth1 httpd # web\nb 198.51.100.20 Filesystem::/dev/sdb1::/data::ext4 \\\n  mysqld\n";
     const r = run(`${base}bcast eth0\n`, res);
     const c = check(r.toml, "a");
-    expect(c.groups.map((g) => `${g.name}@${g.preferred}: ${g.resources.map((x) => (x.kind === "ip" ? `${x.address}/${x.prefix}${x.label ? ` ${x.label}` : ""}` : x.kind === "script" ? [x.script, ...x.args].join(" ") : "")).join(", ")}`)).toEqual([
+    expect(
+      c.groups.map(
+        (g) =>
+          `${g.name}@${g.preferred}: ${g.resources.map((x) => (x.kind === "ip" ? `${x.address}/${x.prefix}${x.label ? ` ${x.label}` : ""}` : x.kind === "script" ? [x.script, ...x.args].join(" ") : "")).join(", ")}`,
+      ),
+    ).toEqual([
       "httpd@a: 198.51.100.10/24 eth0:0, 198.51.100.11/25, httpd",
       "Filesystem@b: 198.51.100.20/24 eth0:1, Filesystem /dev/sdb1 /data ext4, mysqld",
     ]);
-    expect(r.toml).toContain("# from haresources:3: a IPaddr::198.51.100.10/24/eth0 IPaddr2::198.51.100.11/25/eth1 httpd");
+    expect(r.toml).toContain(
+      "# from haresources:3: a IPaddr::198.51.100.10/24/eth0 IPaddr2::198.51.100.11/25/eth1 httpd",
+    );
     expect(r.warnings.join("\n")).toContain("Filesystem::/dev/sdb1::/data::ext4: a Heartbeat resource agent");
   });
 
   test("ucast: both nodes' addresses (one file for both), or only the peer's (this node's file)", () => {
     const both = run(`${base}ucast eth1 203.0.113.1\nucast eth1 203.0.113.2\n`);
-    expect(check(both.toml, "a").links[0]).toMatchObject({ kind: "udp", mode: "unicast", peers: { a: "203.0.113.1", b: "203.0.113.2" } });
+    expect(check(both.toml, "a").links[0]).toMatchObject({
+      kind: "udp",
+      mode: "unicast",
+      peers: { a: "203.0.113.1", b: "203.0.113.2" },
+    });
     const one = run(`${base}ucast eth1 203.0.113.2\n`);
     expect(check(one.toml, "a").links[0]).toMatchObject({ kind: "udp", mode: "unicast", peers: { b: "203.0.113.2" } });
     expect(one.warnings.join("\n")).toContain('add a = "<its address on eth1>"');
   });
 
   test("node names with dots are quoted keys in unicast peers, and the output is valid TOML", () => {
-    const r = importLegacy({ dir: "/d", haCf: "node alpha.example.com beta.example.com\nucast eth1 203.0.113.1 203.0.113.2\n" });
+    const r = importLegacy({
+      dir: "/d",
+      haCf: "node alpha.example.com beta.example.com\nucast eth1 203.0.113.1 203.0.113.2\n",
+    });
     expect(r.toml).toContain('peers = { "alpha.example.com" = "203.0.113.1", "beta.example.com" = "203.0.113.2" }');
-    expect(check(r.toml, "alpha.example.com").links[0]).toMatchObject({ peers: { "alpha.example.com": "203.0.113.1", "beta.example.com": "203.0.113.2" } });
+    expect(check(r.toml, "alpha.example.com").links[0]).toMatchObject({
+      peers: { "alpha.example.com": "203.0.113.1", "beta.example.com": "203.0.113.2" },
+    });
   });
 
   test("an mcast line with a port or ttl out of range is reported, not written", () => {
     const r = importLegacy({ dir: "/d", haCf: "node a b\nmcast eth0 239.0.0.1 99999 1 0\n" });
-    expect(r.warnings.join("\n")).toContain("/d/ha.cf:2: mcast port 99999 ttl 1: a port is 1..65535 and a ttl 1..255: ignored");
+    expect(r.warnings.join("\n")).toContain(
+      "/d/ha.cf:2: mcast port 99999 ttl 1: a port is 1..65535 and a ttl 1..255: ignored",
+    );
     expect(r.toml).not.toContain("[[link]]");
   });
 
   test("every directive of the issue is mapped or explained", () => {
-    const r = run(`${base}bcast eth0\nauto_failback legacy\nping 198.51.100.1\nping_group gw 198.51.100.2 198.51.100.3\nrespawn hacluster /usr/lib/heartbeat/ipfail\nrespawn root /usr/sbin/mon\nlogfile /var/log/ha.log\ndebugfile /var/log/ha-debug\nlogfacility daemon\nuse_logd no\nstonith_host * baytech 10.0.0.3 mylogin mysecretpassword\nwatchdog /dev/watchdog\nrealtime on\ncrm off\nhopfudge 1\nfrobnicate 3\n`);
+    const r = run(
+      `${base}bcast eth0\nauto_failback legacy\nping 198.51.100.1\nping_group gw 198.51.100.2 198.51.100.3\nrespawn hacluster /usr/lib/heartbeat/ipfail\nrespawn root /usr/sbin/mon\nlogfile /var/log/ha.log\ndebugfile /var/log/ha-debug\nlogfacility daemon\nuse_logd no\nstonith_host * baytech 10.0.0.3 mylogin mysecretpassword\nwatchdog /dev/watchdog\nrealtime on\ncrm off\nhopfudge 1\nfrobnicate 3\n`,
+    );
     const c = check(r.toml, "a");
     expect(c.cluster.auto_failback).toBe(false);
     expect(c.uplink.targets).toEqual(["198.51.100.1", "198.51.100.2", "198.51.100.3"]);
-    expect(c.fencing).toMatchObject({ method: "command", command: ["/usr/sbin/stonith", "-t", "baytech", "-p", "10.0.0.3 mylogin mysecretpassword", "-T", "off"] });
+    expect(c.fencing).toMatchObject({
+      method: "command",
+      command: ["/usr/sbin/stonith", "-t", "baytech", "-p", "10.0.0.3 mylogin mysecretpassword", "-T", "off"],
+    });
     expect(c.watchdog.device).toBe("/dev/watchdog");
     expect(c.log).toMatchObject({ file: "/var/log/ha.log", facility: "daemon" });
     const w = r.warnings.join("\n");
@@ -144,20 +215,40 @@ describe("tricky files", () => {
       "ha.cf:19: realtime on: hb's heartbeat runs on its own native thread",
       "ha.cf:21: hopfudge: hb does not forward heartbeats",
       'ha.cf:22: unknown directive "frobnicate"',
-    ]) expect(w).toContain(s);
+    ])
+      expect(w).toContain(s);
     expect(w).not.toContain("crm off");
-    expect(r.toml).toContain("# from ha.cf:11: respawn hacluster /usr/lib/heartbeat/ipfail (hb moves groups to the node with the better uplink by itself)");
+    expect(r.toml).toContain(
+      "# from ha.cf:11: respawn hacluster /usr/lib/heartbeat/ipfail (hb moves groups to the node with the better uplink by itself)",
+    );
   });
 
   test("authkeys: crc refused, md5 carried over, a world-readable file reported, a missing selection reported", () => {
-    const crc = importLegacy({ dir: "/d", haCf: `${base}bcast eth0\n`, authkeys: "auth 1\n1 crc\n", authkeysMode: 0o100600 });
+    const crc = importLegacy({
+      dir: "/d",
+      haCf: `${base}bcast eth0\n`,
+      authkeys: "auth 1\n1 crc\n",
+      authkeysMode: 0o100600,
+    });
     expect(crc.hasKey).toBe(false);
     expect(crc.warnings.join("\n")).toContain("/d/authkeys:2: crc is a checksum, not authentication");
     const md5 = run(`${base}bcast eth0\n`);
     expect(new TextDecoder().decode(check(md5.toml, "a").auth.keys[0]!.secret)).toBe("k3y with spaces");
-    const open = importLegacy({ dir: "/d", haCf: `${base}bcast eth0\n`, authkeys: "auth 3\n3 sha1 x\n", authkeysMode: 0o100644 });
-    expect(open.warnings[0]).toBe("/d/authkeys: readable by group or others (mode 644): the key may be known to others: make a new one when you switch to hb");
-    const none = importLegacy({ dir: "/d", haCf: `${base}bcast eth0\n`, authkeys: "1 sha1 x\n", authkeysMode: 0o100600 });
+    const open = importLegacy({
+      dir: "/d",
+      haCf: `${base}bcast eth0\n`,
+      authkeys: "auth 3\n3 sha1 x\n",
+      authkeysMode: 0o100644,
+    });
+    expect(open.warnings[0]).toBe(
+      "/d/authkeys: readable by group or others (mode 644): the key may be known to others: make a new one when you switch to hb",
+    );
+    const none = importLegacy({
+      dir: "/d",
+      haCf: `${base}bcast eth0\n`,
+      authkeys: "1 sha1 x\n",
+      authkeysMode: 0o100600,
+    });
     expect(none.warnings.join("\n")).toContain("no `auth N` line");
   });
 
@@ -167,7 +258,14 @@ describe("tricky files", () => {
     for (let i = 0; i < 300; i++) {
       const junk = Array.from({ length: 40 }, () => String.fromCharCode(9 + Math.floor(Math.random() * 118))).join("");
       const lines = `${base}${junk}\n${junk.split("").reverse().join("")}\nbcast ${junk.slice(0, 5)}\n`;
-      expect(() => importLegacy({ dir: "/d", haCf: lines, haresources: `a ${junk}\n${junk}\n`, authkeys: `auth ${junk}\n${junk}\n` })).not.toThrow();
+      expect(() =>
+        importLegacy({
+          dir: "/d",
+          haCf: lines,
+          haresources: `a ${junk}\n${junk}\n`,
+          authkeys: `auth ${junk}\n${junk}\n`,
+        }),
+      ).not.toThrow();
     }
   });
 });

@@ -1,10 +1,10 @@
 /** The legacy guard without a network: Heartbeat v1 framing, bad packets, liveness with a fake clock. */
 import { describe, expect, test } from "bun:test";
-import { LegacyGuard, type Listener } from "../../src/legacy/guard.ts";
-import { parseLegacy, verifyLegacy } from "../../src/legacy/wire.ts";
-import type { LegacyKey } from "../../src/config/schema.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { LegacyKey } from "../../src/config/schema.ts";
+import { LegacyGuard, type Listener } from "../../src/legacy/guard.ts";
+import { parseLegacy, verifyLegacy } from "../../src/legacy/wire.ts";
 
 /** A status packet captured from a running Heartbeat 3.0.6 (Debian), authkeys `2 sha1 s3cret-legacy`. */
 const REAL = new Uint8Array(readFileSync(join(import.meta.dir, "../fixtures/legacy/heartbeat-3.0.6-status-sha1.bin")));
@@ -15,7 +15,8 @@ function enc0(s: string) {
 
 const enc = (s: string) => new TextEncoder().encode(s);
 /** A status message as Heartbeat 2.x/3.x sends it (classic framing). */
-export const CLASSIC = ">>>\nt=status\nst=active\ndt=3a98\nprotocol=1\nsrc=oldnode\n(1)srcuuid=ABCDEFGH\nseq=1b\nhg=4f2a9c10\nts=4f2a9d11\nld=0.00 0.01 0.05 1/98 1234\nttl=3\nauth=1 5ba7d1b3f4b3c2e1a0\n<<<\n";
+export const CLASSIC =
+  ">>>\nt=status\nst=active\ndt=3a98\nprotocol=1\nsrc=oldnode\n(1)srcuuid=ABCDEFGH\nseq=1b\nhg=4f2a9c10\nts=4f2a9d11\nld=0.00 0.01 0.05 1/98 1234\nttl=3\nauth=1 5ba7d1b3f4b3c2e1a0\n<<<\n";
 const netstring = (fields: string[]) => `###\n${fields.map((f) => `${f.length}:${f},`).join("")}%%%\n`;
 
 describe("Heartbeat v1 framing", () => {
@@ -23,7 +24,11 @@ describe("Heartbeat v1 framing", () => {
     expect(parseLegacy(enc(CLASSIC))).toMatchObject({ src: "oldnode", type: "status", status: "active" });
   });
   test("netstring, with a typed field", () => {
-    expect(parseLegacy(enc(netstring(["t=status", "st=up", "src=n2", "(1)srcuuid=xyz", "auth=1 ab"])))).toMatchObject({ src: "n2", type: "status", status: "up" });
+    expect(parseLegacy(enc(netstring(["t=status", "st=up", "src=n2", "(1)srcuuid=xyz", "auth=1 ab"])))).toMatchObject({
+      src: "n2",
+      type: "status",
+      status: "up",
+    });
   });
   test.each([
     ["no end marker", ">>>\nt=status\nsrc=a\nauth=1 x\n"],
@@ -61,8 +66,18 @@ describe("the guard", () => {
     let now = 0;
     const eth0 = new FakeListener("eth0");
     const changes: string[] = [];
-    const g = new LegacyGuard([eth0], 10_000, (n, alive) => changes.push(`${n.node}@${n.ifname} ${alive ? "alive" : "gone"}`), [], () => {}, () => now);
-    eth0.queue.push({ payload: enc("junk"), from: "198.51.100.9" }, { payload: enc(CLASSIC.replace("src=oldnode", "src=")), from: "198.51.100.9" });
+    const g = new LegacyGuard(
+      [eth0],
+      10_000,
+      (n, alive) => changes.push(`${n.node}@${n.ifname} ${alive ? "alive" : "gone"}`),
+      [],
+      () => {},
+      () => now,
+    );
+    eth0.queue.push(
+      { payload: enc("junk"), from: "198.51.100.9" },
+      { payload: enc(CLASSIC.replace("src=oldnode", "src=")), from: "198.51.100.9" },
+    );
     g.poll();
     expect(changes).toEqual([]);
     expect(g.stats).toMatchObject({ packets: 2, bad: 2 });
@@ -91,12 +106,18 @@ describe("Heartbeat authentication (verifyLegacy)", () => {
   test("another secret, another method, another key number, a changed byte: forged", () => {
     expect(verifyLegacy(REAL, [{ ...KEY, secret: enc0("guess") }]).verdict).toBe("forged");
     expect(verifyLegacy(REAL, [{ ...KEY, method: "md5" }]).verdict).toBe("forged");
-    expect(verifyLegacy(REAL, [{ ...KEY, id: 1 }])).toMatchObject({ verdict: "forged", why: "names key 2, which is not a [[legacy.key]]" });
+    expect(verifyLegacy(REAL, [{ ...KEY, id: 1 }])).toMatchObject({
+      verdict: "forged",
+      why: "names key 2, which is not a [[legacy.key]]",
+    });
     const text = new TextDecoder("latin1").decode(REAL);
     const tampered = Uint8Array.from(Buffer.from(text.replace("st=up", "st=ok"), "latin1"));
     expect(verifyLegacy(tampered, [KEY]).verdict).toBe("forged");
     const stripped = REAL.subarray(0, text.lastIndexOf("%%%\n") + 4);
-    expect(verifyLegacy(stripped, [KEY])).toMatchObject({ verdict: "forged", why: "no authentication after the message" });
+    expect(verifyLegacy(stripped, [KEY])).toMatchObject({
+      verdict: "forged",
+      why: "no authentication after the message",
+    });
   });
   test("no key, or the classic framing: unverifiable", () => {
     expect(verifyLegacy(REAL, []).verdict).toBe("unverifiable");
@@ -106,19 +127,34 @@ describe("Heartbeat authentication (verifyLegacy)", () => {
     const eth0 = new FakeListener("eth0");
     const changes: string[] = [];
     const forged: string[] = [];
-    const g = new LegacyGuard([eth0], 10_000, (n, alive) => changes.push(`${n.node} ${alive ? "alive" : "gone"} ${n.trusted ? "trusted" : "untrusted"}`), [KEY], (w) => forged.push(w), () => 0);
-    eth0.queue.push({ payload: enc(`${netstring(["t=status", "st=active", "src=evil", "auth=2 00"])}42:2 0000000000000000000000000000000000000000,`), from: "198.51.100.66" });
+    const g = new LegacyGuard(
+      [eth0],
+      10_000,
+      (n, alive) => changes.push(`${n.node} ${alive ? "alive" : "gone"} ${n.trusted ? "trusted" : "untrusted"}`),
+      [KEY],
+      (w) => forged.push(w),
+      () => 0,
+    );
+    eth0.queue.push({
+      payload: enc(
+        `${netstring(["t=status", "st=active", "src=evil", "auth=2 00"])}42:2 0000000000000000000000000000000000000000,`,
+      ),
+      from: "198.51.100.66",
+    });
     eth0.queue.push({ payload: enc(CLASSIC), from: "198.51.100.9" }, { payload: REAL, from: "198.51.100.9" });
     g.poll();
     expect(changes).toEqual(["oldnode alive untrusted", "oldnode alive trusted"]);
     expect(g.stats.forged).toBe(1);
-    expect(forged[0]).toContain("claims evil, from 198.51.100.66 on eth0: authentication with key 2 (sha1) does not verify");
-    for (let i = 0; i < 40; i++) eth0.queue.push({ payload: enc(CLASSIC.replace("src=oldnode", `src=n${i}`)), from: "198.51.100.9" });
+    expect(forged[0]).toContain(
+      "claims evil, from 198.51.100.66 on eth0: authentication with key 2 (sha1) does not verify",
+    );
+    for (let i = 0; i < 40; i++)
+      eth0.queue.push({ payload: enc(CLASSIC.replace("src=oldnode", `src=n${i}`)), from: "198.51.100.9" });
     g.poll();
     expect(g.alive.size).toBe(16);
     expect(g.stats.capped).toBe(40 - 15);
   });
   test("status text with terminal escapes is made printable", () => {
-    expect(parseLegacy(enc(CLASSIC.replace("st=active", "st=\x1b[31mred\x07"))) ).toMatchObject({ status: "?[31mred?" });
+    expect(parseLegacy(enc(CLASSIC.replace("st=active", "st=\x1b[31mred\x07")))).toMatchObject({ status: "?[31mred?" });
   });
 });

@@ -1,12 +1,14 @@
-import { History } from "../../src/control/history.ts";
 import { expect, test } from "bun:test";
+import { History } from "../../src/control/history.ts";
 import { plainLine, printable } from "../../src/log/log.ts";
 
 const date = new Date("2026-01-02T03:04:05.678Z");
 
 test("a plain record is one line: time, level, subsystem, message", () => {
-  expect(plainLine({ type: "info", tag: "heartbeat", args: ["peer node2 up"], date }, true)).toBe("2026-01-02T03:04:05.678Z INFO [heartbeat] peer node2 up");
-  expect(plainLine({ type: "warn", tag: "config", args: ["x", 3] , date }, false)).toBe("WARN [config] x 3");
+  expect(plainLine({ type: "info", tag: "heartbeat", args: ["peer node2 up"], date }, true)).toBe(
+    "2026-01-02T03:04:05.678Z INFO [heartbeat] peer node2 up",
+  );
+  expect(plainLine({ type: "warn", tag: "config", args: ["x", 3], date }, false)).toBe("WARN [config] x 3");
 });
 
 test("multi-line messages and errors stay on one line with no blank lines and no colour codes", () => {
@@ -19,7 +21,10 @@ test("multi-line messages and errors stay on one line with no blank lines and no
 
 test("text from outside cannot reach a terminal or a log as control characters", () => {
   expect(printable("ok \x1b[31mred\x07 and \x9b, tab\there")).toBe("ok \\x1b[31mred\\x07 and \\x9b, tab\there");
-  const line = plainLine({ type: "info", tag: "script:web", args: ["started \x1b]0;owned\x07"], date: new Date(0) }, false);
+  const line = plainLine(
+    { type: "info", tag: "script:web", args: ["started \x1b]0;owned\x07"], date: new Date(0) },
+    false,
+  );
   expect(line).toBe("INFO [script:web] started \\x1b]0;owned\\x07");
   const h = new History(undefined, 10);
   expect(h.add("fault", "node \x1bX", "cause \x00").text).toBe("node \\x1bX");

@@ -1,16 +1,35 @@
 /** The state machine by tables: event in, transitions and effects out. */
 import { describe, expect, test } from "bun:test";
-import { chooseOwner, initialState, step, type MachineConfig, type MachineEvent, type MachineState } from "../../src/cluster/machine.ts";
+import {
+  chooseOwner,
+  initialState,
+  type MachineConfig,
+  type MachineEvent,
+  type MachineState,
+  step,
+} from "../../src/cluster/machine.ts";
 import type { StateRecord } from "../../src/cluster/record.ts";
 
 const cfg = (over: Partial<MachineConfig> = {}): MachineConfig => ({
   self: "a",
-  nodes: [{ name: "a", id: 1 }, { name: "b", id: 2 }],
+  nodes: [
+    { name: "a", id: 1 },
+    { name: "b", id: 2 },
+  ],
   groups: [{ name: "web", preferred: "a", resources: ["ip", "httpd"] }],
-  autoFailback: true, initdead: 1000, failureHold: 60_000, stopRetries: 1, stopPolicy: "block",
+  autoFailback: true,
+  initdead: 1000,
+  failureHold: 60_000,
+  stopRetries: 1,
+  stopPolicy: "block",
   ...over,
 });
-const rec = (state: StateRecord["state"], groups: number[] = [], failed: number[] = []): StateRecord => ({ state, score: 100, groups, failed });
+const rec = (state: StateRecord["state"], groups: number[] = [], failed: number[] = []): StateRecord => ({
+  state,
+  score: 100,
+  groups,
+  failed,
+});
 
 /** Run events in order from the initial state; return the last result and all logs. */
 function play(c: MachineConfig, events: MachineEvent[]) {
@@ -26,16 +45,58 @@ function play(c: MachineConfig, events: MachineEvent[]) {
 }
 
 describe("decisions", () => {
-  const heard = (r: StateRecord): MachineEvent[] => [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: r }];
+  const heard = (r: StateRecord): MachineEvent[] => [
+    { type: "start" },
+    { type: "peer", peer: "b", liveness: "up" },
+    { type: "record", peer: "b", record: r },
+  ];
   const cases: [string, Partial<MachineConfig>, MachineEvent[], string[]][] = [
     ["start: waits for the peer (no start before it is heard)", {}, [{ type: "start" }], []],
-    ["peer heard, owns nothing: the preferred node (us) starts", {}, heard(rec("active")), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is active)"]],
-    ["peer holds it, auto_failback on: we wait for its release", {}, heard(rec("active", [0])), ["node a: waiting -> active (every peer heard)"]],
-    ["peer released it: we start at once", {}, [...heard(rec("active", [0])), { type: "control", peer: "b", msg: { kind: "released", group: 0 } }], ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b released it)"]],
-    ["peer holds it, auto_failback off: it stays there", { autoFailback: false }, [...heard(rec("active", [0])), { type: "record", peer: "b", record: rec("active", [0]) }], ["node a: waiting -> active (every peer heard)"]],
-    ["initdead passes alone: we start", {}, [{ type: "start" }, { type: "timer", timer: { kind: "initdead" } }], ["node a: waiting -> active (initdead passed without hearing every peer)", "group web: stopped -> starting (initdead passed without every peer)"]],
-    ["the group failed on the peer: ours even if not preferred", { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] }, heard(rec("active", [], [0])), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is active)"]],
-    ["peer in standby is no candidate", { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] }, heard(rec("standby")), ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is standby)"]],
+    [
+      "peer heard, owns nothing: the preferred node (us) starts",
+      {},
+      heard(rec("active")),
+      ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is active)"],
+    ],
+    [
+      "peer holds it, auto_failback on: we wait for its release",
+      {},
+      heard(rec("active", [0])),
+      ["node a: waiting -> active (every peer heard)"],
+    ],
+    [
+      "peer released it: we start at once",
+      {},
+      [...heard(rec("active", [0])), { type: "control", peer: "b", msg: { kind: "released", group: 0 } }],
+      ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b released it)"],
+    ],
+    [
+      "peer holds it, auto_failback off: it stays there",
+      { autoFailback: false },
+      [...heard(rec("active", [0])), { type: "record", peer: "b", record: rec("active", [0]) }],
+      ["node a: waiting -> active (every peer heard)"],
+    ],
+    [
+      "initdead passes alone: we start",
+      {},
+      [{ type: "start" }, { type: "timer", timer: { kind: "initdead" } }],
+      [
+        "node a: waiting -> active (initdead passed without hearing every peer)",
+        "group web: stopped -> starting (initdead passed without every peer)",
+      ],
+    ],
+    [
+      "the group failed on the peer: ours even if not preferred",
+      { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] },
+      heard(rec("active", [], [0])),
+      ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is active)"],
+    ],
+    [
+      "peer in standby is no candidate",
+      { groups: [{ name: "web", preferred: "b", resources: ["ip"] }] },
+      heard(rec("standby")),
+      ["node a: waiting -> active (every peer heard)", "group web: stopped -> starting (b is standby)"],
+    ],
   ];
   for (const [name, over, events, want] of cases) test(name, () => expect(play(cfg(over), events).logs).toEqual(want));
 });
@@ -80,13 +141,21 @@ describe("resources in order, stopped in reverse", () => {
     expect(s.groups[0]).toMatchObject({ phase: "failed", until: 60_050 });
     // the hold passes: the group is eligible here again, and (alone) is started again
     const back = step(c, s, { type: "timer", timer: { kind: "hold", group: 0 } }, 60_050);
-    expect(back.log).toEqual(["group web: failed -> stopped (failure hold-down passed)", "group web: stopped -> starting (failure hold-down of web passed)"]);
+    expect(back.log).toEqual([
+      "group web: failed -> stopped (failure hold-down passed)",
+      "group web: stopped -> starting (failure hold-down of web passed)",
+    ]);
   });
 
   test("a stop that keeps failing: one retry, then blocked (or reboot by policy)", () => {
     for (const policy of ["block", "reboot"] as const) {
       const c = cfg({ nodes: [{ name: "a", id: 1 }], stopPolicy: policy });
-      let s = play(c, [{ type: "start" }, { type: "done", group: 0, step: 0, op: "start", ok: true }, { type: "done", group: 0, step: 1, op: "start", ok: true }, { type: "shutdown", reason: "SIGTERM" }]).state;
+      let s = play(c, [
+        { type: "start" },
+        { type: "done", group: 0, step: 0, op: "start", ok: true },
+        { type: "done", group: 0, step: 1, op: "start", ok: true },
+        { type: "shutdown", reason: "SIGTERM" },
+      ]).state;
       let r = step(c, s, { type: "done", group: 0, step: 1, op: "stop", ok: false, error: "timeout" }, 1);
       expect(r.effects.filter((e) => e.type === "stop")).toEqual([{ type: "stop", group: 0, step: 1 }]); // the retry
       r = step(c, r.state, { type: "done", group: 0, step: 1, op: "stop", ok: false, error: "timeout" }, 2);
@@ -94,7 +163,10 @@ describe("resources in order, stopped in reverse", () => {
       if (policy === "reboot") expect(r.effects.some((e) => e.type === "reboot")).toBe(true);
       // a blocked group is still ours (its resources may be up): the record says we hold it
       const recEff = r.effects.find((e) => e.type === "record") as { record: StateRecord } | undefined;
-      expect(recEff?.record.groups ?? step(c, r.state, { type: "timer", timer: { kind: "score" } }, 3).state.groups.map((_, i) => i)).toContain(0);
+      expect(
+        recEff?.record.groups ??
+          step(c, r.state, { type: "timer", timer: { kind: "score" } }, 3).state.groups.map((_, i) => i),
+      ).toContain(0);
       // blocked: the node does not exit (exiting would let a peer start what may still run here)
       expect(r.effects.some((e) => e.type === "exit")).toBe(false);
       expect(r.log.some((l) => l.includes("not exiting: group web could not be stopped"))).toBe(true);
@@ -114,8 +186,13 @@ describe("resources in order, stopped in reverse", () => {
 describe("announcing again after a healed partition", () => {
   const running = () => {
     const c = cfg();
-    let s = play(c, [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: rec("active") },
-      { type: "done", group: 0, step: 0, op: "start", ok: true }, { type: "done", group: 0, step: 1, op: "start", ok: true }]).state;
+    let s = play(c, [
+      { type: "start" },
+      { type: "peer", peer: "b", liveness: "up" },
+      { type: "record", peer: "b", record: rec("active") },
+      { type: "done", group: 0, step: 0, op: "start", ok: true },
+      { type: "done", group: 0, step: 1, op: "start", ok: true },
+    ]).state;
     s = step(c, s, { type: "record", peer: "b", record: rec("active", [0]) }, 100).state; // b holds it too (partition)
     return { c, s };
   };
@@ -157,13 +234,28 @@ describe("ownership rule", () => {
     for (const preferred of ["a", "b"]) {
       const groups = [{ name: "web", preferred, resources: ["ip"] }];
       const onA = chooseOwner(cfg({ groups }), state(rec("active", [0]), "running"), 0, 1);
-      const onB = chooseOwner(cfg({ groups, self: "b" }), (() => { const s = state(rec("active", [0]), "running"); s.peers = { a: { liveness: "up", record: rec("active", [0]) } }; return s; })(), 0, 1);
+      const onB = chooseOwner(
+        cfg({ groups, self: "b" }),
+        (() => {
+          const s = state(rec("active", [0]), "running");
+          s.peers = { a: { liveness: "up", record: rec("active", [0]) } };
+          return s;
+        })(),
+        0,
+        1,
+      );
       expect(onA).toBe(preferred);
       expect(onB).toBe(preferred);
     }
   });
   test("the preferred node failed: the holder with the lowest id keeps it", () => {
-    const c = cfg({ nodes: [{ name: "a", id: 5 }, { name: "b", id: 2 }], groups: [{ name: "web", preferred: "z", resources: ["ip"] }] });
+    const c = cfg({
+      nodes: [
+        { name: "a", id: 5 },
+        { name: "b", id: 2 },
+      ],
+      groups: [{ name: "web", preferred: "z", resources: ["ip"] }],
+    });
     expect(chooseOwner(c, state(rec("active", [0]), "running"), 0, 1)).toBe("b");
   });
 });
@@ -189,7 +281,7 @@ describe("records and releases in any order (two links deliver every control mes
     expect(r.state.peers.a!.record!.groups).toEqual([]);
   });
   test("our record serial moves with every change, and our release carries the serial of the record without the group", () => {
-    const a = cfg({ nodes: [{ name: "a", id: 1 }] , groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
+    const a = cfg({ nodes: [{ name: "a", id: 1 }], groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
     let s = play(a, [{ type: "start" }, { type: "done", group: 0, step: 0, op: "start", ok: true }]).state;
     const before = s.serial;
     const r = step(a, s, { type: "shutdown", reason: "SIGTERM" }, 100);
@@ -220,24 +312,137 @@ describe("operator commands", () => {
     s.peers = { b: { liveness: "up", record: peer } };
     return s;
   };
-  const cmd = (s: MachineState, x: Partial<{ cmd: "standby" | "takeover" | "clear"; group: number | "all"; force: boolean }>, cc = c) =>
-    step(cc, s, { type: "command", id: 7, cmd: "standby", group: 0, ...x }, 5);
+  const cmd = (
+    s: MachineState,
+    x: Partial<{ cmd: "standby" | "takeover" | "clear"; group: number | "all"; force: boolean }>,
+    cc = c,
+  ) => step(cc, s, { type: "command", id: 7, cmd: "standby", group: 0, ...x }, 5);
   const reply = (r: ReturnType<typeof step>) => r.effects.find((e) => e.type === "reply");
   const cases: [string, () => MachineState, Parameters<typeof cmd>[1], boolean, RegExp, string[]][] = [
-    ["standby web: yields it, the holder hands over", () => running(), {}, true, /moving web away from a/, ["node a: yields web (hb standby)", "group web: running -> stopping (handing over to b)"]],
-    ["standby web with the peer dead: refused", () => { const s = running(); s.peers.b = { liveness: "dead" }; return s; }, {}, false, /no peer can take web \(b is dead\); use --force/, []],
-    ["standby web with the group failed on the peer: refused", () => running(rec("active", [], [0])), {}, false, /the group failed on b/, []],
+    [
+      "standby web: yields it, the holder hands over",
+      () => running(),
+      {},
+      true,
+      /moving web away from a/,
+      ["node a: yields web (hb standby)", "group web: running -> stopping (handing over to b)"],
+    ],
+    [
+      "standby web with the peer dead: refused",
+      () => {
+        const s = running();
+        s.peers.b = { liveness: "dead" };
+        return s;
+      },
+      {},
+      false,
+      /no peer can take web \(b is dead\); use --force/,
+      [],
+    ],
+    [
+      "standby web with the group failed on the peer: refused",
+      () => running(rec("active", [], [0])),
+      {},
+      false,
+      /the group failed on b/,
+      [],
+    ],
     ["standby web with the peer in standby: refused", () => running(rec("standby")), {}, false, /b is standby/, []],
-    ["standby web --force with the peer dead: stops it", () => { const s = running(); s.peers.b = { liveness: "dead" }; return s; }, { group: "all", force: true }, true, /goes to standby/, ["node a: active -> standby (hb standby --force)", "group web: running -> stopping (standby)"]],
-    ["standby all: node standby, remembered", () => running(), { group: "all" }, true, /goes to standby/, ["node a: active -> standby (hb standby)", "group web: running -> stopping (standby)"]],
-    ["takeover web from b: b is told to yield", () => { const s = running(rec("active", [0])); s.groups[0]!.phase = "stopped"; return s; }, { cmd: "takeover" }, true, /a takes over group web/, []],
-    ["takeover of a group blocked on the peer: refused", () => { const s = running(rec("active", [0], [0])); s.groups[0]!.phase = "stopped"; return s; }, { cmd: "takeover" }, false, /web is blocked on b/, []],
-    ["takeover of a group failed here: refused", () => { const s = running(); s.groups[0] = { ...s.groups[0]!, phase: "failed", until: 1000 }; return s; }, { cmd: "takeover" }, false, /web failed here: hb clear web first/, []],
-    ["takeover GROUP in standby: refused", () => { const s = running(); s.phase = "standby"; s.groups[0]!.phase = "stopped"; return s; }, { cmd: "takeover" }, false, /is in standby: hb takeover \(all\) ends it/, []],
+    [
+      "standby web --force with the peer dead: stops it",
+      () => {
+        const s = running();
+        s.peers.b = { liveness: "dead" };
+        return s;
+      },
+      { group: "all", force: true },
+      true,
+      /goes to standby/,
+      ["node a: active -> standby (hb standby --force)", "group web: running -> stopping (standby)"],
+    ],
+    [
+      "standby all: node standby, remembered",
+      () => running(),
+      { group: "all" },
+      true,
+      /goes to standby/,
+      ["node a: active -> standby (hb standby)", "group web: running -> stopping (standby)"],
+    ],
+    [
+      "takeover web from b: b is told to yield",
+      () => {
+        const s = running(rec("active", [0]));
+        s.groups[0]!.phase = "stopped";
+        return s;
+      },
+      { cmd: "takeover" },
+      true,
+      /a takes over group web/,
+      [],
+    ],
+    [
+      "takeover of a group blocked on the peer: refused",
+      () => {
+        const s = running(rec("active", [0], [0]));
+        s.groups[0]!.phase = "stopped";
+        return s;
+      },
+      { cmd: "takeover" },
+      false,
+      /web is blocked on b/,
+      [],
+    ],
+    [
+      "takeover of a group failed here: refused",
+      () => {
+        const s = running();
+        s.groups[0] = { ...s.groups[0]!, phase: "failed", until: 1000 };
+        return s;
+      },
+      { cmd: "takeover" },
+      false,
+      /web failed here: hb clear web first/,
+      [],
+    ],
+    [
+      "takeover GROUP in standby: refused",
+      () => {
+        const s = running();
+        s.phase = "standby";
+        s.groups[0]!.phase = "stopped";
+        return s;
+      },
+      { cmd: "takeover" },
+      false,
+      /is in standby: hb takeover \(all\) ends it/,
+      [],
+    ],
     ["clear a group that is fine: refused", () => running(), { cmd: "clear" }, false, /nothing to clear/, []],
-    ["clear a blocked group", () => { const s = running(); s.groups[0] = { ...s.groups[0]!, phase: "failed", until: undefined }; return s; }, { cmd: "clear" }, true, /cleared the failure of web on a/, ["group web: failed -> stopped (cleared by the operator (hb clear))"]],
+    [
+      "clear a blocked group",
+      () => {
+        const s = running();
+        s.groups[0] = { ...s.groups[0]!, phase: "failed", until: undefined };
+        return s;
+      },
+      { cmd: "clear" },
+      true,
+      /cleared the failure of web on a/,
+      ["group web: failed -> stopped (cleared by the operator (hb clear))"],
+    ],
     ["an unknown group index", () => running(), { group: 9 }, false, /no such group/, []],
-    ["while shutting down", () => { const s = running(); s.phase = "done"; return s; }, { cmd: "takeover" }, false, /shutting down/, []],
+    [
+      "while shutting down",
+      () => {
+        const s = running();
+        s.phase = "done";
+        return s;
+      },
+      { cmd: "takeover" },
+      false,
+      /shutting down/,
+      [],
+    ],
   ];
   for (const [name, state, x, ok, msg, log] of cases)
     test(name, () => {
@@ -260,11 +465,17 @@ describe("operator commands", () => {
     const s = running();
     const r = step(c, s, { type: "control", peer: "b", msg: { kind: "yield", group: 0 } }, 6);
     expect(r.state.yields).toEqual([0]);
-    expect(r.log).toEqual(["node a: yields web to b (hb takeover on b)", "group web: running -> stopping (handing over to b)"]);
+    expect(r.log).toEqual([
+      "node a: yields web to b (hb takeover on b)",
+      "group web: running -> stopping (handing over to b)",
+    ]);
     const st = step(c, r.state, { type: "done", group: 0, step: 0, op: "stop", ok: true }, 7).state;
-    const held = step(c, st, { type: "record", peer: "b", record: rec("active", [0], [], ) }, 8).state;
+    const held = step(c, st, { type: "record", peer: "b", record: rec("active", [0], []) }, 8).state;
     const dead = step(c, held, { type: "peer", peer: "b", liveness: "dead" }, 9);
-    expect(dead.log).toEqual(["group web: no other node can run it: this node no longer yields it", "group web: stopped -> starting (peer b dead)"]);
+    expect(dead.log).toEqual([
+      "group web: no other node can run it: this node no longer yields it",
+      "group web: stopped -> starting (peer b dead)",
+    ]);
     expect(dead.state.yields).toEqual([]);
   });
 });
@@ -287,8 +498,14 @@ describe("one-way loss: a peer's heard set counts only after a gap-free grace", 
   const deaf = (groups: number[]): StateRecord => ({ ...rec("active", groups), heard: [] });
   const running = (): MachineState => {
     let s = initialState(c, 0);
-    for (const e of [{ type: "start" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: { ...rec("active"), heard: [0] } }, { type: "timer", timer: { kind: "settle", peer: "b" } },
-      { type: "done", group: 0, step: 0, op: "start", ok: true }, { type: "done", group: 0, step: 1, op: "start", ok: true }] as MachineEvent[])
+    for (const e of [
+      { type: "start" },
+      { type: "peer", peer: "b", liveness: "up" },
+      { type: "record", peer: "b", record: { ...rec("active"), heard: [0] } },
+      { type: "timer", timer: { kind: "settle", peer: "b" } },
+      { type: "done", group: 0, step: 0, op: "start", ok: true },
+      { type: "done", group: 0, step: 1, op: "start", ok: true },
+    ] as MachineEvent[])
       s = step(c, s, e, 10).state;
     expect(s.groups[0]!.phase).toBe("running");
     return s;
@@ -307,10 +524,25 @@ describe("one-way loss: a peer's heard set counts only after a gap-free grace", 
   });
   test("late, then up with a record from before it heard us again (a heal): nothing until the grace; a fresh record wins", () => {
     const s = running();
-    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "record", peer: "b", record: { ...rec("active", [0]), heard: [0] } }, { type: "timer", timer: { kind: "settle", peer: "b" } }])).toEqual([]);
+    expect(
+      stops(s, [
+        { type: "peer", peer: "b", liveness: "late" },
+        { type: "peer", peer: "b", liveness: "up" },
+        { type: "record", peer: "b", record: deaf([0]) },
+        { type: "record", peer: "b", record: { ...rec("active", [0]), heard: [0] } },
+        { type: "timer", timer: { kind: "settle", peer: "b" } },
+      ]),
+    ).toEqual([]);
   });
   test("late, then up, and it still does not hear us after the grace: release", () => {
     const s = running();
-    expect(stops(s, [{ type: "peer", peer: "b", liveness: "late" }, { type: "peer", peer: "b", liveness: "up" }, { type: "record", peer: "b", record: deaf([0]) }, { type: "timer", timer: { kind: "settle", peer: "b" } }])).toHaveLength(1);
+    expect(
+      stops(s, [
+        { type: "peer", peer: "b", liveness: "late" },
+        { type: "peer", peer: "b", liveness: "up" },
+        { type: "record", peer: "b", record: deaf([0]) },
+        { type: "timer", timer: { kind: "settle", peer: "b" } },
+      ]),
+    ).toHaveLength(1);
   });
 });

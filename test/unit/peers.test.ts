@@ -9,7 +9,10 @@ const dir = mkdtempSync(join(tmpdir(), "hb-peers-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test("saved, then loaded by engine order (peers, links); a peer or link not saved has no floor", () => {
-  saveFloors(dir, { node2: { generation: "1796139760400", seqs: { "udp:eth0": "812", "ether:eth1": "809" } }, node3: { generation: "0", seqs: {} } });
+  saveFloors(dir, {
+    node2: { generation: "1796139760400", seqs: { "udp:eth0": "812", "ether:eth1": "809" } },
+    node3: { generation: "0", seqs: {} },
+  });
   expect(statSync(join(dir, PEERS_FILE)).mode & 0o777).toBe(0o600);
   const { floors, warning } = loadFloors(dir, ["node3", "node2"], ["ether:eth1", "udp:eth0", "serial:/dev/ttyS0"]);
   expect(warning).toBeUndefined();
@@ -21,9 +24,18 @@ test("no file: no floors, no warning; a broken or hostile file: no floors and a 
   expect(loadFloors(empty, ["node2"], ["udp:eth0"])).toEqual({ floors: [] });
   writeFileSync(join(empty, PEERS_FILE), "{not json");
   expect(loadFloors(empty, ["node2"], ["udp:eth0"]).warning).toContain("is not JSON");
-  writeFileSync(join(empty, PEERS_FILE), JSON.stringify({ version: 1, peers: { node2: { generation: "-5", seqs: { "udp:eth0": "1e99" } }, __proto__: { generation: "1" } } }));
+  writeFileSync(
+    join(empty, PEERS_FILE),
+    JSON.stringify({
+      version: 1,
+      peers: { node2: { generation: "-5", seqs: { "udp:eth0": "1e99" } }, __proto__: { generation: "1" } },
+    }),
+  );
   expect(loadFloors(empty, ["node2"], ["udp:eth0"]).floors).toEqual([undefined]);
-  writeFileSync(join(empty, PEERS_FILE), JSON.stringify({ version: 1, peers: { node2: { generation: "7", seqs: { "udp:eth0": "x" } } } }));
+  writeFileSync(
+    join(empty, PEERS_FILE),
+    JSON.stringify({ version: 1, peers: { node2: { generation: "7", seqs: { "udp:eth0": "x" } } } }),
+  );
   expect(loadFloors(empty, ["node2"], ["udp:eth0"]).floors).toEqual([{ generation: 7n, seqs: [0n] }]);
   rmSync(empty, { recursive: true, force: true });
 });

@@ -23,7 +23,10 @@ test("every schema key appears in the reference with its default", () => {
       else {
         expect(ref).toContain(`\`${name}\``);
         // a non-empty default must say why it was chosen
-        const empty = f.default === undefined || (Array.isArray(f.default) && f.default.length === 0) || (typeof f.default === "object" && f.default !== null && Object.keys(f.default).length === 0);
+        const empty =
+          f.default === undefined ||
+          (Array.isArray(f.default) && f.default.length === 0) ||
+          (typeof f.default === "object" && f.default !== null && Object.keys(f.default).length === 0);
         if (!empty) expect({ key: name, reason: typeof f.reason }).toEqual({ key: name, reason: "string" });
       }
     }

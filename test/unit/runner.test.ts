@@ -44,13 +44,18 @@ const runner = (resources: GroupConfig["resources"]) =>
   });
 
 test("systemd units are started and stopped with systemctl; a failing unit is a failure with its code", async () => {
-  const r = runner([{ kind: "systemd", systemd: "mysqld.service", timeout: 5000 }, { kind: "systemd", systemd: "broken.service", timeout: 5000 }]);
+  const r = runner([
+    { kind: "systemd", systemd: "mysqld.service", timeout: 5000 },
+    { kind: "systemd", systemd: "broken.service", timeout: 5000 },
+  ]);
   expect(await r.run("start", 0, 0)).toEqual({ ok: true });
   expect(await r.run("stop", 0, 0)).toEqual({ ok: true });
   const bad = await r.run("start", 0, 1);
   expect(bad.ok).toBe(false);
   expect(bad.error).toMatch(/^start exited 5 after \d+ ms$/);
-  expect(readFileSync(join(dir, "systemctl.log"), "utf8")).toBe("start -- mysqld.service\nstop -- mysqld.service\nstart -- broken.service\n");
+  expect(readFileSync(join(dir, "systemctl.log"), "utf8")).toBe(
+    "start -- mysqld.service\nstop -- mysqld.service\nstart -- broken.service\n",
+  );
 });
 
 test("children get a fixed PATH and the C locale, nothing of the daemon's environment", async () => {
@@ -67,7 +72,10 @@ test("scripts are found in the script directories, in order, and called SCRIPT [
   expect(findScript("web", ["/nonexistent", dir])).toBe(join(dir, "web"));
   expect(findScript(join(dir, "web"), [])).toBe(join(dir, "web"));
   expect(findScript("absent", [dir])).toBeUndefined();
-  const r = runner([{ kind: "script", script: "web", args: ["a1", "a2"], timeout: 5000 }, { kind: "script", script: "noisy", args: [], timeout: 5000 }]);
+  const r = runner([
+    { kind: "script", script: "web", args: ["a1", "a2"], timeout: 5000 },
+    { kind: "script", script: "noisy", args: [], timeout: 5000 },
+  ]);
   expect(await r.run("start", 0, 0)).toEqual({ ok: true });
   const noisy = await r.run("start", 0, 1);
   expect(noisy).toMatchObject({ ok: false });

@@ -18,7 +18,8 @@ function glibcVersions(): { symbol: string; version: string }[] {
 const cmp = (a: string, b: string) => {
   const x = a.replace("GLIBC_", "").split(".").map(Number);
   const y = b.replace("GLIBC_", "").split(".").map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
   return 0;
 };
 
@@ -42,7 +43,11 @@ describe("the shim loads on glibc 2.17", () => {
   });
   test("it exports only hb_ symbols", () => {
     const p = Bun.spawnSync(["objdump", "-T", SHIM]);
-    const defined = p.stdout.toString().split("\n").filter((l) => /\.text/.test(l)).map((l) => l.trim().split(/\s+/).pop());
+    const defined = p.stdout
+      .toString()
+      .split("\n")
+      .filter((l) => /\.text/.test(l))
+      .map((l) => l.trim().split(/\s+/).pop());
     expect(defined.length).toBeGreaterThan(0);
     for (const name of defined) expect(name).toMatch(/^hb_/);
   });
