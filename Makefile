@@ -11,7 +11,7 @@ TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping
 # bench runs keepalived only inside its own namespaces
 BENCH_TOOLS := keepalived:keepalived
 
-.PHONY: all test unit netns bench demo cts clean toolchain test-toolchain typecheck
+.PHONY: all test unit netns bench demo cts clean toolchain test-toolchain typecheck lint format
 all: dist/hb
 
 node_modules/.installed: package.json package-lock.json
@@ -42,13 +42,20 @@ build/libhb.so dist/hb: node_modules/.installed $(SRC) | toolchain
 
 # All tests in one bun run, so one junit report counts them (build/junit.xml).
 # Network tests need root and skip loudly without it.
-test: dist/hb test-toolchain typecheck
+test: dist/hb test-toolchain typecheck lint
 	$(BUN) test --timeout 60000 --reporter=junit --reporter-outfile=build/junit.xml test/ 2>&1 | tee build/test.log; \
 	  exit $${PIPESTATUS[0]}
 
 # TypeScript types (bun runs the sources without checking them)
 typecheck: node_modules/.installed build/libhb.so
 	node_modules/.bin/tsc -p .
+
+# Formatting and lint (Biome): fails on any drift, so CI catches it; `make format` fixes what it can.
+lint: node_modules/.installed
+	node_modules/.bin/biome ci --colors=off
+
+format: node_modules/.installed
+	node_modules/.bin/biome check --write
 
 unit: build/libhb.so
 	$(BUN) test test/unit
