@@ -80,6 +80,31 @@ HB_API int32_t hb_engine_poll(hb_engine *e, hb_event *out, int32_t max) {
   return n;
 }
 
+/* ---------- wake-ups for JavaScript ---------- */
+
+HB_API int32_t hb_engine_wake_on(hb_engine *e, int32_t fd) {
+  if (!e || fd < 0 || !e->running) return -EINVAL;
+  pthread_mutex_lock(&e->mu);
+  int i = e->nwake;
+  if (i >= HB_MAX_WAKE) {
+    pthread_mutex_unlock(&e->mu);
+    return -ENOSPC;
+  }
+  e->wake_fd[i] = fd;
+  __atomic_store_n(&e->wake_pending[i], 0, __ATOMIC_RELEASE);
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u32 = TAG_WAKE + (uint32_t)i};
+  int rc = epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : i;
+  if (rc >= 0) e->nwake = i + 1;
+  pthread_mutex_unlock(&e->mu);
+  return rc;
+}
+
+HB_API int32_t hb_engine_wake_ack(hb_engine *e, int32_t i) {
+  if (!e || i < 0 || i >= HB_MAX_WAKE) return -EINVAL;
+  __atomic_store_n(&e->wake_pending[i], 0, __ATOMIC_RELEASE);
+  return 0;
+}
+
 /* ---------- set-up ---------- */
 
 HB_API hb_engine *hb_engine_new(uint32_t cluster, int32_t self_id, uint64_t generation, int32_t keepalive_ms,

@@ -31,8 +31,12 @@ enum hb_event_type {
   HB_EV_VIP = 9,        /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address */
   HB_EV_IFACE = 10,     /* a watched interface's carrier: arg = watch index, state 1 carrier / 0 none */
   HB_EV_SCORE = 11,     /* uplink score changed: state = 0..100 (% of ping targets answering), arg = targets up */
-  HB_EV_DUPLICATE = 12  /* two live senders claim one node id: peer (-1 = this node), link, data = "ADDR ADDR"
+  HB_EV_DUPLICATE = 12, /* two live senders claim one node id: peer (-1 = this node), link, data = "ADDR ADDR"
                            (the generation in use, then the other; for this node: the other only); at most 1/s */
+  HB_EV_WAKE = 13,      /* a descriptor given to hb_engine_wake_on is readable: arg = its index. Once, until
+                           hb_engine_wake_ack: JS acknowledges, then reads everything waiting */
+  HB_EV_DROPS = 14      /* frames were dropped since the last one (counters: hb_engine_counters); at most every
+                           2 s, and only on a wake-up the engine had anyway */
 };
 
 /* Fixed layout, read by src/native/shim.ts with a DataView (little endian). */
@@ -66,6 +70,12 @@ HB_API int32_t hb_engine_set_send_key(hb_engine *e, int32_t id);
 HB_API int32_t hb_engine_add_peer(hb_engine *e, int32_t node_id);
 /* In every beat, write the heard set at byte `offset` of the record (u32 big-endian): bit bits[i] is set
  * while peer i is up or late. Call after the last add_peer (n = peers), before start. */
+/* After start: wake JavaScript (HB_EV_WAKE) when fd becomes readable, so that JS needs no timer to poll it
+ * (the legacy guard's sockets, the stray-signal eventfd). Edge-triggered: JS reads fd empty after each
+ * HB_EV_WAKE. Returns the index, or -errno (-ENOSPC beyond HB_MAX_WAKE). */
+HB_API int32_t hb_engine_wake_on(hb_engine *e, int32_t fd);
+/* JS takes HB_EV_WAKE of index i: the next readiness of that fd raises a new one. Call before reading. */
+HB_API int32_t hb_engine_wake_ack(hb_engine *e, int32_t i);
 HB_API int32_t hb_engine_set_heard(hb_engine *e, int32_t offset, const int32_t *bits, int32_t n);
 /* Before start: what was last accepted from peer i in an earlier run of this node (its generation, and its
  * sequence on each of the first n links). Older frames, and replays of those, stay dropped after a restart. */

@@ -45,6 +45,9 @@
 #define TAG_PING 0xFFFF0005u
 #define HB_MAX_WATCH 16
 #define HB_MAX_PING 8
+#define HB_MAX_WAKE 8
+#define TAG_WAKE 0xFFFF0100u /* + index */
+#define DROPS_EVERY_NS (2000LL * NS_PER_MS)
 
 typedef struct {
   int ifindex;
@@ -153,6 +156,11 @@ struct hb_engine {
   int ping_misses;
   int epfd, timerfd, stopfd, nlfd, kickfd;
   int64_t self_dup_told; /* last HB_EV_DUPLICATE about this node's own id */
+  int wake_fd[HB_MAX_WAKE]; /* hb_engine_wake_on */
+  int wake_pending[HB_MAX_WAKE]; /* HB_EV_WAKE sent, not yet acknowledged (atomic) */
+  int nwake;                /* atomic: slots in use */
+  uint64_t drops_told;      /* sum of the drop counters at the last HB_EV_DROPS */
+  int64_t drops_next;       /* when to send HB_EV_DROPS for the drops since drops_told (0: none pending) */
   int no_pwait2; /* kernel without epoll_pwait2: use the timerfd */
   pthread_t thread;
   int running;

@@ -1,5 +1,6 @@
 /* The engine thread: one epoll loop on its own monotonic deadlines, nothing else. */
 #include "engine_int.h"
+#include <sys/prctl.h>
 
 
 static void arm(hb_engine *e, int64_t at) {
@@ -32,8 +33,79 @@ static int wait_until(hb_engine *e, int64_t deadline, struct epoll_event *evs, i
   return epoll_wait(e->epfd, evs, max, -1);
 }
 
+/* Frames were dropped: tell JS DROPS_EVERY_NS after the first of them, so that a burst is told as one.
+ * Returns when to look again (INT64_MAX: nothing pending). Costs nothing while no frame is dropped. */
+static int64_t report_drops(hb_engine *e, int64_t now) {
+  uint64_t sum = 0;
+  for (int l = 0; l < e->nlinks; l++)
+    for (int r = 0; r < HB_DROP_COUNT; r++) sum += __atomic_load_n(&e->links[l].cnt[r], __ATOMIC_RELAXED);
+  if (sum == e->drops_told) return INT64_MAX;
+  if (!e->drops_next) e->drops_next = now + DROPS_EVERY_NS;
+  if (now < e->drops_next) return e->drops_next;
+  e->drops_told = sum;
+  e->drops_next = 0;
+  emit(e, HB_EV_DROPS, -1, -1, 0, now, 0, 0, NULL, 0);
+  return INT64_MAX;
+}
+
+/* What one wake-up brought. Returns -1 when the thread must end (stop asked, or epoll failed), else
+ * whether a frame was read. */
+static int on_wake(hb_engine *e, const struct epoll_event *evs, int n) {
+  if (n < 0 && errno != EINTR) {
+    emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, errno, NULL, 0);
+    return -1;
+  }
+  uint32_t drained = 0; /* links read in this wake-up */
+  for (int i = 0; i < n; i++) {
+    uint32_t tag = evs[i].data.u32;
+    if (tag == TAG_STOP) {
+      emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, 0, NULL, 0);
+      return -1;
+    }
+    if (tag == TAG_TIMER || tag == TAG_KICK) {
+      uint64_t x;
+      ssize_t r = read(tag == TAG_TIMER ? e->timerfd : e->kickfd, &x, sizeof x);
+      (void)r;
+    } else if (tag >= TAG_WAKE && tag < TAG_WAKE + HB_MAX_WAKE) {
+      int w = (int)(tag - TAG_WAKE);
+      if (!__atomic_exchange_n(&e->wake_pending[w], 1, __ATOMIC_ACQ_REL))
+        emit(e, HB_EV_WAKE, -1, -1, 0, hb_monotonic_ns(), 0, w, NULL, 0);
+    } else if (tag == TAG_PING) {
+      ping_read(e);
+    } else if (tag == TAG_NETLINK) {
+      netlink_read(e);
+    } else if (tag < (uint32_t)e->nlinks) {
+      if (e->links[tag].kind == HB_LINK_SERIAL && (evs[i].events & (EPOLLHUP | EPOLLERR)) && e->links[tag].fd >= 0)
+        serial_hangup(e, (int)tag, hb_monotonic_ns()); /* the other end went away: no busy loop on HUP */
+      else {
+        drain(e, (int)tag);
+        drained |= 1u << tag;
+      }
+    }
+  }
+  /* A peer sends its beat on every link at once: what came on the other links while we read this
+   * one is read now, not in a wake-up of its own a few microseconds later. */
+  if (drained)
+    for (int l = 0; l < e->nlinks; l++)
+      if (!(drained & (1u << l)) && e->links[l].kind != HB_LINK_SERIAL && e->links[l].fd >= 0) drain(e, l);
+  return drained != 0;
+}
+
+/* The earliest of everything the thread must do next. */
+static int64_t next_deadline(hb_engine *e, int64_t now, int64_t next_send) {
+  int64_t next = judge(e, now);
+  if (next_send < next) next = next_send;
+  int64_t t = vip_tick(e, now);
+  if (t < next) next = t;
+  t = ping_tick(e, now);
+  if (t < next) next = t;
+  t = report_drops(e, now);
+  return t < next ? t : next;
+}
+
 void *engine_thread(void *arg) {
   hb_engine *e = arg;
+  prctl(PR_SET_NAME, "hb-engine"); /* top -H, ps -L and /proc/PID/task/TID/comm tell it from the JS thread */
   int64_t next_send = hb_monotonic_ns();
   int heard = 0; /* the last wake-up read a frame */
   for (;;) {
@@ -67,41 +139,9 @@ void *engine_thread(void *arg) {
       if (next_send <= now) next_send = now + e->keepalive; /* after a stall: no burst of beats */
       serial_retry(e, now);
     }
-    int64_t next = judge(e, now);
-    if (next_send < next) next = next_send;
-    int64_t vnext = vip_tick(e, now);
-    if (vnext < next) next = vnext;
-    int64_t pnext = ping_tick(e, now);
-    if (pnext < next) next = pnext;
-    struct epoll_event evs[HB_MAX_LINKS + 4];
-    int n = wait_until(e, next, evs, HB_MAX_LINKS + 4);
-    heard = 0;
-    if (n < 0 && errno != EINTR) {
-      emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, errno, NULL, 0);
-      return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-      uint32_t tag = evs[i].data.u32;
-      if (tag == TAG_STOP) {
-        emit(e, HB_EV_STOPPED, -1, -1, 0, hb_monotonic_ns(), 0, 0, NULL, 0);
-        return NULL;
-      }
-      if (tag == TAG_TIMER || tag == TAG_KICK) {
-        uint64_t x;
-        ssize_t r = read(tag == TAG_TIMER ? e->timerfd : e->kickfd, &x, sizeof x);
-        (void)r;
-      } else if (tag == TAG_PING) {
-        ping_read(e);
-      } else if (tag == TAG_NETLINK) {
-        netlink_read(e);
-      } else if (tag < (uint32_t)e->nlinks) {
-        if (e->links[tag].kind == HB_LINK_SERIAL && (evs[i].events & (EPOLLHUP | EPOLLERR)) && e->links[tag].fd >= 0)
-          serial_hangup(e, (int)tag, hb_monotonic_ns()); /* the other end went away: no busy loop on HUP */
-        else {
-          drain(e, (int)tag);
-          heard = 1;
-        }
-      }
-    }
+    struct epoll_event evs[HB_MAX_LINKS + 4 + HB_MAX_WAKE];
+    int n = wait_until(e, next_deadline(e, now, next_send), evs, HB_MAX_LINKS + 4 + HB_MAX_WAKE);
+    heard = on_wake(e, evs, n);
+    if (heard < 0) return NULL;
   }
 }

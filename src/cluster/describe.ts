@@ -15,6 +15,8 @@ function describeTimer(t: TimerName, group: (i: number) => string): string {
       return `fence of ${t.peer} due again`;
     case "hold":
       return `failure hold-down of ${group(t.group)} passed`;
+    case "legacy":
+      return `the peers had time to tell their state after the Heartbeat node left ${t.ifname}`;
   }
 }
 

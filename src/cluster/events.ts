@@ -103,6 +103,9 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
     case "carrier":
       s.ifSettling = (s.ifSettling ?? []).filter((i) => i !== tm.ifname);
       break;
+    case "legacy":
+      s.legacyLeft = (s.legacyLeft ?? []).filter((i) => i !== tm.ifname);
+      break;
     case "settle":
       if (s.peers[tm.peer]?.liveness === "up") s.peers[tm.peer]!.settled = true;
       break;
@@ -231,6 +234,9 @@ function onLegacy(t: Stepper, e: Of<"legacy">): void {
   } else if (!e.alive && s.legacy.includes(key)) {
     s.legacy = s.legacy.filter((x) => x !== key);
     t.log.push(`node ${cfg.self}: Heartbeat node ${e.node} on ${e.ifname} is gone`);
+    // every hb node saw it go at the same moment: their records still say they cannot serve there
+    s.legacyLeft = [...(s.legacyLeft ?? []).filter((i) => i !== e.ifname), e.ifname];
+    t.timer({ kind: "legacy", ifname: e.ifname }, t.now + (cfg.deafGrace ?? 0));
   }
 }
 

@@ -46,6 +46,9 @@ export function unable(cfg: MachineConfig, s: MachineState, gi: number): string 
   const old = s.legacy.filter((x) => (cfg.groupInterfaces?.[gi] ?? []).includes(x.split("@")[1]!));
   if (old.length)
     return `a live Heartbeat node (${old.map((x) => x.replace("@", " on ")).join(", ")}) could hold its addresses`;
+  const left = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.legacyLeft?.includes(i));
+  if (left.length && cfg.groups[gi]?.preferred !== cfg.self)
+    return `a Heartbeat node just left ${left.join(", ")}: the preferred node goes first (the peers' state is on its way)`;
   const peers = Object.entries(s.peers);
   if (cfg.requireUplink && s.score === 0 && !peers.some(([, p]) => alive(p)))
     return "isolated: no ping target and no peer answers (require_uplink)";

@@ -84,6 +84,9 @@ export interface MachineState {
   /** interfaces without carrier, and those whose carrier came back less than carrierGrace ago */
   ifDown: string[];
   ifSettling?: string[];
+  /** interfaces where a Heartbeat v1 node went silent less than deafGrace ago: every node's fault cleared at
+   * once there, and the peers' records still say they cannot serve; only the preferred node goes first */
+  legacyLeft?: string[];
   /** uplink score in effect (0..100) and one waiting out the hold-down */
   score: number;
   pendingScore?: number;
@@ -169,7 +172,9 @@ export type TimerName =
   /** retry fencing a dead peer */
   | { kind: "fence"; peer: string }
   /** a group's failure hold-down on this node is over */
-  | { kind: "hold"; group: number };
+  | { kind: "hold"; group: number }
+  /** the peers' records after a Heartbeat node left an interface have had time to arrive */
+  | { kind: "legacy"; ifname: string };
 
 /** One string per timer, for the driver's table of running timers. */
 export function timerKey(t: TimerName): string {
@@ -178,7 +183,8 @@ export function timerKey(t: TimerName): string {
     case "score":
       return t.kind;
     case "carrier":
-      return `carrier:${t.ifname}`;
+    case "legacy":
+      return `${t.kind}:${t.ifname}`;
     case "settle":
     case "fence":
       return `${t.kind}:${t.peer}`;

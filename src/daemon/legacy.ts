@@ -18,6 +18,8 @@ export function startLegacyGuard(
   config: Config,
   record: (text: string) => void,
   dispatch: (e: MachineEvent) => void,
+  /** call poll when fd is readable (the heartbeat engine watches it) */
+  watch: (fd: number, poll: () => void) => void,
 ): LegacyGuard {
   const log = logger("legacy");
   const listeners: LegacyListener[] = [];
@@ -60,7 +62,7 @@ export function startLegacyGuard(
     },
   );
   if (listeners.length) {
-    guard.start();
+    for (const fd of guard.descriptors) watch(fd, () => guard.poll());
     logger("daemon").info(
       `legacy guard: listening for Heartbeat v1 on UDP ${config.legacy.port} of ${listeners.map((l) => l.ifname).join(", ")}`,
     );

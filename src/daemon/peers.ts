@@ -3,15 +3,18 @@
  * (state_dir/peers.json): its boot generation and its sequence on each link.
  * Handed back to the engine at start, so frames captured before the restart
  * stay replays: a dead peer cannot be made to look alive, nor its old control
- * messages replayed. Saved every SAVE_MS and at every stop: a planned restart
- * leaves no window; after a crash, frames of the last SAVE_MS could be
- * replayed once.
+ * messages replayed. Saved when a peer dies (then its last frame is the
+ * newest there will ever be: none of its frames can be replayed, even after a
+ * crash of this node), at every stop, and every SAVE_MS. While a peer lives,
+ * its fresh frames supersede any replay within a keepalive of a restart. Not
+ * more often: an idle daemon should not wake its JS heap (and with it the
+ * runtime's garbage collector) every few seconds.
  */
 import { join } from "node:path";
 import { openFile, writeAtomic } from "../config/files.ts";
 
 export const PEERS_FILE = "peers.json";
-export const SAVE_MS = 5000;
+export const SAVE_MS = 60_000;
 
 export type Seen = Record<string, { generation: string; seqs: Record<string, string> }>;
 export type Floor = { generation: bigint; seqs: bigint[] } | undefined;

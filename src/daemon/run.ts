@@ -75,6 +75,21 @@ class Daemon implements ControlContext, ReloadContext {
   private readonly startedAt = new Date();
   private readonly wallOffset = Date.now() - performance.now();
   private readonly lostAt = new Map<string, number>();
+  /** What was last accepted from the peers, kept in state_dir (see peers.ts for when). */
+  private saveSeen(): void {
+    const links = this.running?.links;
+    if (!links) return;
+    try {
+      saveFloors(this.config.paths.state_dir, links.seen());
+    } catch (e) {
+      this.log.warn(
+        `cannot keep what was heard from the peers in ${this.config.paths.state_dir}: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  /** frames were dropped (HB_EV_DROPS): log which and why */
+  private onDrops?: () => void;
   private readonly timers: Timer[] = [];
   private readonly stops: (() => void)[] = [];
   private exit: (code: number) => void = () => {};
@@ -92,7 +107,6 @@ class Daemon implements ControlContext, ReloadContext {
       { stop: (sig) => this.onStop(sig), toggleDebug: () => this.toggleDebug() },
       logger("signal"),
     );
-    this.timers.push(setInterval(() => this.signals.poll(), 1000));
     this.sinks.apply(config.log);
     this.history = new History(historyPath(config.paths.state_dir), config.control.history);
   }
@@ -237,11 +251,15 @@ class Daemon implements ControlContext, ReloadContext {
     );
     this.signals.set({ reload: () => this.onHangup(), snapshot: () => this.snapshot() });
     this.startChores(links);
+    // Stray signals and the legacy guard's sockets wake JS through the engine's epoll: no JS timer polls them.
     // The legacy guard: a live (authenticated) Heartbeat v1 node beside us keeps our groups away from its interfaces.
+    const watch = (fd: number, poll: () => void) => links.wakeOn(fd, poll);
+    if (this.signals.wakeFd >= 0) watch(this.signals.wakeFd, () => this.signals.poll());
     this.running.guard = startLegacyGuard(
       this.config,
       (text) => this.record("fault", text, "legacy guard"),
       (e) => this.driver!.dispatch(e),
+      watch,
     );
     const w = startWatchdogs({
       device: this.config.watchdog.device,
@@ -303,7 +321,10 @@ class Daemon implements ControlContext, ReloadContext {
     return {
       start: (onEvent) =>
         nl.start((e) => {
+          // a dead peer's last frame is its newest: kept before anything else, so no crash can lose it
+          if (e.type === "peer" && e.state === "dead") this.saveSeen();
           hbLog.onEvent(e);
+          if (e.type === "drops") this.onDrops?.();
           if (e.type === "peer" && e.state === "dead") this.lostAt.set(e.peer, performance.now());
           // a second sender with a peer's id (a clone) may vanish any moment, leaving its addresses until their lease ends
           if (e.type === "duplicate" && e.peer) this.lostAt.set(e.peer, performance.now());
@@ -351,19 +372,13 @@ class Daemon implements ControlContext, ReloadContext {
     });
   }
 
-  /** What is kept on disk and told in the log while the daemon runs: replay floors, drop counters, auth failures. */
+  /**
+   * What is kept on disk and told in the log while the daemon runs: replay floors (every SAVE_MS, the one
+   * timer of an idle daemon: a crash must not lose more of them), drop counters and auth failures.
+   */
   private startChores(nl: NativeLinks): void {
-    const saveSeen = () => {
-      try {
-        saveFloors(this.config.paths.state_dir, nl.seen());
-      } catch (e) {
-        this.log.warn(
-          `cannot keep what was heard from the peers in ${this.config.paths.state_dir}: ${(e as Error).message}`,
-        );
-      }
-    };
-    this.timers.push(setInterval(saveSeen, SAVE_MS));
-    this.stops.push(saveSeen);
+    this.timers.push(setInterval(() => this.saveSeen(), SAVE_MS));
+    this.stops.push(() => this.saveSeen());
     const dropLog = logger("heartbeat");
     const authWatch = new AuthWatch(
       dropLog,
@@ -371,14 +386,13 @@ class Daemon implements ControlContext, ReloadContext {
       () => performance.now(),
     );
     let counters = nl.counters();
-    this.timers.push(
-      setInterval(() => {
-        const now = nl.counters();
-        reportDrops(dropLog, counters, now);
-        authWatch.check(nl.peerLinks());
-        counters = now;
-      }, 2000),
-    );
+    // the engine says when frames were dropped (at most every 2 s): no timer here
+    this.onDrops = () => {
+      const now = nl.counters();
+      reportDrops(dropLog, counters, now);
+      authWatch.check(nl.peerLinks());
+      counters = now;
+    };
   }
 }
 

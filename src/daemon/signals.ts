@@ -13,7 +13,7 @@
  */
 
 import type { logger } from "../log/log.ts";
-import { guardSignals, realtimeSignals, signalCount } from "../native/shim.ts";
+import { drainSignalWake, guardSignals, realtimeSignals, signalCount, signalWakeFd } from "../native/shim.ts";
 
 export const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT"] as const;
 /** Fatal by default, handled by the runtime when asked: logged and ignored. */
@@ -42,6 +42,7 @@ export class Signals {
   private readonly last = new Map<string, number>();
   private readonly unseen = new Map<string, number>();
   private readonly native: { n: number; name: string; seen: number }[] = [];
+  private flush?: ReturnType<typeof setTimeout>;
 
   constructor(
     private actions: Partial<SignalActions>,
@@ -71,6 +72,16 @@ export class Signals {
     else this.log.warn(`${sig}: ignored: the daemon is still starting`);
   }
 
+  /** Tell the signals held back by the rate limit once it allows: one timer, only while some wait. */
+  private flushLater(ms: number): void {
+    if (this.flush) return;
+    this.flush = setTimeout(() => {
+      this.flush = undefined;
+      this.poll();
+    }, ms);
+    this.flush.unref(); // never what keeps the process alive at exit
+  }
+
   /** A signal with nothing to do: say so, without flooding the log. */
   private stray(sig: string, times = 1): void {
     const t = this.now();
@@ -78,6 +89,7 @@ export class Signals {
     const pending = (this.unseen.get(sig) ?? 0) + times;
     if (prev !== undefined && t - prev < RATE_MS) {
       this.unseen.set(sig, pending);
+      this.flushLater(RATE_MS - (t - prev));
       return;
     }
     this.last.set(sig, t);
@@ -87,8 +99,14 @@ export class Signals {
     );
   }
 
-  /** Signals the shim caught since the last call (run from a timer). */
+  /** The eventfd every guarded signal bumps: the heartbeat engine watches it and calls poll(). */
+  get wakeFd(): number {
+    return signalWakeFd();
+  }
+
+  /** Signals the shim caught since the last call (run when the engine sees the eventfd readable). */
   poll(): void {
+    drainSignalWake();
     for (const s of this.native) {
       const n = signalCount(s.n);
       if (n > s.seen) this.stray(s.name, n - s.seen);

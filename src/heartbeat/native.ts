@@ -5,6 +5,7 @@ import { DROP_REASONS, type HeartbeatEvent, LIVENESS, type LinkCounters, type Li
 
 export class NativeLinks implements Links {
   private readonly engine: Engine;
+  private readonly wakes: (() => void)[] = [];
 
   constructor(private readonly setup: HeartbeatSetup) {
     this.engine = new Engine(setup.spec);
@@ -41,6 +42,8 @@ export class NativeLinks implements Links {
           addresses: new TextDecoder().decode(e.data).split(" "),
           at,
         };
+      case EV.DROPS:
+        return { type: "drops", at };
       case EV.VIP:
         return {
           type: "vip",
@@ -56,8 +59,23 @@ export class NativeLinks implements Links {
 
   start(onEvent: (e: HeartbeatEvent) => void): void {
     this.engine.start((batch) => {
-      for (const raw of batch) onEvent(this.name(raw));
+      for (const raw of batch) {
+        if (raw.type !== EV.WAKE) onEvent(this.name(raw));
+        else {
+          this.engine.wakeAck(raw.arg); // first: what arrives while the callback reads raises a new wake-up
+          this.wakes[raw.arg]?.();
+        }
+      }
     });
+  }
+
+  /**
+   * After start: call onReadable on the JS thread whenever fd becomes readable (the engine's epoll
+   * watches it), so that nothing in JS polls. onReadable must read fd until it is empty.
+   */
+  wakeOn(fd: number, onReadable: () => void): void {
+    this.wakes[this.engine.wakeOn(fd)] = onReadable;
+    onReadable(); // what arrived before the engine watched it
   }
 
   setRecord(record: Uint8Array): void {

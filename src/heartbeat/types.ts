@@ -50,6 +50,8 @@ export type HeartbeatEvent =
   /** Events were lost (queue full); read the state again. */
   | { type: "overflow"; lost: number; at: number }
   | { type: "stopped"; errno: number; at: number }
+  /** frames were dropped since the last one (at most every 2 s; the counters say which) */
+  | { type: "drops"; at: number }
   /** Two live senders claim one node id (a cloned VM): peer, or null for this node's own id; the
    * addresses: the one in use, then the other (for this node: the other only). At most once a second. */
   | { type: "duplicate"; peer: string | null; link: string; addresses: string[]; at: number }

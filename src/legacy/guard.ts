@@ -6,14 +6,18 @@
  * check it is reported, never obeyed; a packet that does not verify is counted
  * as forged and ignored. A node is alive from its first packet until
  * `deadtime` passes without one. Distinct senders are capped, so a flood of
- * names cannot grow memory or the event history. Polls its listeners from the
- * event loop (every 200 ms): nothing here can block the heartbeat.
+ * names cannot grow memory or the event history. Its listeners are read when
+ * the heartbeat engine says they are readable (hb_engine_wake_on), on the
+ * event loop: nothing here can block the heartbeat, and nothing polls. A
+ * timer runs only while a node is alive, for the moment it would go silent.
  */
 import type { LegacyKey } from "../config/schema.ts";
 import { parseLegacy, verifyLegacy } from "./wire.ts";
 
 export interface Listener {
   readonly ifname: string;
+  /** the socket, for the engine to watch */
+  readonly descriptor: number;
   read(): { payload: Uint8Array; from: string } | undefined;
   close(): void;
 }
@@ -44,7 +48,9 @@ export class LegacyGuard {
   /** nodes heard, trusted or not, by "node@ifname" */
   readonly alive = new Map<string, LegacyNode>();
   readonly stats: GuardStats = { packets: 0, bad: 0, forged: 0, capped: 0 };
-  private timer?: ReturnType<typeof setInterval>;
+  private timer?: ReturnType<typeof setTimeout>;
+  /** per poll and listener: a flood is read in slices, the event loop in between */
+  static readonly SLICE = 256;
 
   constructor(
     private readonly listeners: Listener[],
@@ -55,15 +61,21 @@ export class LegacyGuard {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  start(everyMs = 200): void {
-    this.timer = setInterval(() => this.poll(), everyMs);
+  /** The sockets to watch: poll() when one is readable. */
+  get descriptors(): number[] {
+    return this.listeners.map((l) => l.descriptor);
   }
 
-  /** Read what is waiting (bounded), then expire the silent. */
+  /** Read what is waiting (a slice at a time), then expire the silent and set the timer for the next. */
   poll(): void {
     const t = this.now();
+    let more = false;
     for (const l of this.listeners) {
-      for (let i = 0; i < 256; i++) {
+      for (let i = 0; ; i++) {
+        if (i === LegacyGuard.SLICE) {
+          more = true; // the rest on the next turn of the event loop (the engine's wake-up is edge-triggered)
+          break;
+        }
         let d: ReturnType<Listener["read"]>;
         try {
           d = l.read();
@@ -79,6 +91,17 @@ export class LegacyGuard {
         this.alive.delete(key);
         this.onChange(n, false);
       }
+    this.schedule(t, more);
+  }
+
+  /** Poll again: at once when a slice was left unread, else when the first live node would go silent. */
+  private schedule(t: number, more: boolean): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!more && this.alive.size === 0) return;
+    const next = Math.min(...[...this.alive.values()].map((n) => n.lastSeen + this.deadtimeMs + 1));
+    this.timer = setTimeout(() => this.poll(), more ? 0 : Math.max(0, next - t));
+    this.timer.unref();
   }
 
   private take(ifname: string, payload: Uint8Array, from: string, t: number): void {
@@ -116,7 +139,7 @@ export class LegacyGuard {
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     for (const l of this.listeners) l.close();
   }
 }

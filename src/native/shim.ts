@@ -25,6 +25,8 @@ const SYMBOLS = {
   hb_engine_set_send_key: { args: [p, i32], returns: i32 },
   hb_engine_add_peer: { args: [p, i32], returns: i32 },
   hb_engine_set_heard: { args: [p, i32, p, i32], returns: i32 },
+  hb_engine_wake_on: { args: [p, i32], returns: i32 },
+  hb_engine_wake_ack: { args: [p, i32], returns: i32 },
   hb_engine_peer_floor: { args: [p, i32, u64, p, i32], returns: i32 },
   hb_engine_peer_seen: { args: [p, i32, p, i32], returns: i32 },
   hb_engine_add_ether: { args: [p, cstring, p, i32], returns: i32 },
@@ -48,6 +50,8 @@ const SYMBOLS = {
   hb_signal_guard: { args: [i32], returns: i32 },
   hb_write_atomic: { args: [cstring, cstring, p, i32, i32, i32], returns: i32 },
   hb_signal_count: { args: [i32], returns: i32 },
+  hb_signal_wake_fd: { args: [], returns: i32 },
+  hb_signal_wake_drain: { args: [], returns: i32 },
   hb_signal_rt_range: { args: [], returns: i32 },
   hb_engine_stop: { args: [p], returns: i32 },
   hb_engine_free: { args: [p], returns: FFIType.void },
@@ -60,7 +64,7 @@ const SYMBOLS = {
   hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 const SYS_memfd_create = 319n; // x86-64
 const MFD_CLOEXEC = 1;
 
@@ -173,6 +177,14 @@ export function guardSignals(signals: number[]): number[] {
 /** How often a guarded signal arrived. */
 export function signalCount(n: number): number {
   return Math.max(0, sym().hb_signal_count(n));
+}
+/** The eventfd a guarded signal bumps (for the engine to watch), or -1. */
+export function signalWakeFd(): number {
+  return Math.max(-1, sym().hb_signal_wake_fd());
+}
+/** Empty that eventfd, after reading the counts. */
+export function drainSignalWake(): void {
+  sym().hb_signal_wake_drain();
 }
 /** This libc's real-time signal range. */
 export function realtimeSignals(): { min: number; max: number } {
@@ -313,6 +325,10 @@ export class LegacyListener {
   ) {
     this.fd = check(`legacy listener on ${ifname}`, sym().hb_legacy_open(cstr(ifname), port));
   }
+  /** The socket, for the engine to watch (hb_engine_wake_on); -1 once closed. */
+  get descriptor(): number {
+    return this.fd;
+  }
   /** The next datagram waiting (payload and sender), or undefined; never blocks. */
   read(): { payload: Uint8Array; from: string } | undefined {
     if (this.fd < 0) return undefined;
@@ -395,6 +411,8 @@ export const EV = {
   IFACE: 10,
   SCORE: 11,
   DUPLICATE: 12,
+  WAKE: 13,
+  DROPS: 14,
 } as const;
 export const COUNTERS = 14; // HB_CNT_COUNT: 10 drop reasons, tx, tx_err, rx, self
 const BATCH = 64;
@@ -525,6 +543,16 @@ export class Engine {
       }
       if (n < BATCH) return out;
     }
+  }
+
+  /** After start: an HB_EV_WAKE (arg = the returned index) when fd becomes readable; edge-triggered. */
+  wakeOn(fd: number): number {
+    return check("wake on", sym().hb_engine_wake_on(this.h, fd));
+  }
+
+  /** Take the wake-up of index i: the next readiness raises a new one. */
+  wakeAck(i: number): void {
+    if (this.handle) sym().hb_engine_wake_ack(this.handle, i);
   }
 
   setRecord(record: Uint8Array): void {

@@ -1,6 +1,6 @@
 /**
  * make bench: performance figures that unit tests must not assert on.
- * Heartbeat: daemon CPU and RSS (issue 3). Failover: outage, detection and decision -> GARP for hb
+ * Heartbeat: daemon CPU and RSS (issue 3). Idle: CPU and wake-ups by thread next to keepalived (issue 14). Failover: outage, detection and decision -> GARP for hb
  * and keepalived side by side (issue 4). Packet loss: false failovers at 10/30/50 % (issue 6). Floods of
  * forged frames: CPU per frame and the rate a real beat survives. The wake-up floor of this machine
  * is printed first: in a VM every sleep/wake costs tens of microseconds, which
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { benchFailover, printFailover } from "./failover.ts";
 import { benchFlood, printFlood } from "./flood.ts";
 import { benchHeartbeat, printHeartbeat } from "./heartbeat.ts";
+import { benchIdle, printIdle } from "./idle.ts";
 import { benchLoss, printLoss } from "./loss.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -27,6 +28,7 @@ if (cc.exitCode === 0) {
     );
 }
 printHeartbeat(await benchHeartbeat());
+printIdle(await benchIdle());
 printFailover(await benchFailover());
 printLoss(await benchLoss());
 printFlood(await benchFlood());

@@ -329,8 +329,7 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
       expect(old.some((f) => f.slice(24, 28) === "88b5" && f.slice(30, 32) === "02")).toBe(true);
       a.proc.kill("SIGKILL");
       await b.waitLine(/peer node1: (up|late) -> dead/, 2000);
-      // node2 keeps what it last accepted from node1 every 5 s and at every stop
-      if (how === "SIGKILL") await Bun.sleep(5500);
+      // node2 kept what it last accepted from node1 when node1 died: a crash right after loses nothing
       b.proc.kill(how);
       await b.proc.exited;
       const b2 = start(2);

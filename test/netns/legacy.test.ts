@@ -188,7 +188,25 @@ describe.skipIf(Boolean(why))("legacy guard against a real Heartbeat 3.0.6", () 
 
     await stopOld();
     await a.waitLine(/Heartbeat v1 node oldnode on eth0: silent for 3 s: gone/, 10_000);
-    await waitFor("web back on node1", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 50);
+    try {
+      await waitFor("web back on node1", async () => JSON.stringify(await holders(lab)) === "[1]", 5000, 50);
+    } catch (e) {
+      console.log(
+        "A:\n" +
+          a.lines
+            .slice(-25)
+            .map((l) => l.text)
+            .join("\n"),
+      );
+      console.log(
+        "B:\n" +
+          b.lines
+            .slice(-25)
+            .map((l) => l.text)
+            .join("\n"),
+      );
+      throw e;
+    }
   }, 60_000);
 
   test("without the old cluster's key the real Heartbeat is reported, not obeyed: hb keeps web", async () => {

@@ -52,6 +52,7 @@ describe("Heartbeat v1 framing", () => {
 class FakeListener implements Listener {
   readonly queue: { payload: Uint8Array; from: string }[] = [];
   closed = false;
+  readonly descriptor = -1;
   constructor(readonly ifname: string) {}
   read() {
     return this.queue.shift();

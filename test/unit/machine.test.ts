@@ -546,3 +546,38 @@ describe("one-way loss: a peer's heard set counts only after a gap-free grace", 
     ).toHaveLength(1);
   });
 });
+
+describe("a Heartbeat v1 node leaves: every hb node's fault clears at the same moment", () => {
+  const groups = [{ name: "web", preferred: "a", resources: ["ip"] }];
+  /** this node with the old node alive beside it, the peer alive and (by its last record) unable to serve web */
+  const beside = (self: string) => {
+    const c = cfg({ self, groups, groupInterfaces: [["eth0"]], deafGrace: 300 });
+    let s = initialState(c, 0);
+    s.phase = "active";
+    const peer = self === "a" ? "b" : "a";
+    s.peers = { [peer]: { liveness: "up", record: rec("active", [], [0]) } };
+    s = step(c, s, { type: "legacy", node: "old", ifname: "eth0", alive: true }, 1).state;
+    return { c, s };
+  };
+  test("the preferred node takes the group back at once", () => {
+    const { c, s } = beside("a");
+    const r = step(c, s, { type: "legacy", node: "old", ifname: "eth0", alive: false }, 2);
+    expect(r.effects).toContainEqual({ type: "start", group: 0, step: 0 });
+  });
+  test("another node waits until the peers' records can have arrived, and then leaves it to the preferred node", () => {
+    const { c, s } = beside("b");
+    const gone = step(c, s, { type: "legacy", node: "old", ifname: "eth0", alive: false }, 2);
+    // the preferred node's record still says it cannot serve web: without the wait, b would start it too
+    expect(gone.effects.filter((e) => e.type === "start")).toEqual([]);
+    expect(gone.effects).toContainEqual({ type: "timer", timer: { kind: "legacy", ifname: "eth0" }, at: 302 });
+    const told = step(c, gone.state, { type: "record", peer: "a", record: rec("active", [0]) }, 5).state;
+    const after = step(c, told, { type: "timer", timer: { kind: "legacy", ifname: "eth0" } }, 302);
+    expect(after.effects.filter((e) => e.type === "start")).toEqual([]);
+  });
+  test("if the preferred node cannot take it, another node does after the wait", () => {
+    const { c, s } = beside("b");
+    const gone = step(c, s, { type: "legacy", node: "old", ifname: "eth0", alive: false }, 2).state;
+    const after = step(c, gone, { type: "timer", timer: { kind: "legacy", ifname: "eth0" } }, 302);
+    expect(after.effects).toContainEqual({ type: "start", group: 0, step: 0 });
+  });
+});
