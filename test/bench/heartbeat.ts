@@ -5,8 +5,8 @@
  * BENCH_SECONDS shortens the window (default 60).
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { ClusterFiles, configText, startHb } from "../lib/cluster.ts";
-import { Lab, netnsUnavailable } from "../lib/netns.ts";
+import { netnsUnavailable } from "../lib/netns.ts";
+import { withPair } from "./pair.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 /** CPU time of every thread of pid, in seconds (schedstat: nanosecond run time, not 10 ms ticks). */
@@ -41,19 +41,7 @@ export async function benchHeartbeat(): Promise<HeartbeatBench[]> {
     ["1s", "2s", "3s"],
     ["20ms", "60ms", "100ms"],
   ] as const) {
-    const lab = await Lab.create({ nodes: 2, lans: 2 });
-    const files = new ClusterFiles(
-      configText({
-        nodes: 2,
-        timing: { keepalive, warntime, deadtime, initdead: "5s" },
-        links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth1"'],
-      }),
-    );
-    try {
-      const a = startHb(lab, files, 1);
-      const b = startHb(lab, files, 2);
-      await a.waitLine(/peer node2: unknown -> up/, 10_000);
-      await b.waitLine(/peer node1: unknown -> up/, 10_000);
+    await withPair({ keepalive, warntime, deadtime }, async (a, b) => {
       await Bun.sleep(2000); // warm-up: JIT, first allocations
       const pid = a.proc.pid;
       const mark = a.lines.length;
@@ -74,12 +62,7 @@ export async function benchHeartbeat(): Promise<HeartbeatBench[]> {
         anonEnd: status(pid, "RssAnon"),
         falseEvents: a.matching(/-> (late|dead)/, mark).length + b.matching(/-> (late|dead)/).length,
       });
-      await a.stop();
-      await b.stop();
-    } finally {
-      await lab.destroy();
-      files.cleanup();
-    }
+    });
   }
   return results;
 }

@@ -10,8 +10,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ClusterFiles, configText, HbProcess, startHb } from "../lib/cluster.ts";
+import { HbProcess } from "../lib/cluster.ts";
 import { Lab, netnsUnavailable } from "../lib/netns.ts";
+import { withPair } from "./pair.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 35);
@@ -80,28 +81,10 @@ async function measure(what: string, interval: string, pids: () => number[]): Pr
   };
 }
 
-async function hb(keepalive: string, warntime: string, deadtime: string): Promise<IdleRow[]> {
-  const lab = await Lab.create({ nodes: 2, lans: 2 });
-  const files = new ClusterFiles(
-    configText({
-      nodes: 2,
-      timing: { keepalive, warntime, deadtime, initdead: "5s" },
-      links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth1"'],
-    }),
+function hb(keepalive: string, warntime: string, deadtime: string): Promise<IdleRow[]> {
+  return withPair({ keepalive, warntime, deadtime }, (a, b) =>
+    measureBoth(["hb node1", "hb node2"], keepalive, [() => [a.proc.pid], () => [b.proc.pid]]),
   );
-  try {
-    const a = startHb(lab, files, 1);
-    const b = startHb(lab, files, 2);
-    await a.waitLine(/peer node2: unknown -> up/, 10_000);
-    await b.waitLine(/peer node1: unknown -> up/, 10_000);
-    const rows = await measureBoth(["hb node1", "hb node2"], keepalive, [() => [a.proc.pid], () => [b.proc.pid]]);
-    await a.stop();
-    await b.stop();
-    return rows;
-  } finally {
-    await lab.destroy();
-    files.cleanup();
-  }
 }
 
 async function keepalived(advert: number): Promise<IdleRow[]> {
