@@ -11,7 +11,7 @@ TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping
 # bench runs keepalived only inside its own namespaces
 BENCH_TOOLS := keepalived:keepalived
 
-.PHONY: all test unit netns bench demo cts clean toolchain test-toolchain typecheck lint format
+.PHONY: all test unit netns bench demo cts soak clean toolchain test-toolchain typecheck lint format
 all: dist/hb
 
 node_modules/.installed: package.json package-lock.json
@@ -75,6 +75,10 @@ cts: dist/hb test-toolchain
 bench: dist/hb test-toolchain
 	$(call need,$(BENCH_TOOLS))
 	$(BUN) test/bench/run.ts 2>&1 | tee build/bench.txt
+
+# Memory over time (issue 19): SOAK_SECONDS (default 3600), SOAK_KEEPALIVE_MS (default 10), SOAK_SAMPLE (s). Needs root.
+soak: dist/hb test-toolchain
+	$(BUN) test/soak/soak.ts 2>&1 | tee build/soak.txt
 
 clean:
 	rm -rf build dist
