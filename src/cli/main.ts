@@ -10,6 +10,7 @@ import { ConfigError } from "../config/errors.ts";
 import { DEFAULT_CONFIG, loadConfig, systemEnv } from "../config/load.ts";
 import { DEFAULT_SOCKET, NAME_PATTERN } from "../config/names.ts";
 import type { Config } from "../config/schema.ts";
+import { didYouMean } from "../config/validate.ts";
 import { historyPath } from "../control/history.ts";
 import { ControlSocketError } from "../control/server.ts";
 import { StartupError } from "../daemon/errors.ts";
@@ -60,6 +61,13 @@ const seconds = (v: unknown, what: string) => {
   return n;
 };
 
+/** A whole number above 0 given to an option. */
+function count(v: unknown, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new CliError(`${what} must be a positive whole number`, EXIT.USAGE);
+  return n;
+}
+
 function applyLogLevel(o: GlobalOptions, fallback: LogLevel) {
   const level = (o.logLevel ?? fallback) as LogLevel;
   if (!LOG_LEVELS.includes(level))
@@ -97,7 +105,7 @@ function statusCommand(cli: Cli): void {
       if (note) console.error(`hb: ${note}`);
       // the history file outlives the daemon: shown when it is down (none without a config)
       const historyFile = config ? historyPath(config.paths.state_dir) : undefined;
-      return ops.status(socket, { json: o.json, events: Number(o.events), historyFile });
+      return ops.status(socket, { json: o.json, events: count(o.events, "--events"), historyFile });
     });
 }
 
@@ -172,9 +180,7 @@ function queryCommands(cli: Cli): void {
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (o: GlobalOptions & { json?: boolean; limit?: number }) => {
       const ops = await import("./ops.ts");
-      const limit = o.limit === undefined ? undefined : Number(o.limit);
-      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
-        throw new CliError("--limit must be a positive whole number", EXIT.USAGE);
+      const limit = o.limit === undefined ? undefined : count(o.limit, "--limit");
       return ops.history(socketFor(o), { json: o.json, limit });
     });
 }
@@ -225,7 +231,7 @@ function toolCommands(cli: Cli): void {
       const exe = process.execPath;
       if (basename(exe) === "bun")
         console.error("hb: warning: running from source; ExecStart names bun, not an hb binary (use dist/hb)");
-      process.stdout.write(systemdUnit(exe, resolve(o.config), config));
+      process.stdout.write(systemdUnit(exe, resolve(o.config), config, o.node));
       return EXIT.OK;
     });
 
@@ -254,8 +260,18 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`hb ${VERSION}`);
       return EXIT.OK;
     }
-    if (!cli.matchedCommandName && cli.args.length > 0)
-      throw new CliError(`unknown command "${cli.args[0]}" (see hb --help)`, EXIT.USAGE);
+    if (!cli.matchedCommandName && cli.args[0] === "help" && cli.args.length === 1) {
+      cli.outputHelp(); // `hb help`, as people type it
+      return EXIT.OK;
+    }
+    if (!cli.matchedCommandName && cli.args.length > 0) {
+      const known = cli.commands.map((c) => c.name.split(" ")[0]!).filter(Boolean);
+      const guess = didYouMean(String(cli.args[0]), known);
+      throw new CliError(
+        `unknown command "${cli.args[0]}"${guess ? ` (did you mean "${guess}"?)` : ""} (see hb --help)`,
+        EXIT.USAGE,
+      );
+    }
     const rc = await cli.runMatchedCommand();
     return typeof rc === "number" ? rc : EXIT.OK;
   } catch (e) {

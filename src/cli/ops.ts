@@ -50,7 +50,7 @@ export async function status(
     }
     return EXIT.FAILURE;
   }
-  if (o.json) console.log(JSON.stringify(s, null, 2));
+  if (o.json) console.log(JSON.stringify({ ...s, events: s.events.slice(-(o.events ?? 10)) }, null, 2));
   else console.log(renderStatus(s, o.events ?? 10));
   return EXIT.OK;
 }

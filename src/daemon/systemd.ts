@@ -59,7 +59,8 @@ export class Notifier {
 }
 
 /** A unit file for this binary and config (`hb systemd-unit`). */
-export function systemdUnit(exe: string, configPath: string, config: Config): string {
+/** node: the --node it was asked with; the unit passes it on (uname -n may not be that name). */
+export function systemdUnit(exe: string, configPath: string, config: Config, node?: string): string {
   // A stop may run every group's stops (with retries); systemd must not SIGKILL hb in the middle.
   const stops = config.groups.reduce(
     (sum, g) => sum + g.resources.reduce((s, r) => s + (r.kind === "ip" ? 1000 : r.timeout), 0),
@@ -81,7 +82,7 @@ After=network-online.target
 [Service]
 Type=notify
 NotifyAccess=main
-ExecStart=${q(exe)} --config ${q(configPath)}
+ExecStart=${q(exe)} --config ${q(configPath)}${node ? ` --node ${q(node)}` : ""}
 ExecReload=${q(exe)} reload --config ${q(configPath)}
 # hb pings the watchdog from its event loop: a hung daemon is restarted
 WatchdogSec=10s

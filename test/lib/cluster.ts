@@ -7,7 +7,8 @@ import type { Subprocess } from "bun";
 import { request } from "../../src/control/client.ts";
 import type { Lab } from "./netns.ts";
 
-export const HB = join(import.meta.dir, "../../dist/hb");
+/** The binary under test; HB_BIN points a long run (make soak) at a copy, so that dist/hb can be rebuilt meanwhile. */
+export const HB = process.env.HB_BIN ?? join(import.meta.dir, "../../dist/hb");
 
 export interface ClusterOptions {
   nodes: number;

@@ -566,8 +566,10 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     });
     const huge = await talk(Buffer.alloc(10 * 1024 * 1024, "a"));
     expect(JSON.parse(huge.split("\n")[0]!)).toMatchObject({ ok: false, error: { code: "too_large" } });
-    // while the silent one is still connected, status works
-    expect((await hb(1, ["status", "--json"])).code).toBe(0);
+    // while the silent one is still connected, status works; --events bounds the events in JSON too
+    const two = await hb(1, ["status", "--json", "--events", "2"]);
+    expect(two.code).toBe(0);
+    expect(JSON.parse(two.stdout).events).toHaveLength(2);
     const many = await Promise.all(Array.from({ length: 100 }, () => talk('{"v":1,"cmd":"status"}\n', 15_000)));
     const answers = many.map((m) => JSON.parse(m.split("\n")[0]!));
     const served = answers.filter((x) => x.ok).length;

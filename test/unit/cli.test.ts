@@ -48,6 +48,28 @@ describe("hb CLI", () => {
     expect(r.code).toBe(2);
     expect(r.err).toBe('hb: unknown command "frobnicate" (see hb --help)\n');
   });
+  test("a mistyped command gets a guess; hb help is hb --help; counts must be whole numbers", () => {
+    const r = hb(["stauts"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('hb: unknown command "stauts" (did you mean "status"?) (see hb --help)\n');
+    const help = hb(["help"]);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("Run the daemon in the foreground");
+    for (const args of [
+      ["status", "--events", "abc"],
+      ["status", "--events", "0"],
+      ["history", "--limit", "1.5"],
+    ]) {
+      const bad = hb([...args, "--socket", join(dir, "none.sock")]);
+      expect(bad.code).toBe(2);
+      expect(bad.err).toContain("must be a positive whole number");
+    }
+  });
+  test("systemd-unit passes --node on: the unit starts as that node whatever uname -n says", () => {
+    const r = hb(["systemd-unit", "--config", join(dir, "ha.toml"), "--node", "node2"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ExecStart=\S+ --config \S+ --node node2$/m);
+  });
   test("an unknown option exits 2 with a clear message", () => {
     for (const args of [["--frob"], ["check", "--frob"]]) {
       const r = hb(args);
