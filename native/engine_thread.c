@@ -120,10 +120,13 @@ void *engine_thread(void *arg) {
       pthread_mutex_unlock(&e->mu);
       if (next_send > now + e->keepalive) next_send = now + e->keepalive;
     }
-    /* Awake anyway for a peer's frame and our beat is due within a quarter keepalive: send now.
-     * The nodes fall into step and share wake-ups (each costs far more than the work, in a VM).
-     * Sending early never makes a beat late; intervals stay within [0.75, 1] x keepalive. */
-    int due = now >= next_send || (heard && next_send - now <= e->keepalive / 4);
+    /* Awake anyway for a peer's frame and our beat is due within half a keepalive: send now. Whatever
+     * their phases, one of two nodes is within half a keepalive of the other's beat, so the nodes fall
+     * into step in one interval and share wake-ups (each costs far more than the work, in a VM): the
+     * one that sends first wakes on its timer, the other on its beat only. Sending early never makes
+     * a beat late; intervals stay within [0.5, 1] x keepalive (and just above it, see below). */
+    int early = heard && now < next_send && next_send - now <= e->keepalive / 2;
+    int due = now >= next_send || early;
     /* a changed record goes out at once, in an extra beat that leaves the schedule as it was */
     int record_new = __atomic_load_n(&e->record_new, __ATOMIC_ACQUIRE); /* no lock on every wake-up */
     if (due || record_new) {
@@ -135,7 +138,12 @@ void *engine_thread(void *arg) {
       report_local(e, now);
     }
     if (due) {
-      next_send = now >= next_send ? next_send + e->keepalive : now + e->keepalive;
+      /* after an early beat, the next is due a little more than keepalive later, so that the peer's
+       * next beat (one keepalive after its last) comes first again and keeps the step; never later
+       * than halfway to warntime, so no peer ever sees it late */
+      int64_t slack = e->keepalive / 16;
+      if (slack > (e->warntime - e->keepalive) / 2) slack = (e->warntime - e->keepalive) / 2;
+      next_send = early ? now + e->keepalive + slack : next_send + e->keepalive;
       if (next_send <= now) next_send = now + e->keepalive; /* after a stall: no burst of beats */
       serial_retry(e, now);
     }
