@@ -57,7 +57,7 @@ export async function status(
 
 export async function history(socket: string, o: { json?: boolean; limit?: number }): Promise<number> {
   const h = (await ask(socket, { cmd: "history", ...(o.limit ? { limit: o.limit } : {}) })) as HistoryEntry[];
-  if (o.json) console.log(JSON.stringify(h, null, 2));
+  if (o.json) console.log(JSON.stringify({ schema: "hb.history/1", events: h }, null, 2));
   else for (const e of h) console.log(`${e.time}  ${e.kind.padEnd(7)}  ${e.text}${e.cause ? `  [${e.cause}]` : ""}`);
   return EXIT.OK;
 }

@@ -247,7 +247,8 @@ export interface StatusSources {
 
 type NodeStatus = Status["node"];
 const groupName = (x: StatusSources) => (gi: number) => x.cfg.groups[gi]?.name ?? `#${gi}`;
-const ageOf = (x: StatusSources) => (t: number) => (t > 0 ? Math.max(0, x.nowMono - t) : null);
+/** whole milliseconds: an age is not more precise than the clocks behind it */
+const ageOf = (x: StatusSources) => (t: number) => (t > 0 ? Math.round(Math.max(0, x.nowMono - t)) : null);
 
 function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeStatus {
   const { config, state: s, cfg } = x;
@@ -258,7 +259,7 @@ function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeS
     state: s.phase,
     since: x.wall(s.since).toISOString(),
     pid: process.pid,
-    uptime_s: (Date.now() - x.startedAt.getTime()) / 1000,
+    uptime_s: Math.round((Date.now() - x.startedAt.getTime()) / 1000),
     ...memory(),
     config: config.file,
     generation: String(x.generation),

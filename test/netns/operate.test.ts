@@ -416,7 +416,8 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     await a2.waitLine(/control socket/, 5000);
     const r = await hb(1, ["history", "--json"]);
     expect(r.code).toBe(0);
-    const h = JSON.parse(r.stdout) as { text: string }[];
+    const { schema, events: h } = JSON.parse(r.stdout) as { schema: string; events: { text: string }[] };
+    expect(schema).toBe("hb.history/1");
     expect(h.length).toBeLessThanOrEqual(10);
     expect(h.some((e) => /^hb stopped \(exit 0\)/.test(e.text))).toBe(true);
     expect(h.some((e) => /hb .* started/.test(e.text))).toBe(true);
