@@ -4,7 +4,7 @@
  *
  * Schema "hb.status/1" (fields are only ever added within a version):
  *   schema, version (hb), time (ISO 8601, wall clock of the daemon)
- *   node     { name, id, state: waiting|active|standby|leaving|done, since, pid, uptime_s, rss_bytes, js_heap_bytes, config, generation, yields[],
+ *   node     { name, id, state: waiting|active|standby|leaving|done, since, initdead_left_ms (waiting only), pid, uptime_s, rss_bytes, js_heap_bytes, config, generation, yields[],
  *              score (uplink score in effect, 0..100), score_measured (last measured, null without targets),
  *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer) }
  *   fencing[] { peer, state: running|failed|done, attempts, since, error }
@@ -89,6 +89,8 @@ export interface Status {
     id: number;
     state: string;
     since: string;
+    /** while waiting for the peers at start: ms until it decides alone (absent from older daemons) */
+    initdead_left_ms?: number | null;
     pid: number;
     uptime_s: number;
     config: string;
@@ -164,6 +166,8 @@ function nodeLines(s: Status): string[] {
   const out = [
     `Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`,
   ];
+  if (typeof n.initdead_left_ms === "number")
+    out.push(`  waiting for every peer: it decides alone in ${(n.initdead_left_ms / 1000).toFixed(1)} s (initdead)`);
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);
   if (n.score_measured !== null)
     out.push(

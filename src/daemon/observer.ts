@@ -258,6 +258,9 @@ function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeS
     id: self.id,
     state: s.phase,
     since: x.wall(s.since).toISOString(),
+    // while waiting for its peers: when it decides alone (machine clock: performance.now, like since)
+    initdead_left_ms:
+      s.phase === "waiting" ? Math.max(0, Math.round(s.since + cfg.initdead - performance.now())) : null,
     pid: process.pid,
     uptime_s: Math.round((Date.now() - x.startedAt.getTime()) / 1000),
     ...memory(),

@@ -408,6 +408,35 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(Bun.spawnSync(["promtool", "check", "metrics"], { stdin: Buffer.from(t2) }).exitCode).toBe(0);
   }, 40_000);
 
+  test("--wait on a terminal says every second what it still waits for", async () => {
+    files = new ClusterFiles(config(scripts, "", { script: "hang", timeout: "10s" }));
+    const a = start(1);
+    const b = start(2);
+    await a.waitLine(/group web: stopped -> starting/, 8000);
+    await b.waitLine(/node node2: waiting -> active/, 8000);
+    // script(1) gives the command a terminal; stdout and stderr both come out of it
+    const cmd = `${HB} takeover web --wait --timeout 2.5 --socket ${files.socket(1)}`;
+    const r = await run(["script", "-qec", cmd, "/dev/null"], 15_000);
+    expect(r.code).toBe(1);
+    expect(r.stdout.match(/waiting: web starting here, on node1/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    expect(r.stdout).toContain("timed out after 2.5 s waiting");
+  });
+
+  test("alone at start, hb status says how long until it decides without its peers (initdead)", async () => {
+    files = new ClusterFiles(
+      config(scripts, "", { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "20s" } }),
+    );
+    const a = start(1);
+    await a.waitLine(/control socket/, 5000);
+    const st = await statusOf(1);
+    expect(st.node.state).toBe("waiting");
+    expect(st.node.initdead_left_ms).toBeGreaterThan(10_000);
+    expect(st.node.initdead_left_ms).toBeLessThanOrEqual(20_000);
+    expect((await hb(1, ["status"])).stdout).toMatch(
+      /waiting for every peer: it decides alone in 1\d\.\d s \(initdead\)/,
+    );
+  });
+
   test("history survives a restart; the file stays bounded", async () => {
     const [a] = await cluster("\n[control]\nhistory = 10\n");
     await a.stop();
