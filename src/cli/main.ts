@@ -156,6 +156,16 @@ function controlCommands(cli: Cli): void {
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
     .action(async (o: GlobalOptions) => {
       const ops = await import("./ops.ts");
+      // the daemon re-reads this same file: with errors in it, say where, and do not ask
+      try {
+        load(o);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        throw new CliError(
+          `${e.message}\nthe config has errors: the daemon was not asked to reload (nothing changed)`,
+          EXIT.FAILURE,
+        );
+      }
       return ops.reload(socketFor(o));
     });
 }

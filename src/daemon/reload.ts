@@ -11,6 +11,7 @@
  * paths.state_dir, and any change to an existing group (its index is carried
  * in every heartbeat record, and its resources may be running).
  */
+import { formatDuration } from "../config/duration.ts";
 import type { Config } from "../config/schema.ts";
 import { fail, type Response, success } from "../control/protocol.ts";
 
@@ -23,15 +24,45 @@ const same = (a: unknown, b: unknown) =>
   JSON.stringify(a, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)) ===
   JSON.stringify(b, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
 
+/** Keys whose values are durations in milliseconds: shown as the config writes them ("500ms", "2s"). */
+const DURATIONS =
+  /^(timing\.|resources\.failure_hold|addresses\.|uplink\.(interval|timeout|hold_down)|fencing\.(timeout|backoff)|watchdog\.interval|legacy\.deadtime)/;
+/** Where secrets live: their paths are named, their values never. */
+const SECRET = /(^|\.)(key|secret)(\[|\.|$)/;
+
+function show(path: string, v: unknown): string {
+  if (typeof v === "number" && DURATIONS.test(path)) return formatDuration(v);
+  return JSON.stringify(v, (_, x) => (x instanceof Uint8Array ? "(bytes)" : x)) ?? "absent";
+}
+
+/** The leaf keys that differ between a and b, as "path: old -> new" (at most `max` of them). */
+function differences(path: string, a: unknown, b: unknown, max = 3): string[] {
+  if (same(a, b)) return [];
+  const isObj = (x: unknown) => typeof x === "object" && x !== null && !(x instanceof Uint8Array);
+  if (!isObj(a) || !isObj(b) || Array.isArray(a) !== Array.isArray(b))
+    return [SECRET.test(path) ? `${path} changed` : `${path}: ${show(path, a)} -> ${show(path, b)}`];
+  const keys = [...new Set([...Object.keys(a as object), ...Object.keys(b as object)])];
+  const out: string[] = [];
+  for (const k of keys) {
+    const sub = Array.isArray(a) ? `${path}[${k}]` : `${path}.${k}`;
+    out.push(
+      ...differences(sub, (a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], max - out.length),
+    );
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
 export function planReload(cur: Config, next: Config): ReloadPlan {
   const changes: string[] = [];
   const refused: string[] = [];
   const RESTART = "restart hb to change it (one node at a time)";
   const live = (path: string, a: unknown, b: unknown) => {
-    if (!same(a, b)) changes.push(`${path}: ${JSON.stringify(a)} -> ${JSON.stringify(b)}`);
+    if (!same(a, b)) changes.push(`${path}: ${show(path, a)} -> ${show(path, b)}`);
   };
   const fixed = (path: string, a: unknown, b: unknown, why = RESTART) => {
-    if (!same(a, b)) refused.push(`${path} changed: ${why}`);
+    const d = differences(path, a, b);
+    if (d.length) refused.push(`${d.join("; ")}: ${why}`);
   };
 
   fixed("cluster.name", cur.cluster.name, next.cluster.name);

@@ -65,6 +65,14 @@ describe("hb CLI", () => {
       expect(bad.err).toContain("must be a positive whole number");
     }
   });
+  test("reload with a broken config names file:line and does not ask the daemon", () => {
+    const bad = join(dir, "bad.toml");
+    writeFileSync(bad, '[cluster]\nname = "x"\nbogus = 1\n', { mode: 0o600 });
+    const r = hb(["reload", "--config", bad, "--socket", join(dir, "none.sock")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${bad}:3:1: cluster.bogus: unknown key "bogus"`);
+    expect(r.err).toContain("the daemon was not asked to reload (nothing changed)");
+  });
   test("systemd-unit passes --node on: the unit starts as that node whatever uname -n says", () => {
     const r = hb(["systemd-unit", "--config", join(dir, "ha.toml"), "--node", "node2"]);
     expect(r.code).toBe(0);

@@ -488,7 +488,7 @@ describe("reload plans are all or nothing", () => {
     );
     expect(p.refused).toEqual([]);
     expect(p.changes).toEqual([
-      "timing.keepalive: 100 -> 50",
+      "timing.keepalive: 100ms -> 50ms",
       'log.level: "info" -> "debug"',
       "group db added (preferred n2)",
     ]);
@@ -505,8 +505,8 @@ describe("reload plans are all or nothing", () => {
       ),
     );
     expect(p.refused).toEqual([
-      "auth changed: restart hb to change keys (list the new key beside the old one first, so nodes with either agree)",
-      "link changed: restart hb to change it (one node at a time)",
+      "auth.keys[0].secret changed: restart hb to change keys (list the new key beside the old one first, so nodes with either agree)",
+      'link[0].interface: "eth0" -> "eth1"; link[0].name: "udp:eth0" -> "udp:eth1": restart hb to change it (one node at a time)',
       "group web changed: its resources may be running; restart hb to change it (one node at a time)",
     ]);
   });
@@ -519,9 +519,9 @@ describe("reload plans are all or nothing", () => {
       ),
     );
     expect(p.refused).toEqual([
-      "uplink changed: restart hb to change it (one node at a time)",
-      "fencing changed: restart hb to change it (one node at a time)",
-      "watchdog changed: restart hb to change it (one node at a time)",
+      'uplink.targets[0]: absent -> "198.51.100.1": restart hb to change it (one node at a time)',
+      'fencing.method: "none" -> "command"; fencing.command[0]: absent -> "/bin/fence": restart hb to change it (one node at a time)',
+      'watchdog.device: absent -> "/dev/watchdog": restart hb to change it (one node at a time)',
     ]);
   });
   test("a removed group or one inserted before the others: refused", () => {
