@@ -89,13 +89,24 @@ const toSinks = {
   },
 };
 
+const COLOR: Record<string, string> = { ERROR: "31", WARN: "33", DEBUG: "90", TRACE: "90" };
+
+/** On a terminal: the local time of day, the level in colour, the line. Same words as the log file. */
+export function terminalLine(obj: Pick<LogObject, "type" | "tag" | "args" | "date">): string {
+  const d = obj.date;
+  const time = `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+  const line = plainLine(obj, false);
+  const label = line.slice(0, line.indexOf(" "));
+  const color = COLOR[label];
+  return `\x1b[90m${time}\x1b[0m ${color ? `\x1b[${color}m${label}\x1b[0m` : label}${line.slice(label.length)}`;
+}
+
 function make(level: LogLevel): ConsolaInstance {
-  const fancy = Boolean(process.stderr.isTTY);
-  if (fancy) {
-    const c = createConsola({ level: CONSOLA_LEVEL[level], stderr: process.stderr, stdout: process.stderr });
-    c.addReporter(toSinks);
-    return c;
-  }
+  if (process.stderr.isTTY)
+    return createConsola({
+      level: CONSOLA_LEVEL[level],
+      reporters: [{ log: (obj) => process.stderr.write(`${terminalLine(obj)}\n`) }, toSinks],
+    });
   const stamp = !process.env.JOURNAL_STREAM;
   return createConsola({
     level: CONSOLA_LEVEL[level],

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { History } from "../../src/control/history.ts";
-import { plainLine, printable } from "../../src/log/log.ts";
+import { plainLine, printable, terminalLine } from "../../src/log/log.ts";
 
 const date = new Date("2026-01-02T03:04:05.678Z");
 
@@ -28,4 +28,10 @@ test("text from outside cannot reach a terminal or a log as control characters",
   expect(line).toBe("INFO [script:web] started \\x1b]0;owned\\x07");
   const h = new History(undefined, 10);
   expect(h.add("fault", "node \x1bX", "cause \x00").text).toBe("node \\x1bX");
+});
+
+test("on a terminal a line starts with the time of day, the level in colour, the same words as the file", () => {
+  const date = new Date(2026, 11, 1, 9, 5, 7, 42);
+  const line = terminalLine({ type: "warn", tag: "heartbeat", args: ["peer node2: up -> late"], date });
+  expect(line).toBe("\u001b[90m09:05:07.042\u001b[0m \u001b[33mWARN\u001b[0m [heartbeat] peer node2: up -> late");
 });
