@@ -85,7 +85,7 @@ export function linksContract(name: string, make: () => Promise<World>, skip?: s
       expect(states(seen)).toEqual(["up", "late", "dead"]);
       expect(seen[1]!.gapMs).toBeGreaterThanOrEqual(TIMING.warntime);
       expect(seen[2]!.gapMs).toBeGreaterThanOrEqual(TIMING.deadtime);
-      expect(seen[2]!.at - seen[1]!.at).toBeGreaterThanOrEqual(TIMING.deadtime - TIMING.warntime - 1);
+      // (not the time between the two: a loaded machine may wake late for warntime and on time for deadtime)
       await w.block("node1", "node2", "all", false);
       await w.block("node2", "node1", "all", false);
       await w.wait(6 * TIMING.keepalive);
