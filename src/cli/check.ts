@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { formatDuration } from "../config/duration.ts";
 import type { Config, LinkConfig, ResourceConfig } from "../config/schema.ts";
-import { CHILD_ENV, findScript } from "../resources/runner.ts";
+import { CHILD_ENV } from "../resources/exec.ts";
+import { findScript } from "../resources/runner.ts";
 
 const link = (l: LinkConfig): string => {
   switch (l.kind) {

@@ -56,6 +56,10 @@ export function describeEvent(e: MachineEvent, cfg: MachineConfig): string {
       return `fence of ${e.peer} ${e.ok ? "succeeded" : `failed: ${e.error ?? ""}`}`;
     case "legacy":
       return `Heartbeat node ${e.node} ${e.alive ? "heard" : "silent"} on ${e.ifname}`;
+    case "monitor":
+      return `monitor of ${cfg.groups[e.group]?.resources[e.step] ?? "a resource"} ${e.ok ? "passes again" : `failed: ${e.detail ?? ""}`}`;
+    case "health":
+      return e.ok ? "health check passes again" : `health check failed: ${e.detail ?? ""}`;
   }
 }
 

@@ -1,6 +1,8 @@
 /** What each event does to the state, one handler per event type (the ownership rule then runs in step()). */
+
+import { formatDuration } from "../config/duration.ts";
 import { command } from "./commands.ts";
-import { alive, type ControlMsg, type MachineEvent, newer, newGroup, type TimerName } from "./state.ts";
+import { alive, type ControlMsg, effectiveScore, type MachineEvent, newer, newGroup, type TimerName } from "./state.ts";
 import type { Stepper } from "./stepper.ts";
 
 type Of<T extends MachineEvent["type"]> = Extract<MachineEvent, { type: T }>;
@@ -139,12 +141,62 @@ function onStartDone(t: Stepper, e: Of<"done">): void {
     }
     return;
   }
-  const until = t.now + t.cfg.failureHold;
   t.log.push(`group ${t.name(e.group)}: resource ${res[e.step]} failed to start: ${e.error ?? "error"}`);
   g.started = e.step + 1; // the failed one is stopped too, in case it half-started
-  t.stopGroup(e.group, `${res[e.step]} failed to start`, "failed", true);
-  t.s.groups[e.group]!.until = until;
-  t.timer({ kind: "hold", group: e.group }, until);
+  failHere(t, e.group, `${res[e.step]} failed to start`);
+}
+
+/** Stop the group, release it, and keep it away from this node for failure_hold (a peer may take it). */
+function failHere(t: Stepper, gi: number, reason: string): void {
+  const until = t.now + t.cfg.failureHold;
+  t.stopGroup(gi, reason, "failed", true);
+  t.s.groups[gi]!.until = until;
+  t.timer({ kind: "hold", group: gi }, until);
+}
+
+const DEFAULT_MAX_RESTARTS = 3;
+const DEFAULT_RESTART_WINDOW = 900_000;
+
+/** A monitor crossed its threshold: recovered is news only; failed is acted on by the group's on_fail. */
+function onMonitor(t: Stepper, e: Of<"monitor">): void {
+  const { s, now } = t;
+  const g = s.groups[e.group];
+  const gc = t.cfg.groups[e.group];
+  // a verdict about a group that no longer runs here (it was stopped meanwhile) is stale
+  if (!g || !gc || g.phase !== "running" || e.step >= gc.resources.length) return;
+  const what = gc.resources[e.step]!;
+  if (e.ok) {
+    t.log.push(`group ${t.name(e.group)}: resource ${what} passes its monitor again`);
+    return;
+  }
+  const why = `${what} failed its monitor (${e.detail ?? "failed"})`;
+  const policy = gc.onFail ?? "restart";
+  if (policy === "ignore") {
+    t.log.push(`group ${t.name(e.group)}: ${why}; on_fail = ignore: reported only`);
+    return;
+  }
+  const max = gc.maxRestarts ?? DEFAULT_MAX_RESTARTS;
+  const window = gc.restartWindow ?? DEFAULT_RESTART_WINDOW;
+  g.restarts = g.restarts.filter((at) => at > now - window);
+  if (policy === "restart" && g.restarts.length < max) {
+    g.restarts.push(now);
+    t.restartGroup(e.group, e.step, `${why}: restart ${g.restarts.length} of ${max} within ${formatDuration(window)}`);
+    return;
+  }
+  const used = policy === "restart" ? `${max} restarts within ${formatDuration(window)} used up` : "on_fail = failover";
+  failHere(t, e.group, `${why}; ${used}: failing over`);
+}
+
+/** The node health check crossed its threshold: the score this node offers drops by the penalty, or comes back. */
+function onHealth(t: Stepper, e: Of<"health">): void {
+  const penalty = e.ok ? 0 : (t.cfg.healthPenalty ?? 50);
+  if ((t.s.penalty ?? 0) === penalty) return;
+  t.s.penalty = penalty;
+  t.log.push(
+    e.ok
+      ? `node ${t.cfg.self}: health check passes again: score ${effectiveScore(t.s)}`
+      : `node ${t.cfg.self}: health check failed (${e.detail ?? "failed"}): score lowered by ${penalty} to ${effectiveScore(t.s)}`,
+  );
 }
 
 /** A stop failed more often than stop_retries allows: the stop policy decides. */
@@ -171,13 +223,20 @@ function onStopDone(t: Stepper, e: Of<"done">): void {
     );
     t.effects.push({ type: "stop", group: e.group, step: e.step });
   } else if (!e.ok) stopFailed(t, e, what);
-  else if (e.step > 0) {
+  else if (e.step === g.floor && g.after === "restart" && t.s.phase === "active") {
+    t.setGroup(e.group, "starting", "restarting in place", { step: e.step, started: e.step, stopAttempts: 0 });
+    t.effects.push({ type: "start", group: e.group, step: e.step });
+  } else if (e.step > g.floor || (e.step > 0 && g.after === "restart")) {
+    // (a restart whose node is leaving meanwhile stops the rest too, and releases it)
+    if (g.after === "restart" && t.s.phase !== "active")
+      Object.assign(g, { after: "stopped", floor: 0, announce: true });
     g.step = e.step - 1;
     g.stopAttempts = 0;
     t.effects.push({ type: "stop", group: e.group, step: g.step });
   } else {
-    const after = g.after;
-    t.setGroup(e.group, after, after === "failed" ? "start failed; resources stopped" : "all resources stopped", {
+    const after = g.after === "restart" ? "stopped" : g.after;
+    if (g.after === "restart") g.announce = true;
+    t.setGroup(e.group, after, after === "failed" ? "resources stopped after a failure" : "all resources stopped", {
       started: 0,
       until: after === "failed" ? g.until : undefined,
     });
@@ -272,6 +331,8 @@ export const HANDLERS: Handlers = {
   },
   fenced: onFenced,
   legacy: onLegacy,
+  monitor: onMonitor,
+  health: onHealth,
   reload(t) {
     while (t.s.groups.length < t.cfg.groups.length) {
       t.log.push(`group ${t.name(t.s.groups.length)}: added by a config reload`);

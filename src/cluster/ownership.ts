@@ -4,7 +4,7 @@
  */
 
 import type { StateRecord } from "./record.ts";
-import { alive, type MachineConfig, type MachineState, nodeState, selfHolds } from "./state.ts";
+import { alive, effectiveScore, type MachineConfig, type MachineState, nodeState, selfHolds } from "./state.ts";
 
 /** Every node that holds group gi now: this one by its phase, peers by their records (alive ones only). */
 export function holdersOf(s: MachineState, self: string, gi: number): string[] {
@@ -28,7 +28,7 @@ export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
     .filter((i) => i >= 0);
   return {
     state: nodeState(s),
-    score: s.score,
+    score: effectiveScore(s),
     groups,
     failed,
     yields: [...s.yields].sort((a, b) => a - b),
@@ -93,7 +93,7 @@ export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now
   if (cands.length === 0) return undefined;
   if (cfg.uplink) {
     // uplink arbitration: only the candidates that reach the most ping targets
-    const score = (n: string) => (n === cfg.self ? s.score : (s.peers[n]?.record?.score ?? 100));
+    const score = (n: string) => (n === cfg.self ? effectiveScore(s) : (s.peers[n]?.record?.score ?? 100));
     const best = Math.max(...cands.map(score));
     cands = cands.filter((n) => score(n) === best);
   }

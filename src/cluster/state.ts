@@ -8,7 +8,15 @@ export type NodePhase = "waiting" | "active" | "standby" | "leaving" | "done";
 export interface MachineConfig {
   self: string;
   nodes: { name: string; id: number }[];
-  groups: { name: string; preferred: string; resources: string[] }[];
+  groups: {
+    name: string;
+    preferred: string;
+    resources: string[];
+    /** when a monitor counts as failed (default restart), restarts allowed within the window (default 3 in 15 min) */
+    onFail?: "restart" | "failover" | "ignore";
+    maxRestarts?: number;
+    restartWindow?: number;
+  }[];
   autoFailback: boolean;
   /** ms to wait at start for every peer before acting alone */
   initdead: number;
@@ -19,8 +27,10 @@ export interface MachineConfig {
   stopPolicy: "block" | "reboot";
   /** interfaces each group's addresses live on (by group index): no carrier there, no group here */
   groupInterfaces?: string[][];
-  /** ping targets configured: scores count in the ownership rule */
+  /** ping targets or a health check configured: scores count in the ownership rule */
   uplink?: boolean;
+  /** what a failed health check takes from this node's score */
+  healthPenalty?: number;
   /** ms a new uplink score must last before it counts */
   scoreHold?: number;
   /** release everything when no ping target and no peer answers */
@@ -54,8 +64,12 @@ export interface GroupState {
   started: number;
   /** failed: until when (start failure), or undefined = blocked until cleared (stop failure) */
   until?: number;
-  /** after stopping: where we go */
-  after: "stopped" | "failed";
+  /** after stopping: where we go (restart: start again from `floor`, the resource whose monitor failed) */
+  after: "stopped" | "failed" | "restart";
+  /** the lowest resource a stop goes down to (0, or the failed one when restarting in place) */
+  floor: number;
+  /** when monitor failures restarted it in place (monotonic ms), within the restart window */
+  restarts: number[];
   stopAttempts: number;
   /** stopping because the node is leaving / handing over: tell the peers when done */
   announce: boolean;
@@ -89,6 +103,8 @@ export interface MachineState {
   legacyLeft?: string[];
   /** uplink score in effect (0..100) and one waiting out the hold-down */
   score: number;
+  /** taken from the score while the health check fails (0: healthy) */
+  penalty?: number;
   pendingScore?: number;
   /** fencing of dead peers, by name */
   fence: Record<string, FenceState>;
@@ -134,7 +150,11 @@ export type MachineEvent =
   /** a Heartbeat v1 node is heard (alive) on an interface, or no longer */
   | { type: "legacy"; node: string; ifname: string; alive: boolean }
   /** the config was reloaded (cfg may have new groups at the end) */
-  | { type: "reload" };
+  | { type: "reload" }
+  /** a resource's monitor crossed its threshold (ok false: failed; true: recovered) */
+  | { type: "monitor"; group: number; step: number; ok: boolean; detail?: string }
+  /** the node health check crossed its threshold */
+  | { type: "health"; ok: boolean; detail?: string };
 
 export type Effect =
   | { type: "start"; group: number; step: number }
@@ -151,7 +171,9 @@ export type Effect =
   /** remember node standby across restarts */
   | { type: "persist"; standby: boolean }
   /** run the fence command against a dead peer */
-  | { type: "fence"; peer: string };
+  | { type: "fence"; peer: string }
+  /** watch the group's resources (it runs here now), or stop watching them */
+  | { type: "monitor"; group: number; on: boolean };
 
 export interface StepResult {
   state: MachineState;
@@ -220,6 +242,8 @@ export const newGroup = (now: number): GroupState => ({
   step: 0,
   started: 0,
   after: "stopped",
+  floor: 0,
+  restarts: [],
   stopAttempts: 0,
   announce: false,
 });
@@ -235,6 +259,9 @@ export function selfHolds(g: GroupState): boolean {
     (g.phase === "failed" && g.until === undefined)
   );
 }
+
+/** The score this node offers: the uplink score in effect, less the health penalty. */
+export const effectiveScore = (s: MachineState) => Math.max(0, s.score - (s.penalty ?? 0));
 
 export function nodeState(s: MachineState): NodeState {
   if (s.phase === "waiting") return "starting";

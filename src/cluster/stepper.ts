@@ -32,6 +32,9 @@ export class Stepper {
   setGroup(gi: number, phase: GroupPhase, reason: string, patch: Partial<GroupState> = {}) {
     const g = this.s.groups[gi]!;
     if (g.phase !== phase) this.log.push(`group ${this.name(gi)}: ${g.phase} -> ${phase} (${reason})`);
+    // its resources are watched exactly while it runs here
+    if ((g.phase === "running") !== (phase === "running"))
+      this.effects.push({ type: "monitor", group: gi, on: phase === "running" });
     Object.assign(g, patch, { phase, since: g.phase === phase ? g.since : this.now, reason });
   }
 
@@ -44,7 +47,14 @@ export class Stepper {
   }
 
   startGroup(gi: number, reason: string) {
-    this.setGroup(gi, "starting", reason, { step: 0, started: 0, stopAttempts: 0, announce: false, until: undefined });
+    this.setGroup(gi, "starting", reason, {
+      step: 0,
+      started: 0,
+      stopAttempts: 0,
+      announce: false,
+      until: undefined,
+      floor: 0,
+    });
     this.effects.push({ type: "start", group: gi, step: 0 });
   }
 
@@ -57,7 +67,21 @@ export class Stepper {
       if (announce) this.effects.push({ type: "control", msg: { kind: "released", group: gi } });
       return;
     }
-    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, after, announce, stopAttempts: 0 });
+    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, after, announce, stopAttempts: 0, floor: 0 });
+    this.effects.push({ type: "stop", group: gi, step: top - 1 });
+  }
+
+  /** A running group's resources from `from` up are stopped (last first) and started again, in place. */
+  restartGroup(gi: number, from: number, reason: string) {
+    const top = this.cfg.groups[gi]!.resources.length;
+    this.setGroup(gi, "stopping", reason, {
+      step: top - 1,
+      started: top,
+      after: "restart",
+      floor: from,
+      announce: false,
+      stopAttempts: 0,
+    });
     this.effects.push({ type: "stop", group: gi, step: top - 1 });
   }
 

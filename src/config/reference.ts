@@ -71,6 +71,13 @@ function section(name: string, f: Field, out: string[], header: string) {
   } else if (k.t === "variants") {
     out.push(`#### ${header}`, "", f.doc, "");
     for (const [v, fields] of Object.entries(k.variants)) out.push(`\`${v}\` resources:`, "", ...table(fields, ""), "");
+    // a table every variant has (monitor) is described once, its keys written as they nest
+    const nested = new Map<string, Field>();
+    for (const fields of Object.values(k.variants))
+      for (const [sub, sf] of Object.entries(fields)) if (sf.kind.t === "table") nested.set(sub, sf);
+    for (const [sub, sf] of nested)
+      if (sf.kind.t === "table")
+        out.push(`\`${sub} = { ... }\` in every resource: ${sf.doc}`, "", ...table(sf.kind.fields, `${sub}.`), "");
   }
   void name;
 }

@@ -75,6 +75,82 @@ const secretFields = (what: string): Fields => ({
   },
 });
 
+/** A check's timing and thresholds: resource monitors and the node health command share them. */
+const checkTiming = (what: string): Fields => ({
+  interval: {
+    kind: { t: "duration", min: 100, max: 3_600_000 },
+    default: 10_000,
+    unit: "duration",
+    doc: `Time from the end of one ${what} to the start of the next.`,
+    reason: "a check every 10 s costs nothing and finds a dead service within fall x interval (20 s)",
+  },
+  timeout: {
+    kind: { t: "duration", min: 100, max: 600_000 },
+    default: 20_000,
+    unit: "duration",
+    doc: `A ${what} that has not answered by then is killed (its whole process group) and counts as a failure.`,
+    reason: "a status that takes longer than 20 s is hanging; a hung check must count, never block",
+  },
+  fall: {
+    kind: { t: "int", min: 1, max: 100 },
+    default: 2,
+    doc: "Failures in a row that count as failed.",
+    reason: "one slow check on a busy host is not a dead service; two in a row are",
+  },
+  rise: {
+    kind: { t: "int", min: 1, max: 100 },
+    default: 2,
+    doc: "Successes in a row that clear a failure.",
+    reason: "a check that fails now and then must pass twice before it counts as healthy again: no flapping",
+  },
+});
+
+/** How a resource is watched while its group runs here (issue 17); in every resource as `monitor = { ... }`. */
+const MONITOR: Field = {
+  kind: {
+    t: "table",
+    fields: {
+      enabled: {
+        kind: { t: "bool" },
+        default: true,
+        doc: "The built-in check: a script with `SCRIPT [args] status` (LSB: exit 0 running, 3 stopped, anything else failed), a systemd unit with `systemctl is-active`, an address by asking the kernel (one that another program removed is added back and announced). false: no built-in check; the probes below still run.",
+        reason:
+          "a service that dies on the active node must not go unnoticed; these checks are cheap and every LSB script has status",
+      },
+      ...checkTiming("check"),
+      command: {
+        kind: { t: "strings" },
+        default: [],
+        doc: "A probe: a program (absolute path, then arguments) that exits 0 while the service works. Run like the scripts: its own process group, a fixed PATH, killed at timeout.",
+      },
+      tcp: {
+        kind: {
+          t: "string",
+          pattern: /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
+          patternHint: 'HOST:PORT, like "127.0.0.1:3306" or "[2001:db8::10]:80"',
+        },
+        doc: "A probe: a TCP connection to HOST:PORT must be accepted.",
+      },
+      http: {
+        kind: {
+          t: "string",
+          pattern: /^https?:\/\/\S+$/,
+          patternHint: 'an http:// or https:// URL, like "http://127.0.0.1/health"',
+        },
+        doc: "A probe: GET this URL (https certificates are verified) and expect `http_status`.",
+      },
+      http_status: {
+        kind: { t: "int", min: 100, max: 599 },
+        default: 200,
+        doc: "The status the `http` probe expects.",
+        reason: "what a health endpoint answers when all is well",
+      },
+    },
+  },
+  default: {},
+  doc: "How the resource is watched while its group runs on this node (`monitor = { ... }` in the resource). Every check and probe given must pass.",
+};
+
 export const SCHEMA: Fields = {
   cluster: {
     kind: {
@@ -300,6 +376,7 @@ export const SCHEMA: Fields = {
                   required: true,
                   doc: "Interface that carries the address.",
                 },
+                monitor: MONITOR,
                 label: {
                   kind: { t: "string", pattern: IFNAME, patternHint: IFNAME_HINT },
                   doc: "IPv4 label (`eth0:0` style, shown by ifconfig); must start with the interface name.",
@@ -317,6 +394,7 @@ export const SCHEMA: Fields = {
                   doc: "Arguments given before start/stop/status (haresources `script::arg1::arg2`).",
                 },
                 timeout: timeout(60_000, "script"),
+                monitor: MONITOR,
               },
               systemd: {
                 systemd: {
@@ -329,11 +407,32 @@ export const SCHEMA: Fields = {
                   doc: "systemd unit, started and stopped with systemctl.",
                 },
                 timeout: timeout(90_000, "systemctl"),
+                monitor: MONITOR,
               },
             },
           },
           required: true,
           doc: "Ordered resources: started first to last, stopped last to first. Each is one of `{ ip = ... }`, `{ script = ... }`, `{ systemd = ... }`.",
+        },
+        on_fail: {
+          kind: { t: "string", oneOf: ["restart", "failover", "ignore"] },
+          default: "restart",
+          doc: "When a monitor counts as failed: restart (stop and start the resources from the failed one onwards, in place, up to max_restarts within restart_window; then fail over), failover (release the group at once; failure_hold keeps it away from this node) or ignore (log and report only).",
+          reason:
+            "most crashed services come back with a restart, which is faster than a failover and keeps the address where it is",
+        },
+        max_restarts: {
+          kind: { t: "int", min: 0, max: 100 },
+          default: 3,
+          doc: "Restarts in place within restart_window before the group fails over instead.",
+          reason: "a service that keeps dying here is broken here: after three tries the peer gets its chance",
+        },
+        restart_window: {
+          kind: { t: "duration", min: 1000, max: 86_400_000 },
+          default: 900_000,
+          unit: "duration",
+          doc: "How long a restart counts against max_restarts.",
+          reason: "three crashes in 15 minutes is a pattern; three in a month is bad luck",
         },
       },
     },
@@ -413,6 +512,29 @@ export const SCHEMA: Fields = {
     },
     default: {},
     doc: "Resource groups: failure handling.",
+  },
+  health: {
+    kind: {
+      t: "table",
+      fields: {
+        command: {
+          kind: { t: "strings" },
+          default: [],
+          doc: "A program (absolute path, then arguments) that exits 0 while this node is fit to serve (a disk, a mount, a database replica in sync). While it counts as failed, this node's score is lowered by `penalty`, so a group moves to a healthier node before anything fails outright (keepalived `track_script` weight, Heartbeat's ipfail idea).",
+          reason: "absent: no health check; every node counts as healthy",
+        },
+        ...checkTiming("health check"),
+        penalty: {
+          kind: { t: "int", min: 1, max: 100 },
+          default: 50,
+          doc: "How much a failed health check takes from this node's score (0..100, shared with the uplink score; the node with the best score runs a group).",
+          reason:
+            "any penalty moves groups to a healthy peer; 50 keeps a sick node ahead of one that reaches no ping target at all",
+        },
+      },
+    },
+    default: {},
+    doc: "Node health: a command that lowers this node's score while it fails.",
   },
   log: {
     kind: {
@@ -686,14 +808,47 @@ export type LinkConfig =
       peers: Record<string, string>;
     }
   | { kind: "serial"; name: string; device: string; baud: number };
+/** How a resource is watched while its group runs here (the defaults: schema.ts, MONITOR). */
+export interface MonitorConfig {
+  enabled: boolean;
+  interval: number;
+  timeout: number;
+  fall: number;
+  rise: number;
+  command: string[];
+  tcp?: string;
+  http?: string;
+  http_status: number;
+}
 export type ResourceConfig =
-  | { kind: "ip"; ip: string; family: 4 | 6; address: string; prefix: number; interface: string; label?: string }
-  | { kind: "script"; script: string; args: string[]; timeout: number }
-  | { kind: "systemd"; systemd: string; timeout: number };
+  | {
+      kind: "ip";
+      ip: string;
+      family: 4 | 6;
+      address: string;
+      prefix: number;
+      interface: string;
+      label?: string;
+      monitor: MonitorConfig;
+    }
+  | { kind: "script"; script: string; args: string[]; timeout: number; monitor: MonitorConfig }
+  | { kind: "systemd"; systemd: string; timeout: number; monitor: MonitorConfig };
+export type OnFail = "restart" | "failover" | "ignore";
 export interface GroupConfig {
   name: string;
   preferred: string;
   resources: ResourceConfig[];
+  on_fail: OnFail;
+  max_restarts: number;
+  restart_window: number;
+}
+export interface HealthConfig {
+  command: string[];
+  interval: number;
+  timeout: number;
+  fall: number;
+  rise: number;
+  penalty: number;
 }
 export interface AddressesConfig {
   lease: number;
@@ -762,6 +917,7 @@ export interface Config {
   groups: GroupConfig[];
   addresses: AddressesConfig;
   resources: ResourcesConfig;
+  health: HealthConfig;
   log: LogConfig;
   control: ControlConfig;
   uplink: UplinkConfig;

@@ -11,7 +11,7 @@ import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { FileInfo } from "./files.ts";
 import { type Located, locate, pathString } from "./locate.ts";
 import { IPV4_PATTERN } from "./names.ts";
-import type { Config, Field, Fields, Kind, LinkConfig, ResourceConfig } from "./schema.ts";
+import type { Config, Field, Fields, Kind, LinkConfig, MonitorConfig, OnFail, ResourceConfig } from "./schema.ts";
 import { SCHEMA } from "./schema.ts";
 
 /** What validation needs from the outside world; tests pass a fake. */
@@ -430,6 +430,20 @@ function checkFencing(c: Collector, fencing: Raw | undefined): void {
     );
 }
 
+/** A check's program must be named by absolute path: no PATH lookup decides what root runs. */
+function checkProgram(c: Collector, cmd: unknown, p: Seg[]): void {
+  if (Array.isArray(cmd) && typeof cmd[0] === "string" && !cmd[0].startsWith("/"))
+    c.add([...p, 0], `"${cmd[0]}" is not an absolute path`, "give the full path of the program");
+}
+
+/** A resource's monitor: probes that can run. */
+function checkMonitor(c: Collector, m: Raw | undefined, p: Seg[]): void {
+  if (!m) return;
+  checkProgram(c, m.command, [...p, "command"]);
+  const port = typeof m.tcp === "string" ? Number(m.tcp.slice(m.tcp.lastIndexOf(":") + 1)) : 1;
+  if (port < 1 || port > 65535) c.add([...p, "tcp"], `port ${port} is out of range`, "between 1 and 65535");
+}
+
 /** Nodes: unique names and ids; the local node among them. */
 function checkNodes(c: Collector, nodesRaw: Raw[] | undefined, cluster: Raw | undefined, env: ConfigEnv): Nodes {
   const nodes: { name: string; id: number }[] = [];
@@ -660,7 +674,7 @@ function ipResource(
   rp: Seg[],
   owner: string,
   seenIps: Map<string, string>,
-): ResourceConfig | undefined {
+): Omit<Extract<ResourceConfig, { kind: "ip" }>, "monitor"> | undefined {
   const cidr = parseCidr(r.ip as string);
   if ("error" in cidr) {
     c.add([...rp, "ip"], cidr.error, cidr.hint);
@@ -704,20 +718,31 @@ function checkGroups(c: Collector, groupsRaw: (Raw | undefined)[] | undefined, n
     n.nodeCheck([...p, "preferred"], g.preferred, "preferred node");
     const resources: ResourceConfig[] = [];
     ((g.resources as (Raw | undefined)[]) ?? []).forEach((r, j) => {
-      if (r?.kind === "ip") {
+      if (!r) return;
+      checkMonitor(c, r.monitor as Raw | undefined, [...p, "resources", j, "monitor"]);
+      const monitor = r.monitor as MonitorConfig;
+      if (r.kind === "ip") {
         const ip = ipResource(c, r, [...p, "resources", j], `group "${String(g.name)}"`, seenIps);
-        if (ip) resources.push(ip);
-      } else if (r?.kind === "script")
+        if (ip) resources.push({ ...ip, monitor });
+      } else if (r.kind === "script")
         resources.push({
           kind: "script",
           script: r.script as string,
           args: r.args as string[],
           timeout: r.timeout as number,
+          monitor,
         });
-      else if (r?.kind === "systemd")
-        resources.push({ kind: "systemd", systemd: r.systemd as string, timeout: r.timeout as number });
+      else if (r.kind === "systemd")
+        resources.push({ kind: "systemd", systemd: r.systemd as string, timeout: r.timeout as number, monitor });
     });
-    groups.push({ name: g.name as string, preferred: g.preferred as string, resources });
+    groups.push({
+      name: g.name as string,
+      preferred: g.preferred as string,
+      resources,
+      on_fail: g.on_fail as OnFail,
+      max_restarts: g.max_restarts as number,
+      restart_window: g.restart_window as number,
+    });
   });
   return groups;
 }
@@ -731,6 +756,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
   checkLease(c, raw.addresses as Record<string, number> | undefined, timing);
   checkUplink(c, raw.uplink as Raw | undefined);
   checkFencing(c, raw.fencing as Raw | undefined);
+  checkProgram(c, (raw.health as Raw | undefined)?.command, ["health", "command"]);
   const n = checkNodes(c, raw.node as Raw[] | undefined, cluster, env);
   const keyList = (auth?.key as (Raw | undefined)[] | undefined) ?? [];
   const keys = readKeys(c, "auth", keyList, env).map(({ id, secret }) => ({ id, secret }));
@@ -756,6 +782,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
     groups,
     addresses: as<Config["addresses"]>(raw.addresses),
     resources: as<Config["resources"]>(raw.resources),
+    health: as<Config["health"]>(raw.health),
     log: as<Config["log"]>(raw.log),
     control: as<Config["control"]>(raw.control),
     uplink: as<Config["uplink"]>(raw.uplink),

@@ -15,6 +15,7 @@ import {
   type MachineState,
   recordOf,
   step,
+  type TimerName,
   timerKey,
 } from "../cluster/machine.ts";
 import { decodeRecord, encodeRecord } from "../cluster/record.ts";
@@ -147,33 +148,12 @@ export class Driver {
         }
         break;
       case "start":
-      case "stop": {
-        const { group, step: s } = eff;
-        const op = eff.type;
-        void this.runner.run(op, group, s).then(
-          (res) => {
-            this.dispatch({ type: "done", group, step: s, op, ok: res.ok, error: res.error });
-            // after a release, nothing of a group we do not hold may stay behind
-            if (op === "stop" && s === 0 && res.ok) void this.runner.sweep(this.held());
-          },
-          (err) => this.dispatch({ type: "done", group, step: s, op, ok: false, error: String(err) }),
-        );
+      case "stop":
+        this.runResource(eff.type, eff.group, eff.step);
         break;
-      }
-      case "timer": {
-        const key = timerKey(eff.timer);
-        const old = this.timers.get(key);
-        if (old !== undefined) this.clock.clearTimeout(old);
-        const handle = this.clock.setTimeout(
-          () => {
-            this.timers.delete(key);
-            this.dispatch({ type: "timer", timer: eff.timer });
-          },
-          Math.max(0, eff.at - this.clock.now()),
-        );
-        this.timers.set(key, handle);
+      case "timer":
+        this.setTimer(eff.timer, eff.at);
         break;
-      }
       case "exit":
         for (const h of this.timers.values()) this.clock.clearTimeout(h);
         this.timers.clear();
@@ -206,11 +186,42 @@ export class Driver {
         );
         break;
       }
+      case "monitor":
+        this.runner.monitor?.(eff.group, eff.on, (r) =>
+          this.dispatch({ type: "monitor", group: r.group, step: r.step, ok: r.ok, detail: r.detail }),
+        );
+        break;
       default: {
         const never: never = eff;
         throw new Error(`unknown effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  private runResource(op: "start" | "stop", group: number, s: number): void {
+    void this.runner.run(op, group, s).then(
+      (res) => {
+        this.dispatch({ type: "done", group, step: s, op, ok: res.ok, error: res.error });
+        // after a release, nothing of a group we do not hold may stay behind
+        if (op === "stop" && s === 0 && res.ok) void this.runner.sweep(this.held());
+      },
+      (err) => this.dispatch({ type: "done", group, step: s, op, ok: false, error: String(err) }),
+    );
+  }
+
+  /** One timer per key: a new one replaces the old. */
+  private setTimer(timer: TimerName, at: number): void {
+    const key = timerKey(timer);
+    const old = this.timers.get(key);
+    if (old !== undefined) this.clock.clearTimeout(old);
+    const handle = this.clock.setTimeout(
+      () => {
+        this.timers.delete(key);
+        this.dispatch({ type: "timer", timer });
+      },
+      Math.max(0, at - this.clock.now()),
+    );
+    this.timers.set(key, handle);
   }
 
   held(): number[] {

@@ -11,6 +11,9 @@ export function machineConfig(config: Config): MachineConfig {
       name: g.name,
       preferred: g.preferred,
       resources: g.resources.map(resourceName),
+      onFail: g.on_fail,
+      maxRestarts: g.max_restarts,
+      restartWindow: g.restart_window,
     })),
     autoFailback: config.cluster.auto_failback,
     initdead: config.timing.initdead,
@@ -20,7 +23,9 @@ export function machineConfig(config: Config): MachineConfig {
     groupInterfaces: config.groups.map((g) => [
       ...new Set(g.resources.flatMap((r) => (r.kind === "ip" ? [r.interface] : []))),
     ]),
-    uplink: config.uplink.targets.length > 0,
+    // scores count when something can lower them: ping targets or a health check
+    uplink: config.uplink.targets.length > 0 || config.health.command.length > 0,
+    healthPenalty: config.health.penalty,
     scoreHold: config.uplink.hold_down,
     requireUplink: config.uplink.require,
     fencing: config.fencing.method === "command",

@@ -6,6 +6,7 @@
  * only as events. What each part does lives in its own module; here is the
  * order they start and stop in.
  */
+
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
@@ -31,6 +32,7 @@ import { type ControlContext, controlHandler } from "./control.ts";
 import { type Clock, Driver } from "./driver.ts";
 import { StartupError } from "./errors.ts";
 import { nextGeneration } from "./generation.ts";
+import { startHeapProbe } from "./heap-probe.ts";
 import { startLegacyGuard } from "./legacy.ts";
 import { machineConfig } from "./machine-config.ts";
 import { AuthWatch, buildStatus, GroupTracker, HeartbeatLog, reportDrops, summaryLine } from "./observer.ts";
@@ -378,6 +380,8 @@ class Daemon implements ControlContext, ReloadContext {
    */
   private startChores(nl: NativeLinks): void {
     this.timers.push(setInterval(() => this.saveSeen(), SAVE_MS));
+    const probe = startHeapProbe(process.env);
+    if (probe) this.timers.push(probe);
     this.stops.push(() => this.saveSeen());
     const dropLog = logger("heartbeat");
     const authWatch = new AuthWatch(

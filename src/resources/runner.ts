@@ -11,7 +11,10 @@ import { join } from "node:path";
 import type { AddressesConfig, GroupConfig, ResourceConfig } from "../config/schema.ts";
 import { logger } from "../log/log.ts";
 import { addrAdd, addrDel, addrHas, announce, probe, type Vip, vipPrepare } from "../native/shim.ts";
-import { type Runner, type RunResult, resourceName } from "./types.ts";
+import { type CheckResult, exitDetail, hasProbes, runProbes } from "./checks.ts";
+import { CHILD_ENV, execGroup } from "./exec.ts";
+import { type Threshold, Watch, type WatchStatus } from "./monitor.ts";
+import { type MonitorReport, type Runner, type RunResult, resourceName } from "./types.ts";
 
 /** What the runner needs from the heartbeat engine: keeping a VIP leased and announced. */
 export interface VipKeeper {
@@ -27,6 +30,8 @@ export interface RunnerOptions {
   peerRecentlyLost: () => boolean;
   /** the fence program and its arguments (the node name is appended), and its timeout */
   fence?: { command: string[]; timeout: number };
+  /** a monitor put something right by itself (an address another program removed): for the history */
+  onRepair?: (text: string) => void;
   /** an address conflict was found (another host answers for a floating address) */
   onConflict?: (address: string, ifname: string, message: string) => void;
   /** how a service process is run (tests replace it) */
@@ -35,8 +40,6 @@ export interface RunnerOptions {
   systemctl?: string;
 }
 
-/** What every child gets, whatever the daemon's own environment: a fixed PATH and the C locale. */
-export const CHILD_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" } as const;
 const SYSTEMCTL = existsSync("/usr/bin/systemctl") ? "/usr/bin/systemctl" : "/bin/systemctl";
 
 const vipOf = (r: Extract<ResourceConfig, { kind: "ip" }>): Vip => ({
@@ -64,6 +67,8 @@ export function findScript(name: string, dirs: string[]): string | undefined {
 export class ResourceRunner implements Runner {
   private readonly log = logger("resources");
   private prepared = false;
+  private readonly watches = new Map<number, (Watch | undefined)[]>();
+  private readonly reports = new Map<number, (r: MonitorReport) => void>();
   constructor(private o: RunnerOptions) {}
 
   /** Run the fence command against a dead peer: ok only when it exits 0 within its timeout. */
@@ -80,6 +85,100 @@ export class ResourceRunner implements Runner {
   /** After a config reload: the group list (new groups at the end) and the script directories. */
   reconfigure(groups: GroupConfig[], scriptDirs: string[]): void {
     this.o = { ...this.o, groups, scriptDirs };
+    // running groups are watched with their new monitor settings from now on
+    for (const [gi, report] of this.reports) this.monitor(gi, true, report);
+  }
+
+  /** Watch a running group's resources (the state machine's monitor effect), or stop watching them. */
+  monitor(group: number, on: boolean, report: (r: MonitorReport) => void): void {
+    for (const w of this.watches.get(group) ?? []) w?.stop();
+    this.reports.delete(group);
+    if (!on) return;
+    const g = this.o.groups[group];
+    if (!g) return;
+    this.reports.set(group, report);
+    this.watches.set(
+      group,
+      g.resources.map((r, step) => this.watch(group, step, r, report)),
+    );
+  }
+
+  /** Each resource's monitor as status shows it (undefined: not monitored). */
+  monitorStatus(group: number): (WatchStatus | undefined)[] {
+    return (this.watches.get(group) ?? []).map((w) => w?.status());
+  }
+
+  private watch(gi: number, step: number, r: ResourceConfig, report: (x: MonitorReport) => void): Watch | undefined {
+    const m = r.monitor;
+    if (!m.enabled && !hasProbes(m)) return undefined;
+    const name = resourceName(r);
+    const check = async (): Promise<CheckResult> => {
+      if (m.enabled) {
+        const own = await this.check(r);
+        if (!own.ok) return own;
+      }
+      return runProbes(m, this.o.spawn);
+    };
+    const onResult = (res: CheckResult, th: Threshold) => {
+      if (!res.ok && !th.failed) this.log.warn(`${name}: check failed (${th.failures} of ${th.fall}): ${res.detail}`);
+    };
+    return new Watch(
+      check,
+      m,
+      (v, detail) => report({ group: gi, step, ok: v === "recovered", detail }),
+      onResult,
+    ).start();
+  }
+
+  /** A resource's own check: LSB status, systemctl is-active, the address still on its interface. */
+  async check(r: ResourceConfig): Promise<CheckResult> {
+    const timeoutMs = r.monitor.timeout;
+    const quiet = { timeoutMs, spawn: this.o.spawn, onLine: (l: string) => this.log.debug(`${resourceName(r)}: ${l}`) };
+    try {
+      if (r.kind === "ip") return this.checkIp(r);
+      if (r.kind === "script") {
+        const path = findScript(r.script, this.o.scriptDirs);
+        if (!path) return { ok: false, detail: `script ${r.script} not found in ${this.o.scriptDirs.join(", ")}` };
+        return exitDetail("status", await execGroup([path, ...r.args, "status"], quiet), timeoutMs);
+      }
+      const cmd = [this.o.systemctl ?? SYSTEMCTL, "is-active", "--", r.systemd];
+      return exitDetail("systemctl is-active", await execGroup(cmd, quiet), timeoutMs);
+    } catch (e) {
+      return { ok: false, detail: (e as Error).message };
+    }
+  }
+
+  /** The address is there, or is put back and announced (systemd-networkd and netplan remove addresses they did not add). */
+  private checkIp(r: Extract<ResourceConfig, { kind: "ip" }>): CheckResult {
+    const a = vipOf(r);
+    if (addrHas(a)) return { ok: true };
+    try {
+      this.putBack(a);
+    } catch (e) {
+      return {
+        ok: false,
+        detail: `${r.address} is gone from ${r.interface} and cannot be added back: ${(e as Error).message}`,
+      };
+    }
+    const text = `${r.address}/${r.prefix} was removed from ${r.interface} by another program: added back and announced`;
+    this.log.warn(text);
+    this.o.onRepair?.(text);
+    return { ok: true, detail: text };
+  }
+
+  /** Add (replace: idempotent if a stale copy is there), announce, keep leased and announced: the number of frames sent. */
+  private putBack(a: Vip): number {
+    const cfg = this.o.addresses;
+    const lifetimeS = Math.round(cfg.lease / 1000);
+    addrAdd(a, lifetimeS, true);
+    const sent = announce(a, cfg.garp_pairs);
+    this.o.keeper.vip(true, a, {
+      lifetimeS,
+      pairs: cfg.garp_pairs,
+      secondMs: cfg.garp_second,
+      refreshMs: cfg.garp_refresh,
+    });
+    return sent;
   }
 
   async run(op: "start" | "stop", group: number, step: number): Promise<RunResult> {
@@ -126,14 +225,7 @@ export class ResourceRunner implements Runner {
       }, cfg.lease + 250).unref();
     }
     const lifetimeS = Math.round(cfg.lease / 1000);
-    addrAdd(a, lifetimeS, true); // replace: idempotent if a stale copy is there
-    const sent = announce(a, cfg.garp_pairs);
-    this.o.keeper.vip(true, a, {
-      lifetimeS,
-      pairs: cfg.garp_pairs,
-      secondMs: cfg.garp_second,
-      refreshMs: cfg.garp_refresh,
-    });
+    const sent = this.putBack(a);
     this.log.info(
       `${r.address}/${r.prefix} added on ${r.label ?? r.interface}${lifetimeS ? ` (lease ${lifetimeS} s)` : ""}; announced (${sent} frames)`,
     );
@@ -186,55 +278,10 @@ export class ResourceRunner implements Runner {
   /** Run a command in its own process group; log its output; kill it all at the timeout. */
   private async exec(name: string, op: string, cmd: string[], timeoutMs: number): Promise<RunResult> {
     const log = logger(name.replace(/\s+/, ":"));
-    const spawn = this.o.spawn ?? Bun.spawn;
-    const started = performance.now();
-    const p = spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true, env: { ...CHILD_ENV } });
-    const pump = async (stream: ReadableStream<Uint8Array>) => {
-      let rest = "";
-      const dec = new TextDecoder();
-      for await (const chunk of stream) {
-        rest += dec.decode(chunk, { stream: true });
-        const lines = rest.split("\n");
-        rest = lines.pop() ?? "";
-        for (const l of lines) if (l.trim()) log.info(l.trimEnd());
-      }
-      if (rest.trim()) log.info(rest.trimEnd());
-    };
-    const output = Promise.all([
-      pump(p.stdout as ReadableStream<Uint8Array>),
-      pump(p.stderr as ReadableStream<Uint8Array>),
-    ]);
-    let timedOut = false;
-    let killer: ReturnType<typeof setTimeout> | undefined;
-    const killGroup = () => {
-      try {
-        process.kill(-p.pid, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-p.pid, "SIGTERM");
-      } catch {
-        /* gone */
-      }
-      killer = setTimeout(killGroup, 2000);
-    }, timeoutMs);
-    const code = await p.exited;
-    clearTimeout(timer);
-    // Timed out and the leader is gone: end what is left of its group now, while no other process can
-    // hold that group id, and never later (a timer firing after the group is gone could hit a reused id).
-    if (killer) {
-      clearTimeout(killer);
-      killGroup();
-    }
-    await Promise.race([output, Bun.sleep(1000)]);
-    const ms = Math.round(performance.now() - started);
-    if (timedOut) return { ok: false, error: `${op} timed out after ${timeoutMs} ms (killed)` };
-    if (code !== 0)
-      return { ok: false, error: `${op} exited ${code}${p.signalCode ? ` (${p.signalCode})` : ""} after ${ms} ms` };
+    const r = await execGroup(cmd, { timeoutMs, spawn: this.o.spawn, onLine: (l) => log.info(l) });
+    if (r.timedOut) return { ok: false, error: `${op} timed out after ${timeoutMs} ms (killed)` };
+    if (r.code !== 0)
+      return { ok: false, error: `${op} exited ${r.code}${r.signal ? ` (${r.signal})` : ""} after ${r.ms} ms` };
     return { ok: true };
   }
 

@@ -6,6 +6,14 @@ export interface RunResult {
   error?: string;
 }
 
+/** A monitor crossed its threshold (issue 17): failed (ok false) or recovered, while its group runs here. */
+export interface MonitorReport {
+  group: number;
+  step: number;
+  ok: boolean;
+  detail?: string;
+}
+
 /** Starts and stops resources; never throws, answers with a result. */
 export interface Runner {
   run(op: "start" | "stop", group: number, step: number): Promise<RunResult>;
@@ -14,6 +22,8 @@ export interface Runner {
   /** Announce the group's addresses again (gratuitous ARP / NA bursts). */
   announce(group: number): void;
   reboot(reason: string): void;
+  /** Watch the group's resources while it runs here (on), or no longer; crossings come back through report. */
+  monitor?(group: number, on: boolean, report: (r: MonitorReport) => void): void;
   /** Fence a dead peer (power it off, cut it off): ok only if that is certain. */
   fence?(peer: string): Promise<RunResult>;
 }

@@ -64,6 +64,40 @@ function slope(points: [number, number][]): number {
   return den ? num / den : NaN;
 }
 
+interface Probe {
+  t: number;
+  heap: number;
+  objects: number;
+  types: Record<string, number>;
+}
+
+/** From the daemon's heap probe (after a full collection): the object types that grew after the warm-up. */
+function printGrowth(node: number, file: string): void {
+  let probes: Probe[] = [];
+  try {
+    probes = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Probe);
+  } catch {
+    console.log(`  node${node}: no heap probe lines in ${file}`);
+    return;
+  }
+  const first = probes.find((p) => p.t >= (probes[0]?.t ?? 0) + WARMUP_S) ?? probes[0];
+  const last = probes.at(-1);
+  if (!first || !last || first === last) return;
+  const hours = (last.t - first.t) / 3600;
+  console.log(
+    `  node${node} heap after full collections: ${(first.heap / 1024).toFixed(0)} -> ${(last.heap / 1024).toFixed(0)} kB, objects ${first.objects} -> ${last.objects} over ${hours.toFixed(2)} h`,
+  );
+  const grew = Object.keys(last.types)
+    .map((k) => [k, (last.types[k] ?? 0) - (first.types[k] ?? 0)] as const)
+    .filter(([, d]) => d > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12);
+  for (const [k, d] of grew) console.log(`    ${k.padEnd(28)} +${d}`);
+}
+
 async function main(): Promise<void> {
   const why = netnsUnavailable();
   if (why) throw new Error(`soak needs root and network namespaces: ${why}`);
@@ -73,14 +107,25 @@ async function main(): Promise<void> {
   const files = new ClusterFiles(
     `${configText({
       nodes: 2,
-      timing: { keepalive: ms(KEEPALIVE), warntime: ms(2 * KEEPALIVE), deadtime: ms(3 * KEEPALIVE), initdead: "2s" },
+      timing: {
+        keepalive: ms(KEEPALIVE),
+        warntime: ms(2 * KEEPALIVE),
+        deadtime: ms(3 * KEEPALIVE),
+        initdead: ms(Math.max(2000, 6 * KEEPALIVE)),
+      },
       links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth1"'],
     })}\n[[group]]\nname = "web"\npreferred = "node1"\nresources = [{ ip = "${VIP}/24", interface = "eth0" }, { script = "ok" }]\n[paths]\nscript_dirs = ["${writeScripts(dir)}"]\n`,
   );
+  const probeFile = (i: number) => join(dir, `heap${i}.jsonl`);
   const procs = [1, 2].map(
     (i) =>
       new HbProcess(
-        lab.spawn(lab.nodes[i - 1]!, [HB, "--config", files.config(i), "--node", `node${i}`, "--log-level", "info"]),
+        lab.spawn(lab.nodes[i - 1]!, [HB, "--config", files.config(i), "--node", `node${i}`, "--log-level", "info"], {
+          env: { ...process.env, HB_HEAP_PROBE: probeFile(i), HB_HEAP_PROBE_S: String(SAMPLE_S) } as Record<
+            string,
+            string
+          >,
+        }),
         `node${i}`,
       ),
   );
@@ -127,6 +172,7 @@ async function main(): Promise<void> {
         `  node${node}: RSS ${per((s) => s.rss).toFixed(0)} kB/h, PSS ${per((s) => s.pss).toFixed(0)} kB/h, anon ${per((s) => s.anon).toFixed(0)} kB/h, JS heap ${(per((s) => s.heap) / 1024).toFixed(0)} kB/h, fds ${per((s) => s.fds).toFixed(1)}/h (${after.length} samples)`,
       );
     }
+    for (const node of [1, 2]) printGrowth(node, probeFile(node));
     const lines = procs.flatMap((p) => p.matching(/-> (late|dead)/));
     console.log(`late/dead transitions during the run (flaps included): ${lines.length}`);
   } finally {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { ConfigError, type ConfigIssue } from "../../src/config/errors.ts";
 import { openFile } from "../../src/config/files.ts";
 import { type ConfigEnv, parseConfig } from "../../src/config/validate.ts";
+import { MONITOR_DEFAULTS } from "../lib/monitor.ts";
 
 const BASE = `# a valid two-node cluster
 [cluster]
@@ -96,9 +97,12 @@ describe("valid config", () => {
         prefix: 24,
         interface: "eth0",
         label: "eth0:0",
+        monitor: MONITOR_DEFAULTS,
       },
-      { kind: "script", script: "httpd", args: [], timeout: 60_000 },
+      { kind: "script", script: "httpd", args: [], timeout: 60_000, monitor: MONITOR_DEFAULTS },
     ]);
+    expect(c.groups[0]).toMatchObject({ on_fail: "restart", max_restarts: 3, restart_window: 900_000 });
+    expect(c.health).toEqual({ command: [], interval: 10_000, timeout: 20_000, fall: 2, rise: 2, penalty: 50 });
     expect(c.auth.send).toBe(1);
     expect(new TextDecoder().decode(c.auth.keys[0]!.secret)).toBe("0123456789abcdef0123");
     expect(c.log.level).toBe("info");
@@ -168,7 +172,12 @@ describe("valid config", () => {
     expect(c.links.map((l) => l.name)).toEqual(["udp:eth0", "uc", "serial:/dev/ttyS0", "ether:eth1"]);
     expect(c.links[2]).toMatchObject({ kind: "serial", baud: 19200 });
     expect(c.groups[0]!.resources[2]).toMatchObject({ family: 6, prefix: 64 });
-    expect(c.groups[0]!.resources[3]).toEqual({ kind: "systemd", systemd: "mysqld.service", timeout: 120_000 });
+    expect(c.groups[0]!.resources[3]).toEqual({
+      kind: "systemd",
+      systemd: "mysqld.service",
+      timeout: 120_000,
+      monitor: MONITOR_DEFAULTS,
+    });
   });
 });
 

@@ -122,7 +122,9 @@ describe("resources in order, stopped in reverse", () => {
     });
     expect(effects).toEqual([
       '{"type":"start","group":0,"step":1}',
+      '{"type":"monitor","group":0,"on":true}',
       '{"type":"control","msg":{"kind":"leaving"}}',
+      '{"type":"monitor","group":0,"on":false}',
       '{"type":"stop","group":0,"step":1}',
       '{"type":"stop","group":0,"step":0}',
       '{"type":"control","msg":{"kind":"released","group":0,"serial":3}}',

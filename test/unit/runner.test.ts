@@ -3,8 +3,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { GroupConfig } from "../../src/config/schema.ts";
 import { findScript, ResourceRunner } from "../../src/resources/runner.ts";
+import { group, res } from "../lib/monitor.ts";
 
 let dir: string;
 let oldPath: string | undefined;
@@ -33,9 +33,15 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const runner = (resources: GroupConfig["resources"]) =>
+const runner = (resources: Parameters<typeof res>[0][]) =>
   new ResourceRunner({
-    groups: [{ name: "g", preferred: "a", resources }],
+    groups: [
+      group(
+        "g",
+        "a",
+        resources.map((r) => res(r)),
+      ),
+    ],
     addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
     scriptDirs: ["/nonexistent", dir],
     keeper: { vip() {} },
