@@ -492,7 +492,7 @@ export const SCHEMA: Fields = {
           kind: { t: "duration", min: 0, max: 86_400_000 },
           default: 300_000,
           unit: "duration",
-          doc: "After a group failed to start on this node, how long it stays away from this node (restarting hb on the node ends it sooner).",
+          doc: "After a group failed on this node (a start failed, or a failed monitor moved it away), how long it stays away from this node (restarting hb on the node ends it sooner).",
           reason: "no ping-pong: a broken service is not moved back and forth; five minutes to notice and repair",
         },
         stop_retries: {

@@ -5,12 +5,13 @@
  *   carrier, a peer is late, a group runs away from its preferred node, an
  *   address conflict was seen in the last hour, this node is in standby or yields a group it is
  *   the preferred node of.
+ *   A resource monitor fails below its fall threshold; the node health check fails.
  * CRITICAL: a peer is dead, a group runs nowhere, a group failed (here, or as
- *   its peer reports), two nodes hold one group.
+ *   its peer reports), two nodes hold one group, a monitor failed and is left alone (on_fail = ignore).
  * Also the node_exporter textfile metrics (written atomically).
  */
 import { DROP_REASONS } from "../heartbeat/types.ts";
-import { AUTH_RECENT_MS, DUPLICATE_RECENT_MS, type Status } from "./status.ts";
+import { AUTH_RECENT_MS, DUPLICATE_RECENT_MS, type MonitorStatus, type Status } from "./status.ts";
 
 export const REPORT_CODE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type ReportLevel = keyof typeof REPORT_CODE;
@@ -67,11 +68,27 @@ function peerProblems(s: Status, warn: Add, crit: Add): void {
       warn(`node ${peer.name} in standby`);
 }
 
+/** Monitors: failing below fall is a warning; failed and left alone (on_fail = ignore) is critical. */
+function monitorProblems(s: Status, warn: Add, crit: Add): void {
+  for (const g of s.groups)
+    for (const m of g.monitors ?? []) {
+      const why = m.last?.detail ? `: ${m.last.detail}` : "";
+      if (m.state === "failing")
+        warn(`monitor of ${m.resource} in ${g.name} failing (${m.failures} of ${m.fall})${why}`);
+      else if (m.state === "failed") crit(`monitor of ${m.resource} in ${g.name} failed${why}`);
+    }
+  const h = s.node.health;
+  if (h && (h.state === "failing" || h.state === "failed"))
+    warn(
+      `health check of ${s.node.name} ${h.state === "failed" ? "failed (score lowered)" : `failing (${h.failures} of ${h.fall})`}${h.last?.detail ? `: ${h.last.detail}` : ""}`,
+    );
+}
+
 function groupProblems(s: Status, warn: Add, crit: Add): void {
   for (const g of s.groups) {
     if (g.holders.length > 1) crit(`group ${g.name} held by ${g.holders.join(" and ")}`);
     if (g.blocked) crit(`group ${g.name} blocked on ${s.node.name}: a resource could not be stopped`);
-    else if (g.here === "failed") crit(`group ${g.name} failed to start on ${s.node.name}`);
+    else if (g.here === "failed") crit(`group ${g.name} failed on ${s.node.name} (${g.reason})`);
     if (g.holders.length === 0 && g.here !== "starting") crit(`group ${g.name} running nowhere`);
     else if (g.holders.length === 1 && g.holders[0] !== g.preferred)
       warn(`group ${g.name} on ${g.holders[0]}, not on its preferred node ${g.preferred}`);
@@ -127,6 +144,7 @@ export function evaluate(s: Status, now = Date.parse(s.time)): Report {
   const crit: Add = (text) => p.push({ level: "CRITICAL", text });
   peerProblems(s, warn, crit);
   groupProblems(s, warn, crit);
+  monitorProblems(s, warn, crit);
   intruderProblems(s, warn, crit);
   nodeProblems(s, now, warn, crit);
   const level: ReportLevel = p.some((x) => x.level === "CRITICAL") ? "CRITICAL" : p.length ? "WARNING" : "OK";
@@ -271,6 +289,37 @@ function groupMetrics(s: Status, metric: Metric): void {
   ]);
 }
 
+function monitorMetrics(s: Status, metric: Metric): void {
+  const each = (f: (m: MonitorStatus) => number): Sample[] => [
+    ...s.groups.flatMap((g) => (g.monitors ?? []).map((m): Sample => [{ group: g.name, resource: m.resource }, f(m)])),
+    ...(s.node.health ? [[{ group: "", resource: "health" }, f(s.node.health)] as Sample] : []),
+  ];
+  metric(
+    "hb_monitor_up",
+    "gauge",
+    "1 while the monitor passes (or has not checked yet), 0 while it fails (health: the node health check).",
+    each((m) => (m.state === "failing" || m.state === "failed" ? 0 : 1)),
+  );
+  metric(
+    "hb_monitor_checks_total",
+    "counter",
+    "Checks run by the monitor since its group last started here.",
+    each((m) => m.checks),
+  );
+  metric(
+    "hb_monitor_failed_checks_total",
+    "counter",
+    "Failed checks since its group last started here.",
+    each((m) => m.failed_checks),
+  );
+  metric(
+    "hb_group_restarts",
+    "gauge",
+    "Restarts in place within the group's restart_window.",
+    s.groups.map((g) => [{ group: g.name }, g.restarts ?? 0]),
+  );
+}
+
 /** node_exporter textfile format; with no status (daemon down) only hb_up 0 and the report level. */
 export function prometheus(s: Status | undefined, r: Report): string {
   const out: string[] = [];
@@ -285,6 +334,7 @@ export function prometheus(s: Status | undefined, r: Report): string {
     nodeMetrics(s, metric);
     peerMetrics(s, metric);
     groupMetrics(s, metric);
+    monitorMetrics(s, metric);
   }
   return `${out.join("\n")}\n`;
 }

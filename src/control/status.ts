@@ -6,7 +6,8 @@
  *   schema, version (hb), time (ISO 8601, wall clock of the daemon)
  *   node     { name, id, state: waiting|active|standby|leaving|done, since, initdead_left_ms (waiting only), pid, uptime_s, rss_bytes, js_heap_bytes, config, generation, yields[],
  *              score (uplink score in effect, 0..100), score_measured (last measured, null without targets),
- *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer) }
+ *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer),
+ *              health (the health command's monitor, null without one) }
  *   fencing[] { peer, state: running|failed|done, attempts, since, error }
  *   legacy   { nodes[] { node, interface, address, status, last_heard_ms } (live Heartbeat v1 nodes heard),
  *              packets, bad, last_bad }
@@ -20,7 +21,11 @@
  *   groups[] { name, preferred, here (this node's phase: stopped|starting|running|stopping|failed),
  *              blocked (failed here and held: a stop failed), failed_until (ISO, failure hold-down) | null,
  *              holders[] (nodes that hold it now, by their own records), since (ISO, holders last changed here),
- *              reason (of the last change here), resources[] (names, in start order) }
+ *              reason (of the last change here), resources[] (names, in start order),
+ *              on_fail, restarts (in place, within restart_window), restarts_left (null unless on_fail = restart),
+ *              monitors[] (monitored resources, while it runs here or since it last did) }
+ *   monitor  { resource, state: pending|ok|failing|failed|stopped, failures (in a row), fall, rise, checks, failed_checks,
+ *              last { ok, time (ISO), ms, detail } | null }   (node.health has the same shape, resource "health")
  *   conflicts[] { address, interface, time, message }   (address conflicts seen, newest last)
  *   duplicates[] { node, link, addresses[], last_seen_ms }  (two live senders with one node id: a cloned node)
  *   counters { failovers (groups started here because a peer died), group_starts, commands }
@@ -63,6 +68,17 @@ export interface LinkStatus {
   frames_rx: number;
   drops: Record<DropReason, number>;
 }
+/** One resource monitor (or the node health check), as status shows it. */
+export interface MonitorStatus {
+  resource: string;
+  state: "pending" | "ok" | "failing" | "failed" | "stopped";
+  failures: number;
+  fall: number;
+  rise: number;
+  checks: number;
+  failed_checks: number;
+  last: { ok: boolean; time: string; ms: number; detail: string | null } | null;
+}
 export interface GroupStatus {
   name: string;
   preferred: string;
@@ -73,6 +89,11 @@ export interface GroupStatus {
   since: string;
   reason: string;
   resources: string[];
+  /** absent from older daemons */
+  on_fail?: "restart" | "failover" | "ignore";
+  restarts?: number;
+  restarts_left?: number | null;
+  monitors?: MonitorStatus[];
 }
 export interface HistoryEntry {
   time: string;
@@ -102,6 +123,8 @@ export interface Status {
     score: number;
     score_measured: number | null;
     faults: { group: string; reason: string }[];
+    /** the health command's monitor; null without one (absent from older daemons) */
+    health?: MonitorStatus | null;
   };
   /** two live senders seen with one node id (a cloned node); node may be this one */
   duplicates: { node: string; link: string; addresses: string[]; last_seen_ms: number }[];
@@ -233,6 +256,25 @@ function linkLines(s: Status): string[] {
   return ["Links", ...table(rows)];
 }
 
+/** One line per monitor: its state, its last check, and why it failed. */
+function monitorRow(group: string, m: MonitorStatus): string[] {
+  const state =
+    m.state === "failing" ? `FAILING ${m.failures} of ${m.fall}` : m.state === "failed" ? "FAILED" : m.state;
+  const last = m.last ? `${m.last.ok ? "passed" : "failed"} ${local(m.last.time).slice(11)} (${m.last.ms} ms)` : "-";
+  return [group, m.resource, state, last, m.last?.detail ?? ""];
+}
+
+function monitorLines(s: Status): string[] {
+  const rows: string[][] = [["GROUP", "MONITOR", "STATE", "LAST CHECK", "DETAIL"]];
+  for (const g of s.groups) for (const m of g.monitors ?? []) rows.push(monitorRow(g.name, m));
+  if (s.node.health) rows.push(monitorRow("(node)", s.node.health));
+  const restarts = s.groups
+    .filter((g) => g.on_fail === "restart" && (g.restarts ?? 0) > 0)
+    .map((g) => `${g.name} restarted ${g.restarts} time(s) in place, ${g.restarts_left} left in the window`);
+  if (rows.length === 1 && restarts.length === 0) return [];
+  return ["", "Monitors", ...(rows.length > 1 ? table(rows) : []), ...restarts.map((r) => `  ${r}`)];
+}
+
 function groupLines(s: Status): string[] {
   const rows: string[][] = [["GROUP", "RUNS ON", "HERE", "PREFERRED", "SINCE", "REASON"]];
   for (const g of s.groups) {
@@ -250,7 +292,7 @@ function groupLines(s: Status): string[] {
       g.reason,
     ]);
   }
-  const out = ["Groups", ...table(rows)];
+  const out = ["Groups", ...table(rows), ...monitorLines(s)];
   if (s.conflicts.length)
     out.push(
       "",

@@ -14,9 +14,10 @@ import {
 } from "../cluster/machine.ts";
 import type { Config } from "../config/schema.ts";
 import type { History } from "../control/history.ts";
-import { type HistoryEntry, STATUS_SCHEMA, type Status } from "../control/status.ts";
+import { type HistoryEntry, type MonitorStatus, STATUS_SCHEMA, type Status } from "../control/status.ts";
 import type { HeartbeatEvent, LinkCounters, Liveness, PeerLinks } from "../heartbeat/types.ts";
 import type { logger } from "../log/log.ts";
+import type { WatchStatus } from "../resources/monitor.ts";
 import { resourceName } from "../resources/types.ts";
 
 const ms = (x: number) => `${Math.round(x)} ms`;
@@ -243,6 +244,35 @@ export interface StatusSources {
   guard?: import("../legacy/guard.ts").LegacyGuard;
   /** machine ms (performance.now) to wall time */
   wall: (t: number) => Date;
+  /** each resource's monitor in group gi (undefined: not monitored) */
+  monitors?: (gi: number) => (WatchStatus | undefined)[];
+  health?: WatchStatus;
+}
+
+function monitorJson(resource: string, w: WatchStatus): MonitorStatus {
+  const { last, ...rest } = w;
+  return {
+    resource,
+    ...rest,
+    last: last
+      ? { ok: last.ok, time: new Date(last.at).toISOString(), ms: last.ms, detail: last.detail ?? null }
+      : null,
+  };
+}
+
+/** A group's failure handling: its policy, restarts in the window, what is left, and each monitor. */
+function groupMonitoring(x: StatusSources, gi: number) {
+  const gc = x.config.groups[gi];
+  const gs = x.state.groups[gi]!;
+  const window = gc?.restart_window ?? 0;
+  const restarts = gs.restarts.filter((at) => at > x.nowMono - window).length;
+  const names = gc?.resources.map(resourceName) ?? [];
+  return {
+    on_fail: gc?.on_fail ?? "restart",
+    restarts,
+    restarts_left: gc?.on_fail === "restart" ? Math.max(0, gc.max_restarts - restarts) : null,
+    monitors: (x.monitors?.(gi) ?? []).flatMap((w, i) => (w ? [monitorJson(names[i] ?? `#${i}`, w)] : [])),
+  };
 }
 
 type NodeStatus = Status["node"];
@@ -273,6 +303,7 @@ function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeS
       const r = unable(cfg, s, gi);
       return r ? [{ group: name(gi), reason: r }] : [];
     }),
+    health: x.health ? monitorJson("health", x.health) : null,
   };
 }
 
@@ -349,6 +380,7 @@ function groupsStatus(x: StatusSources): Status["groups"] {
       since: (x.tracker.since[gi] ?? x.startedAt).toISOString(),
       reason: x.tracker.reason[gi] ?? gs.reason,
       resources: x.config.groups[gi]?.resources.map(resourceName) ?? [],
+      ...groupMonitoring(x, gi),
     };
   });
 }

@@ -27,11 +27,13 @@ import { EXIT } from "../log/exit.ts";
 import { logger, setLogLevel } from "../log/log.ts";
 import { LogSinks } from "../log/sinks.ts";
 import { DgramSocket, errnoName, monotonicMs, shimInfo } from "../native/shim.ts";
+import type { Watch } from "../resources/monitor.ts";
 import { ResourceRunner } from "../resources/runner.ts";
 import { type ControlContext, controlHandler } from "./control.ts";
 import { type Clock, Driver } from "./driver.ts";
 import { StartupError } from "./errors.ts";
 import { nextGeneration } from "./generation.ts";
+import { startHealth } from "./health.ts";
 import { startHeapProbe } from "./heap-probe.ts";
 import { startLegacyGuard } from "./legacy.ts";
 import { machineConfig } from "./machine-config.ts";
@@ -98,6 +100,7 @@ class Daemon implements ControlContext, ReloadContext {
   private readonly done = new Promise<number>((resolve) => (this.exit = resolve));
   private stopping = false;
   private debug = false;
+  private health?: Watch;
 
   constructor(
     public config: Config,
@@ -138,6 +141,8 @@ class Daemon implements ControlContext, ReloadContext {
       commands: this.commands,
       guard: r.guard,
       wall: (t) => new Date(this.wallOffset + t),
+      monitors: (gi) => r.runner.monitorStatus(gi),
+      health: this.health?.status(),
     });
   }
 
@@ -165,6 +170,7 @@ class Daemon implements ControlContext, ReloadContext {
     this.history.resize(next.control.history);
     r.runner.reconfigure(next.groups, next.paths.script_dirs);
     this.driver!.reconfigure(machineConfig(next));
+    this.restartHealth();
   }
 
   private onStop(sig: string): void {
@@ -253,6 +259,8 @@ class Daemon implements ControlContext, ReloadContext {
     );
     this.signals.set({ reload: () => this.onHangup(), snapshot: () => this.snapshot() });
     this.startChores(links);
+    this.restartHealth();
+    this.stops.push(() => this.health?.stop());
     // Stray signals and the legacy guard's sockets wake JS through the engine's epoll: no JS timer polls them.
     // The legacy guard: a live (authenticated) Heartbeat v1 node beside us keeps our groups away from its interfaces.
     const watch = (fd: number, poll: () => void) => links.wakeOn(fd, poll);
@@ -271,6 +279,13 @@ class Daemon implements ControlContext, ReloadContext {
       stuck: () => this.driver!.stuck(),
     });
     this.stops.push(() => w.stop());
+  }
+
+  /** The health check with the config in effect (again after a reload); a new check starts healthy. */
+  private restartHealth(): void {
+    this.health?.stop();
+    if (this.health) this.driver!.dispatch({ type: "health", ok: true });
+    this.health = startHealth(this.config.health, (e) => this.driver!.dispatch(e), logger("health"));
   }
 
   private onHangup(): void {
@@ -310,6 +325,7 @@ class Daemon implements ControlContext, ReloadContext {
       fence: c.fencing.method === "command" ? { command: c.fencing.command, timeout: c.fencing.timeout } : undefined,
       peerRecentlyLost: () =>
         [...this.lostAt.values()].some((t) => performance.now() - t < this.config.addresses.lease + 2000),
+      onRepair: (text) => this.record("fault", text, "monitor"),
       onConflict: (address, iface, message) => {
         this.conflicts.push({ address, interface: iface, time: new Date().toISOString(), message });
         if (this.conflicts.length > 20) this.conflicts.shift();

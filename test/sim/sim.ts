@@ -8,11 +8,12 @@ import type { MachineConfig } from "../../src/cluster/machine.ts";
 import { HEARD_OFFSET } from "../../src/cluster/record.ts";
 import { type Clock, Driver } from "../../src/daemon/driver.ts";
 import { FakeClock, FakeNetwork } from "../../src/heartbeat/fake.ts";
-import type { Runner, RunResult } from "../../src/resources/types.ts";
+import { Threshold } from "../../src/resources/monitor.ts";
+import type { MonitorReport, Runner, RunResult } from "../../src/resources/types.ts";
 
 export interface SimOptions {
   nodes?: string[];
-  groups?: { name: string; preferred: string; resources: string[] }[];
+  groups?: MachineConfig["groups"];
   autoFailback?: boolean;
   timing?: { keepalive: number; warntime: number; deadtime: number; initdead: number };
   /** ms a resource takes to start / stop */
@@ -28,6 +29,8 @@ class FakeRunner implements Runner {
   /** "start:group/step" or "stop:group/step" -> fail (true) or hang (Infinity) */
   readonly faults = new Map<string, true | number>();
   reboots = 0;
+  /** every start and stop asked for, in order: "start:0/1" */
+  readonly ops: string[] = [];
   announcements = 0;
   /** fence results, in order of calls (default: success after 10 ms) */
   fenceResults: boolean[] = [];
@@ -48,6 +51,7 @@ class FakeRunner implements Runner {
   ) {}
   run(op: "start" | "stop", group: number, step: number): Promise<RunResult> {
     const key = `${group}/${step}`;
+    this.ops.push(`${op}:${key}`);
     const fault = this.faults.get(`${op}:${key}`);
     return new Promise((resolve) => {
       if (fault === Infinity) return; // hangs forever (the real runner has a timeout)
@@ -68,7 +72,27 @@ class FakeRunner implements Runner {
   reboot(): void {
     this.reboots++;
   }
+  /** monitors: every MONITOR_MS each running resource is checked (is it up?) against the real Threshold (fall 2, rise 2) */
+  private readonly watching = new Map<number, number>();
+  monitor(group: number, on: boolean, report: (r: MonitorReport) => void): void {
+    const gen = (this.watching.get(group) ?? 0) + 1;
+    this.watching.set(group, gen);
+    if (!on) return;
+    const keys = [...this.up].filter((k) => k.startsWith(`${group}/`));
+    const th = keys.map(() => new Threshold(2, 2));
+    const tick = () => {
+      if (this.watching.get(group) !== gen) return;
+      keys.forEach((k, i) => {
+        const v = th[i]!.record(this.up.has(k));
+        if (v) report({ group, step: Number(k.split("/")[1]), ok: v === "recovered", detail: `${k} is not running` });
+      });
+      this.clock.setTimeout(tick, MONITOR_MS);
+    };
+    this.clock.setTimeout(tick, MONITOR_MS);
+  }
 }
+
+export const MONITOR_MS = 100;
 
 export class Sim {
   readonly clock = new FakeClock();

@@ -26,7 +26,8 @@ describe("thresholds: fall failures in a row fail it, rise successes in a row cl
   for (const [name, fall, rise, results, want] of cases)
     test(name, () => {
       const th = new Threshold(fall, rise);
-      const got = [...results].map((r) => ({ failed: "F", recovered: "R" })[th.record(r === "o") ?? ""] ?? "-");
+      const sign: Record<string, string> = { failed: "F", recovered: "R" };
+      const got = [...results].map((r) => sign[th.record(r === "o") ?? ""] ?? "-");
       expect(got.join("")).toBe(want);
     });
 });
