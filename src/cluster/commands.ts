@@ -27,7 +27,11 @@ function clear({ t, gis, label }: Ctx): Answer {
   if (failed.length === 0 && yielded.length === 0)
     return no(`${label}: nothing to clear (neither failed nor yielded on ${cfg.self})`);
   for (const gi of failed)
-    t.setGroup(gi, "stopped", "cleared by the operator (hb clear)", { until: undefined, started: 0 });
+    t.setGroup(gi, "stopped", "cleared by the operator (hb clear)", {
+      until: undefined,
+      started: 0,
+      failure: undefined,
+    });
   s.yields = s.yields.filter((gi) => !yielded.includes(gi));
   s.yieldsAsked = (s.yieldsAsked ?? []).filter((gi) => !yielded.includes(gi));
   const names = (l: number[]) => l.map((gi) => t.name(gi)).join(", ");

@@ -123,7 +123,7 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
     case "hold": {
       const g = s.groups[tm.group];
       if (g && g.phase === "failed" && g.until !== undefined && g.until <= now)
-        t.setGroup(tm.group, "stopped", "failure hold-down passed", { until: undefined });
+        t.setGroup(tm.group, "stopped", "failure hold-down passed", { until: undefined, failure: undefined });
       break;
     }
   }
@@ -150,7 +150,7 @@ function onStartDone(t: Stepper, e: Of<"done">): void {
 function failHere(t: Stepper, gi: number, reason: string): void {
   const until = t.now + t.cfg.failureHold;
   t.stopGroup(gi, reason, "failed", true);
-  t.s.groups[gi]!.until = until;
+  Object.assign(t.s.groups[gi]!, { until, failure: reason });
   t.timer({ kind: "hold", group: gi }, until);
 }
 
@@ -205,11 +205,15 @@ function stopFailed(t: Stepper, e: Of<"done">, what: string): void {
     `group ${t.name(e.group)}: resource ${what} failed to stop ${t.s.groups[e.group]!.stopAttempts + 1} times: ${e.error ?? "error"}`,
   );
   if (t.cfg.stopPolicy === "reboot") {
-    t.setGroup(e.group, "failed", `${what} cannot be stopped: rebooting (stop policy)`, { until: undefined });
+    t.setGroup(e.group, "failed", `${what} cannot be stopped: rebooting (stop policy)`, {
+      until: undefined,
+      failure: `${what} cannot be stopped`,
+    });
     t.effects.push({ type: "reboot", reason: `group ${t.name(e.group)}: ${what} cannot be stopped` });
   } else
     t.setGroup(e.group, "failed", `${what} cannot be stopped: blocked until cleared (stop policy)`, {
       until: undefined,
+      failure: `${what} cannot be stopped`,
     });
 }
 

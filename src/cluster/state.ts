@@ -68,6 +68,8 @@ export interface GroupState {
   after: "stopped" | "failed" | "restart";
   /** the lowest resource a stop goes down to (0, or the failed one when restarting in place) */
   floor: number;
+  /** why it failed here (a start, a monitor, a stop), while failed */
+  failure?: string;
   /** when monitor failures restarted it in place (monotonic ms), within the restart window */
   restarts: number[];
   stopAttempts: number;

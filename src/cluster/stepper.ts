@@ -54,6 +54,7 @@ export class Stepper {
       announce: false,
       until: undefined,
       floor: 0,
+      failure: undefined,
     });
     this.effects.push({ type: "start", group: gi, step: 0 });
   }

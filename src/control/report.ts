@@ -88,7 +88,7 @@ function groupProblems(s: Status, warn: Add, crit: Add): void {
   for (const g of s.groups) {
     if (g.holders.length > 1) crit(`group ${g.name} held by ${g.holders.join(" and ")}`);
     if (g.blocked) crit(`group ${g.name} blocked on ${s.node.name}: a resource could not be stopped`);
-    else if (g.here === "failed") crit(`group ${g.name} failed on ${s.node.name} (${g.reason})`);
+    else if (g.here === "failed") crit(`group ${g.name} failed on ${s.node.name}: ${g.failure ?? g.reason}`);
     if (g.holders.length === 0 && g.here !== "starting") crit(`group ${g.name} running nowhere`);
     else if (g.holders.length === 1 && g.holders[0] !== g.preferred)
       warn(`group ${g.name} on ${g.holders[0]}, not on its preferred node ${g.preferred}`);

@@ -22,7 +22,7 @@
  *              blocked (failed here and held: a stop failed), failed_until (ISO, failure hold-down) | null,
  *              holders[] (nodes that hold it now, by their own records), since (ISO, holders last changed here),
  *              reason (of the last change here), resources[] (names, in start order),
- *              on_fail, restarts (in place, within restart_window), restarts_left (null unless on_fail = restart),
+ *              failure (why it failed here, while failed) | null, on_fail, restarts (in place, within restart_window), restarts_left (null unless on_fail = restart),
  *              monitors[] (monitored resources, while it runs here or since it last did) }
  *   monitor  { resource, state: pending|ok|failing|failed|stopped, failures (in a row), fall, rise, checks, failed_checks,
  *              last { ok, time (ISO), ms, detail } | null }   (node.health has the same shape, resource "health")
@@ -89,6 +89,8 @@ export interface GroupStatus {
   since: string;
   reason: string;
   resources: string[];
+  /** why it failed here, while here = failed (absent from older daemons) */
+  failure?: string | null;
   /** absent from older daemons */
   on_fail?: "restart" | "failover" | "ignore";
   restarts?: number;

@@ -265,7 +265,8 @@ function groupMonitoring(x: StatusSources, gi: number) {
   const gc = x.config.groups[gi];
   const gs = x.state.groups[gi]!;
   const window = gc?.restart_window ?? 0;
-  const restarts = gs.restarts.filter((at) => at > x.nowMono - window).length;
+  // restart times are on the machine's clock (performance.now), as in the state machine
+  const restarts = gs.restarts.filter((at) => at > performance.now() - window).length;
   const names = gc?.resources.map(resourceName) ?? [];
   return {
     on_fail: gc?.on_fail ?? "restart",
@@ -380,6 +381,7 @@ function groupsStatus(x: StatusSources): Status["groups"] {
       since: (x.tracker.since[gi] ?? x.startedAt).toISOString(),
       reason: x.tracker.reason[gi] ?? gs.reason,
       resources: x.config.groups[gi]?.resources.map(resourceName) ?? [],
+      failure: gs.phase === "failed" ? (gs.failure ?? null) : null,
       ...groupMonitoring(x, gi),
     };
   });

@@ -283,7 +283,7 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(t.stderr).toContain("web failed here: hb clear web first");
     const rep = await report(1);
     expect(rep.code).toBe(2);
-    expect(rep.line).toMatch(/group web failed on node1 \(.*failed to start/);
+    expect(rep.line).toMatch(/group web failed on node1: script fail failed to start/);
     const c = await hb(1, ["clear", "web"]);
     expect(c.code).toBe(0);
     expect(c.stdout).toContain("cleared the failure of web on node1");

@@ -538,4 +538,36 @@ describe("split-brain settings", () => {
       require: false,
     });
   });
+
+  test("monitors and failure handling: probes that can run, on_fail by name, health by absolute path", () => {
+    const mon = (m: string) => edit(`{ script = "httpd" }`, `{ script = "httpd", monitor = { ${m} } }`);
+    const c = parseConfig(
+      mon(`interval = "5s", tcp = "[2001:db8::10]:80", http = "https://127.0.0.1/health", http_status = 204`),
+      "ha.toml",
+      env(),
+    );
+    expect(c.groups[0]!.resources[1]!.monitor).toMatchObject({
+      enabled: true,
+      interval: 5000,
+      tcp: "[2001:db8::10]:80",
+      http: "https://127.0.0.1/health",
+      http_status: 204,
+    });
+    expect(msg(mon(`command = ["check-db"]`))).toEqual([
+      `group[0].resources[1].monitor.command[0]: "check-db" is not an absolute path`,
+    ]);
+    expect(msg(mon(`tcp = "127.0.0.1:99999"`))).toEqual([
+      "group[0].resources[1].monitor.tcp: port 99999 is out of range",
+    ]);
+    expect(msg(mon(`tcp = "localhost"`))).toEqual([`group[0].resources[1].monitor.tcp: "localhost" is not valid here`]);
+    expect(msg(mon(`http = "ftp://x/"`))).toEqual([`group[0].resources[1].monitor.http: "ftp://x/" is not valid here`]);
+    expect(msg(mon(`fal = 3`))).toEqual([`group[0].resources[1].monitor.fal: unknown key "fal"`]);
+    expect(msg(mon(`interval = "10ms"`))).toEqual(["group[0].resources[1].monitor.interval: 10ms is out of range"]);
+    expect(msg(edit(`preferred = "node1"`, `preferred = "node1"\non_fail = "restrat"`))).toEqual([
+      `group[0].on_fail: "restrat" is not one of "restart", "failover", "ignore"`,
+    ]);
+    expect(msg(`${BASE}\n[health]\ncommand = ["check"]\n`)).toEqual([
+      `health.command[0]: "check" is not an absolute path`,
+    ]);
+  });
 });

@@ -260,10 +260,10 @@ describe("hb report verdicts", () => {
         s.groups[0]!.here = "failed";
         s.groups[0]!.holders = ["b"];
         s.groups[0]!.preferred = "b";
-        s.groups[0]!.reason = "ip 192.0.2.10/24 failed to start";
+        s.groups[0]!.failure = "ip 192.0.2.10/24 failed to start";
       },
       2,
-      "HB CRITICAL - group web failed on a (ip 192.0.2.10/24 failed to start)",
+      "HB CRITICAL - group web failed on a: ip 192.0.2.10/24 failed to start",
     ],
     [
       "a blocked group",

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hostPort, probeCommand } from "../../src/resources/checks.ts";
 import { findScript, ResourceRunner } from "../../src/resources/runner.ts";
 import { group, res } from "../lib/monitor.ts";
 
@@ -102,4 +103,48 @@ test("a script past its timeout is killed with its whole process group", async (
   expect(performance.now() - t0).toBeLessThan(5000); // SIGTERM is ignored by the script: SIGKILL after 2 s
   await Bun.sleep(200);
   expect(existsSync(join(dir, "child-survived"))).toBe(false);
+});
+
+test("monitors: LSB status by exit code (0 running, 3 not running, else failed), systemctl is-active, a missing script", async () => {
+  sh("svc", `[ "$1" = status ] || exit 0; echo "svc: $STATE"; exit $(cat ${dir}/svc.code)`);
+  sh(
+    "sysctl-active",
+    `echo "$@" >> ${dir}/active.log; [ "$3" = broken.service ] && { echo failed; exit 3; }; echo active`,
+  );
+  const r = new ResourceRunner({
+    groups: [],
+    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
+    scriptDirs: [dir],
+    keeper: { vip() {} },
+    peerRecentlyLost: () => false,
+    systemctl: join(dir, "sysctl-active"),
+  });
+  const script = res({ kind: "script", script: "svc", args: [], timeout: 5000 });
+  const code = (c: number) => writeFileSync(join(dir, "svc.code"), String(c));
+  code(0);
+  expect(await r.check(script)).toEqual({ ok: true });
+  code(3);
+  expect(await r.check(script)).toEqual({ ok: false, detail: "status exited 3: not running (svc:)" });
+  code(1);
+  expect(await r.check(script)).toEqual({ ok: false, detail: "status exited 1: failed (svc:)" });
+  expect(await r.check(res({ kind: "systemd", systemd: "mysqld.service", timeout: 5000 }))).toEqual({ ok: true });
+  expect(await r.check(res({ kind: "systemd", systemd: "broken.service", timeout: 5000 }))).toEqual({
+    ok: false,
+    detail: "systemctl is-active exited 3: not running (failed)",
+  });
+  expect(readFileSync(join(dir, "active.log"), "utf8")).toBe(
+    "is-active -- mysqld.service\nis-active -- broken.service\n",
+  );
+  const gone = await r.check(res({ kind: "script", script: "absent", args: [], timeout: 5000 }));
+  expect(gone).toEqual({ ok: false, detail: `script absent not found in ${dir}` });
+});
+
+test("a monitor's check past its timeout is killed with its process group and counts as failed", async () => {
+  const t0 = performance.now();
+  const r = await probeCommand([join(dir, "slow")], 300);
+  expect(r).toEqual({ ok: false, detail: `${join(dir, "slow")} timed out after 300 ms (killed)` });
+  expect(performance.now() - t0).toBeLessThan(5000);
+  expect((await probeCommand(["/nonexistent/check"], 300)).ok).toBe(false);
+  expect(hostPort("[2001:db8::10]:80")).toEqual({ host: "2001:db8::10", port: 80 });
+  expect(hostPort("127.0.0.1:3306")).toEqual({ host: "127.0.0.1", port: 3306 });
 });
