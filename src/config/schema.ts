@@ -117,6 +117,12 @@ const MONITOR: Field = {
         reason:
           "a service that dies on the active node must not go unnoticed; these checks are cheap and every LSB script has status",
       },
+      style: {
+        kind: { t: "string", oneOf: ["lsb", "heartbeat"] },
+        default: "lsb",
+        doc: 'How a script\'s status answer reads (scripts only): lsb (exit 0 running, 3 stopped, anything else failed) or heartbeat, for Heartbeat v1 resource.d agents whose exit code means nothing (running when its last line says "running" or "OK", and not "not running", "stopped" or "dead", whatever the exit code). `hb import` writes heartbeat.',
+        reason: "what LSB init scripts and systemd's sysv wrappers answer",
+      },
       ...checkTiming("check"),
       command: {
         kind: { t: "strings" },
@@ -811,6 +817,7 @@ export type LinkConfig =
 /** How a resource is watched while its group runs here (the defaults: schema.ts, MONITOR). */
 export interface MonitorConfig {
   enabled: boolean;
+  style: "lsb" | "heartbeat";
   interval: number;
   timeout: number;
   fall: number;

@@ -74,7 +74,9 @@ function script(spec: string, type: string, args: string[], c: Context): Resourc
     c.warn(
       `${spec}: a Heartbeat resource agent: hb calls it from /etc/ha.d/resource.d as "${type} ${args.join(" ")} start|stop" (keep the heartbeat package's resource.d, or copy it)`,
     );
-  return { line: spec, value: args.length ? { script: type, args } : { script: type } };
+  // Heartbeat read a status by its words, not its exit code: so does the monitor of an imported script
+  const monitor = { style: "heartbeat" };
+  return { line: spec, value: args.length ? { script: type, args, monitor } : { script: type, monitor } };
 }
 
 function resource(spec: string, c: Context): ResourceOut | undefined {

@@ -21,6 +21,15 @@ export function exitDetail(what: string, r: ExecResult, timeoutMs: number): Chec
   return { ok: false, detail: `${what} exited ${r.code}: ${why}${r.lastLine ? ` (${r.lastLine.slice(0, 200)})` : ""}` };
 }
 
+/** Heartbeat v1's resource.d agents say it in words; their exit code means nothing. */
+export function heartbeatStatus(r: ExecResult, timeoutMs: number): CheckResult {
+  if (r.timedOut) return { ok: false, detail: `status timed out after ${timeoutMs} ms (killed)` };
+  const said = (r.lastLine ?? "").slice(0, 200);
+  const running = /running|\bOK\b/i.test(said) && !/not running|stopped|dead/i.test(said);
+  if (running) return { ok: true };
+  return { ok: false, detail: `status exited ${r.code} saying ${said ? `"${said}"` : "nothing"}: not running` };
+}
+
 export async function probeCommand(cmd: string[], timeoutMs: number, spawn?: typeof Bun.spawn): Promise<CheckResult> {
   try {
     return exitDetail(cmd[0]!, await execGroup(cmd, { timeoutMs, spawn }), timeoutMs);

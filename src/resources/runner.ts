@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { AddressesConfig, GroupConfig, ResourceConfig } from "../config/schema.ts";
 import { logger } from "../log/log.ts";
 import { addrAdd, addrDel, addrHas, announce, probe, type Vip, vipPrepare } from "../native/shim.ts";
-import { type CheckResult, exitDetail, hasProbes, runProbes } from "./checks.ts";
+import { type CheckResult, exitDetail, hasProbes, heartbeatStatus, runProbes } from "./checks.ts";
 import { CHILD_ENV, execGroup } from "./exec.ts";
 import { type Threshold, Watch, type WatchStatus } from "./monitor.ts";
 import { type MonitorReport, type Runner, type RunResult, resourceName } from "./types.ts";
@@ -139,7 +139,8 @@ export class ResourceRunner implements Runner {
       if (r.kind === "script") {
         const path = findScript(r.script, this.o.scriptDirs);
         if (!path) return { ok: false, detail: `script ${r.script} not found in ${this.o.scriptDirs.join(", ")}` };
-        return exitDetail("status", await execGroup([path, ...r.args, "status"], quiet), timeoutMs);
+        const res = await execGroup([path, ...r.args, "status"], quiet);
+        return r.monitor.style === "heartbeat" ? heartbeatStatus(res, timeoutMs) : exitDetail("status", res, timeoutMs);
       }
       const cmd = [this.o.systemctl ?? SYSTEMCTL, "is-active", "--", r.systemd];
       return exitDetail("systemctl is-active", await execGroup(cmd, quiet), timeoutMs);

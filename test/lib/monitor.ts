@@ -3,6 +3,7 @@ import type { GroupConfig, MonitorConfig, ResourceConfig } from "../../src/confi
 
 export const MONITOR_DEFAULTS: MonitorConfig = {
   enabled: true,
+  style: "lsb",
   interval: 10_000,
   timeout: 20_000,
   fall: 2,

@@ -87,6 +87,14 @@ describe("the articles' configurations", () => {
         x.kind === "ip" ? `ip ${x.address}/${x.prefix} ${x.interface}` : x.kind === "script" ? x.script : "",
       ),
     ).toEqual(["ip 100.200.230.1/24 eth0", "named", "httpd", "mysqld"]);
+    // Heartbeat read a script's status by its words: so do the imported monitors
+    expect(c.groups[0]!.resources.map((x) => (x.kind === "script" ? x.monitor.style : "-"))).toEqual([
+      "-",
+      "heartbeat",
+      "heartbeat",
+      "heartbeat",
+    ]);
+    expect(r.toml).toContain('{ script = "httpd", monitor = { style = "heartbeat" } },');
     const w = r.warnings.join("\n");
     expect(w).toContain(
       '/etc/ha.d/ha.cf:2: warntime "10s" is not between keepalive "1s" and deadtime "5s": hb requires it; "3s" is written',

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostPort, probeCommand } from "../../src/resources/checks.ts";
 import { findScript, ResourceRunner } from "../../src/resources/runner.ts";
-import { group, res } from "../lib/monitor.ts";
+import { group, MONITOR_DEFAULTS, res } from "../lib/monitor.ts";
 
 let dir: string;
 let oldPath: string | undefined;
@@ -147,4 +147,30 @@ test("a monitor's check past its timeout is killed with its process group and co
   expect((await probeCommand(["/nonexistent/check"], 300)).ok).toBe(false);
   expect(hostPort("[2001:db8::10]:80")).toEqual({ host: "2001:db8::10", port: 80 });
   expect(hostPort("127.0.0.1:3306")).toEqual({ host: "127.0.0.1", port: 3306 });
+});
+
+test("monitors: a Heartbeat v1 agent's status is read by its words (exit code ignored), as Heartbeat did", async () => {
+  sh("drbdlike", `[ "$1" = status ] || exit 0; cat ${dir}/said; exit $(cat ${dir}/svc.code)`);
+  const r = new ResourceRunner({
+    groups: [],
+    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
+    scriptDirs: [dir],
+    keeper: { vip() {} },
+    peerRecentlyLost: () => false,
+  });
+  const agent = res(
+    { kind: "script", script: "drbdlike", args: [], timeout: 5000 },
+    { ...MONITOR_DEFAULTS, style: "heartbeat" },
+  );
+  const said = async (text: string, code = 0) => {
+    writeFileSync(join(dir, "said"), text);
+    writeFileSync(join(dir, "svc.code"), String(code));
+    return (await r.check(agent)).ok;
+  };
+  expect(await said("running\n")).toBe(true);
+  expect(await said("OK\n")).toBe(true);
+  expect(await said("stopped\n")).toBe(false);
+  expect(await said("httpd is not running\n")).toBe(false);
+  expect(await said("")).toBe(false);
+  expect(await said("running\n", 1)).toBe(true);
 });
