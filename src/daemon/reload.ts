@@ -5,14 +5,15 @@
  *
  * Live: timing.keepalive/warntime/deadtime (the native thread switches at
  * once), timing.initdead (used at the next start), cluster.auto_failback,
- * resources.*, log.*, control.history, paths.script_dirs, and new groups added
- * after the existing ones. Refused (restart hb, one node at a time): cluster
+ * resources.*, health.*, log.*, control.history, paths.script_dirs, a group's
+ * monitors and failure handling (on_fail, max_restarts, restart_window: running
+ * monitors restart with the new settings), and new groups added after the existing ones. Refused (restart hb, one node at a time): cluster
  * name and node, auth keys, nodes, links, addresses, uplink, fencing, watchdog, control.socket,
  * paths.state_dir, and any change to an existing group (its index is carried
  * in every heartbeat record, and its resources may be running).
  */
 import { formatDuration } from "../config/duration.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config, GroupConfig } from "../config/schema.ts";
 import { fail, type Response, success } from "../control/protocol.ts";
 
 export interface ReloadPlan {
@@ -26,7 +27,7 @@ const same = (a: unknown, b: unknown) =>
 
 /** Keys whose values are durations in milliseconds: shown as the config writes them ("500ms", "2s"). */
 const DURATIONS =
-  /^(timing\.|resources\.failure_hold|addresses\.|uplink\.(interval|timeout|hold_down)|fencing\.(timeout|backoff)|watchdog\.interval|legacy\.deadtime)/;
+  /^(timing\.|resources\.failure_hold|health\.(interval|timeout)|group\.[^.]+\.(restart_window|resources\[\d+\]\.monitor\.(interval|timeout))|addresses\.|uplink\.(interval|timeout|hold_down)|fencing\.(timeout|backoff)|watchdog\.interval|legacy\.deadtime)/;
 /** Where secrets live: their paths are named, their values never. */
 const SECRET = /(^|\.)(key|secret)(\[|\.|$)/;
 
@@ -52,6 +53,22 @@ function differences(path: string, a: unknown, b: unknown, max = 3): string[] {
   }
   return out;
 }
+
+/** What a running group's monitors and failure handling are: changed live. */
+const watching = (g: GroupConfig) => ({
+  on_fail: g.on_fail,
+  max_restarts: g.max_restarts,
+  restart_window: g.restart_window,
+  resources: g.resources.map((r) => ({ monitor: r.monitor })),
+});
+/** The rest of a group: what may be running, changed only by a restart. */
+const placed = (g: GroupConfig) => ({
+  ...g,
+  on_fail: 0,
+  max_restarts: 0,
+  restart_window: 0,
+  resources: g.resources.map((r) => ({ ...r, monitor: 0 })),
+});
 
 export function planReload(cur: Config, next: Config): ReloadPlan {
   const changes: string[] = [];
@@ -91,8 +108,11 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
     live(`resources.${k}`, cur.resources[k], next.resources[k]);
   for (const k of ["level", "file", "facility", "syslog_socket"] as const) live(`log.${k}`, cur.log[k], next.log[k]);
 
+  for (const k of ["command", "interval", "timeout", "fall", "rise", "penalty"] as const)
+    live(`health.${k}`, cur.health[k], next.health[k]);
   cur.groups.forEach((g, i) => {
     const n = next.groups[i];
+    if (n?.name === g.name) changes.push(...differences(`group.${g.name}`, watching(g), watching(n), 10));
     if (!n)
       refused.push(
         `group ${g.name} was removed: stop it with hb standby ${g.name} on every node, then restart hb with the new config`,
@@ -101,7 +121,7 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
       refused.push(
         `group ${g.name} was replaced by ${n.name} at the same place: add new groups after the existing ones`,
       );
-    else if (!same(g, n))
+    else if (!same(placed(g), placed(n)))
       refused.push(
         `group ${g.name} changed: its resources may be running; restart hb to change it (one node at a time)`,
       );

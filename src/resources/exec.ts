@@ -25,14 +25,26 @@ export interface ExecOptions {
   spawn?: typeof Bun.spawn;
 }
 
+/** A line longer than this is cut (and the rest of it dropped): a child printing without end must not fill our memory. */
+const MAX_LINE = 4096;
+
 async function pump(stream: ReadableStream<Uint8Array>, line: (l: string) => void): Promise<void> {
   let rest = "";
+  let cut = false;
   const dec = new TextDecoder();
   for await (const chunk of stream) {
     rest += dec.decode(chunk, { stream: true });
     const lines = rest.split("\n");
     rest = lines.pop() ?? "";
-    for (const l of lines) if (l.trim()) line(l.trimEnd());
+    for (const l of lines) {
+      if (!cut && l.trim()) line(l.trimEnd());
+      cut = false;
+    }
+    if (rest.length > MAX_LINE) {
+      if (!cut) line(`${rest.slice(0, MAX_LINE)} [line cut at ${MAX_LINE} characters]`);
+      cut = true;
+      rest = "";
+    }
   }
   if (rest.trim()) line(rest.trimEnd());
 }

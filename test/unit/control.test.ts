@@ -511,6 +511,27 @@ describe("reload plans are all or nothing", () => {
       "group web changed: its resources may be running; restart hb to change it (one node at a time)",
     ]);
   });
+  test("a group's monitors and failure handling, and the health check: applied live, each change named", () => {
+    const p = planReload(
+      cfg(),
+      cfg(
+        '[health]\ncommand = ["/usr/local/bin/fit"]\npenalty = 30\n',
+        base.replace(
+          'interface = "eth0" }]',
+          'interface = "eth0", monitor = { interval = "2s", fall = 3 } }]\non_fail = "failover"\nrestart_window = "1h"',
+        ),
+      ),
+    );
+    expect(p.refused).toEqual([]);
+    expect(p.changes).toEqual([
+      'health.command: [] -> ["/usr/local/bin/fit"]',
+      "health.penalty: 50 -> 30",
+      'group.web.on_fail: "restart" -> "failover"',
+      "group.web.restart_window: 15m -> 60m",
+      "group.web.resources[0].monitor.interval: 10s -> 2s",
+      "group.web.resources[0].monitor.fall: 2 -> 3",
+    ]);
+  });
   test("uplink, fencing and watchdog need a restart", () => {
     const p = planReload(
       cfg(),

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostPort, probeCommand } from "../../src/resources/checks.ts";
+import { execGroup } from "../../src/resources/exec.ts";
 import { findScript, ResourceRunner } from "../../src/resources/runner.ts";
 import { group, MONITOR_DEFAULTS, res } from "../lib/monitor.ts";
 
@@ -173,4 +174,17 @@ test("monitors: a Heartbeat v1 agent's status is read by its words (exit code ig
   expect(await said("httpd is not running\n")).toBe(false);
   expect(await said("")).toBe(false);
   expect(await said("running\n", 1)).toBe(true);
+});
+
+test("a child printing one endless line: cut, logged once, and its memory bounded", async () => {
+  const lines: string[] = [];
+  const r = await execGroup(["/bin/sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo after"], {
+    timeoutMs: 10_000,
+    onLine: (l) => lines.push(l),
+  });
+  expect(r.code).toBe(0);
+  expect(lines).toHaveLength(2);
+  expect(lines[0]).toEndWith("[line cut at 4096 characters]");
+  expect(lines[0]!.length).toBeLessThan(4200);
+  expect(lines[1]).toBe("after");
 });
