@@ -73,7 +73,7 @@ export function isLocalNode(c: Config, host = hostname()): boolean {
 
 /**
  * What only this host can tell: every interface exists, every serial device and script resolves,
- * the fence command is there. Returns the problems (empty: all found). systemd units are left to
+ * the fence, monitor and health commands are there. Returns the problems (empty: all found). systemd units are left to
  * systemctl at start (they may be installed later by the same package run).
  */
 export function localProblems(c: Config, sysNet = "/sys/class/net", path: string = CHILD_ENV.PATH): string[] {
@@ -93,7 +93,12 @@ export function localProblems(c: Config, sysNet = "/sys/class/net", path: string
         out.push(
           `group ${g.name}: script ${r.script} not found (or not executable)${r.script.startsWith("/") ? "" : ` in ${c.paths.script_dirs.join(", ")}`}`,
         );
+      const probe = r.monitor.command[0];
+      if (probe && !findScript(probe, []))
+        out.push(`group ${g.name}: monitor command ${probe} not found (or not executable)`);
     }
+  const health = c.health.command[0];
+  if (health && !findScript(health, [])) out.push(`health: command ${health} not found (or not executable)`);
   if (c.uplink.interface) iface(c.uplink.interface, "uplink");
   if (c.fencing.method === "command") {
     const cmd = c.fencing.command[0]!;

@@ -136,6 +136,19 @@ describe("hb CLI", () => {
       expect(ok.err).toBe("");
       expect(ok.out).toContain("this host (node node2): every interface, device, script and command is here");
       expect(ok.code).toBe(0);
+      // a monitor's probe and the health command must be there too
+      const probes = join(dir, "probes.toml");
+      writeFileSync(
+        probes,
+        `${(require("node:fs").readFileSync(local, "utf8") as string).replace('monitor = { tcp = "127.0.0.1:3306" }', 'monitor = { command = ["/nonexistent/check-db"] }')}\n[health]\ncommand = ["/nonexistent/fit"]\n`,
+        { mode: 0o644 },
+      );
+      const missing = asNode("node2", ["check", "-c", probes]);
+      expect(missing.code).toBe(1);
+      expect(missing.err).toContain(
+        "error: group web: monitor command /nonexistent/check-db not found (or not executable)",
+      );
+      expect(missing.err).toContain("error: health: command /nonexistent/fit not found (or not executable)");
     },
   );
   test("check on a broken config exits 1 and prints file:line:col", () => {
