@@ -86,7 +86,8 @@ export class ResourceRunner implements Runner {
   reconfigure(groups: GroupConfig[], scriptDirs: string[]): void {
     this.o = { ...this.o, groups, scriptDirs };
     // running groups are watched with their new monitor settings from now on
-    for (const [gi, report] of this.reports) this.monitor(gi, true, report);
+    // (a copy: monitor() deletes and re-adds each entry, which a live Map iteration would visit forever)
+    for (const [gi, report] of [...this.reports]) this.monitor(gi, true, report);
   }
 
   /** Watch a running group's resources (the state machine's monitor effect), or stop watching them. */

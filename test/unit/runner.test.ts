@@ -188,3 +188,22 @@ test("a child printing one endless line: cut, logged once, and its memory bounde
   expect(lines[0]!.length).toBeLessThan(4200);
   expect(lines[1]).toBe("after");
 });
+
+test("a reload while groups are watched restarts their monitors with the new settings (and returns)", () => {
+  const g = (interval: number) =>
+    group("g", "a", [
+      res({ kind: "script", script: "web", args: [], timeout: 5000 }, { ...MONITOR_DEFAULTS, interval }),
+    ]);
+  const r = new ResourceRunner({
+    groups: [g(60_000)],
+    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
+    scriptDirs: [dir],
+    keeper: { vip() {} },
+    peerRecentlyLost: () => false,
+  });
+  r.monitor(0, true, () => {});
+  r.reconfigure([g(30_000)], [dir]);
+  expect(r.monitorStatus(0).map((w) => w?.state)).toEqual(["pending"]);
+  r.monitor(0, false, () => {});
+  expect(r.monitorStatus(0).map((w) => w?.state)).toEqual(["stopped"]);
+});
