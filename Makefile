@@ -10,8 +10,13 @@ TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping
 # prometheus (for promtool, which parses our metrics), heartbeat (a real Heartbeat 3 node for the legacy guard test) and keepalived ship services: the `need` macro puts a policy-rc.d (exit 101) in place first, and the
 # bench runs keepalived only inside its own namespaces
 BENCH_TOOLS := keepalived:keepalived
+# arm64 (issue 15): the cross compiler and libc (the shim), qemu-user (the tests run the arm64 binary under emulation)
+ARM64_TOOLS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross qemu-aarch64-static:qemu-user-static
+# Bun's arm64 runtime comes from npm, at the version package.json pins for Bun itself
+BUN_VERSION := $(shell node -p "require('./package.json').devDependencies.bun" 2>/dev/null)
+ARM64_RUNTIME := build/bun-linux-aarch64/package/bin/bun
 
-.PHONY: all test unit netns bench demo cts soak clean toolchain test-toolchain typecheck lint format
+.PHONY: all dist test unit netns bench demo cts soak clean toolchain arm64-toolchain test-toolchain typecheck lint format
 all: dist/hb
 
 node_modules/.installed: package.json package-lock.json
@@ -37,12 +42,29 @@ toolchain:
 test-toolchain:
 	$(call need,$(TEST_TOOLS))
 
+arm64-toolchain:
+	$(call need,$(ARM64_TOOLS))
+
 build/libhb.so dist/hb: node_modules/.installed $(SRC) | toolchain
 	$(BUN) run build.ts
 
+# One file per architecture: copy the one `uname -m` names (x86_64: hb-linux-x64, aarch64: hb-linux-arm64).
+dist: dist/hb dist/hb-linux-x64 dist/hb-linux-arm64
+
+dist/hb-linux-x64: dist/hb
+	cp dist/hb $@
+
+$(ARM64_RUNTIME): package.json
+	rm -rf build/bun-linux-aarch64 && mkdir -p build/bun-linux-aarch64
+	cd build/bun-linux-aarch64 && npm pack --silent @oven/bun-linux-aarch64@$(BUN_VERSION) >/dev/null && tar xzf oven-bun-linux-aarch64-$(BUN_VERSION).tgz && rm oven-bun-linux-aarch64-*.tgz
+	touch $@
+
+dist/hb-linux-arm64: node_modules/.installed $(SRC) $(ARM64_RUNTIME) | toolchain arm64-toolchain
+	$(BUN) run build.ts --arch arm64
+
 # All tests in one bun run, so one junit report counts them (build/junit.xml).
 # Network tests need root and skip loudly without it.
-test: dist/hb test-toolchain typecheck lint
+test: dist/hb dist/hb-linux-arm64 test-toolchain typecheck lint
 	$(BUN) test --timeout 60000 --reporter=junit --reporter-outfile=build/junit.xml test/ 2>&1 | tee build/test.log; \
 	  exit $${PIPESTATUS[0]}
 

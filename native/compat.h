@@ -16,6 +16,12 @@ __asm__(".symver hb_pthread_create,pthread_create@GLIBC_2.2.5");
 __asm__(".symver hb_pthread_join,pthread_join@GLIBC_2.2.5");
 int hb_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int hb_pthread_join(pthread_t t, void **ret);
+#elif defined(__aarch64__) && defined(__GLIBC__)
+/* arm64 glibc starts at 2.17: its first versions are the old ones */
+__asm__(".symver hb_pthread_create,pthread_create@GLIBC_2.17");
+__asm__(".symver hb_pthread_join,pthread_join@GLIBC_2.17");
+int hb_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+int hb_pthread_join(pthread_t t, void **ret);
 #else
 #define hb_pthread_create pthread_create
 #define hb_pthread_join pthread_join

@@ -267,7 +267,8 @@ export async function main(argv: string[]): Promise<number> {
     cli.parse(argv, { run: false });
     if (cli.options.help) return EXIT.OK;
     if (cli.options.version) {
-      console.log(`hb ${VERSION}`);
+      // the architecture too: which of hb-linux-x64 and hb-linux-arm64 this is
+      console.log(`hb ${VERSION} (linux-${process.arch})`);
       return EXIT.OK;
     }
     if (!cli.matchedCommandName && cli.args[0] === "help" && cli.args.length === 1) {

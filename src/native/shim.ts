@@ -65,7 +65,8 @@ const SYMBOLS = {
 } as const;
 
 export const ABI_VERSION = 4;
-const SYS_memfd_create = 319n; // x86-64
+/** memfd_create has its own number on each architecture (asm/unistd.h) */
+const SYS_memfd_create = process.arch === "arm64" ? 279n : 319n;
 const MFD_CLOEXEC = 1;
 
 export class ShimLoadError extends Error {

@@ -96,7 +96,7 @@ describe.skipIf(Boolean(why))("dist/hb in a bare root", () => {
   test("hb --version runs with TMPDIR unset and /tmp noexec", async () => {
     const r = await bare(["--version"]);
     expect(r.stderr).toBe("");
-    expect(r.stdout.trim()).toMatch(/^hb \d+\.\d+\.\d+$/);
+    expect(r.stdout.trim()).toMatch(/^hb \d+\.\d+\.\d+ \(linux-x64\)$/);
     expect(r.code).toBe(0);
   });
 

@@ -41,7 +41,7 @@ describe("hb CLI", () => {
   test("--version prints the version and exits 0", () => {
     const r = hb(["--version"]);
     expect(r).toMatchObject({ code: 0, err: "" });
-    expect(r.out).toMatch(/^hb \d+\.\d+\.\d+\n$/);
+    expect(r.out).toMatch(/^hb \d+\.\d+\.\d+ \(linux-x64\)\n$/);
   });
   test("an unknown command exits 2 with a clear message", () => {
     const r = hb(["frobnicate"]);
