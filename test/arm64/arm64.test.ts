@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClusterFiles, HB, HbProcess } from "../lib/cluster.ts";
-import { clientMac, failoverConfig, holders, Pinger, VIP, writeScripts } from "../lib/failover.ts";
+import { clientMac, failoverConfig, holders, Pinger, writeScripts } from "../lib/failover.ts";
 import { announceSkip, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
 const ROOT = join(import.meta.dir, "../..");
