@@ -17,6 +17,8 @@ function describeTimer(t: TimerName, group: (i: number) => string): string {
       return `failure hold-down of ${group(t.group)} passed`;
     case "legacy":
       return `the peers had time to tell their state after the Heartbeat node left ${t.ifname}`;
+    case "release":
+      return `${t.peer} had the time to release what it held (quorum)`;
   }
 }
 

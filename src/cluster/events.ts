@@ -2,7 +2,16 @@
 
 import { formatDuration } from "../config/duration.ts";
 import { command } from "./commands.ts";
-import { alive, type ControlMsg, effectiveScore, type MachineEvent, newer, newGroup, type TimerName } from "./state.ts";
+import {
+  alive,
+  type ControlMsg,
+  effectiveScore,
+  type MachineEvent,
+  newer,
+  newGroup,
+  quorumVotes,
+  type TimerName,
+} from "./state.ts";
 import type { Stepper } from "./stepper.ts";
 
 type Of<T extends MachineEvent["type"]> = Extract<MachineEvent, { type: T }>;
@@ -33,7 +42,28 @@ function onPeer(t: Stepper, e: Of<"peer">): void {
     if (s.fence[e.peer]!.state !== "done") t.log.push(`node ${e.peer}: alive again: fencing abandoned`);
     delete s.fence[e.peer];
   }
+  if (alive(p)) delete s.releasing?.[e.peer];
+  else if (was === "up" || was === "late") awaitRelease(t, e.peer, p.record?.groups ?? [], p.left === true);
   if (!alive(p)) p.record = undefined; // what a dead node held is no longer held
+}
+
+/**
+ * Quorum: a holder we lost may be alive on the other side of a partition. It sees the same partition
+ * at most one keepalive later than we do (each side declares the other dead deadtime after the last
+ * frame it got, and frames leave every keepalive), and, having lost the majority, removes its addresses
+ * at once; deadtime more is its budget to do so (a node slower than that would count as dead anyway).
+ * So its groups wait keepalive + deadtime here. A planned stop (it said it was leaving) has released
+ * already; with fencing, the fence proves it instead.
+ */
+function awaitRelease(t: Stepper, peer: string, held: number[], left: boolean): void {
+  const { cfg, s, now } = t;
+  if (!cfg.quorum || cfg.fencing || left || held.length === 0 || !quorumVotes(cfg, s).has) return;
+  const until = now + cfg.quorum.grace;
+  s.releasing = { ...(s.releasing ?? {}), [peer]: { until, held } };
+  t.log.push(
+    `node ${peer}: lost while holding ${held.map((gi) => t.name(gi)).join(", ")}; it releases when it sees it lost quorum: taking over in ${cfg.quorum.grace} ms (keepalive + deadtime)`,
+  );
+  t.timer({ kind: "release", peer }, until);
 }
 
 function onRecord(t: Stepper, e: Of<"record">): void {
@@ -120,6 +150,9 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
       t.effects.push({ type: "fence", peer: tm.peer });
       break;
     }
+    case "release":
+      if ((s.releasing?.[tm.peer]?.until ?? Infinity) <= now) delete s.releasing![tm.peer];
+      break;
     case "hold": {
       const g = s.groups[tm.group];
       if (g && g.phase === "failed" && g.until !== undefined && g.until <= now)
@@ -132,6 +165,13 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
 function onStartDone(t: Stepper, e: Of<"done">): void {
   const g = t.s.groups[e.group]!;
   const res = t.cfg.groups[e.group]!.resources;
+  if (e.ok && !quorumVotes(t.cfg, t.s).has) {
+    // quorum went away during the start: what is up comes down, addresses first
+    g.started = e.step + 1;
+    t.effects.push({ type: "drop-addresses", group: e.group });
+    t.stopGroup(e.group, "quorum lost while starting", "stopped", true);
+    return;
+  }
   if (e.ok) {
     g.started = e.step + 1;
     if (g.started === res.length) t.setGroup(e.group, "running", "all resources started");

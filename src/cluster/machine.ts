@@ -22,7 +22,14 @@
 import { reasonFor } from "./describe.ts";
 import { HANDLERS } from "./events.ts";
 import { recordOf } from "./ownership.ts";
-import { alive, type MachineConfig, type MachineEvent, type MachineState, type StepResult } from "./state.ts";
+import {
+  alive,
+  type MachineConfig,
+  type MachineEvent,
+  type MachineState,
+  quorumVotes,
+  type StepResult,
+} from "./state.ts";
 import { Stepper } from "./stepper.ts";
 
 export { describeEvent } from "./describe.ts";
@@ -34,7 +41,9 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   const s: MachineState = structuredClone(prev);
   const t = new Stepper(cfg, s, now);
   const before = JSON.stringify(recordOf(prev, cfg));
+  const hadQuorum = quorumVotes(cfg, prev).has;
   (HANDLERS[e.type] as (t: Stepper, e: MachineEvent) => void)(t, e);
+  t.loseQuorum(hadQuorum);
 
   // Leave the waiting phase as soon as every peer has been heard from (its record is known).
   if (s.phase === "waiting" && Object.values(s.peers).every((p) => p.record !== undefined && alive(p)))

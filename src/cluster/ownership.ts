@@ -4,7 +4,15 @@
  */
 
 import type { StateRecord } from "./record.ts";
-import { alive, effectiveScore, type MachineConfig, type MachineState, nodeState, selfHolds } from "./state.ts";
+import {
+  alive,
+  effectiveScore,
+  type MachineConfig,
+  type MachineState,
+  nodeState,
+  quorumVotes,
+  selfHolds,
+} from "./state.ts";
 
 /** Every node that holds group gi now: this one by its phase, peers by their records (alive ones only). */
 export function holdersOf(s: MachineState, self: string, gi: number): string[] {
@@ -39,6 +47,8 @@ export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
 
 /** Why this node cannot serve group gi now, if it cannot (not a choice: a fault). */
 export function unable(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
+  const q = quorumVotes(cfg, s);
+  if (!q.has) return `no quorum: hears ${q.heard} of ${q.total} votes (more than ${q.total / 2} needed)`;
   const down = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifDown.includes(i));
   if (down.length) return `no carrier on ${down.join(", ")}`;
   const settling = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifSettling?.includes(i));

@@ -43,6 +43,8 @@ export interface MachineConfig {
   carrierGrace?: number;
   /** ms before the first retry of a failed fence; doubles, up to a minute */
   fenceBackoff?: number;
+  /** majority quorum: votes by node name, and how long a lost holder is given to release (ms) */
+  quorum?: { votes: Record<string, number>; grace: number };
 }
 
 export interface FenceState {
@@ -110,6 +112,8 @@ export interface MachineState {
   pendingScore?: number;
   /** fencing of dead peers, by name */
   fence: Record<string, FenceState>;
+  /** quorum: peers that died holding groups, and until when they are given to release them (they lost quorum) */
+  releasing?: Record<string, { until: number; held: number[] }>;
   /** live Heartbeat v1 nodes heard beside us: "node@interface" */
   legacy: string[];
   peers: Record<string, PeerState>;
@@ -166,6 +170,8 @@ export type Effect =
   | { type: "timer"; timer: TimerName; at: number }
   | { type: "exit"; code: number }
   | { type: "reboot"; reason: string }
+  /** remove the group's floating addresses now, before any stop script runs (quorum lost) */
+  | { type: "drop-addresses"; group: number }
   /** tell the LAN again that we hold the group's addresses (clients may have moved to a peer) */
   | { type: "announce"; group: number }
   /** the answer to a command */
@@ -198,7 +204,9 @@ export type TimerName =
   /** a group's failure hold-down on this node is over */
   | { kind: "hold"; group: number }
   /** the peers' records after a Heartbeat node left an interface have had time to arrive */
-  | { kind: "legacy"; ifname: string };
+  | { kind: "legacy"; ifname: string }
+  /** a lost holder (quorum) has had the time to release what it held */
+  | { kind: "release"; peer: string };
 
 /** One string per timer, for the driver's table of running timers. */
 export function timerKey(t: TimerName): string {
@@ -211,6 +219,7 @@ export function timerKey(t: TimerName): string {
       return `${t.kind}:${t.ifname}`;
     case "settle":
     case "fence":
+    case "release":
       return `${t.kind}:${t.peer}`;
     case "hold":
       return `hold:${t.group}`;
@@ -260,6 +269,15 @@ export function selfHolds(g: GroupState): boolean {
     g.phase === "stopping" ||
     (g.phase === "failed" && g.until === undefined)
   );
+}
+
+/** Votes this node hears (its own and every live peer's) and the total; quorum = more than half. */
+export function quorumVotes(cfg: MachineConfig, s: MachineState): { heard: number; total: number; has: boolean } {
+  if (!cfg.quorum) return { heard: 0, total: 0, has: true };
+  const v = (n: string) => cfg.quorum!.votes[n] ?? 1;
+  const total = cfg.nodes.reduce((a, n) => a + v(n.name), 0);
+  const heard = v(cfg.self) + Object.entries(s.peers).reduce((a, [n, p]) => a + (alive(p) ? v(n) : 0), 0);
+  return { heard, total, has: 2 * heard > total };
 }
 
 /** The score this node offers: the uplink score in effect, less the health penalty. */

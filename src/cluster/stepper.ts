@@ -11,6 +11,7 @@ import {
   type MachineConfig,
   type MachineState,
   type NodePhase,
+  quorumVotes,
   selfHolds,
   type TimerName,
 } from "./state.ts";
@@ -122,6 +123,8 @@ export class Stepper {
         if (stillHeld) return;
         // a peer that is back but whose record has not arrived yet may hold it: wait for the record
         if (Object.values(this.s.peers).some((p) => alive(p) && !p.record)) return;
+        // a lost holder is given the time to see that it lost quorum and release (quorum)
+        if (Object.values(this.s.releasing ?? {}).some((r) => r.held.includes(gi))) return;
         // a dead peer that held it must be fenced first (it may only look dead)
         const fencing = Object.entries(this.s.fence)
           .filter(([, f]) => f.state !== "done" && f.held.includes(gi))
@@ -134,6 +137,18 @@ export class Stepper {
         }
         this.startGroup(gi, why(gi, owner));
       }
+    });
+  }
+
+  /** Quorum just lost: every address this node may hold goes at once, before any stop script runs. */
+  loseQuorum(hadIt: boolean) {
+    const q = quorumVotes(this.cfg, this.s);
+    if (!hadIt || q.has) return;
+    this.log.push(
+      `node ${this.cfg.self}: lost quorum (hears ${q.heard} of ${q.total} votes): removing its floating addresses, then stopping its groups`,
+    );
+    this.s.groups.forEach((g, gi) => {
+      if (selfHolds(g)) this.effects.push({ type: "drop-addresses", group: gi });
     });
   }
 

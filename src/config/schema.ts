@@ -269,6 +269,12 @@ export const SCHEMA: Fields = {
           defaultText: "position in the list, from 1",
           doc: "Node id carried in heartbeats. Give it explicitly if you may reorder the list.",
         },
+        votes: {
+          kind: { t: "int", min: 0, max: 100 },
+          default: 1,
+          doc: "Its votes for majority quorum (`[quorum]`): a node holds groups only while it hears more than half of all votes, its own included. 0: it never counts (a node that only serves).",
+          reason: "one node, one vote, as corosync's votequorum",
+        },
       },
     },
     required: true,
@@ -518,6 +524,22 @@ export const SCHEMA: Fields = {
     },
     default: {},
     doc: "Resource groups: failure handling.",
+  },
+  quorum: {
+    kind: {
+      t: "table",
+      fields: {
+        mode: {
+          kind: { t: "string", oneOf: ["majority", "none"] },
+          defaultText: '"majority" with 3 or more nodes, "none" with 2',
+          doc: "majority: a node may hold or take a group only while it hears more than half of the votes (`[[node]] votes`), itself included. One that loses them removes its floating addresses at once, then stops its services; the side that keeps the majority takes a lost holder's groups only after keepalive + deadtime, time for the other side to see the same partition and release. none: every node acts on what it hears (a partition leaves both sides holding until it heals).",
+          reason:
+            "with three or more nodes a majority exists on at most one side of any partition, so the address has one owner; a pair has no majority without its peer, so it would stop at every peer failure",
+        },
+      },
+    },
+    default: {},
+    doc: "Quorum: one owner even when the network splits (issue 12).",
   },
   health: {
     kind: {
@@ -849,6 +871,11 @@ export interface GroupConfig {
   max_restarts: number;
   restart_window: number;
 }
+export interface QuorumConfig {
+  mode: "majority" | "none";
+  /** votes by node name ([[node]] votes) */
+  votes: Record<string, number>;
+}
 export interface HealthConfig {
   command: string[];
   interval: number;
@@ -925,6 +952,7 @@ export interface Config {
   addresses: AddressesConfig;
   resources: ResourcesConfig;
   health: HealthConfig;
+  quorum: QuorumConfig;
   log: LogConfig;
   control: ControlConfig;
   uplink: UplinkConfig;

@@ -444,6 +444,15 @@ function checkMonitor(c: Collector, m: Raw | undefined, p: Seg[]): void {
   if (port < 1 || port > 65535) c.add([...p, "tcp"], `port ${port} is out of range`, "between 1 and 65535");
 }
 
+/** Quorum: majority by default from three nodes on; the votes by node. */
+function quorumOf(raw: Raw, n: Nodes): Config["quorum"] {
+  const given = (raw.quorum as Raw | undefined)?.mode as Config["quorum"]["mode"] | undefined;
+  const votes = Object.fromEntries(
+    ((raw.node as Raw[] | undefined) ?? []).map((x) => [x.name as string, (x.votes as number | undefined) ?? 1]),
+  );
+  return { mode: given ?? (n.nodes.length >= 3 ? "majority" : "none"), votes };
+}
+
 /** Nodes: unique names and ids; the local node among them. */
 function checkNodes(c: Collector, nodesRaw: Raw[] | undefined, cluster: Raw | undefined, env: ConfigEnv): Nodes {
   const nodes: { name: string; id: number }[] = [];
@@ -783,6 +792,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
     addresses: as<Config["addresses"]>(raw.addresses),
     resources: as<Config["resources"]>(raw.resources),
     health: as<Config["health"]>(raw.health),
+    quorum: quorumOf(raw, n),
     log: as<Config["log"]>(raw.log),
     control: as<Config["control"]>(raw.control),
     uplink: as<Config["uplink"]>(raw.uplink),

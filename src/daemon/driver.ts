@@ -186,6 +186,9 @@ export class Driver {
         );
         break;
       }
+      case "drop-addresses":
+        this.runner.dropAddresses?.(eff.group);
+        break;
       case "monitor":
         this.runner.monitor?.(eff.group, eff.on, (r) =>
           this.dispatch({ type: "monitor", group: r.group, step: r.step, ok: r.ok, detail: r.detail }),

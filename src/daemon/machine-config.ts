@@ -30,6 +30,11 @@ export function machineConfig(config: Config): MachineConfig {
     requireUplink: config.uplink.require,
     fencing: config.fencing.method === "command",
     fenceBackoff: config.fencing.backoff,
+    // majority quorum: a lost holder gets keepalive + deadtime to release (events.ts, awaitRelease)
+    quorum:
+      config.quorum.mode === "majority"
+        ? { votes: config.quorum.votes, grace: config.timing.keepalive + config.timing.deadtime }
+        : undefined,
     // a peer's first beats after it comes up predate its hearing us: its "heard" set counts after this
     deafGrace: Math.max(config.timing.warntime, 2 * config.timing.keepalive),
     // heartbeats on that interface need up to deadtime to be heard again after its carrier returns

@@ -246,6 +246,17 @@ export class ResourceRunner implements Runner {
     return { ok: true };
   }
 
+  /** Quorum lost: the group's addresses go now, whatever its stop sequence does after. */
+  dropAddresses(group: number): void {
+    for (const r of this.o.groups[group]?.resources ?? [])
+      if (r.kind === "ip")
+        try {
+          this.removeIp(r);
+        } catch (e) {
+          this.log.error(`cannot remove ${r.address} from ${r.interface}: ${(e as Error).message}`);
+        }
+  }
+
   /** Remove every address of the groups we do not hold (stale after a crash, or left by hand). */
   async sweep(held: number[]): Promise<void> {
     if (!this.prepared) {

@@ -22,6 +22,8 @@ export interface Runner {
   /** Announce the group's addresses again (gratuitous ARP / NA bursts). */
   announce(group: number): void;
   reboot(reason: string): void;
+  /** Remove the group's floating addresses now (quorum lost: before any stop script runs). */
+  dropAddresses?(group: number): void;
   /** Watch the group's resources while it runs here (on), or no longer; crossings come back through report. */
   monitor?(group: number, on: boolean, report: (r: MonitorReport) => void): void;
   /** Fence a dead peer (power it off, cut it off): ok only if that is certain. */

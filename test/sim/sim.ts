@@ -72,6 +72,14 @@ class FakeRunner implements Runner {
   reboot(): void {
     this.reboots++;
   }
+  /** the daemon is gone: nothing watches its resources any more */
+  stopMonitors(): void {
+    for (const [g, gen] of this.watching) this.watching.set(g, gen + 1);
+  }
+  /** quorum lost: the address (step 0 in these simulations) goes at once */
+  dropAddresses(group: number): void {
+    this.up.delete(`${group}/0`);
+  }
   /** monitors: every MONITOR_MS each running resource is checked (is it up?) against the real Threshold (fall 2, rise 2) */
   private readonly watching = new Map<number, number>();
   monitor(group: number, on: boolean, report: (r: MonitorReport) => void): void {
@@ -152,6 +160,7 @@ export class Sim {
   /** kill -9: the daemon is gone; its resources stay up (until a lease, in real life). */
   kill(node: string): void {
     this.net.endpoint(node).stop();
+    this.runners.get(node)?.stopMonitors();
     this.drivers.delete(node);
   }
 
