@@ -151,7 +151,8 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
       break;
     }
     case "release":
-      if ((s.releasing?.[tm.peer]?.until ?? Infinity) <= now) delete s.releasing![tm.peer];
+      // (the driver fires a timer at its deadline, never before, and a newer wait for this peer replaces it)
+      delete s.releasing?.[tm.peer];
       break;
     case "hold": {
       const g = s.groups[tm.group];

@@ -45,9 +45,13 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   (HANDLERS[e.type] as (t: Stepper, e: MachineEvent) => void)(t, e);
   t.loseQuorum(hadQuorum);
 
-  // Leave the waiting phase as soon as every peer has been heard from (its record is known).
-  if (s.phase === "waiting" && Object.values(s.peers).every((p) => p.record !== undefined && alive(p)))
-    t.setNode("active", "every peer heard");
+  // Leave the waiting phase as soon as every peer has been heard from (its record is known). With quorum,
+  // also heard by them: a record sent before its sender heard a majority says it cannot serve anything,
+  // and deciding on it would let every starting node take the groups at once.
+  const me = cfg.nodes.findIndex((n) => n.name === cfg.self);
+  const ready = (p: MachineState["peers"][string]) =>
+    p.record !== undefined && alive(p) && (!cfg.quorum || (p.record.heard?.includes(me) ?? true));
+  if (s.phase === "waiting" && Object.values(s.peers).every(ready)) t.setNode("active", "every peer heard");
   t.reconcile(reasonFor(e, cfg));
   t.endAskedYields();
   t.finishLeaving();

@@ -27,8 +27,10 @@ export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
   const failed: number[] = [];
   s.groups.forEach((g, i) => {
     if (selfHolds(g)) groups.push(i);
-    // failed here, or cannot serve it now (no carrier, isolated, unheard): peers must not count on us
-    if (g.phase === "failed" || unable(cfg, s, i)) failed.push(i);
+    // failed here, or cannot serve it now (no carrier, isolated, unheard): peers must not count on us.
+    // A starting node has no quorum until it hears its peers: its state (starting) already says it is not
+    // ready, and calling its groups failed would make every peer that starts with it take them at once.
+    if (g.phase === "failed" || (s.phase === "waiting" ? groupFault(cfg, s, i) : unable(cfg, s, i))) failed.push(i);
   });
   const heard = Object.entries(s.peers)
     .filter(([, p]) => alive(p))
@@ -47,8 +49,17 @@ export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
 
 /** Why this node cannot serve group gi now, if it cannot (not a choice: a fault). */
 export function unable(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
+  return quorumFault(cfg, s) ?? groupFault(cfg, s, gi);
+}
+
+/** Without a majority of the votes, this node can serve nothing. */
+function quorumFault(cfg: MachineConfig, s: MachineState): string | undefined {
   const q = quorumVotes(cfg, s);
-  if (!q.has) return `no quorum: hears ${q.heard} of ${q.total} votes (more than ${q.total / 2} needed)`;
+  return q.has ? undefined : `no quorum: hears ${q.heard} of ${q.total} votes (more than ${q.total / 2} needed)`;
+}
+
+/** What keeps group gi from this node besides quorum. */
+function groupFault(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
   const down = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifDown.includes(i));
   if (down.length) return `no carrier on ${down.join(", ")}`;
   const settling = (cfg.groupInterfaces?.[gi] ?? []).filter((i) => s.ifSettling?.includes(i));
@@ -74,7 +85,26 @@ export function unable(cfg: MachineConfig, s: MachineState, gi: number): string 
     )
     .map(([n]) => n);
   if (deaf.length) return `${deaf.join(", ")} cannot hear us (one-way loss): it acts as if we were dead`;
-  return undefined;
+  return unseenHolder(cfg, s, gi);
+}
+
+/**
+ * Quorum: a majority of the votes does not show who holds a group. A node that rejoins hears one peer a
+ * beat before another, and a partial partition may hide a live holder from us while a peer hears it. So
+ * while a peer says it hears a node that we do not, that node may hold anything: a group we do not hold
+ * is not ours to take (our record says so, and the peers that hear everyone decide). One we hold we keep.
+ */
+function unseenHolder(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
+  if (!cfg.quorum || selfHolds(s.groups[gi]!)) return undefined;
+  const unseen = new Set<string>();
+  for (const [name, p] of Object.entries(s.peers))
+    if (alive(p))
+      for (const i of p.record?.heard ?? []) {
+        const other = cfg.nodes[i]?.name;
+        const q = other === undefined ? undefined : s.peers[other];
+        if (q && !alive(q)) unseen.add(`${other} (heard by ${name})`);
+      }
+  return unseen.size ? `${[...unseen].join(", ")} is not heard here and may hold it` : undefined;
 }
 
 /** Who should run group gi, by the rule in the header. */

@@ -7,7 +7,8 @@
  *   the preferred node of.
  *   A resource monitor fails below its fall threshold; the node health check fails.
  * CRITICAL: a peer is dead, a group runs nowhere, a group failed (here, or as
- *   its peer reports), two nodes hold one group, a monitor failed and is left alone (on_fail = ignore).
+ *   its peer reports), two nodes hold one group, a monitor failed and is left alone (on_fail = ignore),
+ *   this node has no quorum.
  * Also the node_exporter textfile metrics (written atomically).
  */
 import { DROP_REASONS } from "../heartbeat/types.ts";
@@ -122,7 +123,13 @@ function intruderProblems(s: Status, warn: Add, crit: Add): void {
 }
 
 function nodeProblems(s: Status, now: number, warn: Add, crit: Add): void {
-  for (const f of (s.node.faults ?? []).filter((x) => !x.reason.startsWith("a live Heartbeat node")))
+  const q = s.node.quorum;
+  if (q && !q.has)
+    crit(
+      `${s.node.name} has no quorum: hears ${q.votes_heard} of ${q.votes_total} votes, so it holds and takes nothing`,
+    );
+  // (a live Heartbeat node and a lost quorum are reported once, as critical, not per group)
+  for (const f of (s.node.faults ?? []).filter((x) => !/^(a live Heartbeat node|no quorum)/.test(x.reason)))
     warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
   const score = s.node.score_measured;
   if (score !== null && score !== undefined && score < 100)
@@ -185,6 +192,15 @@ function nodeMetrics(s: Status, metric: Metric): void {
     metric("hb_resident_memory_bytes", "gauge", "Resident memory of the hb daemon.", [[{}, s.node.rss_bytes]]);
   if (s.node.js_heap_bytes !== undefined)
     metric("hb_js_heap_bytes", "gauge", "JavaScript heap in use by the hb daemon.", [[{}, s.node.js_heap_bytes]]);
+  if (s.node.quorum) {
+    metric("hb_quorum", "gauge", "1 while this node hears more than half of the votes (majority quorum).", [
+      [{}, s.node.quorum.has ? 1 : 0],
+    ]);
+    metric("hb_quorum_votes", "gauge", "Votes this node hears (its own included), and the total.", [
+      [{ of: "heard" }, s.node.quorum.votes_heard],
+      [{ of: "total" }, s.node.quorum.votes_total],
+    ]);
+  }
   metric("hb_uplink_score", "gauge", "Uplink score in effect on this node (share of ping targets answering, 0..100).", [
     [{}, s.node.score],
   ]);

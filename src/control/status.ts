@@ -7,7 +7,8 @@
  *   node     { name, id, state: waiting|active|standby|leaving|done, since, initdead_left_ms (waiting only), pid, uptime_s, rss_bytes, js_heap_bytes, config, generation, yields[],
  *              score (uplink score in effect, 0..100), score_measured (last measured, null without targets),
  *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer),
- *              health (the health command's monitor, null without one) }
+ *              health (the health command's monitor, null without one),
+ *              quorum { votes_heard, votes_total, has } | null (majority quorum off) }
  *   fencing[] { peer, state: running|failed|done, attempts, since, error }
  *   legacy   { nodes[] { node, interface, address, status, last_heard_ms } (live Heartbeat v1 nodes heard),
  *              packets, bad, last_bad }
@@ -127,6 +128,8 @@ export interface Status {
     faults: { group: string; reason: string }[];
     /** the health command's monitor; null without one (absent from older daemons) */
     health?: MonitorStatus | null;
+    /** majority quorum: votes heard (its own included) and the total; null without quorum (absent from older daemons) */
+    quorum?: { votes_heard: number; votes_total: number; has: boolean } | null;
   };
   /** two live senders seen with one node id (a cloned node); node may be this one */
   duplicates: { node: string; link: string; addresses: string[]; last_seen_ms: number }[];
@@ -191,6 +194,10 @@ function nodeLines(s: Status): string[] {
   const out = [
     `Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`,
   ];
+  if (n.quorum)
+    out.push(
+      `  quorum: ${n.quorum.has ? "yes" : "NO (it holds and takes nothing)"}, hears ${n.quorum.votes_heard} of ${n.quorum.votes_total} votes (more than ${n.quorum.votes_total / 2} needed)`,
+    );
   if (typeof n.initdead_left_ms === "number")
     out.push(`  waiting for every peer: it decides alone in ${(n.initdead_left_ms / 1000).toFixed(1)} s (initdead)`);
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);

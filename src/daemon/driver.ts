@@ -212,19 +212,24 @@ export class Driver {
     );
   }
 
-  /** One timer per key: a new one replaces the old. */
+  /**
+   * One timer per key: a new one replaces the old. It never fires before `at` on the machine's clock
+   * (setTimeout may run a fraction of a millisecond early, and the machine compares deadlines with now).
+   */
   private setTimer(timer: TimerName, at: number): void {
     const key = timerKey(timer);
     const old = this.timers.get(key);
     if (old !== undefined) this.clock.clearTimeout(old);
-    const handle = this.clock.setTimeout(
-      () => {
-        this.timers.delete(key);
-        this.dispatch({ type: "timer", timer });
-      },
-      Math.max(0, at - this.clock.now()),
-    );
-    this.timers.set(key, handle);
+    const fire = () => {
+      const left = at - this.clock.now();
+      if (left > 0) {
+        this.timers.set(key, this.clock.setTimeout(fire, Math.max(1, left)));
+        return;
+      }
+      this.timers.delete(key);
+      this.dispatch({ type: "timer", timer });
+    };
+    this.timers.set(key, this.clock.setTimeout(fire, Math.max(0, at - this.clock.now())));
   }
 
   held(): number[] {

@@ -9,6 +9,7 @@ import {
   type MachineConfig,
   type MachineEvent,
   type MachineState,
+  quorumVotes,
   selfHolds,
   unable,
 } from "../cluster/machine.ts";
@@ -305,6 +306,9 @@ function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeS
       return r ? [{ group: name(gi), reason: r }] : [];
     }),
     health: x.health ? monitorJson("health", x.health) : null,
+    quorum: cfg.quorum
+      ? (({ heard, total, has }) => ({ votes_heard: heard, votes_total: total, has }))(quorumVotes(cfg, s))
+      : null,
   };
 }
 

@@ -6,14 +6,7 @@
  * and is announced to the client.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";

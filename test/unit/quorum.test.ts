@@ -9,6 +9,7 @@ import {
   quorumVotes,
   recordOf,
   step,
+  unable,
 } from "../../src/cluster/machine.ts";
 import type { StateRecord } from "../../src/cluster/record.ts";
 
@@ -193,5 +194,20 @@ describe("majority quorum", () => {
     const r = play(c, [[1004, { type: "done", group: 0, step: 0, op: "start", ok: true }]], s);
     expect(r.effects).toEqual(["drop-addresses", "stop:0"]);
     expect(r.s.groups[0]!.phase).toBe("stopped");
+  });
+
+  test("a node a peer hears but we do not may hold anything: we take nothing we do not hold, and keep what we hold", () => {
+    const c = cfg("a");
+    const s = initialState(c, 0);
+    s.phase = "active";
+    s.peers.b = { liveness: "up", record: { ...rec(), heard: [0, 2] } }; // b hears a and c
+    s.peers.c = { liveness: "dead" };
+    expect(unable(c, s, 0)).toBe("c (heard by b) is not heard here and may hold it");
+    expect(recordOf(s, c).failed).toEqual([0]);
+    s.groups[0]!.phase = "running";
+    expect(unable(c, s, 0)).toBeUndefined();
+    // without quorum configured, nothing changes
+    s.groups[0]!.phase = "stopped";
+    expect(unable(cfg("a", { quorum: undefined }), s, 0)).toBeUndefined();
   });
 });

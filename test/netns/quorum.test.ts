@@ -1,0 +1,137 @@
+/**
+ * Majority quorum on a real kernel (issue 12): three hb nodes, the holder cut off from both others in the
+ * switch (nftables on the bridge). Every node's address changes are recorded by `ip -ts monitor address`
+ * (each change with its time, finer than any sampling) for the whole fault: at no instant do two nodes
+ * hold the floating address, the majority side runs the group again within a stated bound, and the
+ * client is answered afterwards.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ClusterFiles, configText, type HbProcess, startHb } from "../lib/cluster.ts";
+import { Pinger, VIP, writeScripts } from "../lib/failover.ts";
+import { announceSkip, Lab, netnsUnavailable, waitFor } from "../lib/netns.ts";
+
+const why = netnsUnavailable();
+if (why) announceSkip("test/netns/quorum.test.ts", why);
+
+/** When node i had the address: [from, to) in ms since the epoch, from `ip -ts monitor address` on its eth0. */
+class AddressLog {
+  readonly spans: [number, number][] = [];
+  private since?: number;
+  private readonly proc: ReturnType<Lab["spawn"]>;
+  constructor(lab: Lab, ns: string) {
+    const proc = lab.spawn(ns, ["ip", "-ts", "monitor", "address", "dev", "eth0"]);
+    this.proc = proc;
+    void (async () => {
+      const dec = new TextDecoder();
+      let rest = "";
+      for await (const chunk of proc.stdout) {
+        rest += dec.decode(chunk, { stream: true });
+        const lines = rest.split("\n");
+        rest = lines.pop() ?? "";
+        for (const l of lines) this.line(l);
+      }
+    })();
+  }
+  private line(l: string): void {
+    const m = /^\[(\S+)\]\s*(Deleted )?.*inet (\S+)\//.exec(l);
+    if (!m || m[3] !== VIP) return;
+    const t = Date.parse(`${m[1]!.slice(0, 23)}Z`);
+    if (m[2] && this.since !== undefined) {
+      this.spans.push([this.since, t]);
+      this.since = undefined;
+    } else if (!m[2] && this.since === undefined) this.since = t;
+  }
+  /** the spans, the open one closed now */
+  all(now = Date.now()): [number, number][] {
+    return this.since === undefined ? this.spans : [...this.spans, [this.since, now]];
+  }
+  stop(): void {
+    this.proc.kill();
+  }
+}
+
+/** The longest time (ms) two nodes held the address at once. */
+function overlap(logs: AddressLog[]): number {
+  let worst = 0;
+  const spans = logs.map((l) => l.all());
+  for (let i = 0; i < spans.length; i++)
+    for (let j = i + 1; j < spans.length; j++)
+      for (const [a0, a1] of spans[i]!)
+        for (const [b0, b1] of spans[j]!) worst = Math.max(worst, Math.min(a1, b1) - Math.max(a0, b0));
+  return worst;
+}
+
+describe.skipIf(Boolean(why))("majority quorum on a real kernel", () => {
+  let lab: Lab;
+  let dir: string;
+  let files: ClusterFiles;
+  const procs: HbProcess[] = [];
+  beforeAll(async () => {
+    lab = await Lab.create({ nodes: 3, client: true });
+    dir = mkdtempSync(join(tmpdir(), "hb-quorum-"));
+    files =
+      new ClusterFiles(`${configText({ nodes: 3, links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth0"'] })}
+[[group]]
+name = "web"
+preferred = "node1"
+resources = [{ ip = "${VIP}/24", interface = "eth0" }, { script = "ok" }]
+
+[paths]
+script_dirs = ["${writeScripts(dir)}"]
+`);
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await lab?.destroy();
+    files?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const cut = (on: boolean) =>
+    lab.exec(lab.bridge, [
+      "nft",
+      on
+        ? 'add table bridge cut; add chain bridge cut fw { type filter hook forward priority 0; }; add rule bridge cut fw iifname "n1l0" drop; add rule bridge cut fw oifname "n1l0" drop'
+        : "delete table bridge cut",
+    ]);
+
+  test("the holder cut off from both others: it drops the address, the majority takes over, never two at once", async () => {
+    const logs = lab.nodes.map((ns) => new AddressLog(lab, ns));
+    await Bun.sleep(200); // the monitors listen before anything happens
+    for (const i of [1, 2, 3]) procs.push(startHb(lab, files, i));
+    const [a, b, c] = procs as [HbProcess, HbProcess, HbProcess];
+    await a.waitLine(/group web: starting -> running/, 10_000);
+    await a.waitLine(/quorum|every peer heard/, 5000);
+    const ping = new Pinger(lab, 0.02);
+    try {
+      await waitFor("the client to reach node1", () => ping.count > 3, 5000, 20);
+      const t0 = Date.now();
+      expect((await cut(true)).code).toBe(0);
+      await a.waitLine(/node node1: lost quorum \(hears 1 of 3 votes\)/, 5000);
+      const taker = await Promise.race([
+        b.waitLine(/group web: starting -> running/, 5000).then(() => 2),
+        c.waitLine(/group web: starting -> running/, 5000).then(() => 3),
+      ]);
+      const took = Date.now() - t0;
+      // bound: deadtime (150 ms) to see node1 dead, keepalive + deadtime (200 ms) of grace, the start: under 2 s
+      expect(took).toBeLessThan(2000);
+      expect(procs[taker - 1]!.matching(/taking over in 200 ms \(keepalive \+ deadtime\)/).length).toBe(1);
+      const n = ping.count;
+      await waitFor("the client to be answered by the majority", () => ping.count > n + 5, 5000, 20);
+      await Bun.sleep(1000); // the partition lasts: node1 must not take anything back
+      await cut(false);
+      await Bun.sleep(1500); // healed: node1 hears the others again; auto_failback is off, the group stays
+      const r = await lab.exec(lab.nodes[0]!, ["ip", "-o", "addr", "show", "dev", "eth0"]);
+      expect(r.stdout).not.toContain(`inet ${VIP}/`);
+    } finally {
+      ping.stop();
+      for (const l of logs) l.stop();
+    }
+    expect(overlap(logs)).toBeLessThanOrEqual(0);
+    // the address really moved: node1 had it, then the taker
+    expect(logs[0]!.all().length).toBeGreaterThan(0);
+    expect(logs.slice(1).some((l) => l.all().length > 0)).toBe(true);
+  }, 60_000);
+});
