@@ -113,6 +113,19 @@ function rest({ hacf, keys }: Model): string[] {
   return o;
 }
 
+/** Three nodes or more: majority quorum, written out so that the choice can be read (and undone). */
+function quorum({ hacf }: Model): string[] {
+  if (hacf.nodes.length < 3) return [];
+  return [
+    "",
+    "[quorum]",
+    `# ${hacf.nodes.length} nodes: a node holds groups only while it hears a majority of them, so a network split`,
+    "# leaves the floating addresses on one side only (Heartbeat gave them to both sides). hb's default from",
+    '# three nodes on; "none" acts as Heartbeat did.',
+    tomlLine("mode", "majority"),
+  ];
+}
+
 export function render(m: Model): string {
   const o = [
     `# ha.toml converted by \`hb import\` from ${m.dir} (ha.cf, haresources, authkeys).`,
@@ -126,6 +139,7 @@ export function render(m: Model): string {
     ...members(m),
     "",
     ...fencing(m),
+    ...quorum(m),
     ...uplink(m),
     ...rest(m),
   ];

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ClusterFiles, configText, type HbProcess, startHb } from "../lib/cluster.ts";
+import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
 import { Pinger, VIP, writeScripts } from "../lib/failover.ts";
-import { announceSkip, Lab, netnsUnavailable, waitFor } from "../lib/netns.ts";
+import { announceSkip, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
 const why = netnsUnavailable();
 if (why) announceSkip("test/netns/quorum.test.ts", why);
@@ -110,6 +110,12 @@ script_dirs = ["${writeScripts(dir)}"]
       const t0 = Date.now();
       expect((await cut(true)).code).toBe(0);
       await a.waitLine(/node node1: lost quorum \(hears 1 of 3 votes\)/, 5000);
+      const rep = await run([HB, "report", "--socket", files.socket(1)]);
+      expect(rep.code).toBe(2);
+      expect(rep.stdout).toContain("node1 has no quorum: hears 1 of 3 votes, so it holds and takes nothing");
+      expect((await run([HB, "status", "--socket", files.socket(1)])).stdout).toContain(
+        "quorum: NO (it holds and takes nothing), hears 1 of 3 votes (more than 1.5 needed)",
+      );
       const taker = await Promise.race([
         b.waitLine(/group web: starting -> running/, 5000).then(() => 2),
         c.waitLine(/group web: starting -> running/, 5000).then(() => 3),

@@ -20,6 +20,15 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("hb CLI", () => {
+  test("every example config is valid as shipped (with a key file in place)", () => {
+    for (const name of require("node:fs").readdirSync(join(import.meta.dir, "../../examples")) as string[]) {
+      const text = require("node:fs").readFileSync(join(import.meta.dir, "../../examples", name), "utf8") as string;
+      const file = join(dir, `example-${name}`);
+      writeFileSync(file, text.replace("/etc/hb/authkey", join(dir, "authkey")), { mode: 0o644 });
+      const r = hb(["check", "-c", file, "--node", "node2"]);
+      expect({ name, err: r.err, code: r.code }).toEqual({ name, err: "", code: 0 });
+    }
+  });
   test("--help lists every command with a one-line purpose", () => {
     const r = hb(["--help"]);
     expect(r.code).toBe(0);

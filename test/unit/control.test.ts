@@ -266,6 +266,14 @@ describe("hb report verdicts", () => {
       "HB CRITICAL - group web failed on a: ip 192.0.2.10/24 failed to start",
     ],
     [
+      "no quorum",
+      (s) => {
+        s.node.quorum = { votes_heard: 1, votes_total: 3, has: false };
+      },
+      2,
+      "HB CRITICAL - a has no quorum: hears 1 of 3 votes, so it holds and takes nothing",
+    ],
+    [
       "a blocked group",
       (s) => {
         s.groups[0]!.here = "failed";

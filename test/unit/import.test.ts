@@ -149,6 +149,15 @@ describe("tricky files", () => {
     ]);
   });
 
+  test("three nodes or more: majority quorum, written out with the reason; two: none written (pairs have no majority)", () => {
+    const three = run(`${base}node c\nbcast eth0\n`);
+    expect(three.toml).toContain("[quorum]\n# 3 nodes: a node holds groups only while it hears a majority of them");
+    expect(check(three.toml, "a").quorum).toEqual({ mode: "majority", votes: { a: 1, b: 1, c: 1 } });
+    const two = run(`${base}bcast eth0\n`);
+    expect(two.toml).not.toContain("[quorum]");
+    expect(check(two.toml, "a").quorum.mode).toBe("none");
+  });
+
   test("continuations, comments, tabs, several groups and several VIPs", () => {
     const res =
       "# a comment\n\na\tIPaddr::198.51.100.10/24/eth0 \\\n   IPaddr2::198.51.100.11/25/eth1 httpd # web\nb 198.51.100.20 Filesystem::/dev/sdb1::/data::ext4 \\\n  mysqld\n";
