@@ -36,7 +36,7 @@ function play(c: MachineConfig, events: [number, MachineEvent][], s0?: MachineSt
   let s = s0 ?? initialState(c, 0);
   const effects: string[] = [];
   const logs: string[] = [];
-  const answer = (x: Effect, now: number): MachineEvent[] => {
+  const answer = (x: Effect): MachineEvent[] => {
     if (x.type === "start" || x.type === "stop") {
       effects.push(`${x.type}:${x.step}`);
       return [{ type: "done", group: x.group, step: x.step, op: x.type, ok: true }];
@@ -51,7 +51,7 @@ function play(c: MachineConfig, events: [number, MachineEvent][], s0?: MachineSt
       const r = step(c, s, queue.shift()!, now);
       s = r.state;
       logs.push(...r.log);
-      for (const x of r.effects) queue.push(...answer(x, now));
+      for (const x of r.effects) queue.push(...answer(x));
     }
   }
   return { s, effects, logs };
