@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #define HB_MAX_LINKS 8
-#define HB_MAX_PEERS 16
-#define HB_MAX_DESTS 16
+#define HB_MAX_PEERS 32
+#define HB_MAX_DESTS 32
 
 enum hb_state { HB_UNKNOWN = 0, HB_UP = 1, HB_LATE = 2, HB_DEAD = 3 };
 enum hb_link_kind { HB_LINK_ETHER = 1, HB_LINK_UDP = 2, HB_LINK_SERIAL = 3 };

@@ -45,6 +45,10 @@ export const BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 23040
 /** Heartbeat's default serial speed, and hb's. */
 export const DEFAULT_BAUD = 19200;
 /** Heartbeat's registered UDP port (ha-cluster), and hb's default. */
+/** What a heartbeat record can carry (src/cluster/record.ts): nodes in its heard set, groups in its sets. */
+export const MAX_NODES = 32;
+export const MAX_GROUPS = 128;
+
 export const DEFAULT_UDP_PORT = 694;
 /** Where the daemon listens for hb status, standby, reload... (control.socket). */
 export const DEFAULT_SOCKET = "/run/hb/hb.sock";

@@ -10,7 +10,7 @@ import { formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { FileInfo } from "./files.ts";
 import { type Located, locate, pathString } from "./locate.ts";
-import { IPV4_PATTERN } from "./names.ts";
+import { IPV4_PATTERN, MAX_GROUPS, MAX_NODES } from "./names.ts";
 import type { Config, Field, Fields, Kind, LinkConfig, MonitorConfig, OnFail, ResourceConfig } from "./schema.ts";
 import { SCHEMA } from "./schema.ts";
 
@@ -469,6 +469,12 @@ function checkNodes(c: Collector, nodesRaw: Raw[] | undefined, cluster: Raw | un
       );
     nodes.push({ name: n.name, id });
   });
+  if (nodes.length > MAX_NODES)
+    c.add(
+      ["node"],
+      `${nodes.length} nodes: at most ${MAX_NODES}`,
+      "every heartbeat record names the nodes its sender hears in a 32-bit set; split the cluster",
+    );
   const names = nodes.map((n) => n.name);
   const nodeCheck: NodeCheck = (path, name, what) => {
     if (typeof name !== "string" || names.length === 0 || names.includes(name)) return true;
@@ -718,6 +724,12 @@ function ipResource(
 /** Groups: unique names, preferred node listed, resources sane, no address in two places. */
 function checkGroups(c: Collector, groupsRaw: (Raw | undefined)[] | undefined, n: Nodes): Config["groups"] {
   const groups: Config["groups"] = [];
+  if ((groupsRaw ?? []).length > MAX_GROUPS)
+    c.add(
+      ["group"],
+      `${(groupsRaw ?? []).length} groups: at most ${MAX_GROUPS}`,
+      "every heartbeat record carries each group's state in one bit of a 128-bit set; put several resources in one group",
+    );
   const seenIps = new Map<string, string>();
   (groupsRaw ?? []).forEach((g, i) => {
     if (!g) return;

@@ -63,7 +63,8 @@ export class Driver {
   async start(): Promise<void> {
     const held: number[] = [];
     await this.runner.sweep(held); // nothing is ours yet: remove stale addresses of a previous life
-    this.links.setRecord(encodeRecord(recordOf(this.state, this.cfg))); // the very first beat says who we are
+    // the very first beat says who we are
+    this.links.setRecord(encodeRecord(recordOf(this.state, this.cfg), this.cfg.groups.length));
     this.links.start((e) => this.onHeartbeat(e));
     this.dispatch({ type: "start" });
   }
@@ -138,7 +139,7 @@ export class Driver {
   private apply(eff: Effect): void {
     switch (eff.type) {
       case "record":
-        this.links.setRecord(encodeRecord(eff.record));
+        this.links.setRecord(encodeRecord(eff.record, this.cfg.groups.length));
         break;
       case "control":
         try {

@@ -128,6 +128,10 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   });
   for (const g of next.groups.slice(cur.groups.length))
     changes.push(`group ${g.name} added (preferred ${g.preferred})`);
+  if (cur.groups.length <= 32 && next.groups.length > 32)
+    refused.push(
+      `${next.groups.length} groups: past 32 the heartbeat record changes format (version 2), which older records' readers do not understand; restart every node with the new config`,
+    );
   return { changes, refused };
 }
 

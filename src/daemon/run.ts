@@ -11,7 +11,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { describeEvent, type MachineState } from "../cluster/machine.ts";
-import { HEARD_OFFSET } from "../cluster/record.ts";
+import { heardOffset } from "../cluster/record.ts";
 import { privateDir, writeAtomic } from "../config/files.ts";
 import type { Config } from "../config/schema.ts";
 import { History, historyPath } from "../control/history.ts";
@@ -305,7 +305,7 @@ class Daemon implements ControlContext, ReloadContext {
     const gen = nextGeneration(dir);
     if (gen.warning) this.log.warn(gen.warning);
     this.record("daemon", `hb ${pkg.version} started (pid ${process.pid}, generation ${gen.generation})`);
-    const setup = heartbeatSetup(this.config, gen.generation, HEARD_OFFSET);
+    const setup = heartbeatSetup(this.config, gen.generation, heardOffset(this.config.groups.length));
     // what an earlier run last accepted from each peer: frames from before this start stay replays
     const floors = loadFloors(dir, setup.peers, setup.links);
     if (floors.warning) this.log.warn(floors.warning);

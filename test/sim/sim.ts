@@ -5,7 +5,7 @@
  * which nodes have the group's resources up right now.
  */
 import type { MachineConfig } from "../../src/cluster/machine.ts";
-import { HEARD_OFFSET } from "../../src/cluster/record.ts";
+import { heardOffset } from "../../src/cluster/record.ts";
 import { type Clock, Driver } from "../../src/daemon/driver.ts";
 import { FakeClock, FakeNetwork } from "../../src/heartbeat/fake.ts";
 import { Threshold } from "../../src/resources/monitor.ts";
@@ -116,7 +116,7 @@ export class Sim {
     this.nodes = o.nodes ?? ["n1", "n2"];
     const timing = o.timing ?? { keepalive: 50, warntime: 100, deadtime: 150, initdead: 1000 };
     this.net = new FakeNetwork(this.nodes, ["lan", "xover"], timing, this.clock);
-    this.net.heardOffset = HEARD_OFFSET;
+    this.net.heardOffset = heardOffset((o.groups ?? [1]).length);
     const groups = o.groups ?? [{ name: "web", preferred: this.nodes[0]!, resources: ["ip", "httpd"] }];
     this.cfgOf = (self) => ({
       self,

@@ -570,4 +570,15 @@ describe("split-brain settings", () => {
       `health.command[0]: "check" is not an absolute path`,
     ]);
   });
+
+  test("the wire's limits: at most 32 nodes and 128 groups, refused with the reason", () => {
+    const nodes = Array.from({ length: 33 }, (_, i) => `[[node]]\nname = "n${i + 1}"\n`).join("");
+    const many = BASE.replace('[[node]]\nname = "node1"', `${nodes}[[node]]\nname = "node1"`);
+    expect(msg(many).filter((m) => m.startsWith("node:"))).toEqual(["node: 35 nodes: at most 32"]);
+    const groups = Array.from(
+      { length: 128 },
+      (_, i) => `[[group]]\nname = "g${i}"\npreferred = "node1"\nresources = [{ script = "s${i}" }]\n`,
+    ).join("");
+    expect(msg(`${BASE}\n${groups}`)).toEqual(["group: 129 groups: at most 128"]);
+  });
 });

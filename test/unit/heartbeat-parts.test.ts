@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeRecord, encodeRecord } from "../../src/cluster/record.ts";
+import { decodeRecord, encodeRecord, HEARD_OFFSET, heardOffset } from "../../src/cluster/record.ts";
 import { nextGeneration } from "../../src/daemon/generation.ts";
 import type { HeartbeatSlice } from "../../src/heartbeat/setup.ts";
 import { clusterId, heartbeatSetup } from "../../src/heartbeat/setup.ts";
@@ -61,10 +61,34 @@ describe("state record", () => {
     const b = encodeRecord({ state: "active", score: 100, groups: [1], failed: [], yields: [0] }).slice(0, 12);
     expect(decodeRecord(b)).toEqual({ state: "active", score: 100, groups: [1], failed: [], yields: [] });
   });
+  test("more than 32 groups: version 2 (128 groups), the heard set at its own offset; 32 or fewer: version 1 still", () => {
+    const r = {
+      state: "active" as const,
+      score: 80,
+      groups: [0, 33, 127],
+      failed: [64],
+      yields: [31, 100],
+      serial: 7,
+      heard: [0, 15, 31],
+    };
+    const b = encodeRecord(r, 128);
+    expect(b[0]).toBe(2);
+    expect(b.length).toBeLessThanOrEqual(64);
+    expect(decodeRecord(b)).toEqual(r);
+    expect(heardOffset(128)).toBe(53);
+    expect(heardOffset(32)).toBe(HEARD_OFFSET);
+    expect(encodeRecord(r, 32)[0]).toBe(1);
+    // the engine writes the heard set at the offset: the decoder finds it there
+    const w = encodeRecord({ ...r, heard: [] }, 128);
+    new DataView(w.buffer).setUint32(heardOffset(128), 0x80000001);
+    expect(decodeRecord(w)!.heard).toEqual([0, 31]);
+  });
   test("unknown versions and short records are refused, not guessed", () => {
     expect(decodeRecord(new Uint8Array(3))).toBeUndefined();
     const b = encodeRecord({ state: "standby", score: 0, groups: [] });
-    b[0] = 2;
+    b[0] = 2; // a version 2 record must be 57 bytes
+    expect(decodeRecord(b)).toBeUndefined();
+    b[0] = 3;
     expect(decodeRecord(b)).toBeUndefined();
     b[0] = 1;
     b[1] = 200;
