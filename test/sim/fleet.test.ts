@@ -50,4 +50,4 @@ test("16 nodes, 128 groups: every group on exactly one live node after each deat
     await sim.run(600);
     expect({ step, node, wrong: check(live) }).toEqual({ step, node, wrong: [] });
   }
-});
+}, 60_000);
