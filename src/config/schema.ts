@@ -775,6 +775,25 @@ export const SCHEMA: Fields = {
     default: {},
     doc: "The control socket and the event history.",
   },
+  metrics: {
+    kind: {
+      t: "table",
+      fields: {
+        listen: {
+          kind: {
+            t: "string",
+            pattern: /^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):\d{1,5}$/,
+            patternHint: 'ADDRESS:PORT, like "127.0.0.1:9694" or "[::1]:9694"',
+          },
+          doc: "Serve Prometheus metrics over HTTP on this address: `/metrics` (the same metrics as `hb report --prometheus`, with HELP and TYPE) and `/healthz` (200 while the daemon's loop keeps up, 503 when it does not). Served by the daemon's event loop; the heartbeat thread never waits for it.",
+          reason:
+            "absent: no port is opened; hb report --prometheus with node_exporter's textfile collector needs none",
+        },
+      },
+    },
+    default: {},
+    doc: "A live metrics endpoint (off unless `listen` is set).",
+  },
   paths: {
     kind: {
       t: "table",
@@ -937,6 +956,9 @@ export interface ControlConfig {
   socket: string;
   history: number;
 }
+export interface MetricsConfig {
+  listen?: string;
+}
 export interface PathsConfig {
   state_dir: string;
   script_dirs: string[];
@@ -959,5 +981,6 @@ export interface Config {
   fencing: FencingConfig;
   watchdog: WatchdogConfig;
   legacy: LegacyConfig;
+  metrics: MetricsConfig;
   paths: PathsConfig;
 }

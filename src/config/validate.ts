@@ -811,6 +811,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
     fencing: as<Config["fencing"]>(raw.fencing),
     watchdog: as<Config["watchdog"]>(raw.watchdog),
     legacy: { ...as<Config["legacy"]>(raw.legacy), keys: legacyKeys },
+    metrics: as<Config["metrics"]>(raw.metrics),
     paths: as<Config["paths"]>(raw.paths),
   };
 }

@@ -5,7 +5,7 @@
  *
  * Live: timing.keepalive/warntime/deadtime (the native thread switches at
  * once), timing.initdead (used at the next start), cluster.auto_failback,
- * resources.*, health.*, log.*, control.history, paths.script_dirs, a group's
+ * resources.*, health.*, metrics.listen, log.*, control.history, paths.script_dirs, a group's
  * monitors and failure handling (on_fail, max_restarts, restart_window: running
  * monitors restart with the new settings), and new groups added after the existing ones. Refused (restart hb, one node at a time): cluster
  * name and node, auth keys, nodes, links, addresses, uplink, fencing, watchdog, control.socket,
@@ -108,6 +108,7 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
     live(`resources.${k}`, cur.resources[k], next.resources[k]);
   for (const k of ["level", "file", "facility", "syslog_socket"] as const) live(`log.${k}`, cur.log[k], next.log[k]);
 
+  live("metrics.listen", cur.metrics.listen, next.metrics.listen);
   for (const k of ["command", "interval", "timeout", "fall", "rise", "penalty"] as const)
     live(`health.${k}`, cur.health[k], next.health[k]);
   cur.groups.forEach((g, i) => {

@@ -37,6 +37,7 @@ import { startHealth } from "./health.ts";
 import { startHeapProbe } from "./heap-probe.ts";
 import { startLegacyGuard } from "./legacy.ts";
 import { machineConfig } from "./machine-config.ts";
+import { startMetrics } from "./metrics.ts";
 import { AuthWatch, buildStatus, GroupTracker, HeartbeatLog, reportDrops, summaryLine } from "./observer.ts";
 import { loadFloors, SAVE_MS, saveFloors } from "./peers.ts";
 import { type ReloadContext, reload } from "./reload.ts";
@@ -101,6 +102,7 @@ class Daemon implements ControlContext, ReloadContext {
   private stopping = false;
   private debug = false;
   private health?: Watch;
+  private metrics?: { stop(): void };
 
   constructor(
     public config: Config,
@@ -161,6 +163,7 @@ class Daemon implements ControlContext, ReloadContext {
 
   apply(next: Config): void {
     const r = this.running!;
+    const metricsChanged = next.metrics.listen !== this.config.metrics.listen;
     const [t, cur] = [next.timing, this.config.timing];
     if (t.keepalive !== cur.keepalive || t.warntime !== cur.warntime || t.deadtime !== cur.deadtime)
       r.links.setTiming(t.keepalive, t.warntime, t.deadtime);
@@ -171,6 +174,7 @@ class Daemon implements ControlContext, ReloadContext {
     r.runner.reconfigure(next.groups, next.paths.script_dirs);
     this.driver!.reconfigure(machineConfig(next));
     this.restartHealth();
+    if (metricsChanged) this.restartMetrics();
   }
 
   private onStop(sig: string): void {
@@ -259,6 +263,8 @@ class Daemon implements ControlContext, ReloadContext {
     );
     this.signals.set({ reload: () => this.onHangup(), snapshot: () => this.snapshot() });
     this.startChores(links);
+    this.restartMetrics();
+    this.stops.push(() => this.metrics?.stop());
     this.restartHealth();
     this.stops.push(() => this.health?.stop());
     // Stray signals and the legacy guard's sockets wake JS through the engine's epoll: no JS timer polls them.
@@ -279,6 +285,16 @@ class Daemon implements ControlContext, ReloadContext {
       stuck: () => this.driver!.stuck(),
     });
     this.stops.push(() => w.stop());
+  }
+
+  /** The metrics endpoint with the config in effect (again after a reload that changed it). */
+  private restartMetrics(): void {
+    this.metrics?.stop();
+    this.metrics = startMetrics(
+      this.config.metrics.listen,
+      { status: () => this.status(), stuck: () => this.driver?.stuck() ?? false },
+      logger("metrics"),
+    );
   }
 
   /** The health check with the config in effect (again after a reload); a new check starts healthy. */
