@@ -44,6 +44,7 @@ export async function runImport(dir: string, o: { out?: string; force?: boolean 
     authkeysMode: files.authkeys.mode,
   });
   for (const w of r.warnings) console.error(`warning: ${w}`);
+  if (r.refused) throw new CliError(`${dir}/ha.cf:${r.refused.replace(/^ha\.cf:/, "")}`, EXIT.FAILURE);
   if (!o.out) {
     process.stdout.write(r.toml);
     return EXIT.OK;

@@ -50,6 +50,8 @@ export interface HaCf {
   log: (Sourced & { key: "file" | "facility"; value: string })[];
   watchdog?: string;
   stonith: (Sourced & { cmd: string[] })[];
+  /** why this ha.cf cannot be imported at all (crm on: a Pacemaker cluster) */
+  refused?: string;
 }
 
 interface Directive {
@@ -230,11 +232,9 @@ const realtime: Handler = (_m, d) => {
     );
 };
 
-const crm: Handler = (_m, d) => {
+const crm: Handler = (m, d) => {
   if (!["off", "no", "false"].includes((d.args[0] ?? "").toLowerCase()))
-    d.warn(
-      `crm ${d.args[0]}: a Pacemaker (CRM) cluster keeps its resources in the CIB, not in haresources: this import covers haresources clusters only`,
-    );
+    m.refused = `${d.from}: a Pacemaker (CRM) cluster keeps its resources in the CIB, not in haresources; hb replaces haresources clusters only, so nothing was imported`;
 };
 
 const DIRECTIVES: Record<string, Handler> = {

@@ -1,4 +1,5 @@
 /** haresources: one group per line, `node resource resource...`, addresses and scripts in order. */
+import { isIPv6 } from "node:net";
 import { IPV4_PATTERN, NAME_PATTERN } from "../config/names.ts";
 import { logicalLines, maskBits, type Warn } from "./lines.ts";
 import type { Value } from "./toml.ts";
@@ -24,7 +25,9 @@ interface Context {
 }
 
 const AGENTS =
-  /^(Filesystem|drbddisk|LVM|MailTo|SendArp|Raid1|ServeRAID|WAS|WinPopup|Xinetd|apache|db2|hto-mapfuncs|ICP|IPsrcaddr|IPv6addr|LinuxSCSI|OCF|portblock|AudibleAlarm|Delay|ids)$/;
+  /^(Filesystem|drbddisk|LVM|MailTo|SendArp|Raid1|ServeRAID|WAS|WinPopup|Xinetd|apache|db2|hto-mapfuncs|ICP|IPsrcaddr|LinuxSCSI|OCF|portblock|AudibleAlarm|Delay|ids)$/;
+/** Heartbeat's address agents: hb adds these addresses itself */
+const IP_AGENTS = ["IPaddr", "IPaddr2", "IPv6addr"];
 
 function prefixOf(spec: string, ip: string, nm: string | undefined, c: Context): number {
   if (nm === undefined || nm === "") {
@@ -42,22 +45,35 @@ function prefixOf(spec: string, ip: string, nm: string | undefined, c: Context):
   return bits ?? 24;
 }
 
-/** IPaddr::ip/mask/nic/bcast, IPaddr2::..., or a bare address. */
+/** IPv6addr::ip/prefix/nic (or IPaddr2 with an IPv6 address): no labels, prefix 64 when absent. */
+function address6(spec: string, ip: string, nm: string | undefined, nic: string | undefined, c: Context): ResourceOut {
+  const prefix = nm && /^\d+$/.test(nm) && Number(nm) <= 128 ? Number(nm) : 64;
+  if (prefix !== Number(nm)) c.warn(`${spec}: no usable prefix: /64 is written, check it`);
+  const iface = (nic || c.firstDev || "eth0").split(":")[0]!;
+  if (!nic) c.warn(`${spec}: no interface: ${iface} (the first heartbeat interface) is written, check it`);
+  return { line: spec, value: { ip: `${ip}/${prefix}`, interface: iface } };
+}
+
+/** IPaddr::ip/mask/nic/bcast, IPaddr2::..., IPv6addr::..., or a bare address. */
 function address(spec: string, type: string, arg: string | undefined, c: Context): ResourceOut | undefined {
-  const [ip = "", nm, nic, bcast] = (type === "IPaddr" || type === "IPaddr2" ? (arg ?? "") : type).split("/");
+  const [ip = "", nm, nic, bcast] = (IP_AGENTS.includes(type) ? (arg ?? "") : type).split("/");
+  if (isIPv6(ip)) return address6(spec, ip, nm, nic, c);
   if (!IPV4_PATTERN.test(ip)) {
-    c.warn(`${spec}: ${ip} is not an IPv4 address: skipped`);
+    c.warn(`${spec}: ${ip} is not an IP address: skipped`);
     return undefined;
   }
   const prefix = prefixOf(spec, ip, nm, c);
-  const iface = nic || c.firstDev || "eth0";
+  // "eth0:web": the interface, and the label the address carries there
+  const [dev, alias] = (nic ?? "").split(":");
+  const iface = dev || c.firstDev || "eth0";
   if (!nic)
     c.warn(
       `${spec}: no interface: Heartbeat found it from the routes; ${iface} (the first heartbeat interface) is written, check it`,
     );
   if (bcast) c.warn(`${spec}: broadcast ${bcast}: hb computes the broadcast address from the prefix`);
   const value: Record<string, Value> = { ip: `${ip}/${prefix}`, interface: iface };
-  if (type !== "IPaddr2") {
+  if (alias) value.label = nic!;
+  else if (type !== "IPaddr2") {
     const alias = c.aliases.get(iface) ?? 0;
     c.aliases.set(iface, alias + 1);
     value.label = `${iface}:${alias}`;
@@ -81,8 +97,10 @@ function script(spec: string, type: string, args: string[], c: Context): Resourc
 
 function resource(spec: string, c: Context): ResourceOut | undefined {
   const [type = "", ...args] = spec.split("::");
-  const isIp = type === "IPaddr" || type === "IPaddr2" || (args.length === 0 && IPV4_PATTERN.test(type.split("/")[0]!));
-  return isIp ? address(spec, type, args[0], c) : script(spec, type, args, c);
+  // an address agent's one argument may itself hold "::" (IPv6): everything after the first "::"
+  if (IP_AGENTS.includes(type)) return address(spec, type, spec.slice(type.length + 2), c);
+  if (args.length === 0 && IPV4_PATTERN.test(type.split("/")[0]!)) return address(spec, type, undefined, c);
+  return script(spec, type, args, c);
 }
 
 /** A group is named after its first script (the service), else group1, group2... */

@@ -29,6 +29,8 @@ export interface ImportResult {
   warnings: string[];
   /** the output carries a key: write it 0600 */
   hasKey: boolean;
+  /** why nothing can be imported (a Pacemaker cluster): the command then fails */
+  refused?: string;
 }
 
 const MISSING = {
@@ -69,5 +71,6 @@ export function importLegacy(f: LegacyFiles): ImportResult {
   const groups = parseHaresources(f.haresources ?? "", nodes, firstDev(hacf), warnIn("haresources"));
   resolveUcast(hacf, cf);
   crossWarnings(hacf, cf);
-  return { toml: render({ dir: f.dir, hacf, timing, keys, groups }), warnings, hasKey: Boolean(keys.key) };
+  const toml = render({ dir: f.dir, hacf, timing, keys, groups });
+  return { toml, warnings, hasKey: Boolean(keys.key), ...(hacf.refused ? { refused: hacf.refused } : {}) };
 }

@@ -45,8 +45,14 @@ export function resolveUcast(m: HaCf, warn: Warn): void {
   for (const [dev, e] of m.ucast) {
     const ips = [...new Set(e.ips)];
     const peers: Record<string, string> = {};
-    if (ips.length === nodes.length) for (const [i, ip] of ips.entries()) peers[nodes[i]!] = ip;
-    else if (ips.length === 1 && nodes.length === 2) {
+    if (ips.length === nodes.length) {
+      for (const [i, ip] of ips.entries()) peers[nodes[i]!] = ip;
+      // Heartbeat never paired them: each node skipped its own address, whichever it was
+      warn(
+        e.no,
+        `ucast ${dev}: ${ips.join(", ")} are matched to ${nodes.join(", ")} in file order (Heartbeat did not pair them): check that each node has its own address`,
+      );
+    } else if (ips.length === 1 && nodes.length === 2) {
       // Heartbeat's ucast names the other node; which one that is depends on whose ha.cf this was
       peers[nodes[1]!] = ips[0]!;
       warn(

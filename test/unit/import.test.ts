@@ -178,6 +178,26 @@ describe("tricky files", () => {
     expect(r.warnings.join("\n")).toContain("Filesystem::/dev/sdb1::/data::ext4: a Heartbeat resource agent");
   });
 
+  test("addresses: an IPaddr2 label (eth0:web) stays a label, IPv6 (IPaddr2 or IPv6addr) is converted", () => {
+    const r = run(
+      `${base}bcast eth0\n`,
+      "a IPaddr2::198.51.100.10/24/eth0:web IPaddr2::2001:db8::10/64/eth0 IPv6addr::2001:db8::11/64/eth1 httpd\n",
+    );
+    const c = check(r.toml, "a");
+    expect(c.groups[0]!.resources.slice(0, 3)).toMatchObject([
+      { kind: "ip", address: "198.51.100.10", prefix: 24, interface: "eth0", label: "eth0:web" },
+      { kind: "ip", family: 6, address: "2001:db8::10", prefix: 64, interface: "eth0" },
+      { kind: "ip", family: 6, address: "2001:db8::11", prefix: 64, interface: "eth1" },
+    ]);
+    expect(r.warnings.join("\n")).not.toContain("skipped");
+  });
+
+  test("crm on (a Pacemaker cluster) is refused: nothing to import", () => {
+    const r = run(`${base}bcast eth0\ncrm on\n`);
+    expect(r.refused).toContain("crm on: a Pacemaker (CRM) cluster keeps its resources in the CIB");
+    expect(run(`${base}bcast eth0\ncrm off\n`).refused).toBeUndefined();
+  });
+
   test("ucast: both nodes' addresses (one file for both), or only the peer's (this node's file)", () => {
     const both = run(`${base}ucast eth1 203.0.113.1\nucast eth1 203.0.113.2\n`);
     expect(check(both.toml, "a").links[0]).toMatchObject({
@@ -185,6 +205,10 @@ describe("tricky files", () => {
       mode: "unicast",
       peers: { a: "203.0.113.1", b: "203.0.113.2" },
     });
+    // Heartbeat never paired addresses with nodes: the order is a guess, and the import says so
+    expect(both.warnings.join("\n")).toContain(
+      "ucast eth1: 203.0.113.1, 203.0.113.2 are matched to a, b in file order (Heartbeat did not pair them)",
+    );
     const one = run(`${base}ucast eth1 203.0.113.2\n`);
     expect(check(one.toml, "a").links[0]).toMatchObject({ kind: "udp", mode: "unicast", peers: { b: "203.0.113.2" } });
     expect(one.warnings.join("\n")).toContain('add a = "<its address on eth1>"');
@@ -318,6 +342,14 @@ describe("hb import (the binary)", () => {
     mkdirSync(d2, { recursive: true });
     writeFileSync(join(d2, "ha.cf"), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3]));
     expect(hb(["import", d2])).toMatchObject({ code: 1, err: expect.stringContaining("binary data") });
+    const d4 = join(dir, "pacemaker");
+    mkdirSync(d4, { recursive: true });
+    writeFileSync(join(d4, "ha.cf"), "node a\nnode b\nbcast eth0\ncrm respawn\n");
+    expect(hb(["import", d4])).toMatchObject({
+      code: 1,
+      out: "",
+      err: expect.stringContaining(`${d4}/ha.cf:4: crm respawn: a Pacemaker (CRM) cluster`),
+    });
     const d3 = join(dir, "empty");
     mkdirSync(d3, { recursive: true });
     expect(hb(["import", d3])).toMatchObject({ code: 1, err: expect.stringContaining("nothing to import") });
