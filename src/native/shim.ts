@@ -421,6 +421,33 @@ const UDP_MODE = { broadcast: 0, multicast: 1, unicast: 2 } as const;
 
 const cstr = (s: string) => Buffer.from(`${s}\0`);
 const ipv4 = (a: string) => Uint8Array.from(a.split(".").map(Number));
+/** One heartbeat link of the engine's spec, added to the engine. */
+function addLink(s: ReturnType<typeof sym>, h: Pointer, l: EngineSpec["links"][number]): void {
+  if (l.kind === "ether") {
+    const macs = l.macs ?? [];
+    const flat = new Uint8Array(Math.max(1, macs.length * 6));
+    for (const [i, m] of macs.entries()) flat.set(m, i * 6);
+    check(`ether link on ${l.device}`, s.hb_engine_add_ether(h, cstr(l.device), ptr(flat), macs.length));
+  } else if (l.kind === "udp") {
+    const dests = l.dests ?? [];
+    const flat = new Uint8Array(Math.max(1, dests.length * 4));
+    for (const [i, d] of dests.entries()) flat.set(ipv4(d), i * 4);
+    check(
+      `udp link on ${l.device}`,
+      s.hb_engine_add_udp(
+        h,
+        cstr(l.device),
+        UDP_MODE[l.mode ?? "broadcast"],
+        l.port ?? 0,
+        l.ttl ?? 0, // 0: refused (the config always sets them)
+        ptr(flat),
+        dests.length,
+      ),
+    );
+  } else {
+    check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 0)); // 0: refused (the config always sets it)
+  }
+}
 
 export class Engine {
   private handle: Pointer | null;
@@ -432,7 +459,7 @@ export class Engine {
     const s = sym();
     this.evSize = s.hb_event_size();
     this.buf = new Uint8Array(this.evSize * BATCH);
-    const h = s.hb_engine_new(
+    const made = s.hb_engine_new(
       spec.clusterId >>> 0,
       spec.selfId,
       spec.generation,
@@ -441,7 +468,9 @@ export class Engine {
       spec.deadtime,
       spec.initdead,
     );
-    if (!h) throw new NativeError("hb_engine_new", 22);
+    if (!made) throw new NativeError("hb_engine_new", 22);
+    // a `ptr` return is a number at run time; the types also allow bigint for 64-bit returns
+    const h = made as Pointer;
     this.handle = h;
     try {
       for (const k of spec.keys) check(`add key ${k.id}`, s.hb_engine_add_key(h, k.id, ptr(k.secret), k.secret.length));
@@ -470,32 +499,7 @@ export class Engine {
             ),
           );
       });
-      for (const l of spec.links) {
-        if (l.kind === "ether") {
-          const macs = l.macs ?? [];
-          const flat = new Uint8Array(Math.max(1, macs.length * 6));
-          for (const [i, m] of macs.entries()) flat.set(m, i * 6);
-          check(`ether link on ${l.device}`, s.hb_engine_add_ether(h, cstr(l.device), ptr(flat), macs.length));
-        } else if (l.kind === "udp") {
-          const dests = l.dests ?? [];
-          const flat = new Uint8Array(Math.max(1, dests.length * 4));
-          for (const [i, d] of dests.entries()) flat.set(ipv4(d), i * 4);
-          check(
-            `udp link on ${l.device}`,
-            s.hb_engine_add_udp(
-              h,
-              cstr(l.device),
-              UDP_MODE[l.mode ?? "broadcast"],
-              l.port ?? 0,
-              l.ttl ?? 0, // 0: refused (the config always sets them)
-              ptr(flat),
-              dests.length,
-            ),
-          );
-        } else {
-          check(`serial link on ${l.device}`, s.hb_engine_add_serial(h, cstr(l.device), l.baud ?? 0)); // 0: refused (the config always sets it)
-        }
-      }
+      for (const l of spec.links) addLink(s, h, l);
       for (const w of spec.watches ?? []) check(`watch ${w}`, s.hb_engine_watch(h, cstr(w)));
       for (const pg of spec.pings ?? [])
         check(

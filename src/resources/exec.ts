@@ -86,5 +86,5 @@ export async function execGroup(cmd: string[], o: ExecOptions): Promise<ExecResu
   }
   await Promise.race([output, Bun.sleep(1000)]);
   const ms = Math.round(performance.now() - started);
-  return { code, signal: p.signalCode ?? undefined, timedOut, ms, lastLine };
+  return { code, signal: p.signalCode ? String(p.signalCode) : undefined, timedOut, ms, lastLine };
 }
