@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { formatDuration } from "../config/duration.ts";
 import type { Config, LinkConfig, ResourceConfig } from "../config/schema.ts";
+import { groupId } from "../native/shim.ts";
 import { CHILD_ENV } from "../resources/exec.ts";
 import { findScript } from "../resources/runner.ts";
 
@@ -97,6 +98,8 @@ export function localProblems(c: Config, sysNet = "/sys/class/net", path: string
       if (probe && !findScript(probe, []))
         out.push(`group ${g.name}: monitor command ${probe} not found (or not executable)`);
     }
+  if (c.control.group && groupId(c.control.group) === undefined)
+    out.push(`control.group: this host has no group ${c.control.group}: the control socket would stay root only`);
   const health = c.health.command[0];
   if (health && !findScript(health, [])) out.push(`health: command ${health} not found (or not executable)`);
   if (c.uplink.interface) iface(c.uplink.interface, "uplink");

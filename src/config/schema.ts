@@ -760,8 +760,14 @@ export const SCHEMA: Fields = {
         socket: {
           kind: { t: "string", pattern: /^\/\S+$/, patternHint: "an absolute path" },
           default: DEFAULT_SOCKET,
-          doc: "Unix socket for `hb status`, `standby`, `takeover`, `clear`, `reload` and `report`; mode 0600 in a 0700 directory, so only root may use it.",
+          doc: "Unix socket for `hb status`, `standby`, `takeover`, `clear`, `reload` and `report`; mode 0600 in a 0700 directory, so only root may use it (see `group` for read-only access).",
           reason: "/run is cleared at boot, so no stale socket outlives the daemon",
+        },
+        group: {
+          kind: { t: "string", pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/, patternHint: "a group name or number" },
+          defaultText: '"hb" when that group exists, else none',
+          doc: "Members of this group may read through the control socket (`hb status`, `hb history`, `hb report`, for a monitoring agent); standby, takeover, clear and reload stay root's. The socket is then 0660 in a 0750 directory of that group; each client's uid comes from the kernel (SO_PEERCRED). A group this host does not have leaves the socket root only (logged; `hb check` reports it).",
+          reason: "the Debian package makes the hb group; without it nothing changes: root only",
         },
         history: {
           kind: { t: "int", min: 10, max: 100_000 },
@@ -954,6 +960,8 @@ export interface LegacyConfig {
 }
 export interface ControlConfig {
   socket: string;
+  /** absent: "hb" if this host has it */
+  group?: string;
   history: number;
 }
 export interface MetricsConfig {

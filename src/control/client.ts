@@ -17,8 +17,8 @@ export class UnreachableError extends Error {
 const HINT: Record<string, string> = {
   ENOENT: "no socket (is hb running on this node? is control.socket the same?)",
   ECONNREFUSED: "connection refused (hb is not running; the socket is stale)",
-  EACCES: "permission denied (the control socket is root only)",
-  EPERM: "permission denied (the control socket is root only)",
+  EACCES: "permission denied (the control socket is root's, and its control group's when one is set)",
+  EPERM: "permission denied (the control socket is root's, and its control group's when one is set)",
   TIMEOUT: "no answer in time (is the daemon hung?)",
 };
 

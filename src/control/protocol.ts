@@ -14,7 +14,8 @@
  * unknown_command, too_large (a request over MAX_REQUEST bytes), timeout (no
  * complete request within REQUEST_TIMEOUT_MS), busy (MAX_CLIENTS already
  * connected), refused (the command is impossible now: the message says why),
- * internal.
+ * forbidden (a command that changes something, from a client that is not root: the
+ * control group may only read), internal.
  */
 import { NAME_PATTERN } from "../config/names.ts";
 export const PROTOCOL_VERSION = 1;
@@ -42,7 +43,11 @@ export type ErrorCode =
   | "timeout"
   | "busy"
   | "refused"
+  | "forbidden"
   | "internal";
+
+/** What members of the control group (not root) may ask: reading only. */
+export const READ_ONLY_COMMANDS: readonly string[] = ["status", "history"];
 
 export type Response =
   | { v: 1; ok: true; result: unknown }

@@ -1,22 +1,26 @@
 /**
  * The control socket server: a Unix stream socket, mode 0600 in a 0700
- * directory (root only). One JSON request line in, one JSON response line
+ * directory (root only), or 0660 in a 0750 directory of the control group,
+ * whose members may read (status, history) and nothing else: each client's uid
+ * comes from the kernel (SO_PEERCRED), never from what it sends. One JSON request line in, one JSON response line
  * out, then the connection closes. Abuse never blocks or crashes the daemon:
  * a silent client is cut after REQUEST_TIMEOUT_MS, a request over MAX_REQUEST
  * bytes is refused without being buffered, garbage gets an error reply, and
  * clients beyond MAX_CLIENTS are turned away at once. Requests never touch
  * state: the handler turns them into events for the state machine.
  */
-import { lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { privateDir } from "../config/files.ts";
+import { peerUid } from "../native/shim.ts";
 import {
   fail,
   isResponse,
   MAX_CLIENTS,
   MAX_REQUEST,
   parseRequest,
+  READ_ONLY_COMMANDS,
   REQUEST_TIMEOUT_MS,
   type Request,
   type Response,
@@ -26,6 +30,26 @@ export type Handler = (req: Request) => Promise<Response>;
 
 export class ControlSocketError extends Error {
   override readonly name = "ControlSocketError";
+}
+
+/** Root (or the daemon's own user), by the kernel's word; anyone else, or a peer that cannot be told, is not. */
+function privileged(sock: Socket): boolean {
+  // Bun keeps the accepted socket's descriptor on its handle (no public API gives it)
+  const uid = peerUid((sock as unknown as { _handle?: { fd?: number } })._handle?.fd);
+  return uid !== undefined && (uid === 0 || uid === process.getuid?.());
+}
+
+/** The control group may reach the socket (0660 in a 0750 directory), or nobody but root may (0600 in 0700). */
+function share(path: string, gid: number | undefined): void {
+  const dir = dirname(path);
+  if (gid === undefined) {
+    chmodSync(dir, 0o700); // a group this node no longer has loses its access
+    return;
+  }
+  chownSync(dir, 0, gid);
+  chmodSync(dir, 0o750);
+  chownSync(path, 0, gid);
+  chmodSync(path, 0o660);
 }
 
 /** Is something answering on this socket path? */
@@ -50,7 +74,13 @@ export class ControlServer {
     private readonly server: Server,
   ) {}
 
-  static async listen(path: string, handler: Handler, onError: (msg: string) => void): Promise<ControlServer> {
+  static async listen(
+    path: string,
+    handler: Handler,
+    onError: (msg: string) => void,
+    /** the control group's id: its members may read; undefined: root only */
+    gid?: number,
+  ): Promise<ControlServer> {
     const dir = dirname(path);
     try {
       privateDir(dir); // a directory of root's that nobody else can write: the socket cannot be swapped there
@@ -88,6 +118,7 @@ export class ControlServer {
     } finally {
       process.umask(old);
     }
+    share(path, gid);
     return cs;
   }
 
@@ -128,6 +159,13 @@ export class ControlServer {
       if (line.length > MAX_REQUEST) return answer(fail("too_large", `a request may be at most ${MAX_REQUEST} bytes`));
       const req = parseRequest(line);
       if (isResponse(req)) return answer(req);
+      if (!READ_ONLY_COMMANDS.includes(req.cmd) && !privileged(sock))
+        return answer(
+          fail(
+            "forbidden",
+            `${req.cmd} needs root: the control group may only read (hb status, hb history, hb report)`,
+          ),
+        );
       handler(req).then(answer, (e: unknown) => {
         onError(`control: ${req.cmd} failed: ${e instanceof Error ? e.message : String(e)}`);
         answer(fail("internal", `internal error: ${e instanceof Error ? e.message : String(e)}`));

@@ -26,7 +26,7 @@ import type { LegacyGuard } from "../legacy/guard.ts";
 import { EXIT } from "../log/exit.ts";
 import { logger, setLogLevel } from "../log/log.ts";
 import { LogSinks } from "../log/sinks.ts";
-import { DgramSocket, errnoName, monotonicMs, shimInfo } from "../native/shim.ts";
+import { DgramSocket, errnoName, groupId, monotonicMs, shimInfo } from "../native/shim.ts";
 import type { Watch } from "../resources/monitor.ts";
 import { ResourceRunner } from "../resources/runner.ts";
 import { type ControlContext, controlHandler } from "./control.ts";
@@ -213,13 +213,27 @@ class Daemon implements ControlContext, ReloadContext {
       );
   }
 
+  /** The control group's id: the one configured, else "hb" if this host has it; undefined: root only. */
+  private controlGroup(): number | undefined {
+    const name = this.config.control.group;
+    const gid = groupId(name ?? "hb");
+    if (name && gid === undefined)
+      this.log.error(`control.group: this host has no group ${name}: the control socket stays root only`);
+    if (gid !== undefined)
+      this.log.info(`control socket: members of group ${name ?? "hb"} may read status and history`);
+    return gid;
+  }
+
   async run(): Promise<number> {
     this.log.info(
       `hb ${pkg.version} starting: node ${this.config.cluster.node}, cluster ${this.config.cluster.name}, native shim via ${shimInfo().via}`,
     );
     // The control socket comes first: if another hb answers on it, this one must not beat as a second copy of the node.
-    const server = await ControlServer.listen(this.config.control.socket, controlHandler(this), (m) =>
-      this.log.warn(m),
+    const server = await ControlServer.listen(
+      this.config.control.socket,
+      controlHandler(this),
+      (m) => this.log.warn(m),
+      this.controlGroup(),
     );
     try {
       await this.start();

@@ -8,7 +8,7 @@
  * mounted noexec). If both fail, one error names both causes.
  * HB_NO_MEMFD=1 skips the memfd path (diagnostics, and the fallback's tests).
  */
-import { dlopen, FFIType, JSCallback, type Pointer, ptr } from "bun:ffi";
+import { dlopen, FFIType, JSCallback, type Pointer, ptr, read } from "bun:ffi";
 import { closeSync, readFileSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import shimPath from "../../build/libhb.so" with { type: "file" };
@@ -632,4 +632,34 @@ export class Engine {
     this.callback?.close();
     this.callback = undefined;
   }
+}
+
+/* ---------- who is on the other end of the control socket ---------- */
+
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17; // the same number on x86-64 and arm64
+let credLib: ReturnType<typeof openCredLib> | undefined;
+function openCredLib() {
+  return dlopen("libc.so.6", {
+    getsockopt: { args: [i32, i32, i32, p, p], returns: i32 },
+    getgrnam: { args: [cstring], returns: p },
+  });
+}
+
+/** The uid of the process connected to this Unix socket (SO_PEERCRED), or undefined when it cannot be told. */
+export function peerUid(fd: number | undefined): number | undefined {
+  if (typeof fd !== "number" || fd < 0) return undefined;
+  credLib ??= openCredLib();
+  const cred = new Uint32Array(3); // struct ucred: pid, uid, gid
+  const len = new Uint32Array([12]);
+  return credLib.symbols.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ptr(cred), ptr(len)) === 0 ? cred[1] : undefined;
+}
+
+/** A group's id by name (NSS: /etc/group, LDAP...), or a number given as such; undefined when there is none. */
+export function groupId(name: string): number | undefined {
+  if (/^\d+$/.test(name)) return Number(name);
+  credLib ??= openCredLib();
+  const g = credLib.symbols.getgrnam(Buffer.from(`${name}\0`));
+  // struct group { char *gr_name; char *gr_passwd; gid_t gr_gid; ... }: the id after two pointers
+  return g ? read.u32(g, 16) : undefined;
 }
