@@ -98,11 +98,21 @@ function statusCommand(cli: Cli): void {
     .command("status", "Show this node, its peers and links, the groups and the last events")
     .option("--json", "Print the status as JSON (schema hb.status/1, see the README)")
     .option("--events <n>", "How many recent events to show", { default: 10 })
+    .option(
+      "--watch [seconds]",
+      "Show it again every SECONDS (default 2) until Ctrl-C: redrawn on a terminal, else appended",
+    )
     .option("--socket <path>", "Control socket (default: control.socket of the config)")
-    .action(async (o: GlobalOptions & { json?: boolean; events: number }) => {
+    .action(async (o: GlobalOptions & { json?: boolean; events: number; watch?: boolean | string | number }) => {
       const ops = await import("./ops.ts");
       const { socket, note, config } = socketOf(o);
       if (note) console.error(`hb: ${note}`);
+      if (o.watch !== undefined && o.watch !== false) {
+        const every = o.watch === true ? 2 : Number(o.watch);
+        if (!Number.isFinite(every) || every < 0.1 || every > 3600)
+          throw new CliError("--watch takes seconds between 0.1 and 3600", EXIT.USAGE);
+        return ops.watch(socket, { json: o.json, events: count(o.events, "--events"), everyMs: every * 1000 });
+      }
       // the history file outlives the daemon: shown when it is down (none without a config)
       const historyFile = config ? historyPath(config.paths.state_dir) : undefined;
       return ops.status(socket, { json: o.json, events: count(o.events, "--events"), historyFile });

@@ -55,6 +55,32 @@ export async function status(
   return EXIT.OK;
 }
 
+/**
+ * hb status --watch: the status again every everyMs until interrupted (like crm_mon). On a terminal the
+ * screen is redrawn; otherwise each one is appended under a time line (JSON: one object per line), so a
+ * log or a pipe reads well. A daemon that stops answering is said, and watched for until it is back.
+ */
+export async function watch(socket: string, o: { json?: boolean; events: number; everyMs: number }): Promise<number> {
+  const tty = process.stdout.isTTY === true && !o.json;
+  for (;;) {
+    let text: string;
+    try {
+      const s = (await ask(socket, { cmd: "status" })) as Status;
+      text = o.json ? JSON.stringify({ ...s, events: s.events.slice(-o.events) }) : renderStatus(s, o.events);
+    } catch (e) {
+      if (!(e instanceof CliError)) throw e;
+      text = o.json ? JSON.stringify({ error: e.message }) : `hb: ${e.message}`;
+    }
+    const when = new Date()
+      .toISOString()
+      .replace("T", " ")
+      .replace(/\.\d+Z$/, "Z");
+    if (tty) process.stdout.write(`\x1b[H\x1b[2J${when}  every ${o.everyMs / 1000} s (Ctrl-C to stop)\n\n${text}\n`);
+    else process.stdout.write(o.json ? `${text}\n` : `--- ${when}\n${text}\n\n`);
+    await Bun.sleep(o.everyMs);
+  }
+}
+
 export async function history(socket: string, o: { json?: boolean; limit?: number }): Promise<number> {
   const h = (await ask(socket, { cmd: "history", ...(o.limit ? { limit: o.limit } : {}) })) as HistoryEntry[];
   if (o.json) console.log(JSON.stringify({ schema: "hb.history/1", events: h }, null, 2));

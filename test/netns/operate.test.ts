@@ -422,6 +422,26 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(r.stdout).toContain("timed out after 2.5 s waiting");
   });
 
+  test("status --watch: appended under a time line when piped, redrawn on a terminal, until stopped", async () => {
+    await cluster();
+    // piped: bounded by the run's own timeout (it runs until killed, like watch(1))
+    const piped = await run([HB, "status", "--watch", "0.2", "--socket", files!.socket(1)], 1500);
+    const shown = piped.stdout.split("\n").filter((l) => /^--- \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/.test(l));
+    expect(shown.length).toBeGreaterThanOrEqual(3);
+    expect(piped.stdout.match(/^Cluster lab: node node1/gm)?.length).toBe(shown.length);
+    const tty = await run(
+      ["script", "-qec", `${HB} status --watch 0.2 --socket ${files!.socket(1)}`, "/dev/null"],
+      1500,
+    );
+    expect(tty.stdout.split("\x1b[H\x1b[2J").length).toBeGreaterThanOrEqual(3);
+    expect(tty.stdout).toContain("every 0.2 s (Ctrl-C to stop)");
+    const bad = await run([HB, "status", "--watch", "0", "--socket", files!.socket(1)]);
+    expect(bad).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--watch takes seconds between 0.1 and 3600"),
+    });
+  });
+
   test("alone at start, hb status says how long until it decides without its peers (initdead)", async () => {
     files = new ClusterFiles(
       config(scripts, "", { timing: { keepalive: "50ms", warntime: "100ms", deadtime: "150ms", initdead: "20s" } }),
