@@ -243,6 +243,20 @@ function toolCommands(cli: Cli): void {
     });
 
   cli
+    .command("completion <shell>", "Print a completion script for bash or zsh (commands, options, group names)")
+    .action(async (shell: string, o: GlobalOptions) => {
+      const c = await import("./completion.ts");
+      if (shell === "groups") {
+        // what the script asks for: the config's group names, one per line (nothing if unreadable)
+        for (const g of c.groupNames(o.config)) console.log(g);
+        return EXIT.OK;
+      }
+      if (shell !== "bash" && shell !== "zsh") throw new CliError(`completion: bash or zsh, not ${shell}`, EXIT.USAGE);
+      process.stdout.write(shell === "bash" ? c.bashScript(buildCli()) : c.zshScript(buildCli()));
+      return EXIT.OK;
+    });
+
+  cli
     .command("systemd-unit", "Print a systemd unit (Type=notify, watchdog) for this binary and config")
     .action(async (o: GlobalOptions) => {
       const config = load(o);
