@@ -16,7 +16,7 @@ ARM64_TOOLS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu /usr/aarch64-linux-gn
 BUN_VERSION := $(shell node -p "require('./package.json').devDependencies.bun" 2>/dev/null)
 ARM64_RUNTIME := build/bun-linux-aarch64/package/bin/bun
 
-.PHONY: all dist test unit netns bench demo cts soak clean toolchain arm64-toolchain test-toolchain typecheck lint format
+.PHONY: all dist man test unit netns bench demo cts soak clean toolchain arm64-toolchain test-toolchain typecheck lint format
 all: dist/hb
 
 node_modules/.installed: package.json package-lock.json
@@ -84,6 +84,10 @@ unit: build/libhb.so
 
 netns: dist/hb test-toolchain
 	$(BUN) test --timeout 60000 test/netns
+
+# Man pages hb(8) and ha.toml(5) in build/man, from the CLI and the config schema.
+man: node_modules/.installed
+	$(BUN) scripts/man.ts
 
 # A live cluster in network namespaces: failover and failback, with a timeline. Needs root.
 demo: dist/hb test-toolchain

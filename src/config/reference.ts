@@ -10,7 +10,7 @@ import { SCHEMA } from "./schema.ts";
 export const BEGIN = "<!-- config-reference:begin (generated from src/config/schema.ts) -->";
 export const END = "<!-- config-reference:end -->";
 
-function typeOf(f: Field): string {
+export function typeOf(f: Field): string {
   const k = f.kind;
   switch (k.t) {
     case "string":
@@ -30,7 +30,7 @@ function typeOf(f: Field): string {
   }
 }
 
-function defaultOf(f: Field): string {
+export function defaultOf(f: Field): string {
   if (f.required) return "**required**";
   if (f.defaultText) return f.defaultText;
   if (f.default === undefined) return "(none)";
