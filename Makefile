@@ -6,7 +6,7 @@ SRC := $(shell find src native -type f 2>/dev/null) build.ts package.json
 # Debian packages the build and the tests need, by the command that proves each is there.
 BUILD_TOOLS := gcc:gcc objdump:binutils
 BUILD_HEADERS := /usr/include/stdio.h:libc6-dev /usr/include/linux/if_packet.h:linux-libc-dev
-TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping unshare:util-linux promtool:prometheus /usr/libexec/heartbeat/heartbeat:heartbeat
+TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping unshare:util-linux promtool:prometheus /usr/libexec/heartbeat/heartbeat:heartbeat lintian:lintian groff:groff-base
 # prometheus (for promtool, which parses our metrics), heartbeat (a real Heartbeat 3 node for the legacy guard test) and keepalived ship services: the `need` macro puts a policy-rc.d (exit 101) in place first, and the
 # bench runs keepalived only inside its own namespaces
 BENCH_TOOLS := keepalived:keepalived
@@ -16,7 +16,7 @@ ARM64_TOOLS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu /usr/aarch64-linux-gn
 BUN_VERSION := $(shell node -p "require('./package.json').devDependencies.bun" 2>/dev/null)
 ARM64_RUNTIME := build/bun-linux-aarch64/package/bin/bun
 
-.PHONY: all dist man test unit netns bench demo cts soak clean toolchain arm64-toolchain test-toolchain typecheck lint format
+.PHONY: all dist deb man test unit netns bench demo cts soak clean toolchain arm64-toolchain test-toolchain typecheck lint format
 all: dist/hb
 
 node_modules/.installed: package.json package-lock.json
@@ -64,7 +64,7 @@ dist/hb-linux-arm64: node_modules/.installed $(SRC) $(ARM64_RUNTIME) | toolchain
 
 # All tests in one bun run, so one junit report counts them (build/junit.xml).
 # Network tests need root and skip loudly without it.
-test: dist/hb dist/hb-linux-arm64 test-toolchain typecheck lint
+test: dist/hb dist/hb-linux-arm64 test-toolchain $(DEB) typecheck lint
 	$(BUN) test --timeout 60000 --reporter=junit --reporter-outfile=build/junit.xml test/ 2>&1 | tee build/test.log; \
 	  exit $${PIPESTATUS[0]}
 
@@ -84,6 +84,12 @@ unit: build/libhb.so
 
 netns: dist/hb test-toolchain
 	$(BUN) test --timeout 60000 test/netns
+
+# The Debian package dist/hb_<version>-1_amd64.deb (dpkg-deb; nothing downloaded), from dist/hb.
+DEB := dist/hb_$(shell node -p "require('./package.json').version" 2>/dev/null)-1_amd64.deb
+deb: $(DEB)
+$(DEB): dist/hb scripts/deb.ts examples/ha.toml
+	$(BUN) scripts/deb.ts
 
 # Man pages hb(8) and ha.toml(5) in build/man, from the CLI and the config schema.
 man: node_modules/.installed
