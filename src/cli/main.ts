@@ -265,7 +265,7 @@ function toolCommands(cli: Cli): void {
       const exe = process.execPath;
       if (basename(exe) === "bun")
         console.error("hb: warning: running from source; ExecStart names bun, not an hb binary (use dist/hb)");
-      process.stdout.write(systemdUnit(exe, resolve(o.config), config, o.node));
+      process.stdout.write(systemdUnit(exe, resolve(o.config), config, o.node, o.logLevel));
       return EXIT.OK;
     });
 
@@ -298,6 +298,11 @@ export async function main(argv: string[]): Promise<number> {
     if (!cli.matchedCommandName && cli.args[0] === "help" && cli.args.length === 1) {
       cli.outputHelp(); // `hb help`, as people type it
       return EXIT.OK;
+    }
+    if (!cli.matchedCommandName && cli.args[0] === "help" && cli.args.length === 2) {
+      // `hb help status`: that command's own help, as `hb status --help` prints it
+      const known = cli.commands.some((c) => c.name.split(" ")[0] === cli.args[1]);
+      if (known) return main([...argv.slice(0, 2), String(cli.args[1]), "--help"]);
     }
     if (!cli.matchedCommandName && cli.args.length > 0) {
       const known = cli.commands.map((c) => c.name.split(" ")[0]!).filter(Boolean);

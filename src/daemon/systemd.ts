@@ -59,8 +59,11 @@ export class Notifier {
 }
 
 /** A unit file for this binary and config (`hb systemd-unit`). */
-/** node: the --node it was asked with; the unit passes it on (uname -n may not be that name). */
-export function systemdUnit(exe: string, configPath: string, config: Config, node?: string): string {
+/**
+ * node: the --node it was asked with; the unit passes it on (uname -n may not be that name); so with
+ * logLevel (--log-level): every option given on the command line that asked for the unit is kept.
+ */
+export function systemdUnit(exe: string, configPath: string, config: Config, node?: string, logLevel?: string): string {
   // A stop may run every group's stops (with retries); systemd must not SIGKILL hb in the middle.
   const stops = config.groups.reduce(
     (sum, g) => sum + g.resources.reduce((s, r) => s + (r.kind === "ip" ? 1000 : r.timeout), 0),
@@ -82,7 +85,7 @@ After=network-online.target
 [Service]
 Type=notify
 NotifyAccess=main
-ExecStart=${q(exe)} --config ${q(configPath)}${node ? ` --node ${q(node)}` : ""}
+ExecStart=${q(exe)} --config ${q(configPath)}${node ? ` --node ${q(node)}` : ""}${logLevel ? ` --log-level ${q(logLevel)}` : ""}
 ExecReload=${q(exe)} reload --config ${q(configPath)}
 # hb pings the watchdog from its event loop: a hung daemon is restarted
 WatchdogSec=10s

@@ -86,6 +86,16 @@ describe("hb CLI", () => {
     const r = hb(["systemd-unit", "--config", join(dir, "ha.toml"), "--node", "node2"]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^ExecStart=\S+ --config \S+ --node node2$/m);
+    const debug = hb(["systemd-unit", "--config", join(dir, "ha.toml"), "--node", "node2", "--log-level", "debug"]);
+    expect(debug.out).toMatch(/^ExecStart=\S+ --config \S+ --node node2 --log-level debug$/m);
+  });
+  test("hb help COMMAND prints that command's help; hb help with an unknown one says so", () => {
+    const r = hb(["help", "status"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("--watch [seconds]");
+    expect(r.out).toContain("$ hb status");
+    const bad = hb(["help", "frob"]);
+    expect(bad.code).toBe(2);
   });
   test("an unknown option exits 2 with a clear message", () => {
     for (const args of [["--frob"], ["check", "--frob"]]) {
