@@ -71,6 +71,16 @@ function holding() {
   return { c, ...r };
 }
 
+/** Node b (or c) hearing a, which holds web, and the third node. */
+const hearsAHolding = (c: MachineConfig) =>
+  play(c, [
+    [0, { type: "start" }],
+    [1, { type: "peer", peer: "a", liveness: "up" }],
+    [2, { type: "record", peer: "a", record: rec([0]) }],
+    [3, { type: "peer", peer: "c", liveness: "up" }],
+    [4, { type: "record", peer: "c", record: rec() }],
+  ]);
+
 describe("majority quorum", () => {
   test("votes: more than half of all, its own included; optional weights", () => {
     const c = cfg("a");
@@ -114,13 +124,7 @@ describe("majority quorum", () => {
 
   test("the majority takes a lost holder's group only after the grace (keepalive + deadtime)", () => {
     const c = cfg("b", { groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
-    const heard = play(c, [
-      [0, { type: "start" }],
-      [1, { type: "peer", peer: "a", liveness: "up" }],
-      [2, { type: "record", peer: "a", record: rec([0]) }],
-      [3, { type: "peer", peer: "c", liveness: "up" }],
-      [4, { type: "record", peer: "c", record: rec() }],
-    ]);
+    const heard = hearsAHolding(c);
     const lost = play(c, [[100, { type: "peer", peer: "a", liveness: "dead" }]], heard.s);
     expect(lost.effects).toEqual(["timer:release@350"]);
     expect(lost.logs).toContain(
@@ -132,13 +136,7 @@ describe("majority quorum", () => {
 
   test("a lost holder that comes back before the grace ends keeps its group; one that left on purpose needs no grace", () => {
     const c = cfg("b", { groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
-    const heard = play(c, [
-      [0, { type: "start" }],
-      [1, { type: "peer", peer: "a", liveness: "up" }],
-      [2, { type: "record", peer: "a", record: rec([0]) }],
-      [3, { type: "peer", peer: "c", liveness: "up" }],
-      [4, { type: "record", peer: "c", record: rec() }],
-    ]);
+    const heard = hearsAHolding(c);
     const back = play(
       c,
       [
@@ -164,13 +162,7 @@ describe("majority quorum", () => {
 
   test("with fencing, the fence is the proof: no grace", () => {
     const c = cfg("b", { fencing: true, groups: [{ name: "web", preferred: "a", resources: ["ip"] }] });
-    const heard = play(c, [
-      [0, { type: "start" }],
-      [1, { type: "peer", peer: "a", liveness: "up" }],
-      [2, { type: "record", peer: "a", record: rec([0]) }],
-      [3, { type: "peer", peer: "c", liveness: "up" }],
-      [4, { type: "record", peer: "c", record: rec() }],
-    ]);
+    const heard = hearsAHolding(c);
     const lost = play(
       c,
       [

@@ -51,6 +51,17 @@ const runner = (resources: Parameters<typeof res>[0][]) =>
     systemctl: join(dir, "systemctl"),
   });
 
+/** A runner for checks that need no resources of their own (or the groups given). */
+const bare = (o: Partial<ConstructorParameters<typeof ResourceRunner>[0]> = {}) =>
+  new ResourceRunner({
+    groups: [],
+    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
+    scriptDirs: [dir],
+    keeper: { vip() {} },
+    peerRecentlyLost: () => false,
+    ...o,
+  });
+
 test("systemd units are started and stopped with systemctl; a failing unit is a failure with its code", async () => {
   const r = runner([
     { kind: "systemd", systemd: "mysqld.service", timeout: 5000 },
@@ -112,14 +123,7 @@ test("monitors: LSB status by exit code (0 running, 3 not running, else failed),
     "sysctl-active",
     `echo "$@" >> ${dir}/active.log; [ "$3" = broken.service ] && { echo failed; exit 3; }; echo active`,
   );
-  const r = new ResourceRunner({
-    groups: [],
-    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
-    scriptDirs: [dir],
-    keeper: { vip() {} },
-    peerRecentlyLost: () => false,
-    systemctl: join(dir, "sysctl-active"),
-  });
+  const r = bare({ systemctl: join(dir, "sysctl-active") });
   const script = res({ kind: "script", script: "svc", args: [], timeout: 5000 });
   const code = (c: number) => writeFileSync(join(dir, "svc.code"), String(c));
   code(0);
@@ -152,13 +156,7 @@ test("a monitor's check past its timeout is killed with its process group and co
 
 test("monitors: a Heartbeat v1 agent's status is read by its words (exit code ignored), as Heartbeat did", async () => {
   sh("drbdlike", `[ "$1" = status ] || exit 0; cat ${dir}/said; exit $(cat ${dir}/svc.code)`);
-  const r = new ResourceRunner({
-    groups: [],
-    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
-    scriptDirs: [dir],
-    keeper: { vip() {} },
-    peerRecentlyLost: () => false,
-  });
+  const r = bare();
   const agent = res(
     { kind: "script", script: "drbdlike", args: [], timeout: 5000 },
     { ...MONITOR_DEFAULTS, style: "heartbeat" },
@@ -194,13 +192,7 @@ test("a reload while groups are watched restarts their monitors with the new set
     group("g", "a", [
       res({ kind: "script", script: "web", args: [], timeout: 5000 }, { ...MONITOR_DEFAULTS, interval }),
     ]);
-  const r = new ResourceRunner({
-    groups: [g(60_000)],
-    addresses: { lease: 3000, probe_wait: 0, garp_pairs: 1, garp_second: 0, garp_refresh: 0 },
-    scriptDirs: [dir],
-    keeper: { vip() {} },
-    peerRecentlyLost: () => false,
-  });
+  const r = bare({ groups: [g(60_000)] });
   r.monitor(0, true, () => {});
   r.reconfigure([g(30_000)], [dir]);
   expect(r.monitorStatus(0).map((w) => w?.state)).toEqual(["pending"]);
