@@ -72,6 +72,8 @@ export class ControlServer {
   private constructor(
     readonly path: string,
     private readonly server: Server,
+    /** a control group can reach the socket: each client's uid decides what it may do */
+    private readonly shared: boolean,
   ) {}
 
   static async listen(
@@ -101,7 +103,7 @@ export class ControlServer {
       unlinkSync(path); // stale, from a daemon that died
     }
     const server = createServer({ allowHalfOpen: false });
-    const cs = new ControlServer(path, server);
+    const cs = new ControlServer(path, server, gid !== undefined);
     server.on("connection", (sock) => cs.serve(sock, handler, onError));
     server.on("error", (e) => onError(`control socket: ${e.message}`));
     const old = process.umask(0o177); // the socket is born 0600: no window where others may connect
@@ -159,7 +161,8 @@ export class ControlServer {
       if (line.length > MAX_REQUEST) return answer(fail("too_large", `a request may be at most ${MAX_REQUEST} bytes`));
       const req = parseRequest(line);
       if (isResponse(req)) return answer(req);
-      if (!READ_ONLY_COMMANDS.includes(req.cmd) && !privileged(sock))
+      // without a control group only root can reach the socket (0600 in 0700): the file system decided
+      if (this.shared && !READ_ONLY_COMMANDS.includes(req.cmd) && !privileged(sock))
         return answer(
           fail(
             "forbidden",

@@ -8,7 +8,8 @@
  * resources.*, health.*, metrics.listen, log.*, control.history, paths.script_dirs, a group's
  * monitors and failure handling (on_fail, max_restarts, restart_window: running
  * monitors restart with the new settings), and new groups added after the existing ones. Refused (restart hb, one node at a time): cluster
- * name and node, auth keys, nodes, links, addresses, uplink, fencing, watchdog, control.socket,
+ * name and node, auth keys, nodes (and their votes), links, addresses, uplink, fencing, quorum,
+ * watchdog, control.socket and control.group,
  * paths.state_dir, and any change to an existing group (its index is carried
  * in every heartbeat record, and its resources may be running).
  */
@@ -98,6 +99,9 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   fixed("addresses", cur.addresses, next.addresses);
   fixed("uplink", cur.uplink, next.uplink);
   fixed("fencing", cur.fencing, next.fencing);
+  // who may hold what changes with the quorum rule: every node must switch at once (a restart of each)
+  fixed("quorum", cur.quorum, next.quorum);
+  fixed("control.group", cur.control.group, next.control.group);
   fixed("watchdog", cur.watchdog, next.watchdog);
   fixed("legacy", cur.legacy, next.legacy);
   fixed("control.socket", cur.control.socket, next.control.socket);

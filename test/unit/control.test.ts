@@ -540,6 +540,12 @@ describe("reload plans are all or nothing", () => {
       "group.web.resources[0].monitor.fall: 2 -> 3",
     ]);
   });
+  test("quorum (mode or a node's votes) needs a restart of every node", () => {
+    const p = planReload(cfg(), cfg('[quorum]\nmode = "majority"\n'));
+    expect(p.refused).toEqual(['quorum.mode: "none" -> "majority": restart hb to change it (one node at a time)']);
+    const votes = planReload(cfg(), cfg("", base.replace('[[node]]\nname = "n2"', '[[node]]\nname = "n2"\nvotes = 2')));
+    expect(votes.refused).toEqual(["quorum.votes.n2: 1 -> 2: restart hb to change it (one node at a time)"]);
+  });
   test("uplink, fencing and watchdog need a restart", () => {
     const p = planReload(
       cfg(),
