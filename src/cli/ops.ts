@@ -129,7 +129,8 @@ export async function move(
   if (!o.wait) return EXIT.OK;
   const deadline = Date.now() + (o.timeout ?? 60) * 1000;
   let last = "";
-  let told = Date.now();
+  const started = Date.now();
+  let told = started;
   for (let i = 0; Date.now() < deadline && i < 100_000; i++) {
     const s = (await ask(socket, { cmd: "status" })) as Status;
     const m = moved(cmd, group, s);
@@ -145,7 +146,7 @@ export async function move(
     // on a terminal, say every second what is still pending: a silent wait looks like a hang
     if (process.stderr.isTTY && Date.now() - told >= 1000 && m.why) {
       told = Date.now();
-      console.error(`waiting: ${m.why}`);
+      console.error(`waiting: ${m.why} (${Math.round((Date.now() - started) / 1000)} s)`);
     }
     last = m.why;
     await sleep(100);

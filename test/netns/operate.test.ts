@@ -418,7 +418,7 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     const cmd = `${HB} takeover web --wait --timeout 2.5 --socket ${files.socket(1)}`;
     const r = await run(["script", "-qec", cmd, "/dev/null"], 15_000);
     expect(r.code).toBe(1);
-    expect(r.stdout.match(/waiting: web starting here, on node1/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    expect(r.stdout.match(/waiting: web starting here, on node1 \(\d s\)/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
     expect(r.stdout).toContain("timed out after 2.5 s waiting");
   });
 
