@@ -15,6 +15,8 @@ ARM64_TOOLS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu /usr/aarch64-linux-gn
 # Bun's arm64 runtime comes from npm, at the version package.json pins for Bun itself
 BUN_VERSION := $(shell node -p "require('./package.json').devDependencies.bun" 2>/dev/null)
 ARM64_RUNTIME := build/bun-linux-aarch64/package/bin/bun
+# the Debian package (make deb); defined before any rule names it: prerequisites expand as they are read
+DEB := dist/hb_$(shell node -p "require('./package.json').version" 2>/dev/null)-1_amd64.deb
 
 .PHONY: all dist deb man test unit netns bench demo cts soak clean toolchain arm64-toolchain test-toolchain typecheck lint format
 all: dist/hb
@@ -86,7 +88,6 @@ netns: dist/hb test-toolchain
 	$(BUN) test --timeout 60000 test/netns
 
 # The Debian package dist/hb_<version>-1_amd64.deb (dpkg-deb; nothing downloaded), from dist/hb.
-DEB := dist/hb_$(shell node -p "require('./package.json').version" 2>/dev/null)-1_amd64.deb
 deb: $(DEB)
 $(DEB): dist/hb scripts/deb.ts examples/ha.toml
 	$(BUN) scripts/deb.ts
