@@ -396,6 +396,22 @@ HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void)) {
   return 0;
 }
 
+HB_API int32_t hb_engine_lateness(hb_engine *e, int64_t *out, int32_t n) {
+  if (!e || !out || n < 3) return -EINVAL;
+  int64_t recent = __atomic_load_n(&e->late_recent, __ATOMIC_RELAXED);
+  int64_t prev = __atomic_load_n(&e->late_prev, __ATOMIC_RELAXED);
+  out[0] = __atomic_load_n(&e->late_worst, __ATOMIC_RELAXED);
+  out[1] = recent > prev ? recent : prev;
+  out[2] = __atomic_load_n(&e->late_slow, __ATOMIC_RELAXED);
+  return 3;
+}
+
+HB_API int32_t hb_engine_realtime(hb_engine *e, int32_t prio) {
+  if (!e || !e->running || prio < 0 || prio > 99) return -EINVAL;
+  struct sched_param sp = {.sched_priority = prio};
+  return -pthread_setschedparam(e->thread, prio ? SCHED_FIFO : SCHED_OTHER, &sp);
+}
+
 HB_API int32_t hb_engine_stop(hb_engine *e) {
   if (!e) return -EINVAL;
   if (!e->running) return 0;

@@ -35,8 +35,10 @@ enum hb_event_type {
                            (the generation in use, then the other; for this node: the other only); at most 1/s */
   HB_EV_WAKE = 13,      /* a descriptor given to hb_engine_wake_on is readable: arg = its index. Once, until
                            hb_engine_wake_ack: JS acknowledges, then reads everything waiting */
-  HB_EV_DROPS = 14      /* frames were dropped since the last one (counters: hb_engine_counters); at most every
+  HB_EV_DROPS = 14,     /* frames were dropped since the last one (counters: hb_engine_counters); at most every
                            2 s, and only on a wake-up the engine had anyway */
+  HB_EV_SLOW = 15       /* a beat left gap_ns after its time, more than half the way from keepalive to warntime:
+                           this host schedules the thread too late for these timers; at most every 10 s */
 };
 
 /* Fixed layout, read by src/native/shim.ts with a DataView (little endian). */
@@ -123,6 +125,12 @@ HB_API int32_t hb_engine_add_ping(hb_engine *e, const uint8_t *addr4, const char
                                   int32_t timeout_ms, int32_t misses);
 HB_API int32_t hb_event_size(void);
 HB_API int64_t hb_monotonic_ns(void);
+/* How late the thread has sent its beats: out[0] the worst since start, out[1] the worst in the last
+ * 10 to 20 s, out[2] beats later than half the way to warntime (ns, ns, count). Returns 3. */
+HB_API int32_t hb_engine_lateness(hb_engine *e, int64_t *out, int32_t n);
+/* After start: run the heartbeat thread with real-time priority prio (SCHED_FIFO, 1..99), or back to
+ * normal scheduling (0). Returns 0 or -errno (EPERM: no CAP_SYS_NICE, or a container that forbids it). */
+HB_API int32_t hb_engine_realtime(hb_engine *e, int32_t prio);
 
 /* Where a frame came from, kept raw (formatted only for a report): an IPv4 address or a MAC. */
 typedef struct {

@@ -143,6 +143,9 @@ struct hb_engine {
   int record_len;
   int record_new; /* changed since the last beat: send one now, not at the next keepalive */
   int heard_off;  /* the record's heard set is written here in every beat (-1 = not at all) */
+  /* how late beats leave (engine thread only; read by hb_engine_lateness without a lock: int64 stores) */
+  int64_t late_worst, late_recent, late_prev, late_window_at, slow_told_at;
+  int64_t late_slow; /* beats later than half the way to warntime */
   hb_event queue[QUEUE_CAP];
   int qhead, qcount, lost, notified;
   void (*notify)(void);

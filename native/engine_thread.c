@@ -48,6 +48,28 @@ static int64_t report_drops(hb_engine *e, int64_t now) {
   return INT64_MAX;
 }
 
+#define LATE_WINDOW_NS (10 * 1000000000LL)
+#define SLOW_EVERY_NS (10 * 1000000000LL)
+
+/* A beat due at `due` leaves at `now`: keep the worst lateness (ever, and in the last window or two),
+ * and say so when it gets halfway to warntime, where a peer would soon see us late. */
+static void note_lateness(hb_engine *e, int64_t due, int64_t now) {
+  int64_t late = now - due;
+  if (late < 0) late = 0;
+  if (now - e->late_window_at >= LATE_WINDOW_NS) {
+    __atomic_store_n(&e->late_prev, e->late_recent, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->late_recent, 0, __ATOMIC_RELAXED);
+    e->late_window_at = now;
+  }
+  if (late > e->late_recent) __atomic_store_n(&e->late_recent, late, __ATOMIC_RELAXED);
+  if (late > e->late_worst) __atomic_store_n(&e->late_worst, late, __ATOMIC_RELAXED);
+  if (2 * late <= e->warntime - e->keepalive) return;
+  __atomic_add_fetch(&e->late_slow, 1, __ATOMIC_RELAXED);
+  if (e->slow_told_at && now - e->slow_told_at < SLOW_EVERY_NS) return;
+  e->slow_told_at = now;
+  emit(e, HB_EV_SLOW, -1, -1, 0, now, late, 0, NULL, 0);
+}
+
 /* What one wake-up brought. Returns -1 when the thread must end (stop asked, or epoll failed), else
  * whether a frame was read. */
 static int on_wake(hb_engine *e, const struct epoll_event *evs, int n) {
@@ -129,6 +151,7 @@ void *engine_thread(void *arg) {
     int due = now >= next_send || early;
     /* a changed record goes out at once, in an extra beat that leaves the schedule as it was */
     int record_new = __atomic_load_n(&e->record_new, __ATOMIC_ACQUIRE); /* no lock on every wake-up */
+    if (due && !early) note_lateness(e, next_send, now);
     if (due || record_new) {
       pthread_mutex_lock(&e->mu);
       uint8_t payload[HB_PAYLOAD_MAX];

@@ -218,6 +218,13 @@ export const SCHEMA: Fields = {
           reason:
             "after boot a switch port may still be negotiating; taking the VIP before hearing the peer risks two owners",
         },
+        rt_priority: {
+          kind: { t: "int", min: 0, max: 99 },
+          default: 10,
+          doc: "Real-time priority (SCHED_FIFO) of the heartbeat thread alone, so that CPU load cannot delay a beat (Heartbeat `realtime` / `rtprio`, keepalived `vrrp_rt_priority`); 0: normal scheduling. Where the kernel or a container refuses it (no CAP_SYS_NICE), hb says so in the log and runs at normal priority.",
+          reason:
+            "a modest priority: above every normal process, below the kernel's own real-time threads; the thread sleeps between beats, so it takes nothing from anyone",
+        },
       },
     },
     default: {},
@@ -835,6 +842,8 @@ export interface TimingConfig {
   warntime: number;
   deadtime: number;
   initdead: number;
+  /** SCHED_FIFO priority of the heartbeat thread; 0 = normal */
+  rt_priority: number;
 }
 export interface AuthKey {
   id: number;

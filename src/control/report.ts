@@ -5,7 +5,8 @@
  *   carrier, a peer is late, a group runs away from its preferred node, an
  *   address conflict was seen in the last hour, this node is in standby or yields a group it is
  *   the preferred node of.
- *   A resource monitor fails below its fall threshold; the node health check fails.
+ *   A resource monitor fails below its fall threshold; the node health check fails; beats leave
+ *   late (over half the way to warntime) lately.
  * CRITICAL: a peer is dead, a group runs nowhere, a group failed (here, or as
  *   its peer reports), two nodes hold one group, a monitor failed and is left alone (on_fail = ignore),
  *   this node has no quorum.
@@ -123,6 +124,11 @@ function intruderProblems(s: Status, warn: Add, crit: Add): void {
 }
 
 function nodeProblems(s: Status, now: number, warn: Add, crit: Add): void {
+  const l = s.node.lateness;
+  if (l && l.recent_ms > l.warn_ms)
+    warn(
+      `beats leave late on ${s.node.name}: ${l.recent_ms} ms lately, where ${l.warn_ms} ms is half the way to warntime (timers too tight for this host)`,
+    );
   const q = s.node.quorum;
   if (q && !q.has)
     crit(
@@ -192,6 +198,20 @@ function nodeMetrics(s: Status, metric: Metric): void {
     metric("hb_resident_memory_bytes", "gauge", "Resident memory of the hb daemon.", [[{}, s.node.rss_bytes]]);
   if (s.node.js_heap_bytes !== undefined)
     metric("hb_js_heap_bytes", "gauge", "JavaScript heap in use by the hb daemon.", [[{}, s.node.js_heap_bytes]]);
+  if (s.node.lateness) {
+    metric(
+      "hb_beat_lateness_seconds",
+      "gauge",
+      "How late the heartbeat thread sent a beat: the worst since start, and lately.",
+      [
+        [{ window: "worst" }, s.node.lateness.worst_ms / 1000],
+        [{ window: "recent" }, s.node.lateness.recent_ms / 1000],
+      ],
+    );
+    metric("hb_beats_late_total", "counter", "Beats sent later than half the way from keepalive to warntime.", [
+      [{}, s.node.lateness.late_beats],
+    ]);
+  }
   if (s.node.quorum) {
     metric("hb_quorum", "gauge", "1 while this node hears more than half of the votes (majority quorum).", [
       [{}, s.node.quorum.has ? 1 : 0],

@@ -8,7 +8,8 @@
  *              score (uplink score in effect, 0..100), score_measured (last measured, null without targets),
  *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer),
  *              health (the health command's monitor, null without one),
- *              quorum { votes_heard, votes_total, has } | null (majority quorum off) }
+ *              quorum { votes_heard, votes_total, has } | null (majority quorum off),
+ *              lateness { worst_ms, recent_ms, late_beats, warn_ms } (beats sent after their time) }
  *   fencing[] { peer, state: running|failed|done, attempts, since, error }
  *   legacy   { nodes[] { node, interface, address, status, last_heard_ms } (live Heartbeat v1 nodes heard),
  *              packets, bad, last_bad }
@@ -128,6 +129,9 @@ export interface Status {
     faults: { group: string; reason: string }[];
     /** the health command's monitor; null without one (absent from older daemons) */
     health?: MonitorStatus | null;
+    /** how late the heartbeat thread sent its beats (worst since start, worst in the last 10-20 s), how many
+     * were later than warn_ms (half the way from keepalive to warntime) (absent from older daemons) */
+    lateness?: { worst_ms: number; recent_ms: number; late_beats: number; warn_ms: number } | null;
     /** majority quorum: votes heard (its own included) and the total; null without quorum (absent from older daemons) */
     quorum?: { votes_heard: number; votes_total: number; has: boolean } | null;
   };
@@ -194,6 +198,10 @@ function nodeLines(s: Status): string[] {
   const out = [
     `Cluster ${s.cluster.name}: node ${n.name} (id ${n.id}) is ${n.state.toUpperCase()} since ${local(n.since)}; hb ${s.version}, pid ${n.pid}, up ${Math.round(n.uptime_s)} s, memory ${mb(n.rss_bytes)} (JS heap ${mb(n.js_heap_bytes)})`,
   ];
+  if (n.lateness && n.lateness.late_beats > 0)
+    out.push(
+      `  LATE BEATS: ${n.lateness.late_beats} beat(s) left over ${n.lateness.warn_ms} ms late (worst ${n.lateness.worst_ms} ms, lately ${n.lateness.recent_ms} ms): these timers are tight for this host`,
+    );
   if (n.quorum)
     out.push(
       `  quorum: ${n.quorum.has ? "yes" : "NO (it holds and takes nothing)"}, hears ${n.quorum.votes_heard} of ${n.quorum.votes_total} votes (more than ${n.quorum.votes_total / 2} needed)`,

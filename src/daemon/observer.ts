@@ -104,6 +104,13 @@ export class HeartbeatLog {
       case "duplicate":
         this.onDuplicate(e);
         break;
+      case "slow":
+        this.tell(
+          "warn",
+          "fault",
+          `heartbeat thread: a beat left ${ms(e.lateMs)} late, over half the way from keepalive to warntime: this host schedules it too late for these timers (raise warntime and deadtime, or see timing.rt_priority)`,
+        );
+        break;
       case "stopped":
         if (e.errno) this.tell("error", "fault", `heartbeat thread stopped: ${this.errnoName(e.errno)}`);
         break;
@@ -245,6 +252,8 @@ export interface StatusSources {
   guard?: import("../legacy/guard.ts").LegacyGuard;
   /** machine ms (performance.now) to wall time */
   wall: (t: number) => Date;
+  /** how late the heartbeat thread sent its beats */
+  lateness?: { worstMs: number; recentMs: number; slow: number };
   /** each resource's monitor in group gi (undefined: not monitored) */
   monitors?: (gi: number) => (WatchStatus | undefined)[];
   health?: WatchStatus;
@@ -306,6 +315,14 @@ function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeS
       return r ? [{ group: name(gi), reason: r }] : [];
     }),
     health: x.health ? monitorJson("health", x.health) : null,
+    lateness: x.lateness
+      ? {
+          worst_ms: Math.round(x.lateness.worstMs),
+          recent_ms: Math.round(x.lateness.recentMs),
+          late_beats: x.lateness.slow,
+          warn_ms: Math.round((config.timing.warntime - config.timing.keepalive) / 2),
+        }
+      : null,
     quorum: cfg.quorum
       ? (({ heard, total, has }) => ({ votes_heard: heard, votes_total: total, has }))(quorumVotes(cfg, s))
       : null,

@@ -28,7 +28,7 @@ const same = (a: unknown, b: unknown) =>
 
 /** Keys whose values are durations in milliseconds: shown as the config writes them ("500ms", "2s"). */
 const DURATIONS =
-  /^(timing\.|resources\.failure_hold|health\.(interval|timeout)|group\.[^.]+\.(restart_window|resources\[\d+\]\.monitor\.(interval|timeout))|addresses\.|uplink\.(interval|timeout|hold_down)|fencing\.(timeout|backoff)|watchdog\.interval|legacy\.deadtime)/;
+  /^(timing\.(keepalive|warntime|deadtime|initdead)|resources\.failure_hold|health\.(interval|timeout)|group\.[^.]+\.(restart_window|resources\[\d+\]\.monitor\.(interval|timeout))|addresses\.|uplink\.(interval|timeout|hold_down)|fencing\.(timeout|backoff)|watchdog\.interval|legacy\.deadtime)/;
 /** Where secrets live: their paths are named, their values never. */
 const SECRET = /(^|\.)(key|secret)(\[|\.|$)/;
 
@@ -86,7 +86,7 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   fixed("cluster.name", cur.cluster.name, next.cluster.name);
   fixed("cluster.node", cur.cluster.node, next.cluster.node);
   live("cluster.auto_failback", cur.cluster.auto_failback, next.cluster.auto_failback);
-  for (const k of ["keepalive", "warntime", "deadtime", "initdead"] as const)
+  for (const k of ["keepalive", "warntime", "deadtime", "initdead", "rt_priority"] as const)
     live(`timing.${k}`, cur.timing[k], next.timing[k]);
   fixed(
     "auth",

@@ -144,6 +144,7 @@ class Daemon implements ControlContext, ReloadContext {
       guard: r.guard,
       wall: (t) => new Date(this.wallOffset + t),
       monitors: (gi) => r.runner.monitorStatus(gi),
+      lateness: r.links.lateness(),
       health: this.health?.status(),
     });
   }
@@ -175,6 +176,7 @@ class Daemon implements ControlContext, ReloadContext {
     this.driver!.reconfigure(machineConfig(next));
     this.restartHealth();
     if (metricsChanged) this.restartMetrics();
+    if (next.timing.rt_priority !== cur.rt_priority) this.applyRealtime();
   }
 
   private onStop(sig: string): void {
@@ -277,6 +279,7 @@ class Daemon implements ControlContext, ReloadContext {
     );
     this.signals.set({ reload: () => this.onHangup(), snapshot: () => this.snapshot() });
     this.startChores(links);
+    this.applyRealtime();
     this.restartMetrics();
     this.stops.push(() => this.metrics?.stop());
     this.restartHealth();
@@ -299,6 +302,19 @@ class Daemon implements ControlContext, ReloadContext {
       stuck: () => this.driver!.stuck(),
     });
     this.stops.push(() => w.stop());
+  }
+
+  /** The heartbeat thread's real-time priority (timing.rt_priority): applied, or the refusal said. */
+  private applyRealtime(): void {
+    const prio = this.config.timing.rt_priority;
+    const rc = this.running!.links.realtime(prio);
+    if (rc === 0) {
+      if (prio) this.log.info(`heartbeat thread: real-time priority ${prio} (SCHED_FIFO)`);
+      return;
+    }
+    this.log.warn(
+      `heartbeat thread: real-time priority ${prio} refused (${errnoName(-rc)}: no CAP_SYS_NICE, or a container that forbids it): it runs at normal priority, where CPU load can delay a beat`,
+    );
   }
 
   /** The metrics endpoint with the config in effect (again after a reload that changed it). */

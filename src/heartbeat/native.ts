@@ -44,6 +44,8 @@ export class NativeLinks implements Links {
         };
       case EV.DROPS:
         return { type: "drops", at };
+      case EV.SLOW:
+        return { type: "slow", lateMs: e.gapMs, at };
       case EV.VIP:
         return {
           type: "vip",
@@ -67,6 +69,16 @@ export class NativeLinks implements Links {
         }
       }
     });
+  }
+
+  /** How late the heartbeat thread sent its beats (worst ever, worst lately, in ms) and how often too late. */
+  lateness(): { worstMs: number; recentMs: number; slow: number } {
+    return this.engine.lateness();
+  }
+
+  /** After start: the heartbeat thread at real-time priority (0: normal); 0, or the -errno that refused it. */
+  realtime(prio: number): number {
+    return this.engine.realtime(prio);
   }
 
   /**

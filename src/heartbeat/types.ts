@@ -52,6 +52,9 @@ export type HeartbeatEvent =
   | { type: "stopped"; errno: number; at: number }
   /** frames were dropped since the last one (at most every 2 s; the counters say which) */
   | { type: "drops"; at: number }
+  /** a beat left lateMs after its time, over half the way to warntime: this host is too slow for these timers
+   * (at most every 10 s) */
+  | { type: "slow"; lateMs: number; at: number }
   /** Two live senders claim one node id (a cloned VM): peer, or null for this node's own id; the
    * addresses: the one in use, then the other (for this node: the other only). At most once a second. */
   | { type: "duplicate"; peer: string | null; link: string; addresses: string[]; at: number }

@@ -50,6 +50,8 @@ export interface HaCf {
   log: (Sourced & { key: "file" | "facility"; value: string })[];
   watchdog?: string;
   stonith: (Sourced & { cmd: string[] })[];
+  /** realtime / rtprio: the heartbeat thread's real-time priority (0: off) */
+  rt?: Sourced & { prio: number };
   /** why this ha.cf cannot be imported at all (crm on: a Pacemaker cluster) */
   refused?: string;
 }
@@ -223,13 +225,17 @@ const stonithHost: Handler = (m, d) => {
   m.stonith.push({ cmd: ["/usr/sbin/stonith", "-t", type!, "-p", params.join(" "), "-T", "off"], from: d.from });
 };
 
-const realtime: Handler = (_m, d) => {
-  if (!["on", "yes", "true", "off", "no", "false"].includes((d.args[0] ?? "").toLowerCase()))
-    d.warn(`realtime ${d.args[0]}: expected on or off: ignored`);
-  else
-    d.warn(
-      `realtime ${d.args[0]}: hb's heartbeat runs on its own native thread with exact timers; it needs no real-time priority (set CPUSchedulingPolicy= in the unit if you want one)`,
-    );
+/** realtime on/off and rtprio N: the heartbeat thread's real-time priority (timing.rt_priority). */
+const realtime: Handler = (m, d) => {
+  const v = (d.args[0] ?? "").toLowerCase();
+  if (["off", "no", "false"].includes(v)) m.rt = { prio: 0, from: d.from };
+  else if (!["on", "yes", "true"].includes(v)) d.warn(`realtime ${d.args[0]}: expected on or off: ignored`);
+  else if (m.rt?.prio !== 0) m.rt ??= { prio: 10, from: d.from };
+};
+const rtprio: Handler = (m, d) => {
+  const n = Number(d.args[0]);
+  if (!Number.isInteger(n) || n < 1 || n > 99) d.warn(`rtprio ${d.args[0]}: expected 1 to 99: ignored`);
+  else if (m.rt?.prio !== 0) m.rt = { prio: n, from: d.from };
 };
 
 const crm: Handler = (m, d) => {
@@ -275,7 +281,7 @@ const DIRECTIVES: Record<string, Handler> = {
     if (d.need(1)) m.watchdog = d.args[0];
   },
   realtime,
-  rtprio: (_m, d) => d.warn("rtprio: see realtime: hb needs no real-time priority"),
+  rtprio,
   crm,
   pacemaker: crm,
 };

@@ -39,6 +39,7 @@ function timing({ hacf, timing: t }: Model): string[] {
       (k) =>
         `${tomlLine(k, duration(t[k]))}${hacf.timing[k] ? `  # from ${hacf.timing[k].from}` : "  # Heartbeat's default"}`,
     ),
+    ...(hacf.rt ? [`${tomlLine("rt_priority", hacf.rt.prio)}  # from ${hacf.rt.from}`] : []),
   ];
 }
 

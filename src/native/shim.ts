@@ -37,6 +37,8 @@ const SYMBOLS = {
   hb_engine_start: { args: [p, p], returns: i32 },
   hb_engine_poll: { args: [p, p, i32], returns: i32 },
   hb_engine_counters: { args: [p, i32, p, i32], returns: i32 },
+  hb_engine_lateness: { args: [p, p, i32], returns: i32 },
+  hb_engine_realtime: { args: [p, i32], returns: i32 },
   hb_engine_set_timing: { args: [p, i32, i32, i32], returns: i32 },
   hb_engine_peer_link: { args: [p, i32, i32, p, i32], returns: i32 },
   hb_engine_watch: { args: [p, cstring], returns: i32 },
@@ -64,7 +66,7 @@ const SYMBOLS = {
   hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 /** memfd_create has its own number on each architecture (asm/unistd.h) */
 const SYS_memfd_create = process.arch === "arm64" ? 279n : 319n;
 const MFD_CLOEXEC = 1;
@@ -414,6 +416,7 @@ export const EV = {
   DUPLICATE: 12,
   WAKE: 13,
   DROPS: 14,
+  SLOW: 15,
 } as const;
 export const COUNTERS = 14; // HB_CNT_COUNT: 10 drop reasons, tx, tx_err, rx, self
 const BATCH = 64;
@@ -621,6 +624,18 @@ export class Engine {
     const out = new BigUint64Array(COUNTERS);
     const n = check("counters", sym().hb_engine_counters(this.h, link, ptr(out), COUNTERS));
     return [...out.slice(0, n)];
+  }
+
+  /** How late beats left: the worst ever and lately (ms), and how many were over half the way to warntime. */
+  lateness(): { worstMs: number; recentMs: number; slow: number } {
+    const out = new BigInt64Array(3);
+    check("lateness", sym().hb_engine_lateness(this.h, ptr(out), 3));
+    return { worstMs: Number(out[0]) / 1e6, recentMs: Number(out[1]) / 1e6, slow: Number(out[2]) };
+  }
+
+  /** The heartbeat thread at real-time priority prio (SCHED_FIFO), 0 = normal: 0, or the -errno refusing it. */
+  realtime(prio: number): number {
+    return sym().hb_engine_realtime(this.h, prio);
   }
 
   /** Stop the thread, close its sockets, free it. Idempotent. */

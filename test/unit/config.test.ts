@@ -81,7 +81,7 @@ describe("valid config", () => {
   test("the base config parses with its defaults applied", () => {
     const c = parseConfig(BASE, "ha.toml", env());
     expect(c.cluster).toEqual({ name: "web", node: "node1", auto_failback: true });
-    expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 });
+    expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000, rt_priority: 10 });
     expect(c.nodes).toEqual([
       { name: "node1", id: 1 },
       { name: "node2", id: 2 },
@@ -130,7 +130,7 @@ describe("valid config", () => {
       "ha.toml",
       env(),
     );
-    expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 });
+    expect(c.timing).toEqual({ keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000, rt_priority: 10 });
     expect(c.cluster.auto_failback).toBe(true);
   });
 

@@ -99,7 +99,7 @@ describe("state record", () => {
 describe("heartbeat setup from the config slice", () => {
   const slice: HeartbeatSlice = {
     cluster: { name: "web", node: "b" },
-    timing: { keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000 },
+    timing: { keepalive: 100, warntime: 300, deadtime: 500, initdead: 10_000, rt_priority: 0 },
     auth: {
       send: 2,
       keys: [

@@ -46,7 +46,7 @@ describe("the articles' configurations", () => {
     const r = importLegacy(fixture("article1"));
     const c = check(r.toml, "server1");
     expect(c.cluster).toEqual({ name: "ha", node: "server1", auto_failback: true });
-    expect(c.timing).toEqual({ keepalive: 1000, warntime: 2500, deadtime: 5000, initdead: 12_000 });
+    expect(c.timing).toMatchObject({ keepalive: 1000, warntime: 2500, deadtime: 5000, initdead: 12_000 });
     expect(c.auth.keys[0]!.id).toBe(2);
     expect(new TextDecoder().decode(c.auth.keys[0]!.secret)).toBe("pass");
     expect(c.nodes.map((n) => n.name)).toEqual(["server1", "server2"]);
@@ -80,7 +80,7 @@ describe("the articles' configurations", () => {
   test("article 2 (Arch wiki): default keepalive, warntime above deadtime fixed, use_logd, the gateway form, three scripts", () => {
     const r = importLegacy(fixture("article2"));
     const c = check(r.toml, "node1");
-    expect(c.timing).toEqual({ keepalive: 1000, warntime: 3000, deadtime: 5000, initdead: 15_000 });
+    expect(c.timing).toMatchObject({ keepalive: 1000, warntime: 3000, deadtime: 5000, initdead: 15_000 });
     expect(c.groups[0]!.name).toBe("named");
     expect(
       c.groups[0]!.resources.map((x) =>
@@ -127,7 +127,12 @@ describe("tricky files", () => {
     const r = run(`${base}bcast eth0\n`);
     expect(r.toml).toContain('keepalive = "500ms"');
     expect(r.toml).toContain('deadtime = "2.5s"');
-    expect(check(r.toml, "a").timing).toEqual({ keepalive: 500, warntime: 1000, deadtime: 2500, initdead: 10_000 });
+    expect(check(r.toml, "a").timing).toMatchObject({
+      keepalive: 500,
+      warntime: 1000,
+      deadtime: 2500,
+      initdead: 10_000,
+    });
   });
 
   test("udpport and baud apply to the media lines after them, in order", () => {
@@ -192,6 +197,13 @@ describe("tricky files", () => {
     expect(r.warnings.join("\n")).not.toContain("skipped");
   });
 
+  test("realtime off, and rtprio N: the heartbeat thread's real-time priority", () => {
+    expect(check(run(`${base}bcast eth0\nrealtime off\n`).toml, "a").timing.rt_priority).toBe(0);
+    expect(check(run(`${base}bcast eth0\nrealtime on\nrtprio 30\n`).toml, "a").timing.rt_priority).toBe(30);
+    expect(check(run(`${base}bcast eth0\n`).toml, "a").timing.rt_priority).toBe(10); // hb's default
+    expect(run(`${base}bcast eth0\nrtprio 300\n`).warnings.join("\n")).toContain("rtprio 300: expected 1 to 99");
+  });
+
   test("crm on (a Pacemaker cluster) is refused: nothing to import", () => {
     const r = run(`${base}bcast eth0\ncrm on\n`);
     expect(r.refused).toContain("crm on: a Pacemaker (CRM) cluster keeps its resources in the CIB");
@@ -253,12 +265,14 @@ describe("tricky files", () => {
       "ha.cf:12: respawn root /usr/sbin/mon: hb does not supervise programs",
       "ha.cf:14: debugfile /var/log/ha-debug: hb has one log",
       "ha.cf:16: use_logd no:",
-      "ha.cf:19: realtime on: hb's heartbeat runs on its own native thread",
       "ha.cf:21: hopfudge: hb does not forward heartbeats",
       'ha.cf:22: unknown directive "frobnicate"',
     ])
       expect(w).toContain(s);
     expect(w).not.toContain("crm off");
+    // realtime on: the heartbeat thread at hb's real-time priority, said where it came from
+    expect(w).not.toContain("realtime");
+    expect(r.toml).toContain("rt_priority = 10  # from ha.cf:19: realtime on");
     expect(r.toml).toContain(
       "# from ha.cf:11: respawn hacluster /usr/lib/heartbeat/ipfail (hb moves groups to the node with the better uplink by itself)",
     );
