@@ -14,16 +14,21 @@
 #if defined(__x86_64__) && defined(__GLIBC__)
 __asm__(".symver hb_pthread_create,pthread_create@GLIBC_2.2.5");
 __asm__(".symver hb_pthread_join,pthread_join@GLIBC_2.2.5");
+__asm__(".symver hb_pthread_attr_setstack,pthread_attr_setstack@GLIBC_2.2.5");
 int hb_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int hb_pthread_join(pthread_t t, void **ret);
+int hb_pthread_attr_setstack(pthread_attr_t *a, void *stack, size_t size);
 #elif defined(__aarch64__) && defined(__GLIBC__)
 /* arm64 glibc starts at 2.17: its first versions are the old ones */
 __asm__(".symver hb_pthread_create,pthread_create@GLIBC_2.17");
 __asm__(".symver hb_pthread_join,pthread_join@GLIBC_2.17");
+__asm__(".symver hb_pthread_attr_setstack,pthread_attr_setstack@GLIBC_2.17");
 int hb_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int hb_pthread_join(pthread_t t, void **ret);
+int hb_pthread_attr_setstack(pthread_attr_t *a, void *stack, size_t size);
 #else
 #define hb_pthread_create pthread_create
 #define hb_pthread_join pthread_join
+#define hb_pthread_attr_setstack pthread_attr_setstack
 #endif
 #endif

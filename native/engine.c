@@ -388,7 +388,18 @@ HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void)) {
   }
   e->start = hb_monotonic_ns();
   e->running = 1;
-  int rc = hb_pthread_create(&e->thread, NULL, engine_thread, e);
+  /* its own stack, of a known place and size, so that hb_engine_lock_memory can lock it */
+  e->stack = mmap(NULL, HB_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (e->stack == MAP_FAILED) {
+    e->stack = NULL;
+    e->running = 0;
+    return -errno;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  hb_pthread_attr_setstack(&attr, e->stack, HB_STACK_SIZE);
+  int rc = hb_pthread_create(&e->thread, &attr, engine_thread, e);
+  pthread_attr_destroy(&attr);
   if (rc) {
     e->running = 0;
     return -rc;
@@ -475,6 +486,7 @@ HB_API void hb_engine_free(hb_engine *e) {
   for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0) close(fds[i]);
   pthread_mutex_destroy(&e->mu);
+  if (e->stack) munmap(e->stack, HB_STACK_SIZE); /* the thread has ended (hb_engine_stop joined it) */
   free(e);
 }
 

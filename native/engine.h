@@ -131,6 +131,10 @@ HB_API int32_t hb_engine_lateness(hb_engine *e, int64_t *out, int32_t n);
 /* After start: run the heartbeat thread with real-time priority prio (SCHED_FIFO, 1..99), or back to
  * normal scheduling (0). Returns 0 or -errno (EPERM: no CAP_SYS_NICE, or a container that forbids it). */
 HB_API int32_t hb_engine_realtime(hb_engine *e, int32_t prio);
+/* After start: lock in RAM what the heartbeat thread touches (the shim's code and data, its stack, the
+ * engine's state), not the rest of the process. Returns the bytes locked, or -errno (ENOMEM/EPERM:
+ * RLIMIT_MEMLOCK or CAP_IPC_LOCK). */
+HB_API int64_t hb_engine_lock_memory(hb_engine *e);
 
 /* Where a frame came from, kept raw (formatted only for a report): an IPv4 address or a MAC. */
 typedef struct {

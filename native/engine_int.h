@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -44,6 +45,7 @@
 #define TAG_KICK 0xFFFF0004u
 #define TAG_PING 0xFFFF0005u
 #define HB_MAX_WATCH 16
+#define HB_STACK_SIZE (512 * 1024) /* the deepest path (netlink and frame buffers) needs far less */
 #define HB_MAX_PING 8
 #define HB_MAX_WAKE 8
 #define TAG_WAKE 0xFFFF0100u /* + index */
@@ -146,6 +148,7 @@ struct hb_engine {
   /* how late beats leave (engine thread only; read by hb_engine_lateness without a lock: int64 stores) */
   int64_t late_worst, late_recent, late_prev, late_window_at, slow_told_at;
   int64_t late_slow; /* beats later than half the way to warntime */
+  void *stack;       /* the thread's own stack (HB_STACK_SIZE bytes, mmap'ed: its address is known, to lock it) */
   hb_event queue[QUEUE_CAP];
   int qhead, qcount, lost, notified;
   void (*notify)(void);

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define HB_API __attribute__((visibility("default")))
-#define HB_ABI_VERSION 5
+#define HB_ABI_VERSION 6
 
 HB_API int32_t hb_abi_version(void);
 /* HMAC-SHA256 of msg under key into out[32]; exported for the RFC 4231 tests. */

@@ -280,6 +280,7 @@ class Daemon implements ControlContext, ReloadContext {
     this.signals.set({ reload: () => this.onHangup(), snapshot: () => this.snapshot() });
     this.startChores(links);
     this.applyRealtime();
+    this.lockMemory();
     this.restartMetrics();
     this.stops.push(() => this.metrics?.stop());
     this.restartHealth();
@@ -302,6 +303,17 @@ class Daemon implements ControlContext, ReloadContext {
       stuck: () => this.driver!.stuck(),
     });
     this.stops.push(() => w.stop());
+  }
+
+  /** What the heartbeat thread touches stays in RAM (a host short of memory pages out anything else first). */
+  private lockMemory(): void {
+    const n = this.running!.links.lockMemory();
+    if (n >= 0)
+      this.log.info(`heartbeat thread: ${Math.round(n / 1024)} kB locked in memory (its code, stack and state)`);
+    else
+      this.log.warn(
+        `heartbeat thread: its memory cannot be locked (${errnoName(-n)}: RLIMIT_MEMLOCK or CAP_IPC_LOCK): under memory pressure a beat may wait for the disk`,
+      );
   }
 
   /** The heartbeat thread's real-time priority (timing.rt_priority): applied, or the refusal said. */

@@ -76,6 +76,11 @@ export class NativeLinks implements Links {
     return this.engine.lateness();
   }
 
+  /** After start: lock what the heartbeat thread touches in RAM; the bytes locked, or the -errno refusing it. */
+  lockMemory(): number {
+    return this.engine.lockMemory();
+  }
+
   /** After start: the heartbeat thread at real-time priority (0: normal); 0, or the -errno that refused it. */
   realtime(prio: number): number {
     return this.engine.realtime(prio);

@@ -39,6 +39,7 @@ const SYMBOLS = {
   hb_engine_counters: { args: [p, i32, p, i32], returns: i32 },
   hb_engine_lateness: { args: [p, p, i32], returns: i32 },
   hb_engine_realtime: { args: [p, i32], returns: i32 },
+  hb_engine_lock_memory: { args: [p], returns: i64 },
   hb_engine_set_timing: { args: [p, i32, i32, i32], returns: i32 },
   hb_engine_peer_link: { args: [p, i32, i32, p, i32], returns: i32 },
   hb_engine_watch: { args: [p, cstring], returns: i32 },
@@ -66,7 +67,7 @@ const SYMBOLS = {
   hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 /** memfd_create has its own number on each architecture (asm/unistd.h) */
 const SYS_memfd_create = process.arch === "arm64" ? 279n : 319n;
 const MFD_CLOEXEC = 1;
@@ -636,6 +637,11 @@ export class Engine {
   /** The heartbeat thread at real-time priority prio (SCHED_FIFO), 0 = normal: 0, or the -errno refusing it. */
   realtime(prio: number): number {
     return sym().hb_engine_realtime(this.h, prio);
+  }
+
+  /** Lock in RAM what the heartbeat thread touches: the bytes locked, or the -errno refusing it. */
+  lockMemory(): number {
+    return Number(sym().hb_engine_lock_memory(this.h));
   }
 
   /** Stop the thread, close its sockets, free it. Idempotent. */

@@ -52,6 +52,12 @@ describe.skipIf(Boolean(why))("the heartbeat thread under pressure", () => {
   test("the heartbeat thread alone runs SCHED_FIFO at rt_priority; a reload to 0 makes it normal again", async () => {
     await a.waitLine(/heartbeat thread: real-time priority 10 \(SCHED_FIFO\)/, 5000);
     expect(sched(a.proc.pid, "hb-engine")).toEqual({ policy: 1, prio: 10 });
+    // and what it touches is locked in RAM: its code, stack and state, not the 100 MB executable
+    const line = await a.waitLine(/heartbeat thread: (\d+) kB locked in memory \(its code, stack and state\)/, 5000);
+    const vmlck = Number(/VmLck:\s+(\d+) kB/.exec(readFileSync(`/proc/${a.proc.pid}/status`, "utf8"))?.[1]);
+    expect(vmlck).toBeGreaterThanOrEqual(512);
+    expect(vmlck).toBeLessThan(8192);
+    expect(Number(/(\d+) kB locked/.exec(line.text)?.[1])).toBe(vmlck);
     expect(sched(a.proc.pid, readFileSync(`/proc/${a.proc.pid}/comm`, "utf8").trim()).policy).toBe(0); // the JS thread
     const cfg = files.config(1);
     writeFileSync(cfg, readFileSync(cfg, "utf8").replace('initdead = "2s"', 'initdead = "2s"\nrt_priority = 0'), {
