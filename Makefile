@@ -9,7 +9,7 @@ BUILD_HEADERS := /usr/include/stdio.h:libc6-dev /usr/include/linux/if_packet.h:l
 TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping unshare:util-linux promtool:prometheus /usr/libexec/heartbeat/heartbeat:heartbeat lintian:lintian groff:groff-base tmux:tmux
 # prometheus (for promtool, which parses our metrics), heartbeat (a real Heartbeat 3 node for the legacy guard test) and keepalived ship services: the `need` macro puts a policy-rc.d (exit 101) in place first, and the
 # bench runs keepalived only inside its own namespaces
-BENCH_TOOLS := keepalived:keepalived
+BENCH_TOOLS := keepalived:keepalived stress-ng:stress-ng
 # arm64 (issue 15): the cross compiler and libc (the shim), qemu-user (the tests run the arm64 binary under emulation)
 ARM64_TOOLS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross qemu-aarch64-static:qemu-user-static
 # Bun's arm64 runtime comes from npm, at the version package.json pins for Bun itself

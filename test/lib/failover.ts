@@ -2,7 +2,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClusterFiles, configText, type HbProcess, startHb } from "./cluster.ts";
-import { Lab } from "./netns.ts";
+import { eachLine, Lab } from "./netns.ts";
 
 export const VIP = "198.51.100.200"; // the lab client is .100
 
@@ -91,19 +91,10 @@ export class Pinger {
   constructor(lab: Lab, intervalS = 0.01) {
     const proc = lab.spawn(lab.client!, ["ping", "-D", "-n", "-i", String(intervalS), "-W", "1", VIP]);
     this.proc = proc;
-    void (async () => {
-      const dec = new TextDecoder();
-      let rest = "";
-      for await (const chunk of proc.stdout) {
-        rest += dec.decode(chunk, { stream: true });
-        const lines = rest.split("\n");
-        rest = lines.pop() ?? "";
-        for (const l of lines) {
-          const m = /^\[(\d+\.\d+)\] \d+ bytes from/.exec(l);
-          if (m) this.replies.push(Number(m[1]) * 1000);
-        }
-      }
-    })();
+    void eachLine(proc.stdout, (l) => {
+      const m = /^\[(\d+\.\d+)\] \d+ bytes from/.exec(l);
+      if (m) this.replies.push(Number(m[1]) * 1000);
+    });
   }
   get count(): number {
     return this.replies.length;

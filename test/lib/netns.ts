@@ -100,6 +100,18 @@ function hookExit() {
     });
 }
 
+/** Each complete line of a child's output, as it comes (a test reads a monitor or a ping this way). */
+export async function eachLine(stream: ReadableStream<Uint8Array>, line: (l: string) => void): Promise<void> {
+  const dec = new TextDecoder();
+  let rest = "";
+  for await (const chunk of stream) {
+    rest += dec.decode(chunk, { stream: true });
+    const lines = rest.split("\n");
+    rest = lines.pop() ?? "";
+    for (const l of lines) line(l);
+  }
+}
+
 export interface LabOptions {
   nodes: number;
   /** Number of LANs (switches); node i gets eth0..eth(lans-1). Default 1. */

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
 import { Pinger, VIP, writeScripts } from "../lib/failover.ts";
-import { announceSkip, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
+import { announceSkip, eachLine, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
 const why = netnsUnavailable();
 if (why) announceSkip("test/netns/quorum.test.ts", why);
@@ -24,16 +24,7 @@ class AddressLog {
   constructor(lab: Lab, ns: string) {
     const proc = lab.spawn(ns, ["ip", "-ts", "monitor", "address", "dev", "eth0"]);
     this.proc = proc;
-    void (async () => {
-      const dec = new TextDecoder();
-      let rest = "";
-      for await (const chunk of proc.stdout) {
-        rest += dec.decode(chunk, { stream: true });
-        const lines = rest.split("\n");
-        rest = lines.pop() ?? "";
-        for (const l of lines) this.line(l);
-      }
-    })();
+    void eachLine(proc.stdout, (l) => this.line(l));
   }
   private line(l: string): void {
     const m = /^\[(\S+)\]\s*(Deleted )?.*inet (\S+)\//.exec(l);
