@@ -63,5 +63,6 @@ complete -o default -F _hb hb
 export const zshScript = (
   cli: CAC,
 ) => `# zsh completion for hb (hb completion zsh > "\${fpath[1]}/_hb", or eval it in .zshrc)
+(( $+functions[compdef] )) || { autoload -U +X compinit && compinit -u; }
 autoload -U +X bashcompinit && bashcompinit
 ${bashScript(cli)}`;

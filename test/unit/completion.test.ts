@@ -1,6 +1,6 @@
 /** hb completion: the bash script, run by bash, completes commands, options, values and group names. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { HB } from "../lib/cluster.ts";
@@ -47,3 +47,34 @@ test("zsh gets the same function through bashcompinit; an unknown shell is a usa
   expect(bad.exitCode).toBe(2);
   expect(bad.stderr.toString()).toContain("completion: bash or zsh, not fish");
 });
+
+/** zsh, interactively: a real zsh in tmux, "hb sta" and Tab typed; what it lists on the screen. */
+test.skipIf(!existsSync("/usr/bin/zsh") || !existsSync("/usr/bin/tmux"))(
+  "zsh completes through its own completion system (typed into a real zsh)",
+  async () => {
+    writeFileSync(join(dir, ".zshrc"), "PS1='%% '\nsource <(hb completion zsh)\n");
+    const sock = `hbzsh${process.pid}`;
+    const tmux = (...args: string[]) =>
+      Bun.spawnSync(["tmux", "-L", sock, "-f", "/dev/null", ...args], { timeout: 10_000 });
+    const shell = `env -i HOME=${dir} ZDOTDIR=${dir} PATH=${dirname(HB)}:/usr/bin:/bin TERM=xterm zsh -i`;
+    tmux("new-session", "-d", "-x", "150", "-y", "40", "-s", "z", shell);
+    try {
+      const screen = async (typed: string, want: RegExp) => {
+        tmux("send-keys", "-t", "z", "C-u");
+        tmux("send-keys", "-t", "z", "-l", typed);
+        tmux("send-keys", "-t", "z", "Tab");
+        let text = "";
+        for (let i = 0; i < 60 && !want.test(text); i++) {
+          await Bun.sleep(100);
+          text = tmux("capture-pane", "-p", "-t", "z").stdout.toString();
+        }
+        return text;
+      };
+      expect(await screen("hb sta", /standby\s+status/)).toMatch(/standby\s+status/);
+      expect(await screen(`hb -c ${join(dir, "ha.toml")} standby `, /all\s+db\s+web/)).toMatch(/all\s+db\s+web/);
+    } finally {
+      tmux("kill-server");
+    }
+  },
+  20_000,
+);
