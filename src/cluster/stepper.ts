@@ -60,31 +60,22 @@ export class Stepper {
     this.effects.push({ type: "start", group: gi, step: 0 });
   }
 
-  /** Stop from the last started resource down; then `after`. */
-  stopGroup(gi: number, reason: string, after: "stopped" | "failed", announce: boolean) {
+  /** Stop from the last started resource down to `floor` (0: all of them); then `after` (restart: start again from `floor`). */
+  stopGroup(gi: number, reason: string, after: GroupState["after"], announce: boolean, floor = 0) {
     const g = this.s.groups[gi]!;
     const top = g.phase === "running" ? this.cfg.groups[gi]!.resources.length : g.started;
     if (top === 0) {
-      this.setGroup(gi, after, reason, { step: 0, started: 0 });
+      this.setGroup(gi, after === "restart" ? "stopped" : after, reason, { step: 0, started: 0 });
       if (announce) this.effects.push({ type: "control", msg: { kind: "released", group: gi } });
       return;
     }
-    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, after, announce, stopAttempts: 0, floor: 0 });
+    this.setGroup(gi, "stopping", reason, { step: top - 1, started: top, after, announce, stopAttempts: 0, floor });
     this.effects.push({ type: "stop", group: gi, step: top - 1 });
   }
 
   /** A running group's resources from `from` up are stopped (last first) and started again, in place. */
   restartGroup(gi: number, from: number, reason: string) {
-    const top = this.cfg.groups[gi]!.resources.length;
-    this.setGroup(gi, "stopping", reason, {
-      step: top - 1,
-      started: top,
-      after: "restart",
-      floor: from,
-      announce: false,
-      stopAttempts: 0,
-    });
-    this.effects.push({ type: "stop", group: gi, step: top - 1 });
+    this.stopGroup(gi, reason, "restart", false, from);
   }
 
   /** Bring every group in line with the ownership rule. */
