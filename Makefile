@@ -6,8 +6,8 @@ SRC := $(shell find src native -type f 2>/dev/null) build.ts package.json
 # Debian packages the build and the tests need, by the command that proves each is there.
 BUILD_TOOLS := gcc:gcc objdump:binutils
 BUILD_HEADERS := /usr/include/stdio.h:libc6-dev /usr/include/linux/if_packet.h:linux-libc-dev
-TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping unshare:util-linux promtool:prometheus /usr/libexec/heartbeat/heartbeat:heartbeat lintian:lintian groff:groff-base tmux:tmux zsh:zsh
-# prometheus (for promtool, which parses our metrics), heartbeat (a real Heartbeat 3 node for the legacy guard test) and keepalived ship services: the `need` macro puts a policy-rc.d (exit 101) in place first, and the
+TEST_TOOLS := ip:iproute2 nft:nftables socat:socat tc:iproute2 ping:iputils-ping unshare:util-linux promtool:prometheus /usr/libexec/heartbeat/heartbeat:heartbeat lintian:lintian groff:groff-base tmux:tmux zsh:zsh etcd:etcd-server etcdctl:etcd-client openssl:openssl
+# prometheus (for promtool, which parses our metrics), heartbeat (a real Heartbeat 3 node for the legacy guard test), etcd-server (the arbiter's tests run three members in namespaces) and keepalived ship services: the `need` macro puts a policy-rc.d (exit 101) in place first, and the
 # bench runs keepalived only inside its own namespaces
 BENCH_TOOLS := keepalived:keepalived stress-ng:stress-ng
 # arm64 (issue 15): the cross compiler and libc (the shim), qemu-user (the tests run the arm64 binary under emulation)

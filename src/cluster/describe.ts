@@ -18,7 +18,7 @@ function describeTimer(t: TimerName, group: (i: number) => string): string {
     case "legacy":
       return `the peers had time to tell their state after the Heartbeat node left ${t.ifname}`;
     case "release":
-      return `${t.peer} had the time to release what it held (quorum)`;
+      return `${t.peer} had the time to release what it held (quorum or arbiter)`;
   }
 }
 
@@ -62,6 +62,14 @@ export function describeEvent(e: MachineEvent, cfg: MachineConfig): string {
       return `monitor of ${cfg.groups[e.group]?.resources[e.step] ?? "a resource"} ${e.ok ? "passes again" : `failed: ${e.detail ?? ""}`}`;
     case "health":
       return e.ok ? "health check passes again" : `health check failed: ${e.detail ?? ""}`;
+    case "lease":
+      return e.valid ? "arbiter lease alive" : `arbiter lease lost: ${e.detail ?? ""}`;
+    case "claim":
+      return e.held
+        ? `etcd gave us ${g(e.group)}`
+        : e.owner
+          ? `etcd names ${e.owner} as holder of ${g(e.group)}`
+          : `etcd names nobody as holder of ${g(e.group)}`;
   }
 }
 

@@ -2,6 +2,7 @@
 
 import { formatDuration } from "../config/duration.ts";
 import { command } from "./commands.ts";
+import { arbiterFault, nodeFault } from "./ownership.ts";
 import {
   alive,
   type ControlMsg,
@@ -10,6 +11,7 @@ import {
   newer,
   newGroup,
   quorumVotes,
+  selfHolds,
   type TimerName,
 } from "./state.ts";
 import type { Stepper } from "./stepper.ts";
@@ -57,11 +59,12 @@ function onPeer(t: Stepper, e: Of<"peer">): void {
  */
 function awaitRelease(t: Stepper, peer: string, held: number[], left: boolean): void {
   const { cfg, s, now } = t;
-  if (!cfg.quorum || cfg.fencing || left || held.length === 0 || !quorumVotes(cfg, s).has) return;
-  const until = now + cfg.quorum.grace;
+  const grace = cfg.quorum?.grace ?? cfg.arbiter?.grace;
+  if (grace === undefined || cfg.fencing || left || held.length === 0 || !quorumVotes(cfg, s).has) return;
+  const until = now + grace;
   s.releasing = { ...(s.releasing ?? {}), [peer]: { until, held } };
   t.log.push(
-    `node ${peer}: lost while holding ${held.map((gi) => t.name(gi)).join(", ")}; it releases when it sees it lost quorum: taking over in ${cfg.quorum.grace} ms (keepalive + deadtime)`,
+    `node ${peer}: lost while holding ${held.map((gi) => t.name(gi)).join(", ")}; it releases when it sees it ${cfg.quorum ? "lost quorum" : "cannot keep it (no lease, a peer unheard)"}: taking over in ${grace} ms (keepalive + deadtime)`,
   );
   t.timer({ kind: "release", peer }, until);
 }
@@ -166,11 +169,13 @@ function onTimer(t: Stepper, e: { timer: TimerName }): void {
 function onStartDone(t: Stepper, e: Of<"done">): void {
   const g = t.s.groups[e.group]!;
   const res = t.cfg.groups[e.group]!.resources;
-  if (e.ok && !quorumVotes(t.cfg, t.s).has) {
-    // quorum went away during the start: what is up comes down, addresses first
+  // (the group is held here while starting: the arbiter's only objection can be a key naming another node)
+  const fault = nodeFault(t.cfg, t.s) ?? arbiterFault(t.cfg, t.s, e.group);
+  if (e.ok && fault) {
+    // quorum (or the arbiter's backing) went away during the start: what is up comes down, addresses first
     g.started = e.step + 1;
     t.effects.push({ type: "drop-addresses", group: e.group });
-    t.stopGroup(e.group, "quorum lost while starting", "stopped", true);
+    t.stopGroup(e.group, `${fault} while starting`, "stopped", true);
     return;
   }
   if (e.ok) {
@@ -344,7 +349,41 @@ function onLegacy(t: Stepper, e: Of<"legacy">): void {
   }
 }
 
+/** The arbiter's lease is alive by our clock, or no longer (loseQuorum then acts if a peer is unheard). */
+function onLease(t: Stepper, e: Of<"lease">): void {
+  const a = t.s.arbiter;
+  if (!a || a.lease === e.valid) return;
+  a.lease = e.valid;
+  a.detail = e.valid ? undefined : e.detail;
+  const held = t.s.groups.flatMap((g, gi) => (selfHolds(g) ? [t.name(gi)] : []));
+  t.log.push(
+    e.valid
+      ? `node ${t.cfg.self}: arbiter lease alive`
+      : `node ${t.cfg.self}: arbiter lease lost (${e.detail ?? "no answer"}): takes nothing new${held.length ? `; keeps ${held.join(", ")} only while it hears every peer` : ""}`,
+  );
+}
+
+/** What etcd's key for a wanted group says now. A key that names another node while we hold the group: it is theirs. */
+function onClaim(t: Stepper, e: Of<"claim">): void {
+  const a = t.s.arbiter;
+  if (!a?.wanted.includes(e.group)) return; // given up meanwhile
+  a.owners[e.group] = e.held ? t.cfg.self : (e.owner ?? "");
+  a.held = e.held ? [...new Set([...a.held, e.group])].sort((x, y) => x - y) : a.held.filter((x) => x !== e.group);
+  const g = t.s.groups[e.group];
+  if (!e.held && e.owner && g && selfHolds(g)) {
+    t.log.push(`group ${t.name(e.group)}: etcd names ${e.owner} as its holder: removing its addresses at once`);
+    t.effects.push({ type: "drop-addresses", group: e.group });
+  } else if (!e.held && !e.owner && g?.phase === "stopped")
+    t.log.push(`group ${t.name(e.group)}: its etcd key is free: claiming it`);
+  else if (!e.held && e.owner && g?.phase === "stopped")
+    t.log.push(
+      `group ${t.name(e.group)}: waiting for etcd: its key names ${e.owner} (until that node releases it or its lease expires)`,
+    );
+}
+
 export const HANDLERS: Handlers = {
+  lease: onLease,
+  claim: onClaim,
   start(t) {
     t.timer({ kind: "initdead" }, t.now + t.cfg.initdead);
     if (Object.keys(t.s.peers).length === 0) t.setNode("active", "no peers configured");

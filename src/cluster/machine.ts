@@ -21,19 +21,12 @@
  */
 import { reasonFor } from "./describe.ts";
 import { HANDLERS } from "./events.ts";
-import { recordOf } from "./ownership.ts";
-import {
-  alive,
-  type MachineConfig,
-  type MachineEvent,
-  type MachineState,
-  quorumVotes,
-  type StepResult,
-} from "./state.ts";
+import { nodeFault, recordOf } from "./ownership.ts";
+import { alive, type MachineConfig, type MachineEvent, type MachineState, type StepResult } from "./state.ts";
 import { Stepper } from "./stepper.ts";
 
 export { describeEvent } from "./describe.ts";
-export { chooseOwner, holdersOf, recordOf, unable } from "./ownership.ts";
+export { chooseOwner, holdersOf, nodeFault, recordOf, unable } from "./ownership.ts";
 export * from "./state.ts";
 
 /** One event in, the new state, its effects and its log lines out. */
@@ -41,9 +34,9 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   const s: MachineState = structuredClone(prev);
   const t = new Stepper(cfg, s, now);
   const before = JSON.stringify(recordOf(prev, cfg));
-  const hadQuorum = quorumVotes(cfg, prev).has;
+  const fault = nodeFault(cfg, prev);
   (HANDLERS[e.type] as (t: Stepper, e: MachineEvent) => void)(t, e);
-  t.loseQuorum(hadQuorum);
+  t.loseQuorum(fault);
 
   // Leave the waiting phase as soon as every peer has been heard from (its record is known). With quorum,
   // also heard by them: a record sent before its sender heard a majority says it cannot serve anything,
@@ -55,6 +48,7 @@ export function step(cfg: MachineConfig, prev: MachineState, e: MachineEvent, no
   t.reconcile(reasonFor(e, cfg));
   t.endAskedYields();
   t.finishLeaving();
+  t.syncClaims();
 
   const record = recordOf(s, cfg);
   if (JSON.stringify(record) !== before) {

@@ -49,13 +49,41 @@ export function recordOf(s: MachineState, cfg: MachineConfig): StateRecord {
 
 /** Why this node cannot serve group gi now, if it cannot (not a choice: a fault). */
 export function unable(cfg: MachineConfig, s: MachineState, gi: number): string | undefined {
-  return quorumFault(cfg, s) ?? groupFault(cfg, s, gi);
+  return nodeFault(cfg, s) ?? arbiterFault(cfg, s, gi) ?? groupFault(cfg, s, gi);
+}
+
+/** Why this node can serve nothing at all now: it must remove every floating address at once. */
+export function nodeFault(cfg: MachineConfig, s: MachineState): string | undefined {
+  return quorumFault(cfg, s) ?? arbiterFault(cfg, s);
 }
 
 /** Without a majority of the votes, this node can serve nothing. */
 function quorumFault(cfg: MachineConfig, s: MachineState): string | undefined {
   const q = quorumVotes(cfg, s);
   return q.has ? undefined : `no quorum: hears ${q.heard} of ${q.total} votes (more than ${q.total / 2} needed)`;
+}
+
+/**
+ * The arbiter: a node whose lease may have expired at etcd takes nothing new (it could not get a key
+ * anyway, and peers must not hand it a group). What it holds it keeps only while it hears every peer:
+ * they see it holding and take nothing. A peer it does not hear may be taking its groups: then it can
+ * serve nothing. A key that names another node is that node's group.
+ */
+export function arbiterFault(cfg: MachineConfig, s: MachineState, gi?: number): string | undefined {
+  const a = s.arbiter;
+  if (!cfg.arbiter || !a) return undefined;
+  if (gi !== undefined) {
+    const owner = a.owners[gi];
+    if (owner && owner !== cfg.self && selfHolds(s.groups[gi]!)) return `etcd names ${owner} as its holder`;
+  }
+  if (a.lease) return undefined;
+  const why = `no arbiter lease (${a.detail ?? "etcd not reached yet"})`;
+  const unheard = Object.entries(s.peers)
+    .filter(([, p]) => !alive(p))
+    .map(([n]) => n);
+  if (unheard.length) return `${why} and ${unheard.join(", ")} not heard: it may be taking over`;
+  if (gi !== undefined && !selfHolds(s.groups[gi]!)) return `${why}: it takes nothing new`;
+  return undefined;
 }
 
 /** What keeps group gi from this node besides quorum. */

@@ -45,6 +45,8 @@ export interface MachineConfig {
   fenceBackoff?: number;
   /** majority quorum: votes by node name, and how long a lost holder is given to release (ms) */
   quorum?: { votes: Record<string, number>; grace: number };
+  /** the etcd arbiter decides who owns a group; a lost holder is given `grace` ms to release (as with quorum) */
+  arbiter?: { grace: number };
 }
 
 export interface FenceState {
@@ -114,11 +116,23 @@ export interface MachineState {
   fence: Record<string, FenceState>;
   /** quorum: peers that died holding groups, and until when they are given to release them (they lost quorum) */
   releasing?: Record<string, { until: number; held: number[] }>;
+  /** the arbiter: our lease alive by our clock; keys wanted (claimed or held) and held; who the keys name */
+  arbiter?: ArbiterState;
   /** live Heartbeat v1 nodes heard beside us: "node@interface" */
   legacy: string[];
   peers: Record<string, PeerState>;
   /** exit code once done */
   exitCode?: number;
+}
+
+export interface ArbiterState {
+  lease: boolean;
+  /** why the lease is not alive */
+  detail?: string;
+  wanted: number[];
+  held: number[];
+  /** by group: the node its key names, as last reported ("" = nobody) */
+  owners: Record<number, string>;
 }
 
 export type ControlMsg =
@@ -160,7 +174,11 @@ export type MachineEvent =
   /** a resource's monitor crossed its threshold (ok false: failed; true: recovered) */
   | { type: "monitor"; group: number; step: number; ok: boolean; detail?: string }
   /** the node health check crossed its threshold */
-  | { type: "health"; ok: boolean; detail?: string };
+  | { type: "health"; ok: boolean; detail?: string }
+  /** the arbiter: our lease is alive by our clock, or no longer */
+  | { type: "lease"; valid: boolean; detail?: string }
+  /** the arbiter: a wanted group's key names us (held), another node (owner), or nobody */
+  | { type: "claim"; group: number; held: boolean; owner?: string };
 
 export type Effect =
   | { type: "start"; group: number; step: number }
@@ -181,7 +199,9 @@ export type Effect =
   /** run the fence command against a dead peer */
   | { type: "fence"; peer: string }
   /** watch the group's resources (it runs here now), or stop watching them */
-  | { type: "monitor"; group: number; on: boolean };
+  | { type: "monitor"; group: number; on: boolean }
+  /** ask the arbiter for the group's key (on), or give it up (delete it if it names us) */
+  | { type: "claim"; group: number; on: boolean };
 
 export interface StepResult {
   state: MachineState;
@@ -237,6 +257,7 @@ export function initialState(cfg: MachineConfig, now: number): MachineState {
     score: 100,
     fence: {},
     legacy: [],
+    arbiter: cfg.arbiter ? { lease: false, wanted: [], held: [], owners: {} } : undefined,
     peers: Object.fromEntries(
       cfg.nodes.filter((n) => n.name !== cfg.self).map((n) => [n.name, { liveness: "unknown" as Liveness }]),
     ),

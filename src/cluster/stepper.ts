@@ -2,7 +2,7 @@
  * One step's working state: the state being changed, the effects and log lines
  * it produces, and the only places where a group or the node changes phase.
  */
-import { chooseOwner, holdersOf, unable } from "./ownership.ts";
+import { chooseOwner, holdersOf, nodeFault, unable } from "./ownership.ts";
 import {
   alive,
   type Effect,
@@ -19,6 +19,8 @@ import {
 export class Stepper {
   effects: Effect[] = [];
   log: string[] = [];
+  /** groups this step would start but for their arbiter key */
+  private readonly wantKeys = new Set<number>();
   constructor(
     readonly cfg: MachineConfig,
     readonly s: MachineState,
@@ -121,6 +123,11 @@ export class Stepper {
           .filter(([, f]) => f.state !== "done" && f.held.includes(gi))
           .map(([n]) => n);
         if (fencing.length) return;
+        // the arbiter: only once etcd's key names us (a lost holder's lease must expire first)
+        if (this.cfg.arbiter && !this.s.arbiter?.held.includes(gi)) {
+          this.wantKeys.add(gi);
+          return;
+        }
         if (this.s.yields.includes(gi)) {
           this.s.yields = this.s.yields.filter((x) => x !== gi);
           this.s.yieldsAsked = (this.s.yieldsAsked ?? []).filter((x) => x !== gi);
@@ -131,16 +138,46 @@ export class Stepper {
     });
   }
 
-  /** Quorum just lost: every address this node may hold goes at once, before any stop script runs. */
-  loseQuorum(hadIt: boolean) {
+  /**
+   * Quorum (or the arbiter's backing) just lost: every address this node may hold goes at once, before
+   * any stop script runs.
+   */
+  loseQuorum(before: string | undefined) {
+    const now = nodeFault(this.cfg, this.s);
+    if (before !== undefined || now === undefined) return;
     const q = quorumVotes(this.cfg, this.s);
-    if (!hadIt || q.has) return;
     this.log.push(
-      `node ${this.cfg.self}: lost quorum (hears ${q.heard} of ${q.total} votes): removing its floating addresses, then stopping its groups`,
+      q.has
+        ? `node ${this.cfg.self}: ${now}: removing its floating addresses, then stopping its groups`
+        : `node ${this.cfg.self}: lost quorum (hears ${q.heard} of ${q.total} votes): removing its floating addresses, then stopping its groups`,
     );
     this.s.groups.forEach((g, gi) => {
       if (selfHolds(g)) this.effects.push({ type: "drop-addresses", group: gi });
     });
+  }
+
+  /**
+   * The arbiter's keys follow what this node holds or is about to start: asked for when wanted, given up
+   * (deleted) when not. A give-up goes out before the "released" message of the same step, so the taker
+   * finds the key free.
+   */
+  syncClaims() {
+    const a = this.s.arbiter;
+    if (!this.cfg.arbiter || !a) return;
+    const want = new Set(this.wantKeys);
+    this.s.groups.forEach((g, gi) => {
+      if (selfHolds(g)) want.add(gi);
+    });
+    const claims: Effect[] = [];
+    for (const gi of want) if (!a.wanted.includes(gi)) claims.push({ type: "claim", group: gi, on: true });
+    for (const gi of a.wanted)
+      if (!want.has(gi)) {
+        claims.push({ type: "claim", group: gi, on: false });
+        delete a.owners[gi];
+      }
+    a.wanted = [...want].sort((x, y) => x - y);
+    a.held = a.held.filter((gi) => want.has(gi));
+    this.effects.unshift(...claims);
   }
 
   /** A yield a peer asked for ends once the group runs on its preferred node (another one). */

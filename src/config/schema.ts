@@ -464,7 +464,8 @@ export const SCHEMA: Fields = {
       fields: {
         lease: {
           kind: { t: "duration", min: 0, max: 3_600_000 },
-          defaultText: "3s, or deadtime + 1s in whole seconds if longer",
+          defaultText:
+            "3s, or deadtime + 1s in whole seconds if longer; with the etcd arbiter two thirds of quorum.ttl (at least 1s)",
           unit: "duration, whole seconds",
           doc: 'Kernel lifetime of the floating addresses, renewed every third of it by the native thread; "0s" = no lease (forever). Should exceed deadtime, or a killed holder\'s address vanishes before its peer takes over.',
           reason:
@@ -538,10 +539,65 @@ export const SCHEMA: Fields = {
       fields: {
         mode: {
           kind: { t: "string", oneOf: ["majority", "none"] },
-          defaultText: '"majority" with 3 or more nodes, "none" with 2',
+          defaultText: '"majority" with 3 or more nodes and no arbiter, else "none"',
           doc: "majority: a node may hold or take a group only while it hears more than half of the votes (`[[node]] votes`), itself included. One that loses them removes its floating addresses at once, then stops its services; the side that keeps the majority takes a lost holder's groups only after keepalive + deadtime, time for the other side to see the same partition and release. none: every node acts on what it hears (a partition leaves both sides holding until it heals).",
           reason:
             "with three or more nodes a majority exists on at most one side of any partition, so the address has one owner; a pair has no majority without its peer, so it would stop at every peer failure",
+        },
+        arbiter: {
+          kind: { t: "string", oneOf: ["none", "etcd"] },
+          default: "none",
+          doc: "etcd: each group's ownership is a key in etcd (`PREFIX/groups/NAME`, its value the holder's name) bound to the holder's etcd lease. A node starts a group only once the key names it; it keeps a group while its lease is alive, or, when it cannot reach etcd, while it still hears every peer (they see it holding the group and take nothing); without either it removes its addresses before its lease can expire at etcd. Planned moves delete the key before telling the peers. The heartbeat still detects failures; etcd only decides who owns. With an arbiter, `mode` defaults to none.",
+          reason: "an arbiter needs a running etcd; without one a pair cannot tell a dead peer from a partition",
+        },
+        endpoints: {
+          kind: { t: "strings" },
+          default: [],
+          doc: "etcd client URLs (`https://10.0.0.5:2379`), tried in turn: a request that fails or times out goes to the next.",
+          reason: 'needed with arbiter = "etcd"',
+        },
+        ca: {
+          kind: { t: "string" },
+          doc: "PEM file of the CA that signed etcd's server certificates (https endpoints).",
+          reason: "absent: the system's trusted CAs",
+        },
+        cert: {
+          kind: { t: "string" },
+          doc: "PEM client certificate for etcd's `--client-cert-auth` (with `key`).",
+          reason: "absent: no client certificate",
+        },
+        key: {
+          kind: { t: "string" },
+          doc: "PEM private key of `cert`; root's own, mode 600.",
+          reason: "absent: no client certificate",
+        },
+        user: {
+          kind: { t: "string" },
+          doc: "etcd user (etcd auth enabled), with `password` or `password_file`.",
+          reason: "absent: no etcd authentication",
+        },
+        password: {
+          kind: { t: "string" },
+          doc: "The etcd user's password, inline (ha.toml must then be mode 600).",
+          reason: "absent: password_file, or no authentication",
+        },
+        password_file: {
+          kind: { t: "string" },
+          doc: "A file holding the etcd user's password (root's own, mode 600).",
+          reason: "absent: password, or no authentication",
+        },
+        ttl: {
+          kind: { t: "duration", min: 1000, max: 60_000 },
+          defaultText: '"3s"',
+          unit: "whole seconds",
+          doc: "TTL of this node's etcd lease, renewed every sixth of it. A node that cannot renew gives up its groups (unless it hears every peer) a third of the TTL before the lease can expire; a crashed holder's groups are taken over once etcd expires its lease, about `ttl` after the crash. etcd grants at least 1.5 election timeouts (2 s with its defaults).",
+          reason:
+            "a crashed holder costs about 3 s, while an etcd leader election (about 1 s with etcd's defaults) never costs a group",
+        },
+        prefix: {
+          kind: { t: "string", pattern: /^\/[!-~]*\/$/, patternHint: "starts and ends with /" },
+          defaultText: '"/hb/CLUSTER/" (cluster.name)',
+          doc: "Where hb keeps its keys in etcd. Clusters sharing one etcd need distinct prefixes (the cluster name gives one).",
         },
       },
     },
@@ -909,6 +965,18 @@ export interface QuorumConfig {
   mode: "majority" | "none";
   /** votes by node name ([[node]] votes) */
   votes: Record<string, number>;
+  /** the etcd arbiter, when arbiter = "etcd" (files read, password resolved) */
+  etcd?: EtcdConfig;
+}
+export interface EtcdConfig {
+  endpoints: string[];
+  /** PEM contents, not paths */
+  tls: { ca?: string; cert?: string; key?: string };
+  user?: string;
+  password?: string;
+  /** ms, whole seconds */
+  ttl: number;
+  prefix: string;
 }
 export interface HealthConfig {
   command: string[];

@@ -11,7 +11,17 @@ import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { FileInfo } from "./files.ts";
 import { type Located, locate, pathString } from "./locate.ts";
 import { IPV4_PATTERN, MAX_GROUPS, MAX_NODES } from "./names.ts";
-import type { Config, Field, Fields, Kind, LinkConfig, MonitorConfig, OnFail, ResourceConfig } from "./schema.ts";
+import type {
+  Config,
+  EtcdConfig,
+  Field,
+  Fields,
+  Kind,
+  LinkConfig,
+  MonitorConfig,
+  OnFail,
+  ResourceConfig,
+} from "./schema.ts";
 import { SCHEMA } from "./schema.ts";
 
 /** What validation needs from the outside world; tests pass a fake. */
@@ -35,6 +45,9 @@ function untrusted(info: FileInfo, env: ConfigEnv, secret: boolean): string | un
 }
 
 type Seg = string | number;
+
+/** The etcd lease TTL when none is given (schema: quorum.ttl). */
+const DEFAULT_ETCD_TTL = 3000;
 type Raw = Record<string, unknown>;
 
 class Collector {
@@ -376,10 +389,23 @@ function checkLease(
   c: Collector,
   addresses: Record<string, number> | undefined,
   timing: Record<string, number> | undefined,
+  quorum: Raw | undefined,
 ): void {
-  if (addresses && addresses.lease === undefined && typeof timing?.deadtime === "number")
+  // With the etcd arbiter a killed holder's key outlives it by at least two thirds of the TTL (it renews
+  // every sixth); its addresses must be gone from its kernel by then, before a peer can get the key.
+  const ttl = (quorum?.ttl as number | undefined) ?? DEFAULT_ETCD_TTL;
+  const arbiter = quorum?.arbiter === "etcd" ? Math.floor((2 * ttl) / 3 / 1000) * 1000 : undefined;
+  const given = addresses?.lease !== undefined;
+  if (addresses && !given && arbiter !== undefined) addresses.lease = Math.max(1000, arbiter);
+  else if (addresses && !given && typeof timing?.deadtime === "number")
     addresses.lease = Math.max(3000, Math.ceil((timing.deadtime + 1000) / 1000) * 1000);
   const lease = addresses?.lease;
+  if (given && arbiter !== undefined && typeof lease === "number" && (lease === 0 || lease > (2 * ttl) / 3))
+    c.add(
+      ["addresses", "lease"],
+      `with the etcd arbiter, a lease of ${lease === 0 ? "0s (forever)" : formatDuration(lease)} would let a killed holder keep its addresses after etcd gives its groups away`,
+      `at most two thirds of quorum.ttl (${formatDuration(Math.max(1000, arbiter))}), or a longer ttl`,
+    );
   if (typeof lease === "number" && lease % 1000 !== 0)
     c.add(
       ["addresses", "lease"],
@@ -444,13 +470,74 @@ function checkMonitor(c: Collector, m: Raw | undefined, p: Seg[]): void {
   if (port < 1 || port > 65535) c.add([...p, "tcp"], `port ${port} is out of range`, "between 1 and 65535");
 }
 
-/** Quorum: majority by default from three nodes on; the votes by node. */
-function quorumOf(raw: Raw, n: Nodes): Config["quorum"] {
+/** Quorum: majority by default from three nodes on (unless an arbiter decides); the votes by node. */
+function quorumOf(raw: Raw, n: Nodes, etcd: EtcdConfig | undefined): Config["quorum"] {
   const given = (raw.quorum as Raw | undefined)?.mode as Config["quorum"]["mode"] | undefined;
   const votes = Object.fromEntries(
     ((raw.node as Raw[] | undefined) ?? []).map((x) => [x.name as string, (x.votes as number | undefined) ?? 1]),
   );
-  return { mode: given ?? (n.nodes.length >= 3 ? "majority" : "none"), votes };
+  return { mode: given ?? (n.nodes.length >= 3 && !etcd ? "majority" : "none"), votes, etcd };
+}
+
+/** A file the etcd client needs (a CA, a certificate, a key): readable; a key or password root's own and private. */
+function etcdFile(c: Collector, q: Raw, field: string, env: ConfigEnv, secret: boolean): string | undefined {
+  const f = q[field];
+  if (typeof f !== "string") return undefined;
+  const info = env.open(f);
+  if (info instanceof Error) {
+    c.add(["quorum", field], `cannot read ${f}: ${info.message}`, "give the path of a readable PEM file");
+    return undefined;
+  }
+  const bad = secret ? untrusted(info, env, true) : undefined;
+  if (bad) c.add(["quorum", field], `${f} ${bad}`, `chown root: ${f}; chmod 600 ${f}`);
+  return info.text;
+}
+
+/** [quorum] arbiter = "etcd": endpoints, TLS files, credentials; one way of deciding ownership, not two. */
+function checkEtcd(c: Collector, raw: Raw, env: ConfigEnv): EtcdConfig | undefined {
+  const q = (raw.quorum as Raw | undefined) ?? {};
+  const keys = ["endpoints", "ca", "cert", "key", "user", "password", "password_file", "ttl", "prefix"];
+  if (q.arbiter !== "etcd") {
+    const stray = keys.filter((k) => q[k] !== undefined && !(k === "endpoints" && (q[k] as unknown[]).length === 0));
+    if (stray.length)
+      c.add(["quorum", stray[0]!], `${stray.join(", ")} given without arbiter = "etcd"`, 'add arbiter = "etcd"', "key");
+    return undefined;
+  }
+  const endpoints = (q.endpoints as string[] | undefined) ?? [];
+  if (endpoints.length === 0)
+    c.add(["quorum", "arbiter"], "the etcd arbiter needs endpoints", 'endpoints = ["https://10.0.0.5:2379", ...]');
+  endpoints.forEach((e, i) => {
+    if (!/^https?:\/\/[^/\s]+(:\d+)?\/?$/.test(e))
+      c.add(["quorum", "endpoints", i], `"${e}" is not an etcd client URL`, "https://HOST:2379 (or http://)");
+  });
+  if (q.mode === "majority")
+    c.add(["quorum", "mode"], 'mode = "majority" and arbiter = "etcd" both decide ownership', "choose one of them");
+  if ((q.cert === undefined) !== (q.key === undefined))
+    c.add(["quorum", q.cert === undefined ? "key" : "cert"], "cert and key go together", "give both, or neither");
+  if (q.user === undefined && (q.password !== undefined || q.password_file !== undefined))
+    c.add(["quorum", "user"], "a password without a user", 'user = "hb"');
+  if (q.user !== undefined && (q.password === undefined) === (q.password_file === undefined))
+    c.add(
+      ["quorum", "user"],
+      "an etcd user needs password or password_file (one of them)",
+      'password_file = "/etc/hb/etcd-password"',
+    );
+  const ttl = (q.ttl as number | undefined) ?? DEFAULT_ETCD_TTL;
+  if (ttl % 1000 !== 0) c.add(["quorum", "ttl"], "etcd leases last whole seconds", `ttl = "${Math.ceil(ttl / 1000)}s"`);
+  const password = typeof q.password === "string" ? q.password : etcdFile(c, q, "password_file", env, true)?.trim();
+  const name = (raw.cluster as Raw | undefined)?.name;
+  return {
+    endpoints: endpoints.map((e) => e.replace(/\/$/, "")),
+    tls: {
+      ca: etcdFile(c, q, "ca", env, false),
+      cert: etcdFile(c, q, "cert", env, false),
+      key: etcdFile(c, q, "key", env, true),
+    },
+    user: q.user as string | undefined,
+    password,
+    ttl,
+    prefix: (q.prefix as string | undefined) ?? `/hb/${typeof name === "string" ? name : "hb"}/`,
+  };
 }
 
 /** Nodes: unique names and ids; the local node among them. */
@@ -573,6 +660,7 @@ function checkSelf(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Erro
   }
   const inline = (table: unknown) =>
     ((table as Raw | undefined)?.key as Raw[] | undefined)?.some((k) => typeof k?.secret === "string") ?? false;
+  const etcdPassword = typeof (raw.quorum as Raw | undefined)?.password === "string";
   const bad = untrusted(self, env, false);
   if (bad)
     c.add(
@@ -580,9 +668,9 @@ function checkSelf(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Erro
       `${c.file} ${bad}: it names the commands root runs`,
       self.uid !== 0 && self.uid !== env.uid ? `chown root: ${c.file}; chmod 600 ${c.file}` : `chmod go-w ${c.file}`,
     );
-  else if ((inline(raw.auth) || inline(raw.legacy)) && self.mode & 0o077)
+  else if ((inline(raw.auth) || inline(raw.legacy) || etcdPassword) && self.mode & 0o077)
     c.add(
-      [inline(raw.auth) ? "auth" : "legacy"],
+      [inline(raw.auth) ? "auth" : inline(raw.legacy) ? "legacy" : "quorum"],
       `${c.file} holds an inline key but is accessible by group or others (mode ${(self.mode & 0o777).toString(8)})`,
       `chmod 600 ${c.file}, or move the key to a key file`,
       "key",
@@ -774,7 +862,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
   const timing = raw.timing as Record<string, number> | undefined;
   const auth = raw.auth as Raw | undefined;
   checkTiming(c, timing);
-  checkLease(c, raw.addresses as Record<string, number> | undefined, timing);
+  checkLease(c, raw.addresses as Record<string, number> | undefined, timing, raw.quorum as Raw | undefined);
   checkUplink(c, raw.uplink as Raw | undefined);
   checkFencing(c, raw.fencing as Raw | undefined);
   checkProgram(c, (raw.health as Raw | undefined)?.command, ["health", "command"]);
@@ -791,6 +879,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
   const send = sendKey(c, auth, keyList);
   const links = checkLinks(c, raw.link as (Raw | undefined)[] | undefined, n);
   const groups = checkGroups(c, raw.group as (Raw | undefined)[] | undefined, n);
+  const etcd = checkEtcd(c, raw, env);
   if (c.issues.length > 0) return undefined;
   const as = <T>(v: unknown) => v as T;
   return {
@@ -804,7 +893,7 @@ function crossChecks(c: Collector, raw: Raw, env: ConfigEnv, self: FileInfo | Er
     addresses: as<Config["addresses"]>(raw.addresses),
     resources: as<Config["resources"]>(raw.resources),
     health: as<Config["health"]>(raw.health),
-    quorum: quorumOf(raw, n),
+    quorum: quorumOf(raw, n, etcd),
     log: as<Config["log"]>(raw.log),
     control: as<Config["control"]>(raw.control),
     uplink: as<Config["uplink"]>(raw.uplink),

@@ -6,10 +6,11 @@
  *   address conflict was seen in the last hour, this node is in standby or yields a group it is
  *   the preferred node of.
  *   A resource monitor fails below its fall threshold; the node health check fails; beats leave
- *   late (over half the way to warntime) lately.
+ *   late (over half the way to warntime) lately; etcd (the arbiter) does not answer, or this node's lease is
+ *   lost while it hears every peer.
  * CRITICAL: a peer is dead, a group runs nowhere, a group failed (here, or as
  *   its peer reports), two nodes hold one group, a monitor failed and is left alone (on_fail = ignore),
- *   this node has no quorum.
+ *   this node has no quorum, or no etcd lease while a peer is unheard.
  * Also the node_exporter textfile metrics (written atomically).
  */
 import { DROP_REASONS } from "../heartbeat/types.ts";
@@ -134,8 +135,17 @@ function nodeProblems(s: Status, now: number, warn: Add, crit: Add): void {
     crit(
       `${s.node.name} has no quorum: hears ${q.votes_heard} of ${q.votes_total} votes, so it holds and takes nothing`,
     );
-  // (a live Heartbeat node and a lost quorum are reported once, as critical, not per group)
-  for (const f of (s.node.faults ?? []).filter((x) => !/^(a live Heartbeat node|no quorum)/.test(x.reason)))
+  const a = s.node.arbiter;
+  if (a && !a.lease_alive)
+    (s.node.faults?.some((f) => f.reason.includes("may be taking over")) ? crit : warn)(
+      `${s.node.name} has no etcd lease (${a.error ?? "etcd not reached"}): it takes nothing new and keeps its groups only while it hears every peer`,
+    );
+  else if (a && !a.reachable)
+    warn(`etcd does not answer ${s.node.name} (${a.error ?? "no answer"}); its lease is still alive`);
+  // (a live Heartbeat node, a lost quorum and a lost lease are reported once, not per group)
+  for (const f of (s.node.faults ?? []).filter(
+    (x) => !/^(a live Heartbeat node|no quorum|no arbiter lease)/.test(x.reason),
+  ))
     warn(`group ${f.group} cannot run on ${s.node.name}: ${f.reason}`);
   const score = s.node.score_measured;
   if (score !== null && score !== undefined && score < 100)
@@ -220,6 +230,22 @@ function nodeMetrics(s: Status, metric: Metric): void {
       [{ of: "heard" }, s.node.quorum.votes_heard],
       [{ of: "total" }, s.node.quorum.votes_total],
     ]);
+  }
+  if (s.node.arbiter) {
+    const a = s.node.arbiter;
+    metric("hb_arbiter_up", "gauge", "1 while etcd answers this node.", [[{}, a.reachable ? 1 : 0]]);
+    metric("hb_arbiter_lease", "gauge", "1 while this node's etcd lease is alive by its own clock.", [
+      [{}, a.lease_alive ? 1 : 0],
+    ]);
+    metric("hb_arbiter_lease_seconds", "gauge", "Time left on this node's etcd lease by its own clock.", [
+      [{}, a.lease_left_ms / 1000],
+    ]);
+    metric(
+      "hb_arbiter_key_holder",
+      "gauge",
+      "1 for the node each group's etcd key names (as this node last read it).",
+      Object.entries(a.keys).flatMap(([group, node]) => (node ? [[{ group, node }, 1]] : [])),
+    );
   }
   metric("hb_uplink_score", "gauge", "Uplink score in effect on this node (share of ping targets answering, 0..100).", [
     [{}, s.node.score],

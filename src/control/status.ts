@@ -9,6 +9,8 @@
  *              faults[] (why a group cannot run here now: no carrier, isolated, not heard by a peer),
  *              health (the health command's monitor, null without one),
  *              quorum { votes_heard, votes_total, has } | null (majority quorum off),
+ *              arbiter { kind: etcd, reachable, endpoint, lease (id), lease_alive (by this node's clock), lease_left_ms,
+ *                        ttl_ms, revision, error, keys { GROUP: node its key names, "" = nobody } } | null (no arbiter),
  *              lateness { worst_ms, recent_ms, late_beats, warn_ms } (beats sent after their time) }
  *   fencing[] { peer, state: running|failed|done, attempts, since, error }
  *   legacy   { nodes[] { node, interface, address, status, last_heard_ms } (live Heartbeat v1 nodes heard),
@@ -36,6 +38,21 @@
 import type { DropReason, Liveness } from "../heartbeat/types.ts";
 
 export const STATUS_SCHEMA = "hb.status/1";
+
+export interface ArbiterJson {
+  kind: "etcd";
+  reachable: boolean;
+  endpoint: string | null;
+  lease: string | null;
+  /** by this node's clock: it may hold and take groups (the lease cannot have expired at etcd) */
+  lease_alive: boolean;
+  lease_left_ms: number;
+  ttl_ms: number;
+  revision: string;
+  error: string | null;
+  /** by group: the node its key names ("" = nobody), as last read */
+  keys: Record<string, string>;
+}
 /** Authentication failures this recent are shown and reported (older ones only counted). */
 export const AUTH_RECENT_MS = 60_000;
 /** A duplicate node seen this recently is shown and is CRITICAL (the engine reports one every second while it lasts). */
@@ -134,6 +151,8 @@ export interface Status {
     lateness?: { worst_ms: number; recent_ms: number; late_beats: number; warn_ms: number } | null;
     /** majority quorum: votes heard (its own included) and the total; null without quorum (absent from older daemons) */
     quorum?: { votes_heard: number; votes_total: number; has: boolean } | null;
+    /** the etcd arbiter; null without one (absent from older daemons) */
+    arbiter?: ArbiterJson | null;
   };
   /** two live senders seen with one node id (a cloned node); node may be this one */
   duplicates: { node: string; link: string; addresses: string[]; last_seen_ms: number }[];
@@ -192,6 +211,17 @@ function table(rows: string[][], indent = "  "): string[] {
 }
 
 /** The readable table of `hb status`. */
+function arbiterLine(a: ArbiterJson): string {
+  const keys = Object.entries(a.keys)
+    .map(([g, n]) => `${g} -> ${n || "nobody"}`)
+    .join(", ");
+  const lease = a.lease_alive
+    ? `lease ${a.lease} alive (${(a.lease_left_ms / 1000).toFixed(1)} s left of ${a.ttl_ms / 1000} s)`
+    : `NO LEASE (takes nothing new; keeps what it holds only while it hears every peer)`;
+  const reach = a.reachable ? `at ${a.endpoint}` : `UNREACHABLE (${a.error ?? "no answer"})`;
+  return `  arbiter: etcd ${reach}, ${lease}, revision ${a.revision}; keys: ${keys || "none"}`;
+}
+
 function nodeLines(s: Status): string[] {
   const n = s.node;
   const mb = (b?: number) => (b === undefined ? "?" : `${(b / 1048576).toFixed(1)} MB`);
@@ -206,6 +236,7 @@ function nodeLines(s: Status): string[] {
     out.push(
       `  quorum: ${n.quorum.has ? "yes" : "NO (it holds and takes nothing)"}, hears ${n.quorum.votes_heard} of ${n.quorum.votes_total} votes (more than ${n.quorum.votes_total / 2} needed)`,
     );
+  if (n.arbiter) out.push(arbiterLine(n.arbiter));
   if (typeof n.initdead_left_ms === "number")
     out.push(`  waiting for every peer: it decides alone in ${(n.initdead_left_ms / 1000).toFixed(1)} s (initdead)`);
   if (n.yields.length) out.push(`  yields ${n.yields.join(", ")} (hb standby GROUP; hb takeover GROUP here ends it)`);

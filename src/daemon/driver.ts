@@ -5,6 +5,8 @@
  * daemon and the simulations (test/sim) use this same class with different
  * Links, Runner and Clock.
  */
+
+import type { Arbiter } from "../arbiter/types.ts";
 import { decodeControl, encodeControl } from "../cluster/control.ts";
 import {
   type Command,
@@ -49,6 +51,8 @@ export class Driver {
   private busy = false;
   private nextId = 1;
   private readonly replies = new Map<number, (r: CommandReply) => void>();
+  /** the arbiter's key releases in flight, by group: a "released" message waits for its key to go */
+  private readonly releasing = new Map<number, Promise<void>>();
 
   constructor(
     public cfg: MachineConfig,
@@ -56,6 +60,7 @@ export class Driver {
     private readonly runner: Runner,
     private readonly clock: Clock,
     private readonly hooks: DriverHooks,
+    private readonly arbiter?: Arbiter,
   ) {
     this.state = initialState(cfg, clock.now());
   }
@@ -66,6 +71,7 @@ export class Driver {
     // the very first beat says who we are
     this.links.setRecord(encodeRecord(recordOf(this.state, this.cfg), this.cfg.groups.length));
     this.links.start((e) => this.onHeartbeat(e));
+    this.arbiter?.start((e) => this.dispatch(e));
     this.dispatch({ type: "start" });
   }
 
@@ -141,11 +147,22 @@ export class Driver {
       case "record":
         this.links.setRecord(encodeRecord(eff.record, this.cfg.groups.length));
         break;
-      case "control":
-        try {
-          this.links.sendControl(encodeControl(eff.msg));
-        } catch (err) {
-          this.hooks.log(`cannot send a control message: ${(err as Error).message}`, "warn");
+      case "control": {
+        const msg = eff.msg;
+        const key = msg.kind === "released" ? this.releasing.get(msg.group) : undefined;
+        if (key) void this.bounded(key, 1000).then(() => this.sendControl(msg));
+        else this.sendControl(msg);
+        break;
+      }
+      case "claim":
+        if (!this.arbiter) break;
+        if (eff.on) void this.arbiter.claim(eff.group, true);
+        else {
+          const gi = eff.group;
+          const p = this.arbiter.claim(gi, false).finally(() => {
+            if (this.releasing.get(gi) === p) this.releasing.delete(gi);
+          });
+          this.releasing.set(gi, p);
         }
         break;
       case "start":
@@ -200,6 +217,33 @@ export class Driver {
         throw new Error(`unknown effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  private sendControl(msg: Parameters<typeof encodeControl>[0]): void {
+    try {
+      this.links.sendControl(encodeControl(msg));
+    } catch (err) {
+      this.hooks.log(`cannot send a control message: ${(err as Error).message}`, "warn");
+    }
+  }
+
+  /** p, or ms on the machine's clock, whichever comes first. */
+  private bounded(p: Promise<void>, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const h = this.clock.setTimeout(resolve, ms);
+      void p.finally(() => {
+        this.clock.clearTimeout(h);
+        resolve();
+      });
+    });
+  }
+
+  /** Every key release in flight has finished (or ms passed): at exit, before the lease is revoked. */
+  settled(ms: number): Promise<void> {
+    return this.bounded(
+      Promise.all(this.releasing.values()).then(() => {}),
+      ms,
+    );
   }
 
   private runResource(op: "start" | "stop", group: number, s: number): void {

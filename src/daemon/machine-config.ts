@@ -35,6 +35,8 @@ export function machineConfig(config: Config): MachineConfig {
       config.quorum.mode === "majority"
         ? { votes: config.quorum.votes, grace: config.timing.keepalive + config.timing.deadtime }
         : undefined,
+    // the etcd arbiter: a lost holder that can no longer keep its groups is given the same time to release
+    arbiter: config.quorum.etcd ? { grace: config.timing.keepalive + config.timing.deadtime } : undefined,
     // a peer's first beats after it comes up predate its hearing us: its "heard" set counts after this
     deafGrace: Math.max(config.timing.warntime, 2 * config.timing.keepalive),
     // heartbeats on that interface need up to deadtime to be heard again after its carrier returns

@@ -4,6 +4,8 @@
  * group and since when, counters, the event history; and the status built
  * from all of it. Nothing here decides anything.
  */
+
+import type { ArbiterStatus } from "../arbiter/types.ts";
 import {
   holdersOf,
   type MachineConfig,
@@ -257,6 +259,8 @@ export interface StatusSources {
   /** each resource's monitor in group gi (undefined: not monitored) */
   monitors?: (gi: number) => (WatchStatus | undefined)[];
   health?: WatchStatus;
+  /** the etcd arbiter's own view (lease, endpoint, keys) */
+  arbiter?: ArbiterStatus;
 }
 
 function monitorJson(resource: string, w: WatchStatus): MonitorStatus {
@@ -325,6 +329,20 @@ function nodeStatus(x: StatusSources, self: { name: string; id: number }): NodeS
       : null,
     quorum: cfg.quorum
       ? (({ heard, total, has }) => ({ votes_heard: heard, votes_total: total, has }))(quorumVotes(cfg, s))
+      : null,
+    arbiter: x.arbiter
+      ? {
+          kind: x.arbiter.kind,
+          reachable: x.arbiter.reachable,
+          endpoint: x.arbiter.endpoint || null,
+          lease: x.arbiter.lease,
+          lease_alive: s.arbiter?.lease ?? false,
+          lease_left_ms: x.arbiter.lease_left_ms,
+          ttl_ms: x.arbiter.ttl_ms,
+          revision: x.arbiter.revision,
+          error: x.arbiter.error,
+          keys: x.arbiter.owners,
+        }
       : null,
   };
 }

@@ -10,6 +10,9 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { EtcdClient } from "../arbiter/etcd.ts";
+import { LeaseKeeper } from "../arbiter/keeper.ts";
+import type { Arbiter } from "../arbiter/types.ts";
 import { describeEvent, type MachineState } from "../cluster/machine.ts";
 import { heardOffset } from "../cluster/record.ts";
 import { privateDir, writeAtomic } from "../config/files.ts";
@@ -47,6 +50,13 @@ import { startWatchdogs } from "./watchdog.ts";
 
 export { StartupError } from "./errors.ts";
 
+/** The loop's clock: monotonic milliseconds (performance.now), with the platform's timers. */
+const MONOTONIC: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as Timer),
+};
+
 export interface DaemonOptions {
   testHooks: boolean;
   /** read and validate the config file again (hb reload, SIGHUP); throws ConfigError */
@@ -58,6 +68,8 @@ type HistoryKind = Parameters<History["add"]>[0];
 /** The parts that exist once the heartbeat runs. */
 interface Running {
   links: NativeLinks;
+  /** the etcd arbiter, when [quorum] arbiter = "etcd" */
+  arbiter?: Arbiter;
   runner: ResourceRunner;
   hbLog: HeartbeatLog;
   tracker: GroupTracker;
@@ -146,6 +158,7 @@ class Daemon implements ControlContext, ReloadContext {
       monitors: (gi) => r.runner.monitorStatus(gi),
       lateness: r.links.lateness(),
       health: this.health?.status(),
+      arbiter: r.arbiter?.status(),
     });
   }
 
@@ -241,6 +254,7 @@ class Daemon implements ControlContext, ReloadContext {
       await this.start();
       const code = await this.done;
       for (const stop of this.stops.splice(0).reverse()) stop();
+      await this.closeArbiter();
       this.record("daemon", `hb stopped (exit ${code})`);
       this.log.info(`stopped (exit ${code})`);
       return code;
@@ -255,6 +269,27 @@ class Daemon implements ControlContext, ReloadContext {
     }
   }
 
+  /** At exit: the keys of released groups are deleted, then the lease revoked (bounded: etcd may be away). */
+  private async closeArbiter(): Promise<void> {
+    const a = this.running?.arbiter;
+    if (!a || !this.driver) return;
+    await this.driver.settled(1000);
+    await Promise.race([a.close(), Bun.sleep(1000)]);
+  }
+
+  private makeArbiter(clock: Clock): Arbiter | undefined {
+    const etcd = this.config.quorum.etcd;
+    if (!etcd) return undefined;
+    const log = logger("arbiter");
+    return new LeaseKeeper(new EtcdClient(etcd, etcd.ttl / 6), clock, {
+      self: this.config.cluster.node,
+      prefix: etcd.prefix,
+      ttlMs: etcd.ttl,
+      groups: () => (this.driver?.cfg ?? machineConfig(this.config)).groups.map((g) => g.name),
+      log: (line, level) => log[level](line),
+    });
+  }
+
   private async start(): Promise<void> {
     const { links, generation, setup } = this.openHeartbeat();
     const hbLog = new HeartbeatLog(
@@ -263,7 +298,14 @@ class Daemon implements ControlContext, ReloadContext {
       errnoName,
       (peer) => this.driver?.state.peers[peer]?.left === true,
     );
-    this.running = { links, runner: this.makeRunner(links), hbLog, tracker: new GroupTracker(), generation };
+    this.running = {
+      links,
+      runner: this.makeRunner(links),
+      hbLog,
+      tracker: new GroupTracker(),
+      generation,
+      arbiter: this.makeArbiter(MONOTONIC),
+    };
     this.driver = this.makeDriver(this.observe(links, hbLog), this.running);
     await this.driver.start();
     const standbyFile = join(this.config.paths.state_dir, "standby");
@@ -414,11 +456,7 @@ class Daemon implements ControlContext, ReloadContext {
   }
 
   private makeDriver(links: Links, r: Running): Driver {
-    const clock: Clock = {
-      now: () => performance.now(),
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
-      clearTimeout: (h) => clearTimeout(h as Timer),
-    };
+    const clock = MONOTONIC;
     const machineLog = logger("cluster");
     const standbyFile = join(this.config.paths.state_dir, "standby");
     let ready = false;
@@ -440,12 +478,19 @@ class Daemon implements ControlContext, ReloadContext {
         this.log.warn(`cannot remember standby in ${standbyFile}: ${(e as Error).message}`);
       }
     };
-    return new Driver(machineConfig(this.config), links, r.runner, clock, {
-      log: (line, level) => machineLog[level](line),
-      exit: (code) => this.exit(code),
-      onStep,
-      persist,
-    });
+    return new Driver(
+      machineConfig(this.config),
+      links,
+      r.runner,
+      clock,
+      {
+        log: (line, level) => machineLog[level](line),
+        exit: (code) => this.exit(code),
+        onStep,
+        persist,
+      },
+      r.arbiter,
+    );
   }
 
   /**

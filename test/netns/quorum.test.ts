@@ -9,51 +9,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AddressLog, overlap } from "../lib/address-log.ts";
 import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
 import { Pinger, VIP, writeScripts } from "../lib/failover.ts";
-import { announceSkip, eachLine, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
+import { announceSkip, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
 const why = netnsUnavailable();
 if (why) announceSkip("test/netns/quorum.test.ts", why);
-
-/** When node i had the address: [from, to) in ms since the epoch, from `ip -ts monitor address` on its eth0. */
-class AddressLog {
-  readonly spans: [number, number][] = [];
-  private since?: number;
-  private readonly proc: ReturnType<Lab["spawn"]>;
-  constructor(lab: Lab, ns: string) {
-    const proc = lab.spawn(ns, ["ip", "-ts", "monitor", "address", "dev", "eth0"]);
-    this.proc = proc;
-    void eachLine(proc.stdout, (l) => this.line(l));
-  }
-  private line(l: string): void {
-    const m = /^\[(\S+)\]\s*(Deleted )?.*inet (\S+)\//.exec(l);
-    if (!m || m[3] !== VIP) return;
-    const t = Date.parse(`${m[1]!.slice(0, 23)}Z`);
-    if (m[2] && this.since !== undefined) {
-      this.spans.push([this.since, t]);
-      this.since = undefined;
-    } else if (!m[2] && this.since === undefined) this.since = t;
-  }
-  /** the spans, the open one closed now */
-  all(now = Date.now()): [number, number][] {
-    return this.since === undefined ? this.spans : [...this.spans, [this.since, now]];
-  }
-  stop(): void {
-    this.proc.kill();
-  }
-}
-
-/** The longest time (ms) two nodes held the address at once. */
-function overlap(logs: AddressLog[]): number {
-  let worst = 0;
-  const spans = logs.map((l) => l.all());
-  for (let i = 0; i < spans.length; i++)
-    for (let j = i + 1; j < spans.length; j++)
-      for (const [a0, a1] of spans[i]!)
-        for (const [b0, b1] of spans[j]!) worst = Math.max(worst, Math.min(a1, b1) - Math.max(a0, b0));
-  return worst;
-}
 
 describe.skipIf(Boolean(why))("majority quorum on a real kernel", () => {
   let lab: Lab;

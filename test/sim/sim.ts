@@ -4,6 +4,8 @@
  * take time, can fail or hang. `holders(group)` is the truth the tests check:
  * which nodes have the group's resources up right now.
  */
+import { FakeEtcd, type FakeEtcdClient } from "../../src/arbiter/fake.ts";
+import { LeaseKeeper } from "../../src/arbiter/keeper.ts";
 import type { MachineConfig } from "../../src/cluster/machine.ts";
 import { heardOffset } from "../../src/cluster/record.ts";
 import { type Clock, Driver } from "../../src/daemon/driver.ts";
@@ -21,6 +23,8 @@ export interface SimOptions {
   stopPolicy?: "block" | "reboot";
   /** extra machine settings (uplink, fencing, interfaces) */
   machine?: Partial<MachineConfig>;
+  /** the etcd arbiter, on an in-memory etcd (each node's lease TTL) */
+  etcd?: { ttlMs: number };
 }
 
 class FakeRunner implements Runner {
@@ -111,6 +115,10 @@ export class Sim {
   readonly logs = new Map<string, string[]>();
   readonly exits = new Map<string, number>();
   readonly cfgOf: (self: string) => MachineConfig;
+  readonly etcd?: FakeEtcd;
+  /** each node's etcd client and keeper (a new one per start, like a new process) */
+  readonly etcdClients = new Map<string, FakeEtcdClient>();
+  readonly keepers = new Map<string, LeaseKeeper>();
 
   constructor(readonly o: SimOptions = {}) {
     this.nodes = o.nodes ?? ["n1", "n2"];
@@ -128,30 +136,68 @@ export class Sim {
       stopRetries: 1,
       stopPolicy: o.stopPolicy ?? "block",
       deafGrace: timing.warntime,
+      ...(o.etcd ? { arbiter: { grace: timing.keepalive + timing.deadtime } } : {}),
       ...o.machine,
     });
+    if (o.etcd) this.etcd = new FakeEtcd({ ...this.clockFor(), now: () => this.clock.now });
   }
 
-  /** Start (or restart) a node's daemon. */
-  start(node: string): Driver {
-    const clock: Clock = {
+  private clockFor(): Clock {
+    return {
       now: () => this.clock.now,
       setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms),
       clearTimeout: (h) => this.clock.clearTimeout(h as number),
     };
+  }
+
+  private keeper(node: string, log: string[]): LeaseKeeper | undefined {
+    if (!this.etcd || !this.o.etcd) return undefined;
+    const client = this.etcd.client(node);
+    this.etcdClients.set(node, client);
+    const groups = this.cfgOf(node).groups;
+    const k = new LeaseKeeper(client, this.clockFor(), {
+      self: node,
+      prefix: "/hb/sim/",
+      ttlMs: this.o.etcd.ttlMs,
+      groups: () => groups.map((g) => g.name),
+      log: (line) => log.push(`${this.clock.now} ${line}`),
+    });
+    this.keepers.set(node, k);
+    return k;
+  }
+
+  /** Who etcd's key for group gi names now ("" = nobody). */
+  keyOwner(gi = 0): string {
+    this.etcd!.expire();
+    const name = this.cfgOf(this.nodes[0]!).groups[gi]!.name;
+    return this.etcd!.keys.get(`/hb/sim/groups/${name}`)?.value ?? "";
+  }
+
+  /** Start (or restart) a node's daemon. */
+  start(node: string): Driver {
+    const clock = this.clockFor();
     const runner = this.runners.get(node) ?? new FakeRunner(this.clock, this.o.resourceMs ?? 5);
     this.runners.set(node, runner);
     const log = this.logs.get(node) ?? [];
     this.logs.set(node, log);
     this.exits.delete(node);
     const links = this.net.endpoint(node);
-    const d = new Driver(this.cfgOf(node), links, runner, clock, {
-      log: (line) => log.push(`${this.clock.now} ${line}`),
-      exit: (code) => {
-        this.exits.set(node, code);
-        links.stop();
+    const keeper = this.keeper(node, log);
+    const d = new Driver(
+      this.cfgOf(node),
+      links,
+      runner,
+      clock,
+      {
+        log: (line) => log.push(`${this.clock.now} ${line}`),
+        exit: (code) => {
+          this.exits.set(node, code);
+          links.stop();
+          void d.settled(1000).then(() => keeper?.close());
+        },
       },
-    });
+      keeper,
+    );
     this.drivers.set(node, d);
     void d.start();
     return d;
@@ -160,6 +206,9 @@ export class Sim {
   /** kill -9: the daemon is gone; its resources stay up (until a lease, in real life). */
   kill(node: string): void {
     this.net.endpoint(node).stop();
+    const c = this.etcdClients.get(node);
+    if (c) c.cut = true; // the process is gone: its lease is left to expire
+    void this.keepers.get(node)?.close();
     this.runners.get(node)?.stopMonitors();
     this.drivers.delete(node);
   }

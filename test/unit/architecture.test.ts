@@ -47,6 +47,7 @@ const LAYER: Record<string, number> = {
   cluster: 3,
   control: 3,
   resources: 3,
+  arbiter: 3,
   heartbeat: 2,
   log: 2,
   legacy: 2,
