@@ -9,9 +9,10 @@
  * A claim is a transaction: the key is created under our lease if nobody holds it, re-bound to our lease
  * if it names us already (an older lease of ours), else it names its holder and we ask again every POLL_MS
  * until it is free (its holder released it, or etcd expired its lease). Every round also reads all keys
- * under the prefix, so a key that changed behind our back (deleted by hand, taken) is noticed within T/6.
+ * under the prefix, so a key that changed behind our back (deleted by hand, taken) is noticed within T/6,
+ * and one that names us for a group we do not want (an earlier run's, a release etcd did not answer) goes.
  */
-import type { Arbiter, ArbiterReport, ArbiterStatus, LeaseStore } from "./types.ts";
+import type { Arbiter, ArbiterReport, ArbiterStatus, KeyValue, LeaseStore } from "./types.ts";
 
 export interface ArbiterClock {
   now(): number;
@@ -41,7 +42,6 @@ export class LeaseKeeper implements Arbiter {
   private readonly held = new Map<number, string>(); // last reported owner per wanted group ("" = nobody)
   private readonly owners = new Map<string, string>(); // key name -> value, from the last listing
   private readonly releases = new Map<number, (() => void)[]>();
-  private swept = false;
   private reachable = false;
   private error?: string;
   private report: (e: ArbiterReport) => void = () => {};
@@ -161,7 +161,6 @@ export class LeaseKeeper implements Arbiter {
         this.ttlMs = g.ttlS * 1000;
         this.opts.log(`arbiter: lease ${g.id} granted by ${this.store.endpoint} (TTL ${g.ttlS} s)`, "info");
         this.renewed(sent);
-        if (!this.swept) await this.sweep();
       } catch (e) {
         this.failed(e);
       }
@@ -209,7 +208,9 @@ export class LeaseKeeper implements Arbiter {
 
   private failed(e: unknown): void {
     const msg = (e as Error).message ?? String(e);
-    if (this.reachable || this.error === undefined) this.opts.log(`arbiter: etcd does not answer: ${msg}`, "warn");
+    // an answer that refuses (a wrong password, a missing permission) is not an outage: say which
+    const how = /^etcd \//.test(msg) ? "etcd refused a request" : "etcd does not answer";
+    if (this.reachable || this.error === undefined) this.opts.log(`arbiter: ${how}: ${msg}`, "warn");
     this.reachable = false;
     this.error = msg;
   }
@@ -228,16 +229,21 @@ export class LeaseKeeper implements Arbiter {
     this.report({ type: "claim", group, held, owner: held || owner === "" ? undefined : owner });
   }
 
-  /** Keys of ours from an earlier run (a crash, kill -9): we hold nothing yet, so they go. */
-  private async sweep(): Promise<void> {
-    const names = this.opts.groups();
-    for (const k of await this.store.list(this.keyOf(""))) {
+  /**
+   * Keys that name us for groups we neither hold nor want: left by an earlier run (a crash, kill -9), or
+   * a release that etcd did not answer. While they stay, a peer cannot take those groups.
+   */
+  private async dropUnwanted(kvs: KeyValue[], names: string[]): Promise<void> {
+    for (const k of kvs) {
       const gi = names.findIndex((n) => this.keyOf(n) === k.key);
-      if (k.value !== this.opts.self || k.lease === this.lease || this.wanted.has(gi)) continue;
+      if (k.value !== this.opts.self || this.wanted.has(gi)) continue;
       await this.store.deleteIf(k.key, k.modRevision);
-      this.opts.log(`arbiter: removed ${k.key}, left by an earlier run of this node`, "info");
+      this.owners.delete(k.key);
+      this.opts.log(
+        `arbiter: removed ${k.key}: it named this node, which does not hold that group${k.lease === this.lease ? "" : " (left by an earlier run)"}`,
+        "info",
+      );
     }
-    this.swept = true;
   }
 
   private async doReleases(): Promise<void> {
@@ -264,6 +270,7 @@ export class LeaseKeeper implements Arbiter {
       const kvs = await this.store.list(this.keyOf(""));
       this.owners.clear();
       for (const k of kvs) this.owners.set(k.key, k.value);
+      await this.dropUnwanted(kvs, names);
       for (const group of [...this.wanted]) {
         const key = this.keyOf(names[group]!);
         const cur = kvs.find((k) => k.key === key);

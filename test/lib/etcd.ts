@@ -71,15 +71,20 @@ export class EtcdCluster {
   client!: EtcdTls;
   private server!: EtcdTls;
 
-  /** members[i] runs in lab namespace nsList[i] at ips[i]. */
+  /** members[i] runs in lab namespace nsList[i] at ips[i]; tls false: plain http (for the password test). */
   constructor(
     private readonly lab: Lab,
     readonly nsList: string[],
     readonly ips: string[],
+    readonly opts: { tls: boolean; port: number } = { tls: true, port: 2379 },
   ) {}
 
+  private get scheme(): string {
+    return this.opts.tls ? "https" : "http";
+  }
+
   get endpoints(): string[] {
-    return this.ips.map((ip) => `https://${ip}:2379`);
+    return this.ips.map((ip) => `${this.scheme}://${ip}:${this.opts.port}`);
   }
 
   async start(): Promise<void> {
@@ -94,16 +99,21 @@ export class EtcdCluster {
   startMember(i: number, state: "new" | "existing" = "existing"): void {
     const ip = this.ips[i]!;
     const s = this.server;
-    const cluster = this.ips.map((x, j) => `e${j + 1}=https://${x}:2380`).join(",");
+    const { port } = this.opts;
+    const url = (x: string, p: number) => `${this.scheme}://${x}:${p}`;
+    const cluster = this.ips.map((x, j) => `e${j + 1}=${url(x, port + 1)}`).join(",");
+    const tls = this.opts.tls
+      ? ["--cert-file", s.cert, "--key-file", s.key, "--trusted-ca-file", s.ca, "--client-cert-auth"]
+          .concat(["--peer-cert-file", s.cert, "--peer-key-file", s.key, "--peer-trusted-ca-file", s.ca])
+          .concat(["--peer-client-cert-auth"])
+      : [];
     const proc = this.lab.spawn(
       this.nsList[i]!,
       ["etcd", "--name", `e${i + 1}`, "--data-dir", join(this.dir, `data${i + 1}`)]
-        .concat(["--listen-client-urls", `https://${ip}:2379`, "--advertise-client-urls", `https://${ip}:2379`])
-        .concat(["--listen-peer-urls", `https://${ip}:2380`, "--initial-advertise-peer-urls", `https://${ip}:2380`])
+        .concat(["--listen-client-urls", url(ip, port), "--advertise-client-urls", url(ip, port)])
+        .concat(["--listen-peer-urls", url(ip, port + 1), "--initial-advertise-peer-urls", url(ip, port + 1)])
         .concat(["--initial-cluster", cluster, "--initial-cluster-state", state, "--initial-cluster-token", "hbt"])
-        .concat(["--cert-file", s.cert, "--key-file", s.key, "--trusted-ca-file", s.ca, "--client-cert-auth"])
-        .concat(["--peer-cert-file", s.cert, "--peer-key-file", s.key, "--peer-trusted-ca-file", s.ca])
-        .concat(["--peer-client-cert-auth", "--heartbeat-interval", "20", "--election-timeout", "200"])
+        .concat(tls, ["--heartbeat-interval", "20", "--election-timeout", "200"])
         .concat(["--log-level", "error", "--logger", "zap"]),
       { stdout: "ignore", stderr: "ignore" },
     );
@@ -122,17 +132,10 @@ export class EtcdCluster {
   /** etcdctl against the cluster, from member 0's namespace. */
   ctl(args: string[], ns = this.nsList[0]!): ReturnType<Lab["exec"]> {
     const c = this.client;
+    const tls = this.opts.tls ? [`--cacert=${c.ca}`, `--cert=${c.cert}`, `--key=${c.key}`] : [];
     return this.lab.exec(
       ns,
-      [
-        "etcdctl",
-        `--endpoints=${this.endpoints.join(",")}`,
-        `--cacert=${c.ca}`,
-        `--cert=${c.cert}`,
-        `--key=${c.key}`,
-        "--command-timeout=2s",
-        ...args,
-      ],
+      ["etcdctl", `--endpoints=${this.endpoints.join(",")}`, ...tls, "--command-timeout=2s", ...args],
       10_000,
       { ETCDCTL_API: "3", PATH: process.env.PATH ?? "/usr/bin:/bin" },
     );

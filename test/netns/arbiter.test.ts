@@ -176,3 +176,67 @@ script_dirs = ["${writeScripts(dir)}"]
     expect(logs[1]!.all().length).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe.skipIf(Boolean(why))("the etcd arbiter with etcd's password authentication", () => {
+  let lab: Lab;
+  let dir: string;
+  let etcd: EtcdCluster;
+  const procs: HbProcess[] = [];
+  const files: ClusterFiles[] = [];
+  beforeAll(async () => {
+    lab = await Lab.create({ nodes: 2 });
+    dir = mkdtempSync(join(tmpdir(), "hb-arbiter-auth-"));
+    etcd = new EtcdCluster(lab, [lab.nodes[1]!], [Lab.nodeAddr(2)], { tls: false, port: 12379 });
+    await etcd.start();
+    for (const cmd of [
+      ["user", "add", "root:rootpw"],
+      ["user", "add", "hb:hbpw"],
+      ["role", "add", "hb"],
+      ["role", "grant-permission", "hb", "--prefix=true", "readwrite", "/hb/"],
+      ["user", "grant-role", "hb", "hb"],
+      ["auth", "enable"],
+    ])
+      expect((await etcd.ctl(cmd)).code).toBe(0);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await etcd?.stop();
+    await lab?.destroy();
+    for (const f of files) f.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const single = (password: string) =>
+    new ClusterFiles(`${configText({ nodes: 2, links: ['kind = "udp"\ninterface = "eth0"'] })}
+[quorum]
+arbiter = "etcd"
+endpoints = ["${etcd.endpoints[0]}"]
+user = "hb"
+password = "${password}"
+
+[[group]]
+name = "web"
+preferred = "node1"
+resources = [{ ip = "${VIP}/24", interface = "eth0" }]
+`);
+
+  test("the right password: a lease and the key; a wrong one: a clear log line, and the group does not start", async () => {
+    const bad = single("wrong");
+    files.push(bad);
+    const p = startHb(lab, bad, 1);
+    procs.push(p);
+    await p.waitLine(
+      /arbiter: etcd refused a request: etcd \/v3\/auth\/authenticate: etcdserver: authentication failed/,
+      10_000,
+    );
+    await Bun.sleep(1000);
+    expect(p.matching(/starting -> running/)).toEqual([]);
+    await p.stop();
+    const good = single("hbpw");
+    files.push(good);
+    const q = startHb(lab, good, 1);
+    procs.push(q);
+    await q.waitLine(/group web: starting -> running/, 10_000);
+    const owner = await etcd.ctl(["--user=hb:hbpw", "get", "--print-value-only", "/hb/lab/groups/web"]);
+    expect(owner.stdout.trim()).toBe("node1");
+  }, 60_000);
+});

@@ -139,7 +139,7 @@ export class Sim {
       ...(o.etcd ? { arbiter: { grace: timing.keepalive + timing.deadtime } } : {}),
       ...o.machine,
     });
-    if (o.etcd) this.etcd = new FakeEtcd({ ...this.clockFor(), now: () => this.clock.now });
+    if (o.etcd) this.etcd = new FakeEtcd(this.clockFor());
   }
 
   private clockFor(): Clock {

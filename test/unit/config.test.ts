@@ -582,3 +582,81 @@ describe("split-brain settings", () => {
     expect(msg(`${BASE}\n${groups}`)).toEqual(["group: 129 groups: at most 128"]);
   });
 });
+
+describe('the etcd arbiter ([quorum] arbiter = "etcd")', () => {
+  const ETCD = `\n[quorum]\narbiter = "etcd"\nendpoints = ["https://192.0.2.5:2379", "https://192.0.2.6:2379/"]\nca = "/etc/hb/ca.pem"\ncert = "/etc/hb/hb.pem"\nkey = "/etc/hb/hb.key"\n`;
+  const files: Record<string, [number, string, number?]> = {
+    "/etc/hb/ca.pem": [0o100644, "CA PEM"],
+    "/etc/hb/hb.pem": [0o100644, "CERT PEM"],
+    "/etc/hb/hb.key": [0o100600, "KEY PEM"],
+    "/etc/hb/etcd-password": [0o100600, "s3cret\n"],
+  };
+  const parse = (text: string, f = files) => parseConfig(text, "ha.toml", env({ files: f }));
+  const messages = (text: string, f = files) => issues(text, env({ files: f })).map((i) => `${i.path}: ${i.message}`);
+
+  test("the files are read, the defaults derived: prefix from the cluster name, a 3 s TTL, an address lease under two thirds of it", () => {
+    const c = parse(`${BASE}${ETCD}`);
+    expect(c.quorum.etcd).toEqual({
+      endpoints: ["https://192.0.2.5:2379", "https://192.0.2.6:2379"],
+      tls: { ca: "CA PEM", cert: "CERT PEM", key: "KEY PEM" },
+      user: undefined,
+      password: undefined,
+      ttl: 3000,
+      prefix: "/hb/web/",
+    });
+    expect(c.quorum.mode).toBe("none");
+    expect(c.addresses.lease).toBe(2000);
+    const three = parse(
+      `${BASE}\n[[node]]\nname = "node3"\n${ETCD}ttl = "5s"\nuser = "hb"\npassword_file = "/etc/hb/etcd-password"\n`,
+    );
+    expect(three.quorum.mode).toBe("none"); // the arbiter decides, not a majority
+    expect(three.quorum.etcd?.password).toBe("s3cret");
+    expect(three.addresses.lease).toBe(3000);
+  });
+
+  test("what cannot work is refused with the reason", () => {
+    expect(messages(`${BASE}\n[quorum]\narbiter = "etcd"\n`)).toEqual([
+      "quorum.arbiter: the etcd arbiter needs endpoints",
+    ]);
+    expect(messages(`${BASE}\n[quorum]\nendpoints = ["https://192.0.2.5:2379"]\n`)).toEqual([
+      'quorum.endpoints: endpoints given without arbiter = "etcd"',
+    ]);
+    expect(messages(`${BASE}${ETCD}mode = "majority"\n`)).toEqual([
+      'quorum.mode: mode = "majority" and arbiter = "etcd" both decide ownership',
+    ]);
+    expect(messages(`${BASE}${ETCD.replace('cert = "/etc/hb/hb.pem"\n', "")}`)).toEqual([
+      "quorum.key: cert and key go together",
+    ]);
+    expect(messages(`${BASE}${ETCD}ttl = "2500ms"\n`)).toEqual(["quorum.ttl: etcd leases last whole seconds"]);
+    expect(messages(`${BASE}${ETCD}user = "hb"\n`)).toEqual([
+      "quorum.user: an etcd user needs password or password_file (one of them)",
+    ]);
+    expect(messages(`${BASE}${ETCD.replace('"https://192.0.2.6:2379/"', '"192.0.2.6"')}`)).toEqual([
+      'quorum.endpoints[1]: "192.0.2.6" is not an etcd client URL',
+    ]);
+    expect(messages(`${BASE}${ETCD}\n[addresses]\nlease = "3s"\n`)[0]).toMatch(
+      /^addresses.lease: with the etcd arbiter, a lease of 3s would let a killed holder keep its addresses after etcd gives its groups away/,
+    );
+  });
+
+  test("the client key and the password file are secrets: root's own, mode 600; a missing file is named", () => {
+    expect(messages(`${BASE}${ETCD}`, { ...files, "/etc/hb/hb.key": [0o100644, "KEY"] })).toEqual([
+      "quorum.key: /etc/hb/hb.key is accessible by group or others (mode 644)",
+    ]);
+    const { "/etc/hb/ca.pem": _, ...noCa } = files;
+    expect(messages(`${BASE}${ETCD}`, noCa)).toEqual(["quorum.ca: cannot read /etc/hb/ca.pem: no such file"]);
+    expect(
+      messages(`${BASE}${ETCD}user = "hb"\npassword_file = "/etc/hb/etcd-password"\n`, {
+        ...files,
+        "/etc/hb/etcd-password": [0o100600, "pw", 1000],
+      }),
+    ).toEqual(["quorum.password_file: /etc/hb/etcd-password is owned by uid 1000, not by root"]);
+    // an inline password makes ha.toml a secret too
+    expect(
+      issues(
+        `${BASE}${ETCD}user = "hb"\npassword = "pw"\n`,
+        env({ files: { ...files, "ha.toml": [0o100644, ""] } }),
+      )[0]!.message,
+    ).toMatch(/holds an inline key but is accessible by group or others/);
+  });
+});
