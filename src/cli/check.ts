@@ -55,6 +55,15 @@ export function summary(c: Config): string {
       ? `fencing: ${c.fencing.command.join(" ")} NODE (timeout ${formatDuration(c.fencing.timeout)})`
       : "fencing: none (chosen in the config): a node that only looks dead may keep its addresses until its lease ends",
   );
+  if (c.quorum.mode === "majority")
+    lines.push(
+      `quorum: majority of ${Object.values(c.quorum.votes).reduce((a, v) => a + v, 0)} votes; a lost holder is given ${formatDuration(t.keepalive + t.deadtime)} to release`,
+    );
+  const e = c.quorum.etcd;
+  if (e)
+    lines.push(
+      `arbiter: etcd at ${e.endpoints.join(", ")}${e.tls.cert ? " (client certificate)" : ""}${e.user ? ` as ${e.user}` : ""}; keys ${e.prefix}groups/NAME, lease ${formatDuration(e.ttl)}; a crashed holder's groups move after about ${formatDuration(e.ttl)}`,
+    );
   if (c.uplink.targets.length)
     lines.push(
       `uplink: ping ${c.uplink.targets.join(", ")} every ${formatDuration(c.uplink.interval)}; hold-down ${formatDuration(c.uplink.hold_down)}${c.uplink.require ? "; require_uplink: an isolated node releases its groups" : ""}`,

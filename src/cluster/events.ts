@@ -83,6 +83,11 @@ function onRecord(t: Stepper, e: Of<"record">): void {
 
 function onReleased(t: Stepper, peer: string, msg: Extract<ControlMsg, { kind: "released" }>): void {
   const p = t.s.peers[peer]!;
+  // its etcd key is gone now (a release deletes it before saying so): a claim waiting for it is tried
+  // again at once (even when its record came first and this message is stale as news of the group)
+  const a = t.s.arbiter;
+  if (a?.wanted.includes(msg.group) && !a.held.includes(msg.group))
+    t.effects.push({ type: "claim", group: msg.group, on: true });
   // a release older than the record we know is stale (the same message comes once per link,
   // and the peer may have taken the group again since): the record wins
   if (!p.record || (msg.serial !== undefined && p.record.serial !== undefined && !newer(msg.serial, p.record.serial)))

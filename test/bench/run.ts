@@ -1,12 +1,13 @@
 /**
  * make bench: performance figures that unit tests must not assert on.
  * Heartbeat: daemon CPU and RSS (issue 3). Idle: CPU and wake-ups by thread next to keepalived (issue 14). Failover: outage, detection and decision -> GARP for hb
- * and keepalived side by side (issue 4). Monitors: kill of a service -> the client's next connect, restart and failover (issue 17). Packet loss: false failovers at 10/30/50 % (issue 6). Load: false failovers under stress-ng, hb next to keepalived (issue 16). Floods of
+ * and keepalived side by side (issue 4). Arbiter: kill -9 and planned moves with and without etcd (issue 12). Monitors: kill of a service -> the client's next connect, restart and failover (issue 17). Packet loss: false failovers at 10/30/50 % (issue 6). Load: false failovers under stress-ng, hb next to keepalived (issue 16). Floods of
  * forged frames: CPU per frame and the rate a real beat survives. The wake-up floor of this machine
  * is printed first: in a VM every sleep/wake costs tens of microseconds, which
  * bounds what any daemon with N wake-ups per keepalive can reach.
  */
 import { join } from "node:path";
+import { benchArbiter, printArbiter } from "./arbiter.ts";
 import { benchFailover, printFailover } from "./failover.ts";
 import { benchFlood, printFlood } from "./flood.ts";
 import { benchHeartbeat, printHeartbeat } from "./heartbeat.ts";
@@ -33,6 +34,7 @@ printHeartbeat(await benchHeartbeat());
 printIdle(await benchIdle());
 printFailover(await benchFailover());
 printMonitor(await benchMonitor());
+printArbiter(await benchArbiter());
 printLoss(await benchLoss());
 printLoad(await benchLoad());
 printFlood(await benchFlood());

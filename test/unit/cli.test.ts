@@ -14,6 +14,9 @@ let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "hb-cli-"));
   writeFileSync(join(dir, "authkey"), "0123456789abcdef\n", { mode: 0o600 });
+  // what examples/two-node-etcd.toml names: etcd's CA and a client certificate and key
+  for (const f of ["etcd-ca.pem", "etcd-client.pem", "etcd-client.key"])
+    writeFileSync(join(dir, f), "-----BEGIN X-----\n", { mode: 0o600 });
   const example = require("node:fs").readFileSync(join(import.meta.dir, "../../examples/ha.toml"), "utf8");
   writeFileSync(join(dir, "ha.toml"), example.replace("/etc/hb/authkey", join(dir, "authkey")), { mode: 0o644 });
 });
@@ -24,7 +27,8 @@ describe("hb CLI", () => {
     for (const name of require("node:fs").readdirSync(join(import.meta.dir, "../../examples")) as string[]) {
       const text = require("node:fs").readFileSync(join(import.meta.dir, "../../examples", name), "utf8") as string;
       const file = join(dir, `example-${name}`);
-      writeFileSync(file, text.replace("/etc/hb/authkey", join(dir, "authkey")), { mode: 0o644 });
+      const local = text.replace("/etc/hb/authkey", join(dir, "authkey")).replaceAll("/etc/hb/etcd-", `${dir}/etcd-`);
+      writeFileSync(file, local, { mode: 0o644 });
       const r = hb(["check", "-c", file, "--node", "node2"]);
       expect({ name, err: r.err, code: r.code }).toEqual({ name, err: "", code: 0 });
     }
