@@ -103,6 +103,11 @@ script_dirs = ["${writeScripts(dir)}"]
       expect(await hasVip(2)).toBe(false);
       await cut("hb", undefined);
       await Bun.sleep(1000);
+      const answered = async (what: string) => {
+        const k = ping.count;
+        await waitFor(what, () => ping.count > k + 5, 5000, 20);
+      };
+      await answered("the client to be answered after the heartbeat cut");
 
       // (d) etcd down entirely while the heartbeats are fine: node1 keeps the group, nothing moves
       const fromD = b.lines.length;
@@ -118,6 +123,7 @@ script_dirs = ["${writeScripts(dir)}"]
       await a.waitLine(/node node1: arbiter lease alive/, 15_000, fromDa);
       await waitFor("node1's lease", async () => (await status(1)).node.arbiter.lease_alive, 15_000, 100);
       expect(b.matching(/starting -> running/, fromD)).toEqual([]);
+      await answered("the client to be answered after etcd's outage");
 
       // (c) one etcd member down: the lease lives on through the others
       const used = (await status(1)).node.arbiter.endpoint;
@@ -127,6 +133,7 @@ script_dirs = ["${writeScripts(dir)}"]
       const st = (await status(1)).node.arbiter;
       expect(st.lease_alive).toBe(true);
       expect(st.endpoint).not.toBe(used);
+      await answered("the client to be answered with one etcd member down");
 
       // (b) the holder cut off from everything: it drops the address before its lease can expire; node2 takes over
       const t0 = Date.now();
