@@ -14,6 +14,18 @@ export interface Step {
   output: string[];
 }
 
+/** The README's install block (between these markers): commands only, comments allowed. */
+export function installSteps(readme: string): string[] {
+  const a = readme.indexOf("<!-- install:begin -->");
+  const b = readme.indexOf("<!-- install:end -->");
+  if (a < 0 || b < a) throw new Error("the README has no install block");
+  return readme
+    .slice(a, b)
+    .split("\n")
+    .slice(1)
+    .filter((l) => l.trim() !== "" && !l.startsWith("```"));
+}
+
 /** The README block: `$ command` lines, each followed by its output lines. */
 export function walkthrough(readme: string): Step[] {
   const a = readme.indexOf(WALK_BEGIN);
@@ -93,6 +105,19 @@ export class Terminal {
       await Bun.sleep(50);
     }
     throw new Error(`the terminal did not finish "${cmd}" within ${timeoutMs} ms`);
+  }
+  /** Type a line and return at once (a command that runs in the foreground, a daemon). */
+  async send(line: string): Promise<void> {
+    await this.tmux(["clear-history", "-t", "w"]);
+    await this.type(line);
+  }
+  /** What the terminal shows now, its scrollback included. */
+  async screen(): Promise<string[]> {
+    return (await this.tmux(["capture-pane", "-p", "-J", "-t", "w", "-S", "-5000"])).stdout.split("\n");
+  }
+  /** Ctrl-C, as an operator stops a foreground daemon. */
+  async interrupt(): Promise<void> {
+    await this.tmux(["send-keys", "-t", "w", "C-c"]);
   }
   async close(): Promise<void> {
     await this.tmux(["kill-server"]);
