@@ -94,13 +94,13 @@ describe.skipIf(Boolean(why))("the README's install steps, in a terminal", () =>
     }
     // the daemon runs in the foreground; its peer never comes, so it acts alone after initdead (15 s)
     await term.send(last);
-    let screen: string[] = [];
     await waitFor(
       "node1 to run the group",
-      async () => (screen = await term.screen()).some((l) => l.includes("group web: starting -> running")),
+      async () => (await term.screen()).some((l) => l.includes("group web: starting -> running")),
       40_000,
       200,
     );
+    const screen = await term.screen();
     expect(screen.join("\n")).toContain("/etc/hb/ha.toml: OK");
     expect(screen.join("\n")).toContain("this host (node node1): every interface, device, script and command is here");
     const addr = await lab.exec(lab.nodes[0]!, ["ip", "-o", "addr", "show", "dev", "eth0"]);
