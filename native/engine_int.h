@@ -148,6 +148,10 @@ struct hb_engine {
   /* how late beats leave (engine thread only; read by hb_engine_lateness without a lock: int64 stores) */
   int64_t late_worst, late_recent, late_prev, late_window_at, slow_told_at;
   int64_t late_slow; /* beats later than half the way to warntime */
+  /* a pause of this thread (it woke later than asked by over half a keepalive: a frozen VM, a
+   * host that did not run it): that much silence of every peer is forgiven until paused_until, so
+   * that nodes frozen together do not call each other dead on waking (engine thread only) */
+  int64_t paused, paused_until;
   void *stack;       /* the thread's own stack (HB_STACK_SIZE bytes, mmap'ed: its address is known, to lock it) */
   hb_event queue[QUEUE_CAP];
   int qhead, qcount, lost, notified;

@@ -42,9 +42,19 @@ void link_set(hb_engine *e, int pi, int l, int s, int64_t now, int64_t gap) {
   emit(e, HB_EV_LINK, pi, l, s, now, gap, 0, NULL, 0);
 }
 
-/* Move silent links to late/dead; returns the next instant something may change. */
+/*
+ * Move silent links to late/dead; returns the next instant something may change.
+ * Silence during this thread's own pause is not held against a peer until paused_until: a node
+ * cannot judge an interval in which it could not listen, and a peer frozen with it (the same
+ * hypervisor, the same overloaded host) sends its next beat as soon as it runs again (corosync calls
+ * this a process pause and holds its membership timers the same way). The grace ends warntime after
+ * waking: a truly dead peer is seen dead at most warntime later.
+ */
 int64_t judge(hb_engine *e, int64_t now) {
   int64_t next = INT64_MAX;
+  if (e->paused && now >= e->paused_until) e->paused = 0;
+  int64_t forgive = e->paused;
+  if (forgive && e->paused_until < next) next = e->paused_until;
   for (int pi = 0; pi < e->npeers; pi++) {
     peer_t *p = &e->peers[pi];
     for (int l = 0; l < e->nlinks; l++) {
@@ -58,12 +68,12 @@ int64_t judge(hb_engine *e, int64_t now) {
       }
       if (pl->state == HB_DEAD) continue;
       int64_t silent = now - pl->last_rx;
-      if (silent >= e->deadtime) {
+      if (silent - forgive >= e->deadtime) {
         link_set(e, pi, l, HB_DEAD, now, silent);
         continue;
       }
-      if (silent >= e->warntime && pl->state == HB_UP) link_set(e, pi, l, HB_LATE, now, silent);
-      due = pl->last_rx + (pl->state == HB_LATE ? e->deadtime : e->warntime);
+      if (silent - forgive >= e->warntime && pl->state == HB_UP) link_set(e, pi, l, HB_LATE, now, silent);
+      due = pl->last_rx + forgive + (pl->state == HB_LATE ? e->deadtime : e->warntime);
       if (due < next) next = due;
     }
     peer_update(e, pi, now, 0);

@@ -70,6 +70,16 @@ static void note_lateness(hb_engine *e, int64_t due, int64_t now) {
   emit(e, HB_EV_SLOW, -1, -1, 0, now, late, 0, NULL, 0);
 }
 
+/* This thread woke at `woke`, asked to by `asked`: much later means it was paused (see judge). The
+ * forgiveness lasts warntime from waking, whatever the pause (pauses close together add up): a peer
+ * that is really dead is seen dead at most warntime later than it would have been. */
+static void note_pause(hb_engine *e, int64_t asked, int64_t woke) {
+  int64_t over = woke - asked;
+  if (over <= e->keepalive / 2) return;
+  e->paused += over;
+  e->paused_until = woke + e->warntime;
+}
+
 /* What one wake-up brought. Returns -1 when the thread must end (stop asked, or epoll failed), else
  * whether a frame was read. */
 static int on_wake(hb_engine *e, const struct epoll_event *evs, int n) {
@@ -171,7 +181,9 @@ void *engine_thread(void *arg) {
       serial_retry(e, now);
     }
     struct epoll_event evs[HB_MAX_LINKS + 4 + HB_MAX_WAKE];
-    int n = wait_until(e, next_deadline(e, now, next_send), evs, HB_MAX_LINKS + 4 + HB_MAX_WAKE);
+    int64_t asked = next_deadline(e, now, next_send);
+    int n = wait_until(e, asked, evs, HB_MAX_LINKS + 4 + HB_MAX_WAKE);
+    note_pause(e, asked > now ? asked : now, hb_monotonic_ns());
     heard = on_wake(e, evs, n);
     if (heard < 0) return NULL;
   }

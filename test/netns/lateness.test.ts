@@ -2,7 +2,8 @@
  * Load immunity, the parts that can be proved here (issue 16, parts 2 and 3): the heartbeat thread alone
  * runs at real-time priority (timing.rt_priority), changed live by a reload; and a beat sent late (the
  * daemon frozen with SIGSTOP for 200 ms, as a swapping or overloaded host would hold it) is measured by
- * the thread itself and shown in the log, hb status, hb report and the metrics.
+ * the thread itself and shown in the log, hb status, hb report and the metrics; nodes frozen together
+ * forgive each other's silence (the pause is their own), while a node frozen alone is seen dead.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -87,6 +88,24 @@ describe.skipIf(Boolean(why))("the heartbeat thread under pressure", () => {
     const prom = `${files.dir}/m.prom`;
     await hb(["report", "--prometheus", prom]);
     expect(readFileSync(prom, "utf8")).toMatch(/hb_beats_late_total [1-9]/);
+  });
+
+  test("both nodes frozen together (one hypervisor, one overloaded host) do not call each other dead; one frozen alone is", async () => {
+    const from = [a.lines.length, b.lines.length] as const;
+    for (const p of [a, b]) process.kill(p.proc.pid, "SIGSTOP");
+    await Bun.sleep(1500); // longer than deadtime (1 s)
+    for (const p of [a, b]) process.kill(p.proc.pid, "SIGCONT");
+    await Bun.sleep(1000);
+    expect(a.matching(/-> dead/, from[0])).toEqual([]);
+    expect(b.matching(/-> dead/, from[1])).toEqual([]);
+    // one frozen alone: its peer, listening all along, sees it dead; on waking it finds the peer's beats
+    // waiting in its socket (read before any verdict), so it holds nothing against the peer
+    process.kill(a.proc.pid, "SIGSTOP");
+    await b.waitLine(/peer node1: \w+ -> dead/, 5000, from[1]);
+    process.kill(a.proc.pid, "SIGCONT");
+    await b.waitLine(/peer node1: dead -> up/, 5000, from[1]);
+    await Bun.sleep(500);
+    expect(a.matching(/peer node2: \w+ -> dead/, from[0])).toEqual([]);
   });
 
   test("where real-time priority is refused (no CAP_SYS_NICE), hb says so and beats at normal priority", async () => {
