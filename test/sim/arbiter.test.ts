@@ -4,23 +4,11 @@
  * should. The same scenarios run against a real etcd in test/netns/arbiter.test.ts.
  */
 import { expect, test } from "bun:test";
-import { Sim } from "./sim.ts";
+import { Sim, watch, withAddress } from "./sim.ts";
 
 const TIMING = { keepalive: 50, warntime: 100, deadtime: 150, initdead: 1000 };
 const TTL = 3000;
 const pair = () => new Sim({ timing: TIMING, etcd: { ttlMs: TTL } });
-/** nodes with the address (step 0) up */
-const withAddress = (sim: Sim) => sim.nodes.filter((n) => sim.runners.get(n)?.up.has("0/0"));
-
-/** Run ms in 1 ms steps; the most nodes that had the address at once. */
-async function watch(sim: Sim, ms: number): Promise<number> {
-  let worst = 0;
-  for (let t = 0; t < ms; t++) {
-    await sim.run(1);
-    worst = Math.max(worst, withAddress(sim).length);
-  }
-  return worst;
-}
 
 /** Run until pred holds (at most ms); the ms it took, or -1. */
 async function until(sim: Sim, pred: () => boolean, ms: number): Promise<number> {

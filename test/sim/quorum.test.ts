@@ -1,6 +1,6 @@
 /** Majority quorum on simulated three-node clusters: one holder of the address in every millisecond of a partition. */
 import { expect, test } from "bun:test";
-import { Sim } from "./sim.ts";
+import { Sim, watch, withAddress } from "./sim.ts";
 
 const TIMING = { keepalive: 50, warntime: 100, deadtime: 150, initdead: 1000 };
 const three = () =>
@@ -9,18 +9,6 @@ const three = () =>
     timing: TIMING,
     machine: { quorum: { votes: { n1: 1, n2: 1, n3: 1 }, grace: TIMING.keepalive + TIMING.deadtime } },
   });
-/** nodes with the address (step 0) up */
-const withAddress = (sim: Sim) => sim.nodes.filter((n) => sim.runners.get(n)?.up.has("0/0"));
-
-/** Run ms in 1 ms steps; the most nodes that had the address at once. */
-async function watch(sim: Sim, ms: number): Promise<number> {
-  let worst = 0;
-  for (let t = 0; t < ms; t++) {
-    await sim.run(1);
-    worst = Math.max(worst, withAddress(sim).length);
-  }
-  return worst;
-}
 
 test("the holder cut off from both others: it drops the address, the majority takes over after the grace, never two", async () => {
   const sim = three();

@@ -236,3 +236,16 @@ export class Sim {
     return this.drivers.get(node)?.state.groups[gi]?.phase;
   }
 }
+
+/** Nodes with group 0's address (its step 0) up. */
+export const withAddress = (sim: Sim) => sim.nodes.filter((n) => sim.runners.get(n)?.up.has("0/0"));
+
+/** Run ms in 1 ms steps; the most nodes that had the address at once. */
+export async function watch(sim: Sim, ms: number): Promise<number> {
+  let worst = 0;
+  for (let t = 0; t < ms; t++) {
+    await sim.run(1);
+    worst = Math.max(worst, withAddress(sim).length);
+  }
+  return worst;
+}
