@@ -4,7 +4,8 @@
  * history on both nodes every 3 s) and, every 5 minutes, the second link pulled for 2 s. Samples each
  * daemon's RSS, PSS, anonymous memory, JavaScript heap (hb status) and open descriptors every
  * SOAK_SAMPLE seconds (default 60), prints a table as it goes, and at the end the growth per hour
- * after the warm-up (the first quarter of the run, at most 15 minutes), by least squares.
+ * after the warm-up (the first quarter of the run, at most 15 minutes), by least squares, and which of
+ * each daemon's mappings (/proc/PID/smaps: heap, JIT code, the executable, stacks) grew after it.
  * SOAK_SECONDS (default 3600). Needs root; not part of make test.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -98,6 +99,38 @@ function printGrowth(node: number, file: string): void {
   for (const [k, d] of grew) console.log(`    ${k.padEnd(28)} +${d}`);
 }
 
+/** Resident kB of each mapping of pid, by a name that stays the same across samples (path or kind, and its rank). */
+function mappings(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const seen = new Map<string, number>();
+  let key = "";
+  for (const l of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const h = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(l);
+    if (h) {
+      const name = h[4] ? h[4].replace(/.*\//, "") : `[anon ${h[3]}]`;
+      const n = (seen.get(name) ?? 0) + 1;
+      seen.set(name, n);
+      key = `${name} #${n} (${(Number.parseInt(h[2]!, 16) - Number.parseInt(h[1]!, 16)) / 1024} kB mapped)`;
+    } else {
+      const r = /^Rss:\s+(\d+) kB/.exec(l);
+      if (r) out.set(key, Number(r[1]));
+    }
+  }
+  return out;
+}
+
+/** The mappings whose resident size changed between two samples, largest change first. */
+function printMappings(node: number, from: Map<string, number> | undefined, to: Map<string, number>): void {
+  if (!from) return;
+  const diffs = [...new Set([...from.keys(), ...to.keys()])]
+    .map((k) => [k, (to.get(k) ?? 0) - (from.get(k) ?? 0)] as const)
+    .filter(([, d]) => d !== 0)
+    .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]))
+    .slice(0, 8);
+  console.log(`  node${node} mappings that changed after the warm-up (resident kB):`);
+  for (const [k, d] of diffs) console.log(`    ${d > 0 ? "+" : ""}${d}  ${k}`);
+}
+
 async function main(): Promise<void> {
   const why = netnsUnavailable();
   if (why) throw new Error(`soak needs root and network namespaces: ${why}`);
@@ -130,6 +163,8 @@ async function main(): Promise<void> {
       ),
   );
   const samples: Sample[] = [];
+  /** each daemon's mappings when the warm-up ended, to compare with the end */
+  const warm: (Map<string, number> | undefined)[] = [undefined, undefined];
   try {
     await procs[0]!.waitLine(/group web: starting -> running/, 15_000);
     const t0 = performance.now();
@@ -156,6 +191,7 @@ async function main(): Promise<void> {
         for (const [k, p] of procs.entries()) {
           const s = await sample(files, p, k + 1, Math.round(elapsed()));
           samples.push(s);
+          if (!warm[k] && s.t >= WARMUP_S) warm[k] = mappings(p.proc.pid);
           console.log(
             `${String(s.t).padStart(7)}  ${String(s.node).padStart(4)}  ${String(s.rss).padStart(9)}  ${String(s.pss).padStart(9)}  ${String(s.anon).padStart(9)}  ${String(Math.round(s.heap / 1024)).padStart(11)}  ${String(s.fds).padStart(3)}`,
           );
@@ -173,6 +209,7 @@ async function main(): Promise<void> {
       );
     }
     for (const node of [1, 2]) printGrowth(node, probeFile(node));
+    for (const [k, p] of procs.entries()) printMappings(k + 1, warm[k], mappings(p.proc.pid));
     const lines = procs.flatMap((p) => p.matching(/-> (late|dead)/));
     console.log(`late/dead transitions during the run (flaps included): ${lines.length}`);
   } finally {
