@@ -152,7 +152,11 @@ export class ControlServer {
         if (buf.length > MAX_REQUEST) {
           buf = "";
           answer(fail("too_large", `a request may be at most ${MAX_REQUEST} bytes`));
-          sock.destroy(); // do not read the rest
+          // read no more of it; closed once the answer is out (destroying now could drop the answer
+          // when the machine is busy), or after half a second whatever the client does
+          sock.pause();
+          sock.once("finish", () => sock.destroy());
+          setTimeout(() => sock.destroy(), 500).unref();
         }
         return;
       }
