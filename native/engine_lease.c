@@ -62,7 +62,10 @@ int64_t vip_tick(hb_engine *e, int64_t now) {
     vip_t v = e->vips[i]; /* a copy: the netlink call runs without the lock */
     pthread_mutex_unlock(&e->mu);
     if (!v.used) continue;
-    int renew = v.renew_at && now >= v.renew_at, burst = v.burst_at && now >= v.burst_at;
+    /* a renewal due within a sixth of the lease is done now, while the thread is awake anyway (for
+     * a beat, most often): the address keeps at least half its lifetime, and no wake-up is its own */
+    int64_t early = (int64_t)v.lifetime_s * 1000000000LL / 6;
+    int renew = v.renew_at && now >= v.renew_at - early, burst = v.burst_at && now >= v.burst_at;
     if (renew) {
       int rc = hb_addr_add(v.family, v.ifname, v.addr, v.prefix, v.label, v.lifetime_s, 1);
       if (rc < 0) emit(e, HB_EV_VIP, -1, -1, 1, now, 0, -rc, v.addr, v.family == 4 ? 4 : 16);
