@@ -206,6 +206,7 @@ static link_t *new_link(hb_engine *e, int kind) {
   memset(lk, 0, sizeof *lk);
   lk->kind = kind;
   lk->fd = -1;
+  lk->bell_fd = -1;
   lk->local_up = 1;
   lk->carrier = -1;
   return lk;
@@ -271,6 +272,7 @@ HB_API int32_t hb_engine_add_ether(hb_engine *e, const char *ifname, const uint8
   int one = 1, prio = 6; /* TC_PRIO_INTERACTIVE: ahead of bulk traffic in the qdisc */
   setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one); /* kernel >= 4.20; else self frames are counted */
   setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one); /* when a frame came, read late or not */
   lk->fd = fd;
   lk->ifindex = ifindex;
   lk->ndest = ndest;
@@ -296,9 +298,11 @@ HB_API int32_t hb_engine_add_udp(hb_engine *e, const char *ifname, int32_t mode,
   if (attach_filter(e, fd, 8) < 0) return fail(fd);
   setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
   setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one); /* when a frame came, read late or not */
   struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = {htonl(INADDR_ANY)}};
   if (bind(fd, (struct sockaddr *)&any, sizeof any) < 0) return fail(fd);
   lk->udp_mode = mode;
+  lk->port = port;
   if (mode == HB_UDP_BROADCAST) {
     if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) return fail(fd);
     lk->ndest = 1;
@@ -386,6 +390,7 @@ HB_API int32_t hb_engine_start(hb_engine *e, void (*notify)(void)) {
     ev.data.u32 = (uint32_t)l;
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->links[l].fd, &ev) < 0) return -errno;
   }
+  quiet_start(e);
   e->start = hb_monotonic_ns();
   e->running = 1;
   /* its own stack, of a known place and size, so that hb_engine_lock_memory can lock it */
@@ -480,8 +485,10 @@ HB_API int32_t hb_engine_counters(hb_engine *e, int32_t link, uint64_t *out, int
 HB_API void hb_engine_free(hb_engine *e) {
   if (!e) return;
   hb_engine_stop(e);
-  for (int l = 0; l < e->nlinks; l++)
+  for (int l = 0; l < e->nlinks; l++) {
     if (e->links[l].fd >= 0) close(e->links[l].fd);
+    if (e->links[l].bell_fd >= 0) close(e->links[l].bell_fd);
+  }
   int fds[] = {e->epfd, e->timerfd, e->stopfd, e->nlfd, e->kickfd, e->ping_fd};
   for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0) close(fds[i]);

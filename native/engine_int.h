@@ -49,6 +49,7 @@
 #define HB_MAX_PING 8
 #define HB_MAX_WAKE 8
 #define TAG_WAKE 0xFFFF0100u /* + index */
+#define TAG_BELL 0xFFFF0200u /* + link: engine_quiet.c */
 #define DROPS_EVERY_NS (2000LL * NS_PER_MS)
 
 typedef struct {
@@ -85,6 +86,10 @@ typedef struct {
   int local_errno;
   int eagain_run;    /* consecutive EAGAIN */
   int carrier;       /* -1 unknown, 0, 1 */
+  int port;          /* udp: the heartbeat port (the bell's filter looks for it) */
+  int bell_fd;       /* engine_quiet.c: a packet socket that wakes the thread for news only; -1 = none */
+  int listening;     /* fd is in the epoll set (else its bell is) */
+  int64_t clean_at;  /* when fd was last read empty: no frame read later arrived before it */
   uint64_t cnt[HB_CNT_COUNT];
 } link_t;
 
@@ -172,6 +177,10 @@ struct hb_engine {
   uint64_t drops_told;      /* sum of the drop counters at the last HB_EV_DROPS */
   int64_t drops_next;       /* when to send HB_EV_DROPS for the drops since drops_told (0: none pending) */
   int no_pwait2; /* kernel without epoll_pwait2: use the timerfd */
+  /* quiet listening (engine_quiet.c; engine thread only) */
+  int quiet;           /* every link has a bell */
+  int bells_stale;     /* a peer's record or generation changed: the bells' filters must follow */
+  int64_t loud_until;  /* every socket listens until then (a bell rang, a flood) */
   pthread_t thread;
   int running;
 };
@@ -190,7 +199,7 @@ int64_t judge(hb_engine *e, int64_t now);
 int serial_open(const char *device, speed_t sp);
 void serial_hangup(hb_engine *e, int l, int64_t now);
 void serial_retry(hb_engine *e, int64_t now);
-void drain(hb_engine *e, int l);
+int drain(hb_engine *e, int l);
 /* engine_send.c */
 void report_local(hb_engine *e, int64_t now);
 int beat_payload(hb_engine *e, uint8_t *out);
@@ -203,6 +212,12 @@ int netlink_open(hb_engine *e);
 /* engine_uplink.c */
 int64_t ping_tick(hb_engine *e, int64_t now);
 void ping_read(hb_engine *e);
+/* engine_quiet.c */
+void quiet_start(hb_engine *e);
+void quiet_arm(hb_engine *e, int64_t now, int64_t next_send);
+void quiet_bell(hb_engine *e, int l, int64_t now);
+void quiet_frames(hb_engine *e, int l, int got, int64_t now);
+int bell_filter_fd(hb_engine *e, int l, int fd);
 /* engine_thread.c */
 void *engine_thread(void *arg);
 

@@ -28,7 +28,10 @@ void peer_update(hb_engine *e, int pi, int64_t now, int64_t gap_up) {
   int64_t gap = s == HB_UP ? gap_up : now - (last ? last : e->start);
   int was_alive = p->state == HB_UP || p->state == HB_LATE;
   p->state = s;
-  if (s == HB_DEAD) p->record_len = -1; /* when it returns, report its record again, changed or not */
+  if (s == HB_DEAD) {
+    p->record_len = -1; /* when it returns, report its record again, changed or not */
+    e->bells_stale = 1;
+  }
   /* the heard set in our beats changed: tell the peers at once (see beat_payload) */
   if (e->heard_off >= 0 && was_alive != (s == HB_UP || s == HB_LATE)) __atomic_store_n(&e->record_new, 1, __ATOMIC_RELEASE);
   emit(e, HB_EV_PEER, pi, -1, s, now, gap, 0, NULL, 0);

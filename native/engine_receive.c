@@ -45,6 +45,7 @@ static int older_generation(hb_engine *e, int pi, int link, const hb_frame *f, i
     p->fresh2 = 0;
     p->src2 = p->src;
     p->record_len = -1; /* the sender that is left: report its record */
+    e->bells_stale = 1;
     return 1;
   }
   bump(&lk->cnt[HB_DROP_DUPLICATE]);
@@ -106,6 +107,7 @@ void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int6
     for (int l = 0; l < HB_MAX_LINKS; l++) __atomic_store_n(&p->pl[l].seq, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->gen, f.gen, __ATOMIC_RELEASE); /* after the sequences: see hb_engine_peer_seen */
     p->record_len = -1; /* whoever sends now, its record is reported */
+    e->bells_stale = 1;
   }
   peer_link_t *pl = &p->pl[link];
   if (f.seq <= pl->seq) { bump(&lk->cnt[HB_DROP_REPLAY]); return; }
@@ -113,6 +115,7 @@ void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int6
   p->src = *src;
   bump(&lk->cnt[HB_CNT_RX]);
 
+  if (now < pl->last_rx) now = pl->last_rx; /* read late, it still came after the last one */
   int64_t gap_link = pl->last_rx ? now - pl->last_rx : 0;
   int64_t last = last_heard(e, p);
   int64_t gap_peer = last ? now - last : 0;
@@ -126,6 +129,7 @@ void hb_engine_feed(hb_engine *e, int link, const uint8_t *buf, size_t len, int6
     if (p->record_len != f.plen || memcmp(p->record, f.payload, f.plen) != 0) {
       memcpy(p->record, f.payload, f.plen);
       p->record_len = f.plen;
+      e->bells_stale = 1; /* the bells ring for what differs from this now */
       emit(e, HB_EV_RECORD, pi, link, 0, now, 0, 0, f.payload, f.plen);
     }
   } else if (f.type == HB_MSG_CONTROL) {
@@ -186,42 +190,75 @@ void serial_retry(hb_engine *e, int64_t now) {
 
 #define RX_BATCH 16
 #define RX_CAP 256 /* more than any frame: a longer datagram is cut (MSG_TRUNC) and dropped as such */
+#define RX_ROUNDS 8 /* batches per drain: a quiet socket's backlog is read in one wake-up */
 
-/* A datagram socket: up to RX_BATCH frames per wake-up in one call (epoll is level-triggered, so a
- * longer queue reports again at once): a flood costs one system call per batch, not per frame. */
-static void drain_dgram(hb_engine *e, int l) {
+/* When a frame arrived, on the monotonic clock: its kernel receive time (SO_TIMESTAMPNS, realtime)
+ * taken back from now, never before the socket was last read empty (a step of the realtime clock
+ * cannot move it further back), never after now. */
+static int64_t arrival(struct msghdr *h, int64_t now, int64_t real_now, int64_t since) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    struct timespec ts;
+    memcpy(&ts, CMSG_DATA(c), sizeof ts);
+    int64_t age = real_now - ((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    int64_t t = now - (age > 0 ? age : 0);
+    return t < since ? since : t;
+  }
+  return now;
+}
+
+/* A datagram socket: up to RX_BATCH frames per system call (epoll is level-triggered, so a longer
+ * queue reports again at once): a flood costs one system call per batch, not per frame. Returns the
+ * frames read. */
+static int drain_dgram(hb_engine *e, int l) {
   link_t *lk = &e->links[l];
   uint8_t buf[RX_BATCH][RX_CAP];
   struct sockaddr_storage ss[RX_BATCH];
   struct iovec iov[RX_BATCH];
   struct mmsghdr m[RX_BATCH];
-  memset(m, 0, sizeof m);
-  for (int i = 0; i < RX_BATCH; i++) {
-    iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = RX_CAP};
-    ss[i].ss_family = 0;
-    m[i].msg_hdr.msg_iov = &iov[i];
-    m[i].msg_hdr.msg_iovlen = 1;
-    m[i].msg_hdr.msg_name = &ss[i];
-    m[i].msg_hdr.msg_namelen = sizeof ss[i];
+  _Alignas(struct cmsghdr) uint8_t ctl[RX_BATCH][CMSG_SPACE(sizeof(struct timespec))];
+  int total = 0;
+  for (int round = 0; round < RX_ROUNDS; round++) {
+    memset(m, 0, sizeof m);
+    for (int i = 0; i < RX_BATCH; i++) {
+      iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = RX_CAP};
+      ss[i].ss_family = 0;
+      m[i].msg_hdr.msg_iov = &iov[i];
+      m[i].msg_hdr.msg_iovlen = 1;
+      m[i].msg_hdr.msg_name = &ss[i];
+      m[i].msg_hdr.msg_namelen = sizeof ss[i];
+      m[i].msg_hdr.msg_control = ctl[i];
+      m[i].msg_hdr.msg_controllen = sizeof ctl[i];
+    }
+    int64_t since = lk->clean_at; /* what is read now came after this */
+    int got = recvmmsg(lk->fd, m, RX_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    int64_t now = hb_monotonic_ns();
+    if (got < RX_BATCH) lk->clean_at = now; /* read empty (or an error the next send will report) */
+    if (got <= 0) break;
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    int64_t real_now = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
+    for (int i = 0; i < got; i++) {
+      hb_src src = {ss[i].ss_family, {0}};
+      if (ss[i].ss_family == AF_INET) memcpy(src.a, &((struct sockaddr_in *)&ss[i])->sin_addr, 4);
+      else if (ss[i].ss_family == AF_PACKET) memcpy(src.a, ((struct sockaddr_ll *)&ss[i])->sll_addr, 6);
+      size_t n = (m[i].msg_hdr.msg_flags & MSG_TRUNC) && m[i].msg_len <= RX_CAP ? RX_CAP + 1 : m[i].msg_len;
+      hb_engine_datagram(e, l, buf[i], n, RX_CAP, arrival(&m[i].msg_hdr, now, real_now, since), &src);
+    }
+    total += got;
+    if (got < RX_BATCH || lk->listening) break; /* a listening socket reports the rest at once */
   }
-  int got = recvmmsg(lk->fd, m, RX_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
-  if (got <= 0) return; /* EAGAIN, or an error the next send will report */
-  int64_t now = hb_monotonic_ns();
-  for (int i = 0; i < got; i++) {
-    hb_src src = {ss[i].ss_family, {0}};
-    if (ss[i].ss_family == AF_INET) memcpy(src.a, &((struct sockaddr_in *)&ss[i])->sin_addr, 4);
-    else if (ss[i].ss_family == AF_PACKET) memcpy(src.a, ((struct sockaddr_ll *)&ss[i])->sll_addr, 6);
-    size_t n = (m[i].msg_hdr.msg_flags & MSG_TRUNC) && m[i].msg_len <= RX_CAP ? RX_CAP + 1 : m[i].msg_len;
-    hb_engine_datagram(e, l, buf[i], n, RX_CAP, now, &src);
-  }
+  return total;
 }
 
-/* A tty: read until it has nothing, bounded so the timers are never starved. */
-void drain(hb_engine *e, int l) {
+/* Read link l. A tty: read until it has nothing, bounded so the timers are never starved. Returns
+ * the datagrams read (a tty: 0). */
+int drain(hb_engine *e, int l) {
   link_t *lk = &e->links[l];
   if (lk->kind != HB_LINK_SERIAL) {
-    drain_dgram(e, l);
-    return;
+    int got = drain_dgram(e, l);
+    quiet_frames(e, l, got, hb_monotonic_ns());
+    return got;
   }
   uint8_t buf[2048];
   for (int i = 0; i < 64; i++) {
@@ -229,10 +266,11 @@ void drain(hb_engine *e, int l) {
     /* (a raw tty with VMIN=0 reads 0 when it has no data: that is not an end of file) */
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
       serial_hangup(e, l, hb_monotonic_ns());
-      return;
+      return 0;
     }
-    if (n <= 0) return;
+    if (n <= 0) return 0;
     void *arg[2] = {e, (void *)(intptr_t)l};
     hb_serial_feed(&lk->deframer, buf, (size_t)n, on_serial_frame, arg);
   }
+  return 0;
 }

@@ -88,6 +88,7 @@ static int on_wake(hb_engine *e, const struct epoll_event *evs, int n) {
     return -1;
   }
   uint32_t drained = 0; /* links read in this wake-up */
+  int frames = 0;
   for (int i = 0; i < n; i++) {
     uint32_t tag = evs[i].data.u32;
     if (tag == TAG_STOP) {
@@ -102,6 +103,8 @@ static int on_wake(hb_engine *e, const struct epoll_event *evs, int n) {
       int w = (int)(tag - TAG_WAKE);
       if (!__atomic_exchange_n(&e->wake_pending[w], 1, __ATOMIC_ACQ_REL))
         emit(e, HB_EV_WAKE, -1, -1, 0, hb_monotonic_ns(), 0, w, NULL, 0);
+    } else if (tag >= TAG_BELL && tag < TAG_BELL + HB_MAX_LINKS) {
+      quiet_bell(e, (int)(tag - TAG_BELL), hb_monotonic_ns()); /* the news itself is read below */
     } else if (tag == TAG_PING) {
       ping_read(e);
     } else if (tag == TAG_NETLINK) {
@@ -110,17 +113,18 @@ static int on_wake(hb_engine *e, const struct epoll_event *evs, int n) {
       if (e->links[tag].kind == HB_LINK_SERIAL && (evs[i].events & (EPOLLHUP | EPOLLERR)) && e->links[tag].fd >= 0)
         serial_hangup(e, (int)tag, hb_monotonic_ns()); /* the other end went away: no busy loop on HUP */
       else {
-        drain(e, (int)tag);
+        frames += drain(e, (int)tag);
         drained |= 1u << tag;
       }
     }
   }
   /* A peer sends its beat on every link at once: what came on the other links while we read this
-   * one is read now, not in a wake-up of its own a few microseconds later. */
-  if (drained)
+   * one is read now, not in a wake-up of its own a few microseconds later. Listening quietly, every
+   * wake-up reads every link, so nothing is judged on frames left unread (engine_quiet.c). */
+  if (drained || e->quiet)
     for (int l = 0; l < e->nlinks; l++)
-      if (!(drained & (1u << l)) && e->links[l].kind != HB_LINK_SERIAL && e->links[l].fd >= 0) drain(e, l);
-  return drained != 0;
+      if (!(drained & (1u << l)) && e->links[l].kind != HB_LINK_SERIAL && e->links[l].fd >= 0) frames += drain(e, l);
+  return frames > 0 || (drained && !e->quiet);
 }
 
 /* The earliest of everything the thread must do next. */
@@ -182,6 +186,7 @@ void *engine_thread(void *arg) {
     }
     struct epoll_event evs[HB_MAX_LINKS + 4 + HB_MAX_WAKE];
     int64_t asked = next_deadline(e, now, next_send);
+    quiet_arm(e, now, next_send);
     int n = wait_until(e, asked, evs, HB_MAX_LINKS + 4 + HB_MAX_WAKE);
     note_pause(e, asked > now ? asked : now, hb_monotonic_ns());
     heard = on_wake(e, evs, n);

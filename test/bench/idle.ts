@@ -1,8 +1,8 @@
 /**
  * make bench (idle part): what a cluster costs when nothing happens. Two nodes, two links (UDP
- * broadcast + raw Ethernet), at keepalive 1 s and 100 ms: CPU of one daemon, by thread (the JS
+ * broadcast + raw Ethernet), at keepalive 1 s, 100 ms and 10 ms: CPU of one daemon, by thread (the JS
  * thread, the heartbeat engine thread "hb-engine", Bun's own threads), and how often each wakes up;
- * keepalived (VRRPv3, advert_int 1 s and 0.1 s, its VRRP process and its parent) measured the same
+ * keepalived (VRRPv3, advert_int 1 s, 0.1 s and 0.01 s, its VRRP process and its parent) measured the same
  * way in the same run; and this machine's floor, a thread that only wakes at that interval.
  * Goal (issue 14): hb at or below keepalived at the same interval. BENCH_SECONDS (default 60) after
  * BENCH_WARMUP seconds (default 35).
@@ -137,8 +137,10 @@ export async function benchIdle(): Promise<{ rows: IdleRow[]; floors: string[] }
     ...(await keepalived(1)),
     ...(await hb("100ms", "300ms", "500ms")),
     ...(await keepalived(0.1)),
+    ...(await hb("10ms", "20ms", "30ms")),
+    ...(await keepalived(0.01)),
   ];
-  return { rows, floors: [floor(1000), floor(100)] };
+  return { rows, floors: [floor(1000), floor(100), floor(10)] };
 }
 
 export function printIdle({ rows, floors }: { rows: IdleRow[]; floors: string[] }): void {
