@@ -81,9 +81,13 @@ async function measure(what: string, interval: string, pids: () => number[]): Pr
   };
 }
 
-function hb(keepalive: string, warntime: string, deadtime: string): Promise<IdleRow[]> {
-  return withPair({ keepalive, warntime, deadtime }, (a, b) =>
-    measureBoth(["hb node1", "hb node2"], keepalive, [() => [a.proc.pid], () => [b.proc.pid]]),
+/** An hb pair; with one link (UDP) it sends as many frames as a VRRP pair, where two links send twice as many. */
+function hb(keepalive: string, warntime: string, deadtime: string, links: 1 | 2 = 2): Promise<IdleRow[]> {
+  const what = (n: number) => `hb node${n}${links === 1 ? " 1 link" : ""}`;
+  return withPair(
+    { keepalive, warntime, deadtime },
+    (a, b) => measureBoth([what(1), what(2)], keepalive, [() => [a.proc.pid], () => [b.proc.pid]]),
+    links,
   );
 }
 
@@ -134,10 +138,13 @@ export async function benchIdle(): Promise<{ rows: IdleRow[]; floors: string[] }
   if (why) throw new Error(`bench needs root and network namespaces: ${why}`);
   const rows = [
     ...(await hb("1s", "2s", "3s")),
+    ...(await hb("1s", "2s", "3s", 1)),
     ...(await keepalived(1)),
     ...(await hb("100ms", "300ms", "500ms")),
+    ...(await hb("100ms", "300ms", "500ms", 1)),
     ...(await keepalived(0.1)),
     ...(await hb("10ms", "20ms", "30ms")),
+    ...(await hb("10ms", "20ms", "30ms", 1)),
     ...(await keepalived(0.01)),
   ];
   return { rows, floors: [floor(1000), floor(100), floor(10)] };
@@ -158,7 +165,7 @@ export function printIdle({ rows, floors }: { rows: IdleRow[]; floors: string[] 
   }
   for (let i = 0; i + 1 < rows.length; i += 2)
     console.log(
-      `  ${rows[i]!.what.split(" ")[0]} at ${rows[i]!.interval}: both nodes ${(rows[i]!.cpuPercent + rows[i + 1]!.cpuPercent).toFixed(3)} %`,
+      `  ${rows[i]!.what.replace(/ (node1|master)/, "")} at ${rows[i]!.interval}: both nodes ${(rows[i]!.cpuPercent + rows[i + 1]!.cpuPercent).toFixed(3)} %`,
     );
   console.log(`floor: ${floors.join("; ")}`);
 }

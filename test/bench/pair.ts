@@ -1,17 +1,19 @@
-/** Two hb nodes with two links (UDP broadcast on eth0, raw Ethernet on eth1) in namespaces, hearing each other. */
+/** Two hb nodes with two links (UDP broadcast on eth0, raw Ethernet on eth1; `links` 1: the UDP one only) in
+ * namespaces, hearing each other. */
 import { ClusterFiles, configText, type HbProcess, startHb } from "../lib/cluster.ts";
 import { Lab } from "../lib/netns.ts";
 
 export async function withPair<T>(
   timing: { keepalive: string; warntime: string; deadtime: string },
   fn: (a: HbProcess, b: HbProcess) => Promise<T>,
+  links: 1 | 2 = 2,
 ): Promise<T> {
   const lab = await Lab.create({ nodes: 2, lans: 2 });
   const files = new ClusterFiles(
     configText({
       nodes: 2,
       timing: { ...timing, initdead: "5s" },
-      links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth1"'],
+      links: ['kind = "udp"\ninterface = "eth0"', 'kind = "ether"\ninterface = "eth1"'].slice(0, links),
     }),
   );
   try {
