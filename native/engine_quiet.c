@@ -52,7 +52,7 @@ static void land(prog_t *p, int jump, int target) { p->code[jump].jf = (uint8_t)
 /* One peer: nothing new when generation, length and record are those last read from it. */
 static void peer_block(prog_t *p, const peer_t *peer) {
   int head = jne(p, peer->node_id); /* A = sender: not this peer, skip the block */
-  int start = p->n, fix[4 + HB_PAYLOAD_MAX], nfix = 0;
+  int fix[4 + HB_PAYLOAD_MAX], nfix = 0;
   if (peer->record_len >= 0 && peer->gen) {
     load(p, BPF_W, 12);
     fix[nfix++] = jne(p, (uint32_t)(peer->gen >> 32));
@@ -74,7 +74,6 @@ static void peer_block(prog_t *p, const peer_t *peer) {
   put(p, BPF_RET | BPF_K, 0, 0, BELL_SNAP); /* news (or nothing known yet) */
   for (int f = 0; f < nfix; f++) land(p, fix[f], p->n - 1);
   land(p, head, p->n); /* skip to the next peer, A still the sender */
-  (void)start;
 }
 
 /* The bell's filter for link l, attached to fd: frames of our cluster that carry news. (Not static:
@@ -93,7 +92,7 @@ int bell_filter_fd(hb_engine *e, int l, int fd) {
     put(&p, BPF_LDX | BPF_B | BPF_MSH, 0, 0, 0);
     put(&p, BPF_LD | BPF_H | BPF_IND, 0, 0, 2);
     drop[nd++] = jne(&p, e->links[l].port);
-    p.code[frag].jt = 0xff; /* placeholder */
+    p.code[frag].jt = 0xff; /* to be aimed at the drop below, by its true branch */
     drop[nd++] = frag;
   }
   load(&p, BPF_B, 0);

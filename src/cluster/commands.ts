@@ -42,17 +42,27 @@ function clear({ t, gis, label }: Ctx): Answer {
   return yes(`cleared the ${parts.join(" and the ")} on ${cfg.self}`);
 }
 
-/** The groups this node holds that no peer could take now, with why. */
+/** The groups this node holds that no peer could take now, with why. A peer's yield that our own hb
+ * takeover asked for does not count: hb standby withdraws it (see withdrawTakeover). */
 function nowhereToGo(t: Stepper, gis: number[]): string[] {
   const peers = Object.keys(t.s.peers);
   const stuck: string[] = [];
   for (const gi of gis) {
     if (!selfHolds(t.s.groups[gi]!)) continue;
-    const why = peers.map((p) => peerCanTake(t.s, p, gi));
+    const asked = (t.s.takeoverAsked ?? []).includes(gi);
+    const why = peers.map((p) => peerCanTake(t.s, p, gi, asked));
     if (peers.length === 0 || why.every((w) => w !== undefined))
       stuck.push(`${t.name(gi)} (${peers.length ? why.join("; ") : "no peers configured"})`);
   }
   return stuck;
+}
+
+/** hb standby after an hb takeover here: the peers that yield because we asked stop yielding. */
+function withdrawTakeover(t: Stepper, gis: number[]): void {
+  const asked = t.s.takeoverAsked ?? [];
+  const withdrawn = asked.filter((gi) => gis.includes(gi));
+  t.s.takeoverAsked = asked.filter((gi) => !withdrawn.includes(gi));
+  for (const gi of withdrawn) t.effects.push({ type: "control", msg: { kind: "unyield", group: gi } });
 }
 
 function standby({ t, e, gis, all }: Ctx): Answer {
@@ -65,6 +75,7 @@ function standby({ t, e, gis, all }: Ctx): Answer {
   const stuck = nowhereToGo(t, gis);
   if (stuck.length && !e.force)
     return no(`refused: no peer can take ${stuck.join(", ")}; use --force to stop it anyway`);
+  withdrawTakeover(t, gis);
   if (all) {
     if (s.phase === "standby") return yes(`node ${cfg.self} is already in standby`);
     if (s.phase === "waiting")
@@ -120,6 +131,7 @@ function takeover({ t, gis, all, label }: Ctx): Answer {
   }
   s.yields = s.yields.filter((gi) => !gis.includes(gi));
   s.yieldsAsked = (s.yieldsAsked ?? []).filter((gi) => !gis.includes(gi));
+  s.takeoverAsked = [...new Set([...(s.takeoverAsked ?? []), ...gis])].sort((a, b) => a - b);
   t.effects.push({ type: "control", msg: { kind: "yield", group: all ? "all" : gis[0]! } });
   const here = gis.filter((gi) => s.groups[gi]!.phase === "running");
   const msg = !all && here.length ? `${label} already runs on ${cfg.self}` : `${cfg.self} takes over ${label}`;

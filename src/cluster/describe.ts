@@ -37,7 +37,9 @@ export function describeEvent(e: MachineEvent, cfg: MachineConfig): string {
         ? `${e.peer} released ${g(e.msg.group)}`
         : e.msg.kind === "yield"
           ? `hb takeover on ${e.peer}`
-          : `${e.peer} leaving`;
+          : e.msg.kind === "unyield"
+            ? `hb standby on ${e.peer} (its takeover withdrawn)`
+            : `${e.peer} leaving`;
     case "timer":
       return describeTimer(e.timer, g);
     case "done":

@@ -116,11 +116,24 @@ function onYield(t: Stepper, peer: string, group: number | "all"): void {
   }
 }
 
+/** A peer withdrew its hb takeover (hb standby there): the yields it asked for end; our operator's own stay. */
+function onUnyield(t: Stepper, peer: string, group: number | "all"): void {
+  const { cfg, s } = t;
+  const ended = (s.yieldsAsked ?? []).filter((gi) => group === "all" || gi === group);
+  if (!ended.length) return;
+  s.yields = s.yields.filter((gi) => !ended.includes(gi));
+  s.yieldsAsked = (s.yieldsAsked ?? []).filter((gi) => !ended.includes(gi));
+  t.log.push(
+    `node ${cfg.self}: no longer yields ${ended.map((gi) => t.name(gi)).join(", ")}: ${peer} withdrew its hb takeover (hb standby on ${peer})`,
+  );
+}
+
 function onControl(t: Stepper, e: Of<"control">): void {
   const p = t.s.peers[e.peer];
   if (!p) return;
   if (e.msg.kind === "released") onReleased(t, e.peer, e.msg);
   else if (e.msg.kind === "yield") onYield(t, e.peer, e.msg.group);
+  else if (e.msg.kind === "unyield") onUnyield(t, e.peer, e.msg.group);
   else {
     p.left = true;
     if (p.record) p.record = { ...p.record, state: "stopping" };

@@ -174,14 +174,15 @@ export function chooseOwner(cfg: MachineConfig, s: MachineState, gi: number, now
   return byId(cands);
 }
 
-/** Can `peer` take group gi from us now, firmly (alive, active, not failed there, not yielding it)? */
-export function peerCanTake(s: MachineState, peer: string, gi: number): string | undefined {
+/** Can `peer` take group gi from us now, firmly (alive, active, not failed there, not yielding it)?
+ * withdrawn: its yield of gi is one we asked for and are withdrawing (hb standby after hb takeover). */
+export function peerCanTake(s: MachineState, peer: string, gi: number, withdrawn = false): string | undefined {
   const p = s.peers[peer]!;
   if (!alive(p)) return `${peer} is ${p.liveness === "unknown" ? "not heard yet" : p.liveness}`;
   const r = p.record;
   if (!r) return `${peer} has not sent its state yet`;
   if (r.state !== "active") return `${peer} is ${r.state}`;
   if (r.failed?.includes(gi)) return `the group failed on ${peer}`;
-  if (r.yields?.includes(gi)) return `${peer} yields it too (hb standby there)`;
+  if (r.yields?.includes(gi) && !withdrawn) return `${peer} yields it too (hb standby there)`;
   return undefined;
 }

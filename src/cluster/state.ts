@@ -99,6 +99,9 @@ export interface MachineState {
   /** those of the yields that a peer asked for (hb takeover there): they end by themselves once the group
    * is back on its preferred node (not this one), where the ownership rule keeps it anyway */
   yieldsAsked?: number[];
+  /** groups this node asked its peers to yield (hb takeover here): hb standby here withdraws the request,
+   * so that the peers may take them back */
+  takeoverAsked?: number[];
   /** bumped (mod 256) whenever our record changes, so peers can order it against control messages */
   serial: number;
   /** interfaces without carrier, and those whose carrier came back less than carrierGrace ago */
@@ -140,7 +143,9 @@ export type ControlMsg =
   | { kind: "released"; group: number; serial?: number }
   | { kind: "leaving" }
   /** the sender ran hb takeover: yield the group(s) to it */
-  | { kind: "yield"; group: number | "all" };
+  | { kind: "yield"; group: number | "all" }
+  /** the sender withdraws its hb takeover (hb standby there): stop yielding what it asked for */
+  | { kind: "unyield"; group: number | "all" };
 
 /** An operator's request (hb standby / takeover / clear), answered by a reply effect with the same id. */
 export interface Command {

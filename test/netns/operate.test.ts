@@ -179,6 +179,15 @@ describe.skipIf(Boolean(why))("operating hb", () => {
     expect(await holders(lab)).toEqual([2]);
     expect((await statusOf(1)).node.yields).toEqual(["web"]);
     expect((await report(1)).line).toContain("node node1 yields web (its preferred node");
+    // node2 changes its mind: hb standby there withdraws its takeover, so node1 takes web back and
+    // stops yielding (it was refused before: "node1 yields it too")
+    const s2 = await hb(2, ["standby", "web", "--wait", "--timeout", "10"]);
+    expect(s2.stderr).toBe("");
+    expect(s2.code).toBe(0);
+    expect(s2.stdout).toContain("done: web on node1");
+    expect(await holders(lab)).toEqual([1]);
+    expect((await statusOf(1)).node.yields).toEqual([]);
+    expect((await statusOf(2)).node.yields).toEqual(["web"]);
   }, 40_000);
 
   test("moves that end with web on its preferred node leave hb report OK on both nodes; hb clear ends a yield", async () => {

@@ -480,6 +480,33 @@ describe("operator commands", () => {
     ]);
     expect(dead.state.yields).toEqual([]);
   });
+  test("hb standby after our own hb takeover: the peer that yields because we asked is told to stop, and takes the group back", () => {
+    // b's group, taken over here with hb takeover: b yields it because we asked
+    const cb = cfg({ groups: [{ name: "web", preferred: "b", resources: ["ip"] }] });
+    const s = running({ ...rec("active"), yields: [0] });
+    const took = step(cb, s, { type: "command", id: 6, cmd: "takeover", group: 0 }, 4).state;
+    expect(took.takeoverAsked).toEqual([0]);
+    const r = cmd(took, {}, cb);
+    expect(reply(r)).toMatchObject({ ok: true, message: "moving web away from a" });
+    expect(r.effects).toContainEqual({ type: "control", msg: { kind: "unyield", group: 0 } });
+    expect(r.state.takeoverAsked).toEqual([]);
+    // both yield now: b, the preferred node, gets it
+    expect(r.log).toContain("group web: running -> stopping (handing over to b)");
+    // without our takeover, a peer's yield is its operator's: standby is refused as before
+    const refused = cmd(running({ ...rec("active"), yields: [0] }), {}, cb);
+    expect(reply(refused)).toMatchObject({ ok: false });
+    expect(refused.effects.filter((e) => e.type === "control")).toEqual([]);
+  });
+  test("a withdrawn takeover ends only the yields peers asked for; the operator's own stays", () => {
+    const asked = { ...running(), yields: [0], yieldsAsked: [0] };
+    const r = step(c, asked, { type: "control", peer: "b", msg: { kind: "unyield", group: 0 } }, 6);
+    expect(r.state.yields).toEqual([]);
+    expect(r.log).toContain("node a: no longer yields web: b withdrew its hb takeover (hb standby on b)");
+    const own = { ...running(), yields: [0], yieldsAsked: [] };
+    const kept = step(c, own, { type: "control", peer: "b", msg: { kind: "unyield", group: 0 } }, 6);
+    expect(kept.state.yields).toEqual([0]);
+    expect(kept.log.filter((l) => l.includes("no longer yields"))).toEqual([]);
+  });
 });
 
 test("no start while a live peer's record is unknown (it came back and may hold the group)", () => {
