@@ -132,6 +132,7 @@ typedef struct {
 
 struct hb_engine {
   vip_t vips[HB_MAX_VIPS]; /* guarded by mu */
+  int vips_top;            /* 1 + the highest slot ever used (atomic; set under mu) */
   uint32_t cluster;
   uint16_t self_id;
   uint64_t gen;

@@ -42,6 +42,7 @@ HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const cha
       if (pairs > 0 && second_ms > 0) v->burst_at = now + second_ms * NS_PER_MS;
       v->refresh_every = refresh_ms * NS_PER_MS;
       if (pairs > 0 && refresh_ms > 0 && !v->burst_at) v->burst_at = now + v->refresh_every;
+      if (slot >= e->vips_top) __atomic_store_n(&e->vips_top, slot + 1, __ATOMIC_RELEASE);
       rc = 0;
     }
   }
@@ -57,7 +58,8 @@ HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const cha
 /* Renew leases and send bursts that are due; returns the next instant something is due. */
 int64_t vip_tick(hb_engine *e, int64_t now) {
   int64_t next = INT64_MAX;
-  for (int i = 0; i < HB_MAX_VIPS; i++) {
+  int top = __atomic_load_n(&e->vips_top, __ATOMIC_ACQUIRE); /* slots above were never used: no lock each */
+  for (int i = 0; i < top; i++) {
     pthread_mutex_lock(&e->mu);
     vip_t v = e->vips[i]; /* a copy: the netlink call runs without the lock */
     pthread_mutex_unlock(&e->mu);
