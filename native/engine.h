@@ -28,7 +28,8 @@ enum hb_event_type {
   HB_EV_CONTROL = 6,    /* peer, link, data[len]: a control message */
   HB_EV_OVERFLOW = 7,   /* arg = events lost; TS should re-read the state */
   HB_EV_STOPPED = 8,    /* the thread ended; arg = errno if it failed */
-  HB_EV_VIP = 9,        /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address */
+  HB_EV_VIP = 9,        /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address;
+                           state 3: removed at the deadline (hb_engine_vip_deadline), arg = errno of the removal or 0 */
   HB_EV_IFACE = 10,     /* a watched interface's carrier: arg = watch index, state 1 carrier / 0 none */
   HB_EV_SCORE = 11,     /* uplink score changed: state = 0..100 (% of ping targets answering), arg = targets up */
   HB_EV_DUPLICATE = 12, /* two live senders claim one node id: peer (-1 = this node), link, data = "ADDR ADDR"
@@ -115,6 +116,10 @@ HB_API void hb_engine_free(hb_engine *e);
 HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const char *ifname, const uint8_t *addr,
                              int32_t prefix, const char *label, int32_t lifetime_s, int32_t pairs, int32_t second_ms,
                              int32_t refresh_ms);
+/* A dead man's switch for the floating addresses (the etcd arbiter sets it): once CLOCK_MONOTONIC passes
+ * until_ns, this thread removes every address it keeps, forgets them and reports each (HB_EV_VIP, state 3),
+ * unless a later call moved the deadline first. 0 = none (the default). Returns 0 or -errno. */
+HB_API int32_t hb_engine_vip_deadline(hb_engine *e, int64_t until_ns);
 /* Watch the carrier of an interface (a floating address's, say) before start: HB_EV_IFACE on every change,
  * and once at start. Returns the watch index or -errno. */
 HB_API int32_t hb_engine_watch(hb_engine *e, const char *ifname);

@@ -133,6 +133,7 @@ typedef struct {
 struct hb_engine {
   vip_t vips[HB_MAX_VIPS]; /* guarded by mu */
   int vips_top;            /* 1 + the highest slot ever used (atomic; set under mu) */
+  int64_t vip_deadline;    /* hb_engine_vip_deadline (atomic): past it, every address goes; 0 = none */
   uint32_t cluster;
   uint16_t self_id;
   uint64_t gen;

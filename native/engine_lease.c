@@ -55,10 +55,43 @@ HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const cha
   return rc;
 }
 
+HB_API int32_t hb_engine_vip_deadline(hb_engine *e, int64_t until_ns) {
+  if (!e || until_ns < 0) return -EINVAL;
+  __atomic_store_n(&e->vip_deadline, until_ns, __ATOMIC_RELEASE);
+  if (e->running) {
+    uint64_t one = 1; /* the thread plans its wake-up for the new deadline */
+    ssize_t w = write(e->kickfd, &one, sizeof one);
+    (void)w;
+  }
+  return 0;
+}
+
+/* The deadline passed: JavaScript, which would have moved it, did not run (a stall). Every address this
+ * thread keeps goes now, before the one who set the deadline could be given them elsewhere. */
+static void vip_deadline_passed(hb_engine *e, int64_t now, int top) {
+  for (int i = 0; i < top; i++) {
+    pthread_mutex_lock(&e->mu);
+    vip_t v = e->vips[i];
+    e->vips[i].used = 0;
+    pthread_mutex_unlock(&e->mu);
+    if (!v.used) continue;
+    int rc = hb_addr_del(v.family, v.ifname, v.addr, v.prefix);
+    emit(e, HB_EV_VIP, -1, -1, 3, now, 0, rc < 0 && rc != -EADDRNOTAVAIL ? -rc : 0, v.addr, v.family == 4 ? 4 : 16);
+  }
+}
+
 /* Renew leases and send bursts that are due; returns the next instant something is due. */
 int64_t vip_tick(hb_engine *e, int64_t now) {
   int64_t next = INT64_MAX;
   int top = __atomic_load_n(&e->vips_top, __ATOMIC_ACQUIRE); /* slots above were never used: no lock each */
+  int64_t dl = __atomic_load_n(&e->vip_deadline, __ATOMIC_ACQUIRE);
+  if (dl && now >= dl) {
+    /* only if nobody moved it meanwhile */
+    if (__atomic_compare_exchange_n(&e->vip_deadline, &dl, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      vip_deadline_passed(e, now, top);
+  } else if (dl) {
+    next = dl;
+  }
   for (int i = 0; i < top; i++) {
     pthread_mutex_lock(&e->mu);
     vip_t v = e->vips[i]; /* a copy: the netlink call runs without the lock */

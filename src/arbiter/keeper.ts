@@ -27,6 +27,9 @@ export interface KeeperOptions {
   /** the groups' names by index (a reload may add some) */
   groups: () => string[];
   log: (line: string, level: "info" | "warn" | "error") => void;
+  /** After each renewal: the earliest moment etcd may expire the lease (our clock); undefined once the
+   * lease counts as lost (then the daemon decides itself whether to keep or drop what it holds). */
+  onExpiry?: (at: number | undefined) => void;
 }
 
 /** How often a wanted key that someone else holds is asked for again. */
@@ -191,6 +194,7 @@ export class LeaseKeeper implements Arbiter {
     this.error = undefined;
     this.deadline = sent + this.ttlMs - this.ttlMs / 3;
     this.nextKeepalive = sent + this.ttlMs / 6;
+    this.opts.onExpiry?.(sent + this.ttlMs);
     this.clock.clearTimeout(this.deadlineTimer);
     this.deadlineTimer = this.clock.setTimeout(() => this.checkDeadline(), Math.max(0, this.deadline - sent));
     this.setValid(this.clock.now() < this.deadline);
@@ -216,6 +220,7 @@ export class LeaseKeeper implements Arbiter {
   }
 
   private setValid(valid: boolean, detail?: string): void {
+    if (!valid) this.opts.onExpiry?.(undefined);
     if (valid === this.valid) return;
     this.valid = valid;
     this.report({ type: "lease", valid, detail });

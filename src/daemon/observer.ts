@@ -83,6 +83,12 @@ export class HeartbeatLog {
         this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
         break;
       case "vip":
+        if (e.op === "deadline") {
+          const text = `address ${e.address} removed by the heartbeat thread: the etcd lease was not renewed in time while this daemon did not run (a stall), and a peer may be given the group${e.errno ? ` (removing it failed: ${this.errnoName(e.errno)})` : ""}`;
+          this.log.error(text);
+          this.record("fault", text);
+          break;
+        }
         this.log.error(
           `address ${e.address}: ${e.op === "renew" ? "renewing its lease" : "announcing it"} failed: ${this.errnoName(e.errno)}`,
         );

@@ -287,6 +287,11 @@ class Daemon implements ControlContext, ReloadContext {
       ttlMs: etcd.ttl,
       groups: () => (this.driver?.cfg ?? machineConfig(this.config)).groups.map((g) => g.name),
       log: (line, level) => log[level](line),
+      // The heartbeat thread renews the addresses by itself. Should this thread stall while cut off
+      // from etcd, it must not keep them until etcd may give the key to a peer: past a sixth of the
+      // TTL before that, the heartbeat thread removes them. A healthy loop drops them itself at a third
+      // before (the lease counts as lost), and then clears this deadline.
+      onExpiry: (at) => this.running?.links.vipDeadline(at === undefined ? null : at - etcd.ttl / 6 - clock.now()),
     });
   }
 

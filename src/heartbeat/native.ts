@@ -49,7 +49,7 @@ export class NativeLinks implements Links {
       case EV.VIP:
         return {
           type: "vip",
-          op: e.state === 1 ? "renew" : "announce",
+          op: e.state === 1 ? "renew" : e.state === 2 ? "announce" : "deadline",
           errno: e.arg,
           address: e.data.length === 4 ? [...e.data].join(".") : Buffer.from(e.data).toString("hex"),
           at,
@@ -152,6 +152,12 @@ export class NativeLinks implements Links {
   /** New heartbeat timing, effective at once (hb reload). */
   setTiming(keepalive: number, warntime: number, deadtime: number): void {
     this.engine.setTiming(keepalive, warntime, deadtime);
+  }
+
+  /** The native thread removes every floating address it keeps once `inMs` from now passes, unless this is
+   * called again first (null: no deadline): the arbiter's guard against a stalled JavaScript thread. */
+  vipDeadline(inMs: number | null): void {
+    this.engine.vipDeadline(inMs);
   }
 
   /** Keep a floating address leased and announced from the native thread. */

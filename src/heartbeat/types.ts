@@ -58,8 +58,9 @@ export type HeartbeatEvent =
   /** Two live senders claim one node id (a cloned VM): peer, or null for this node's own id; the
    * addresses: the one in use, then the other (for this node: the other only). At most once a second. */
   | { type: "duplicate"; peer: string | null; link: string; addresses: string[]; at: number }
-  /** Renewing the lease of a floating address, or announcing it, failed. */
-  | { type: "vip"; op: "renew" | "announce"; errno: number; address: string; at: number };
+  /** Renewing the lease of a floating address, or announcing it, failed; or the native thread removed it
+   * because the deadline JavaScript keeps moving passed (deadline; errno 0 = removed). */
+  | { type: "vip"; op: "renew" | "announce" | "deadline"; errno: number; address: string; at: number };
 
 export interface Links {
   /** Start beating; events arrive through onEvent, in order. */

@@ -11,7 +11,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AddressLog, overlap } from "../lib/address-log.ts";
-import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
+import { blockJs, ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
 import { EtcdCluster } from "../lib/etcd.ts";
 import { Pinger, VIP, writeScripts } from "../lib/failover.ts";
 import { announceSkip, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
@@ -83,7 +83,7 @@ script_dirs = ["${writeScripts(dir)}"]
   test("through every fault: one holder at every instant, the group back within its bound, the client answered", async () => {
     const logs = [1, 2].map((i) => new AddressLog(lab, lab.nodes[i - 1]!));
     await Bun.sleep(200); // the monitors listen before anything happens
-    procs.push(startHb(lab, files, 1), startHb(lab, files, 2));
+    procs.push(startHb(lab, files, 1, { HB_TEST_HOOKS: "1" }), startHb(lab, files, 2));
     const [a, b] = procs as [HbProcess, HbProcess];
     await a.waitLine(/group web: starting -> running/, 15_000);
     await a.waitLine(/arbiter: lease \d+ granted by https:/, 1000);
@@ -158,6 +158,24 @@ script_dirs = ["${writeScripts(dir)}"]
       // healed: node1 is preferred (auto_failback): the key and the group move back together, planned
       await a.waitLine(/group web: starting -> running/, 10_000, healed);
       await waitFor("node1 to hold the key", async () => (await keyOwner()) === "node1", 10_000, 100);
+
+      // (f) the holder's JavaScript stalls as it is cut off from everything: its heartbeat thread, which
+      // renews the address by itself, removes it at a sixth of the TTL before etcd may free the key
+      // (the address log below proves no overlap; without that deadline node1 kept it until its loop ran)
+      await Bun.sleep(500);
+      const fromF = [a.lines.length, b.lines.length] as const;
+      await cut("iso", ['iifname "n1l0"', 'oifname "n1l0"']);
+      const stall = blockJs(files, 1, TTL_S * 1000 + 1500);
+      await b.waitLine(/group web: starting -> running/, 10_000, fromF[1]);
+      await stall;
+      await a.waitLine(
+        /address 198\.51\.100\.\d+ removed by the heartbeat thread: the etcd lease was not renewed/,
+        5000,
+        fromF[0],
+      );
+      await cut("iso", undefined);
+      await a.waitLine(/group web: starting -> running/, 15_000, fromF[0]);
+      await waitFor("node1 to hold the key again", async () => (await keyOwner()) === "node1", 10_000, 100);
 
       // (e) kill -9 of the holder: node2 takes over once etcd expires node1's lease
       await Bun.sleep(500);

@@ -23,12 +23,14 @@ function setup(groups = ["web", "db"]) {
   const client = etcd.client("n1");
   const reports: (ArbiterReport & { at: number })[] = [];
   const log: string[] = [];
+  const expiries: { at: number; expiry: number | undefined }[] = [];
   const keeper = new LeaseKeeper(client, clock, {
     self: "n1",
     prefix: "/hb/t/",
     ttlMs: TTL,
     groups: () => groups,
     log: (l) => log.push(l),
+    onExpiry: (expiry) => expiries.push({ at: fc.now, expiry }),
   });
   keeper.start((e) => reports.push({ ...e, at: fc.now }));
   /** advance ms, 1 ms at a time, letting promises settle */
@@ -39,7 +41,7 @@ function setup(groups = ["web", "db"]) {
     }
   };
   const key = (g: string) => etcd.keys.get(`/hb/t/groups/${g}`);
-  return { fc, etcd, client, keeper, reports, log, run, key };
+  return { fc, etcd, client, keeper, reports, log, run, key, expiries };
 }
 
 test("a lease, then a claim: the key names us under our lease and the keeper says so", async () => {
@@ -75,6 +77,26 @@ test("etcd unreachable: the lease is called lost two thirds of the TTL after its
   t.fc.now = lost.at;
   t.etcd.expire();
   expect(t.etcd.leases.size).toBe(1);
+});
+
+test("every renewal tells when etcd may expire the lease at the earliest (the heartbeat thread's deadline); a lost lease ends it", async () => {
+  const t = setup();
+  await t.run(10);
+  const renewals: number[] = [];
+  const orig = t.client.keepalive.bind(t.client);
+  t.client.keepalive = (id) => {
+    renewals.push(t.fc.now);
+    return orig(id);
+  };
+  await t.run(1200);
+  expect(renewals.length).toBeGreaterThanOrEqual(2);
+  const last = renewals.at(-1)!;
+  // the send time of a renewal + TTL: etcd cannot expire the lease before it
+  expect(t.expiries.at(-1)).toEqual({ at: expect.any(Number), expiry: last + TTL });
+  t.client.cut = true;
+  await t.run(TTL);
+  const lost = t.reports.find((r) => r.type === "lease" && !r.valid)!;
+  expect(t.expiries.at(-1)).toEqual({ at: lost.at, expiry: undefined });
 });
 
 test("etcd expired the lease while we were away: a new lease, and the keys we want are claimed again", async () => {
