@@ -5,40 +5,18 @@
  * 10^6 random and mutated frames in every run.
  */
 import { expect, test } from "bun:test";
-import { join } from "node:path";
-import { shimSources } from "../../build.ts";
 import { DROP_REASONS } from "../../src/heartbeat/types.ts";
+import { buildSanitized } from "../lib/sanitized.ts";
 
-const ROOT = join(import.meta.dir, "../..");
-const BIN = join(ROOT, "build/fuzz_frame");
 const ITERATIONS = 1_000_000;
 
 test(`fuzz: ${ITERATIONS.toLocaleString("en")} frames under ASan/UBSan, no crash, no leak`, () => {
-  const cc = Bun.spawnSync(
-    [
-      "gcc",
-      "-std=gnu11",
-      "-O1",
-      "-g",
-      "-fsanitize=address,undefined",
-      "-fno-sanitize-recover=all",
-      "-fno-omit-frame-pointer",
-      "-D_GNU_SOURCE",
-      "-Wall",
-      "-Wextra",
-      "-Werror",
-      "-o",
-      BIN,
-      "native/fuzz_frame.c",
-      ...shimSources(),
-    ],
-    { cwd: ROOT },
-  );
-  expect(cc.stderr.toString()).toBe("");
+  const cc = buildSanitized("fuzz_frame");
+  expect(cc.stderr).toBe("");
   expect(cc.exitCode).toBe(0);
 
   const seed = String(Math.floor(Math.random() * 2 ** 48));
-  const run = Bun.spawnSync([BIN, String(ITERATIONS), seed], {
+  const run = Bun.spawnSync([cc.bin, String(ITERATIONS), seed], {
     env: {
       ...process.env,
       ASAN_OPTIONS: "detect_leaks=1:halt_on_error=1:abort_on_error=0",

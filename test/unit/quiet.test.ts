@@ -3,34 +3,12 @@
  * native/test_bell.c on an AF_UNIX socketpair under ASan/UBSan: the kernel runs the real filter.
  */
 import { expect, test } from "bun:test";
-import { join } from "node:path";
-import { shimSources } from "../../build.ts";
-
-const ROOT = join(import.meta.dir, "../..");
-const BIN = join(ROOT, "build/test_bell");
+import { buildSanitized } from "../lib/sanitized.ts";
 
 test("the bell rings for a control message, a new record or generation, a sender not read yet; not for a routine beat or a stranger's frame", () => {
-  const cc = Bun.spawnSync(
-    [
-      "gcc",
-      "-std=gnu11",
-      "-O1",
-      "-g",
-      "-fsanitize=address,undefined",
-      "-fno-sanitize-recover=all",
-      "-D_GNU_SOURCE",
-      "-Wall",
-      "-Wextra",
-      "-Werror",
-      "-o",
-      BIN,
-      "native/test_bell.c",
-      ...shimSources(),
-    ],
-    { cwd: ROOT },
-  );
-  expect(cc.stderr.toString()).toBe("");
-  const run = Bun.spawnSync([BIN], { env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1" }, timeout: 30_000 });
+  const cc = buildSanitized("test_bell");
+  expect(cc.stderr).toBe("");
+  const run = Bun.spawnSync([cc.bin], { env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1" }, timeout: 30_000 });
   expect(run.stderr.toString()).toBe("");
   const got = Object.fromEntries(
     run.stdout
