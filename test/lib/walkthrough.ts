@@ -51,7 +51,7 @@ export class Terminal {
   private readonly sock: string;
   private n = 0;
   constructor(
-    private readonly lab: Lab,
+    lab: Lab,
     private readonly ns: string,
     private readonly env: Record<string, string>,
     private readonly host: string,
@@ -97,7 +97,7 @@ export class Terminal {
     const t0 = performance.now();
     for (let i = 0; i < 400 && performance.now() - t0 < timeoutMs; i++) {
       const screen = (await this.tmux(["capture-pane", "-p", "-J", "-t", "w", "-S", "-5000"])).stdout.split("\n");
-      const end = screen.findIndex((l) => l === mark);
+      const end = screen.indexOf(mark);
       if (end >= 0) {
         const start = screen.findIndex((l) => l.includes(`${cmd}; echo ${mark}`));
         return screen.slice(start + 1, end);
