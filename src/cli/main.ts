@@ -16,7 +16,7 @@ import { ControlSocketError } from "../control/server.ts";
 import { StartupError } from "../daemon/errors.ts";
 import { EXIT } from "../log/exit.ts";
 import { LOG_LEVELS, type LogLevel, logger, setLogLevel } from "../log/log.ts";
-import { NativeError, ShimLoadError, shimInfo } from "../native/shim.ts";
+import { NativeError, reexecWith, ShimLoadError, shimInfo } from "../native/shim.ts";
 import { isLocalNode, localProblems, summary } from "./check.ts";
 import { CliError } from "./errors.ts";
 
@@ -77,6 +77,20 @@ function applyLogLevel(o: GlobalOptions, fallback: LogLevel) {
 
 type Cli = ReturnType<typeof cac>;
 
+/**
+ * JavaScriptCore's optimizing compilers (DFG, FTL) go on compiling as the daemon's functions get hot,
+ * for months, and their code is most of the memory a daemon gains over time (README "Memory over time");
+ * hb's JavaScript never runs long enough to gain from them. Its options come from the environment at
+ * start only, so the daemon starts itself again, at once, with them off (same PID, same arguments).
+ * HB_FULL_JIT=1 keeps them. If that start fails, the daemon runs as it is and says so.
+ */
+const LEAN_JIT = "BUN_JSC_useDFGJIT";
+let leanJitError: string | undefined;
+function leanJit(): void {
+  if (process.env[LEAN_JIT] !== undefined || process.env.HB_FULL_JIT === "1") return;
+  leanJitError = reexecWith(LEAN_JIT, "0");
+}
+
 function daemonCommand(cli: Cli): void {
   cli
     .option("-c, --config <file>", "Config file", { default: DEFAULT_CONFIG })
@@ -84,9 +98,11 @@ function daemonCommand(cli: Cli): void {
     .option("--log-level <level>", `Log level: ${LOG_LEVELS.join(", ")} (default: log.level)`);
 
   cli.command("", "Run the daemon in the foreground (stop with SIGTERM)").action(async (o: GlobalOptions) => {
+    leanJit();
     applyLogLevel(o, "info");
     const config = load(o);
     if (!o.logLevel) setLogLevel(config.log.level);
+    if (leanJitError) logger("daemon").warn(`could not restart with the lean JIT (${leanJitError}): running as is`);
     const { runDaemon } = await import("../daemon/run.ts");
     return runDaemon(config, { testHooks: process.env.HB_TEST_HOOKS === "1", reread: () => load(o) });
   });

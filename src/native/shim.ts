@@ -17,6 +17,7 @@ const { i32, u32, i64, u64, ptr: p, cstring } = FFIType;
 
 const SYMBOLS = {
   hb_abi_version: { args: [], returns: i32 },
+  hb_reexec_with: { args: [cstring, cstring], returns: i32 },
   hb_hmac_sha256: { args: [p, i32, p, i32, p], returns: i32 },
   hb_monotonic_ns: { args: [], returns: i64 },
   hb_event_size: { args: [], returns: i32 },
@@ -68,7 +69,7 @@ const SYMBOLS = {
   hb_vip_prepare: { args: [i32, cstring], returns: i32 },
 } as const;
 
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 /** memfd_create has its own number on each architecture (asm/unistd.h) */
 const SYS_memfd_create = process.arch === "arm64" ? 279n : 319n;
 const MFD_CLOEXEC = 1;
@@ -144,6 +145,12 @@ export function hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array {
   const rc = sym().hb_hmac_sha256(ptr(nonEmpty(key)), key.length, ptr(nonEmpty(msg)), msg.length, ptr(out));
   if (rc !== 0) throw new Error(`hb_hmac_sha256: ${rc}`);
   return out;
+}
+
+/** Run this executable again with name=value in its environment: same PID, same arguments. Returns only if
+ * that failed, with the errno's name (the environment is as it was). */
+export function reexecWith(name: string, value: string): string {
+  return errnoName(-sym().hb_reexec_with(cstr(name), cstr(value)));
 }
 
 /** CLOCK_MONOTONIC in milliseconds (the clock of every engine event). */

@@ -1,5 +1,6 @@
 /** The daemon process as a sysadmin runs it: foreground, plain logs, signals, errors. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { ClusterFiles, configText, HB, startHb } from "../lib/cluster.ts";
 import { announceSkip, Lab, netnsUnavailable } from "../lib/netns.ts";
 
@@ -38,6 +39,22 @@ describe.skipIf(Boolean(why))("hb daemon", () => {
     for (let i = 0; i < 5; i++) {
       const a = startHb(lab, files, 1);
       await a.waitLine(/hb [\d.]+ starting/);
+      a.proc.kill("SIGTERM");
+      expect(await Promise.race([a.proc.exited, Bun.sleep(5000).then(() => "hung")])).toBe(0);
+    }
+  });
+
+  test("the daemon starts itself again at once with JavaScriptCore's optimizing JIT off (same PID); HB_FULL_JIT=1 keeps it", async () => {
+    for (const [env, lean] of [
+      [{}, true],
+      [{ HB_FULL_JIT: "1" }, false],
+    ] as const) {
+      const a = startHb(lab, files, 1, env);
+      await a.waitLine(/\[daemon\] heartbeat: 1 link/);
+      const environ = readFileSync(`/proc/${a.proc.pid}/environ`, "utf8").split("\0");
+      expect(environ.includes("BUN_JSC_useDFGJIT=0")).toBe(lean);
+      expect(a.lines.filter((l) => /hb [\d.]+ starting/.test(l.text))).toHaveLength(1);
+      expect(a.lines.filter((l) => /lean JIT/.test(l.text))).toEqual([]);
       a.proc.kill("SIGTERM");
       expect(await Promise.race([a.proc.exited, Bun.sleep(5000).then(() => "hung")])).toBe(0);
     }
