@@ -69,11 +69,22 @@ describe.skipIf(Boolean(why))("quiet listening on a real kernel", () => {
     await b.waitLine(/peer node1: unknown -> up/, 15_000);
     await Bun.sleep(2 * KEEPALIVE_MS); // in step, the records settled
 
-    // routine beats wait in the quiet node's socket; the other node's is read as they come
-    const [w1, w2] = await waiting(10);
-    const quiet = w1! > w2! ? 1 : 2;
-    expect(Math.max(w1!, w2!)).toBeGreaterThanOrEqual(6);
-    expect(Math.min(w1!, w2!)).toBeLessThanOrEqual(2);
+    // routine beats wait in the quiet node's socket; the other node's is read as they come. Anything
+    // unusual (a pause of this VM, a record that changed) makes both listen for a while: a few windows
+    let [w1, w2] = [0, 0];
+    for (let window = 0; window < 4 && !(Math.max(w1, w2) >= 6 && Math.min(w1, w2) <= 2); window++)
+      [w1, w2] = (await waiting(10)) as [number, number];
+    if (Math.max(w1, w2) < 6)
+      for (const p of [a, b])
+        console.log(
+          p.lines
+            .slice(-25)
+            .map((l) => `${p.name}: ${l.text}`)
+            .join("\n"),
+        );
+    const quiet = w1 > w2 ? 1 : 2;
+    expect(Math.max(w1, w2)).toBeGreaterThanOrEqual(6);
+    expect(Math.min(w1, w2)).toBeLessThanOrEqual(2);
 
     // right after the quiet node's beat (as the other node heard it), ask for a move that it must
     // hear: node1 quiet: node2 asks to take web over; node2 quiet: node1 stands by
@@ -90,7 +101,7 @@ describe.skipIf(Boolean(why))("quiet listening on a real kernel", () => {
     }
     expect((await cmd).code).toBe(0);
     console.log(
-      `node${quiet} was quiet (frames waiting in ${Math.max(w1!, w2!)} of 10 samples, the other node ${Math.min(w1!, w2!)}); the move took ${Math.round(moved)} ms at keepalive ${KEEPALIVE_MS} ms`,
+      `node${quiet} was quiet (frames waiting in ${Math.max(w1, w2)} of 10 samples, the other node ${Math.min(w1, w2)}); the move took ${Math.round(moved)} ms at keepalive ${KEEPALIVE_MS} ms`,
     );
     expect(moved).toBeLessThan(KEEPALIVE_MS / 2);
 
