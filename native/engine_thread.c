@@ -143,9 +143,12 @@ void *engine_thread(void *arg) {
   hb_engine *e = arg;
   prctl(PR_SET_NAME, "hb-engine"); /* top -H, ps -L and /proc/PID/task/TID/comm tell it from the JS thread */
   int64_t next_send = hb_monotonic_ns();
-  int heard = 0; /* the last wake-up read a frame */
+  int64_t woke = 0; /* when the last wait returned */
+  int heard = 0;    /* the last wake-up read a frame */
   for (;;) {
     int64_t now = hb_monotonic_ns();
+    /* frozen while handling the last wake-up (not while asleep): a pause too, noted before any verdict */
+    if (woke) note_pause(e, woke, now);
     if (__atomic_load_n(&e->timing_new, __ATOMIC_ACQUIRE)) {
       /* new timing (hb reload): applies from now; a shorter keepalive takes effect at once */
       pthread_mutex_lock(&e->mu);
@@ -188,7 +191,8 @@ void *engine_thread(void *arg) {
     int64_t asked = next_deadline(e, now, next_send);
     quiet_arm(e, now, next_send);
     int n = wait_until(e, asked, evs, HB_MAX_LINKS + 4 + HB_MAX_WAKE);
-    note_pause(e, asked > now ? asked : now, hb_monotonic_ns());
+    woke = hb_monotonic_ns();
+    note_pause(e, asked > now ? asked : now, woke);
     heard = on_wake(e, evs, n);
     if (heard < 0) return NULL;
   }
