@@ -57,8 +57,9 @@ HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const cha
 
 HB_API int32_t hb_engine_vip_deadline(hb_engine *e, int64_t until_ns) {
   if (!e || until_ns < 0) return -EINVAL;
-  __atomic_store_n(&e->vip_deadline, until_ns, __ATOMIC_RELEASE);
-  if (e->running) {
+  int64_t old = __atomic_exchange_n(&e->vip_deadline, until_ns, __ATOMIC_ACQ_REL);
+  /* a later deadline (every renewal moves it on) needs no wake-up: the thread finds it when it wakes */
+  if (e->running && until_ns && (!old || until_ns < old)) {
     uint64_t one = 1; /* the thread plans its wake-up for the new deadline */
     ssize_t w = write(e->kickfd, &one, sizeof one);
     (void)w;
