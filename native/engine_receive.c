@@ -257,7 +257,7 @@ int drain(hb_engine *e, int l) {
   link_t *lk = &e->links[l];
   if (lk->kind != HB_LINK_SERIAL) {
     int got = drain_dgram(e, l);
-    quiet_frames(e, l, got, hb_monotonic_ns());
+    if (got) quiet_frames(e, l, got, hb_monotonic_ns()); /* no clock read for an empty socket */
     return got;
   }
   uint8_t buf[2048];
