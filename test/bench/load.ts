@@ -6,12 +6,12 @@
  * 0.01 s and 0.05 s, in the same run. A false failover: hb's peer declared dead, or keepalived's
  * backup entering MASTER.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ClusterFiles, configText, HbProcess, startHb } from "../lib/cluster.ts";
+import { ClusterFiles, configText, HB, HbProcess, startHb } from "../lib/cluster.ts";
 import { VIP } from "../lib/failover.ts";
-import { Lab, netnsUnavailable } from "../lib/netns.ts";
+import { Lab, netnsUnavailable, run } from "../lib/netns.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 export const LOADS: [string, string[]][] = [
@@ -31,10 +31,40 @@ export interface LoadRow {
   load: string;
   daemon: string;
   falseFailovers: number;
+  /** Share of the machine's CPU the hypervisor took during the cell (steal, /proc/stat). */
+  steal: number;
+  /** hb only: the longest a heartbeat thread of the pair was kept from running (its worst beat lateness). */
+  frozeMs?: number;
 }
 
-/** Two hb nodes, idle, for SECONDS: how often either declared the other dead. */
-async function hbCell(lab: Lab, [k, w, d]: readonly [number, number, number]): Promise<number> {
+/** The machine's CPU time by kind (USER_HZ ticks): user nice system idle iowait irq softirq steal. */
+export const cpu = () => readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+
+/** Runs fn and measures the steal share of the machine's CPU meanwhile. */
+async function withSteal<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const c0 = cpu();
+  const n = await fn();
+  const d = cpu().map((x, i) => x - c0[i]!);
+  const total = d.reduce((a, b) => a + b, 0);
+  return [n, total ? (100 * d[7]!) / total : 0];
+}
+
+/** The worst lateness of a node's beats since it started (hb status), in ms. */
+async function worstLateMs(files: ClusterFiles, node: number): Promise<number> {
+  const st = await run([HB, "status", "--json", "--socket", files.socket(node)]);
+  try {
+    return JSON.parse(st.stdout).node.lateness.worst_ms;
+  } catch {
+    return NaN; // the row says the daemon did not answer
+  }
+}
+
+/**
+ * Two hb nodes, idle, for SECONDS: how often either declared the other dead, and the longest either
+ * heartbeat thread was kept from running. A thread kept off the CPU longer than deadtime - keepalive
+ * is silent for deadtime, whatever hb does: its peer is right to call it dead.
+ */
+async function hbCell(lab: Lab, [k, w, d]: readonly [number, number, number]): Promise<[number, number]> {
   const files = new ClusterFiles(
     configText({
       nodes: 2,
@@ -48,7 +78,8 @@ async function hbCell(lab: Lab, [k, w, d]: readonly [number, number, number]): P
     await p[1]!.waitLine(/peer node1: unknown -> up/, 15_000);
     const from = p.map((x) => x.lines.length);
     await Bun.sleep(SECONDS * 1000);
-    return p.reduce((n, x, i) => n + x.matching(/peer node\d: (up|late) -> dead/, from[i]).length, 0);
+    const dead = p.reduce((n, x, i) => n + x.matching(/peer node\d: (up|late) -> dead/, from[i]).length, 0);
+    return [dead, Math.max(await worstLateMs(files, 1), await worstLateMs(files, 2))];
   } finally {
     await Promise.all(p.map((x) => x.stop()));
     files.cleanup();
@@ -94,11 +125,15 @@ export async function benchLoad(): Promise<LoadRow[]> {
       });
       try {
         await Bun.sleep(3000); // the load takes hold
-        for (const t of HB_TIMINGS)
-          rows.push({ load: name, daemon: `hb ${t[0]}/${t[2]}`, falseFailovers: await hbCell(lab, t) });
+        for (const t of HB_TIMINGS) {
+          const [[falseFailovers, frozeMs], steal] = await withSteal(() => hbCell(lab, t));
+          rows.push({ load: name, daemon: `hb ${t[0]}/${t[2]}`, falseFailovers, steal, frozeMs });
+        }
         if (haveKa)
-          for (const a of KA_ADVERTS)
-            rows.push({ load: name, daemon: `keepalived ${a} s`, falseFailovers: await keepalivedCell(lab, a, dir) });
+          for (const a of KA_ADVERTS) {
+            const [falseFailovers, steal] = await withSteal(() => keepalivedCell(lab, a, dir));
+            rows.push({ load: name, daemon: `keepalived ${a} s`, falseFailovers, steal });
+          }
       } finally {
         stress.kill("SIGINT"); // stress-ng ends its workers on SIGINT
         await stress.exited;
@@ -113,13 +148,17 @@ export async function benchLoad(): Promise<LoadRow[]> {
 
 export function printLoad(rows: LoadRow[]): void {
   const daemons = [...new Set(rows.map((r) => r.daemon))];
-  console.log(`\nload: false failovers in ${SECONDS} s per cell (stress-ng in its own namespace; idle pairs):`);
-  console.log(`  ${"load".padEnd(24)}${daemons.map((d) => d.padStart(20)).join("")}`);
+  console.log(`\nload: false failovers in ${SECONDS} s per cell (stress-ng in its own namespace; idle pairs)`);
+  console.log("  in brackets: the share of the machine's CPU the hypervisor took meanwhile (steal) and, for hb,");
+  console.log("  the longest a heartbeat thread was kept from running (its worst beat lateness since start):");
+  console.log(`  ${"load".padEnd(24)}${daemons.map((d) => d.padStart(24)).join("")}`);
   for (const [load] of LOADS) {
-    const cells = daemons.map((d) =>
-      String(rows.find((r) => r.load === load && r.daemon === d)?.falseFailovers ?? "-"),
-    );
-    console.log(`  ${load.padEnd(24)}${cells.map((c) => c.padStart(20)).join("")}`);
+    const cells = daemons.map((d) => {
+      const r = rows.find((r) => r.load === load && r.daemon === d);
+      if (!r) return "-";
+      return `${r.falseFailovers} (${r.steal.toFixed(1)} %${r.frozeMs === undefined ? "" : `, ${r.frozeMs} ms`})`;
+    });
+    console.log(`  ${load.padEnd(24)}${cells.map((c) => c.padStart(24)).join("")}`);
   }
 }
 

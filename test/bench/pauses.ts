@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { ClusterFiles, configText, HB, startHb } from "../lib/cluster.ts";
 import { Lab, netnsUnavailable, run } from "../lib/netns.ts";
-import { LOADS } from "./load.ts";
+import { cpu, LOADS } from "./load.ts";
 
 const SECONDS = Number(process.env.BENCH_PAUSE_SECONDS ?? 30);
 
@@ -29,9 +29,6 @@ function engine(pid: number): { majflt: number; minflt: number; involuntary: num
   }
   throw new Error(`no hb-engine thread in ${pid}`);
 }
-
-/** The machine's CPU time by kind (USER_HZ ticks): user nice system idle iowait irq softirq steal. */
-const cpu = () => readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
 
 /** CPU time (ms) of the ksoftirqd threads, which run the network work that did not fit in interrupts. */
 function ksoftirqd(): number {
