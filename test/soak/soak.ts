@@ -1,12 +1,13 @@
 /**
- * make soak: memory over time. Two nodes in namespaces at tight timers (SOAK_KEEPALIVE, default 10 ms,
- * deadtime 3 x) with a floating address, a steady trickle of operator traffic (status, report and
- * history on both nodes every 3 s) and, every 5 minutes, the second link pulled for 2 s. Samples each
- * daemon's RSS, PSS, anonymous memory, JavaScript heap (hb status) and open descriptors every
- * SOAK_SAMPLE seconds (default 60), prints a table as it goes, and at the end the growth per hour
- * after the warm-up (the first quarter of the run, at most 15 minutes), by least squares, and which of
- * each daemon's mappings (/proc/PID/smaps: heap, JIT code, the executable, stacks) grew after it.
- * SOAK_SECONDS (default 3600). Needs root; not part of make test.
+ * make soak: memory over time. Two nodes in namespaces at tight timers (SOAK_KEEPALIVE_MS, default
+ * 10 ms, deadtime 3 x) with a floating address, a steady trickle of operator traffic (status, report
+ * and history on both nodes every 3 s: SOAK_TRAFFIC_MS) and, every 5 minutes (SOAK_FLAP_S), the
+ * second link pulled for 2 s. Samples each daemon's RSS, PSS, anonymous memory, JavaScript heap (hb
+ * status) and open descriptors every SOAK_SAMPLE seconds (default 60), prints a table as it goes,
+ * and at the end the growth per hour after the warm-up (the first quarter of the run, at most 15
+ * minutes), by least squares, and which of each daemon's mappings (/proc/PID/smaps: heap, JIT code,
+ * the executable, stacks) grew after it. SOAK_SECONDS (default 3600). Needs root; not part of make
+ * test.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +20,9 @@ const SECONDS = Number(process.env.SOAK_SECONDS ?? 3600);
 const SAMPLE_S = Number(process.env.SOAK_SAMPLE ?? 60);
 const KEEPALIVE = Number(process.env.SOAK_KEEPALIVE_MS ?? 10);
 const WARMUP_S = Math.min(900, SECONDS / 4);
-const FLAP_EVERY_S = 300;
+const FLAP_EVERY_S = Number(process.env.SOAK_FLAP_S ?? 300);
+/** The pause between rounds of operator traffic; shorter (and SOAK_FLAP_S) ages the daemon faster. */
+const TRAFFIC_PAUSE_MS = Number(process.env.SOAK_TRAFFIC_MS ?? 3000);
 
 interface Sample {
   t: number; // seconds since start
@@ -170,7 +173,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const elapsed = () => (performance.now() - t0) / 1000;
     console.log(
-      `soak: ${SECONDS} s, keepalive ${KEEPALIVE} ms, a sample every ${SAMPLE_S} s, growth after ${WARMUP_S} s`,
+      `soak: ${SECONDS} s, keepalive ${KEEPALIVE} ms, a sample every ${SAMPLE_S} s, growth after ${WARMUP_S} s, traffic every ${TRAFFIC_PAUSE_MS} ms, a flap every ${FLAP_EVERY_S} s`,
     );
     console.log("   time  node     RSS kB     PSS kB    anon kB   JS heap kB  fds");
     let nextSample = 0;
@@ -198,7 +201,7 @@ async function main(): Promise<void> {
         }
         nextSample += SAMPLE_S;
       }
-      await Bun.sleep(3000);
+      await Bun.sleep(TRAFFIC_PAUSE_MS);
     }
     console.log(`\ngrowth per hour after ${WARMUP_S} s (least squares over the samples after it):`);
     for (const node of [1, 2]) {
