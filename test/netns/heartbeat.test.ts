@@ -144,9 +144,10 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
     expect(b.matching(/link udp:eth0 to node1: .* -> (late|dead)/, mark)).toEqual([]);
   });
 
-  test("cutting every link: peer dead within deadtime + 20 ms (keepalive 50 ms, deadtime 150 ms)", async () => {
+  test("cutting every link: the engine calls the peer dead at deadtime of silence (+ 20 ms at most; keepalive 50 ms, deadtime 150 ms)", async () => {
     const [_a, b] = await pair([UDP0, ETHER1]);
     const delays: number[] = [];
+    const silences: number[] = [];
     for (let trial = 0; trial < 3; trial++) {
       await Bun.sleep(300);
       const mark = b.lines.length;
@@ -154,11 +155,17 @@ describe.skipIf(Boolean(why))("heartbeat on a real kernel", () => {
       await Promise.all([lab.plug(1, false, 0), lab.plug(1, false, 1)]);
       const dead = await b.waitLine(/peer node1: (up|late) -> dead/, 2000, mark);
       delays.push(dead.t - t0);
+      // the heartbeat thread's own measure, taken when it judged: the log line reaches this test
+      // later on a loaded machine (the JS thread runs at normal priority), which says nothing of it
+      silences.push(Number(/silent (\d+) ms on every link/.exec(dead.text)?.[1] ?? NaN));
       await Promise.all([lab.plug(1, true, 0), lab.plug(1, true, 1)]);
       await b.waitLine(/peer node1: dead -> up/, 3000, mark);
     }
-    console.log(`detection after the cable pull: ${delays.map((d) => d.toFixed(1)).join(", ")} ms (deadtime 150 ms)`);
-    for (const d of delays) expect(d).toBeLessThanOrEqual(170);
+    console.log(
+      `after the cable pull: silent ${silences.join(", ")} ms when judged dead (deadtime 150 ms); the line came ${delays.map((d) => d.toFixed(1)).join(", ")} ms after the cut`,
+    );
+    for (const s of silences) expect(s).toBeGreaterThanOrEqual(150);
+    for (const s of silences) expect(s).toBeLessThanOrEqual(170);
     for (const d of delays) expect(d).toBeGreaterThan(100); // not before deadtime minus one keepalive
   });
 
