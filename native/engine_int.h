@@ -134,6 +134,7 @@ struct hb_engine {
   vip_t vips[HB_MAX_VIPS]; /* guarded by mu */
   int vips_top;            /* 1 + the highest slot ever used (atomic; set under mu) */
   int64_t vip_deadline;    /* hb_engine_vip_deadline (atomic): past it, every address goes; 0 = none */
+  int vip_guard;           /* hb_engine_vip_guard (atomic): a peer that goes dead takes every address with it */
   uint32_t cluster;
   uint16_t self_id;
   uint64_t gen;
@@ -208,6 +209,7 @@ int beat_payload(hb_engine *e, uint8_t *out);
 void send_all(hb_engine *e, uint8_t type, const uint8_t *payload, int plen);
 /* engine_lease.c */
 int64_t vip_tick(hb_engine *e, int64_t now);
+void vip_peer_dead(hb_engine *e, int pi, int64_t now);
 /* engine_carrier.c */
 void netlink_read(hb_engine *e);
 int netlink_open(hb_engine *e);

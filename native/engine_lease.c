@@ -67,9 +67,17 @@ HB_API int32_t hb_engine_vip_deadline(hb_engine *e, int64_t until_ns) {
   return 0;
 }
 
-/* The deadline passed: JavaScript, which would have moved it, did not run (a stall). Every address this
- * thread keeps goes now, before the one who set the deadline could be given them elsewhere. */
-static void vip_deadline_passed(hb_engine *e, int64_t now, int top) {
+HB_API int32_t hb_engine_vip_guard(hb_engine *e, int32_t on) {
+  if (!e) return -EINVAL;
+  /* no wake-up: the guard acts only where this thread declares a peer dead, which it plans anyway */
+  __atomic_store_n(&e->vip_guard, on ? 1 : 0, __ATOMIC_RELEASE);
+  return 0;
+}
+
+/* Every address this thread keeps goes now, each reported as `state` (3: the deadline, 4: a peer's death,
+ * with that peer): JavaScript, which would have acted first, may not be running (a stall). */
+static void vips_drop(hb_engine *e, int64_t now, int state, int pi) {
+  int top = __atomic_load_n(&e->vips_top, __ATOMIC_ACQUIRE);
   for (int i = 0; i < top; i++) {
     pthread_mutex_lock(&e->mu);
     vip_t v = e->vips[i];
@@ -77,8 +85,14 @@ static void vip_deadline_passed(hb_engine *e, int64_t now, int top) {
     pthread_mutex_unlock(&e->mu);
     if (!v.used) continue;
     int rc = hb_addr_del(v.family, v.ifname, v.addr, v.prefix);
-    emit(e, HB_EV_VIP, -1, -1, 3, now, 0, rc < 0 && rc != -EADDRNOTAVAIL ? -rc : 0, v.addr, v.family == 4 ? 4 : 16);
+    emit(e, HB_EV_VIP, pi, -1, state, now, 0, rc < 0 && rc != -EADDRNOTAVAIL ? -rc : 0, v.addr, v.family == 4 ? 4 : 16);
   }
+}
+
+/* A peer went dead. While guarded, it may be taking our groups (a lease etcd no longer keeps does not stop
+ * it): the addresses go before it can have them, which it does no sooner than keepalive + deadtime later. */
+void vip_peer_dead(hb_engine *e, int pi, int64_t now) {
+  if (__atomic_load_n(&e->vip_guard, __ATOMIC_ACQUIRE)) vips_drop(e, now, 4, pi);
 }
 
 /* Renew leases and send bursts that are due; returns the next instant something is due. */
@@ -89,7 +103,7 @@ int64_t vip_tick(hb_engine *e, int64_t now) {
   if (dl && now >= dl) {
     /* only if nobody moved it meanwhile */
     if (__atomic_compare_exchange_n(&e->vip_deadline, &dl, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-      vip_deadline_passed(e, now, top);
+      vips_drop(e, now, 3, -1); /* JavaScript, which would have moved it, did not run */
   } else if (dl) {
     next = dl;
   }

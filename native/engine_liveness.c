@@ -35,6 +35,7 @@ void peer_update(hb_engine *e, int pi, int64_t now, int64_t gap_up) {
   /* the heard set in our beats changed: tell the peers at once (see beat_payload) */
   if (e->heard_off >= 0 && was_alive != (s == HB_UP || s == HB_LATE)) __atomic_store_n(&e->record_new, 1, __ATOMIC_RELEASE);
   emit(e, HB_EV_PEER, pi, -1, s, now, gap, 0, NULL, 0);
+  if (s == HB_DEAD && was_alive) vip_peer_dead(e, pi, now);
 }
 
 void link_set(hb_engine *e, int pi, int l, int s, int64_t now, int64_t gap) {

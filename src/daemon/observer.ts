@@ -83,8 +83,12 @@ export class HeartbeatLog {
         this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
         break;
       case "vip":
-        if (e.op === "deadline") {
-          const text = `address ${e.address} removed by the heartbeat thread: the etcd lease was not renewed in time while this daemon did not run (a stall), and a peer may be given the group${e.errno ? ` (removing it failed: ${this.errnoName(e.errno)})` : ""}`;
+        if (e.op === "deadline" || e.op === "peer-dead") {
+          const why =
+            e.op === "deadline"
+              ? "the etcd lease was not renewed in time while this daemon did not run (a stall), and a peer may be given the group"
+              : `${e.peer} went dead while this node kept its groups without an etcd lease: it may be taking them`;
+          const text = `address ${e.address} removed by the heartbeat thread: ${why}${e.errno ? ` (removing it failed: ${this.errnoName(e.errno)})` : ""}`;
           this.log.error(text);
           this.record("fault", text);
           break;

@@ -290,8 +290,13 @@ class Daemon implements ControlContext, ReloadContext {
       // The heartbeat thread renews the addresses by itself. Should this thread stall while cut off
       // from etcd, it must not keep them until etcd may give the key to a peer: past a sixth of the
       // TTL before that, the heartbeat thread removes them. A healthy loop drops them itself at a third
-      // before (the lease counts as lost), and then clears this deadline.
-      onExpiry: (at) => this.running?.links.vipDeadline(at === undefined ? null : at - etcd.ttl / 6 - clock.now()),
+      // before (the lease counts as lost), and then clears this deadline. From then on it keeps its
+      // groups only while it hears every peer: the heartbeat thread, which judges that, removes the
+      // addresses itself the moment a peer goes dead, should this thread stall then.
+      onExpiry: (at) => {
+        this.running?.links.vipDeadline(at === undefined ? null : at - etcd.ttl / 6 - clock.now());
+        this.running?.links.vipGuard(at === undefined);
+      },
     });
   }
 

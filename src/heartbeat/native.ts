@@ -1,7 +1,15 @@
 /** Links implemented by the C engine: names its raw events and counters. */
 import { Engine, EV, type RawEvent, type Vip, type VipLease } from "../native/shim.ts";
 import type { HeartbeatSetup } from "./setup.ts";
-import { DROP_REASONS, type HeartbeatEvent, LIVENESS, type LinkCounters, type Links, type PeerLinks } from "./types.ts";
+import {
+  DROP_REASONS,
+  type HeartbeatEvent,
+  LIVENESS,
+  type LinkCounters,
+  type Links,
+  type PeerLinks,
+  VIP_OPS,
+} from "./types.ts";
 
 export class NativeLinks implements Links {
   private readonly engine: Engine;
@@ -49,7 +57,8 @@ export class NativeLinks implements Links {
       case EV.VIP:
         return {
           type: "vip",
-          op: e.state === 1 ? "renew" : e.state === 2 ? "announce" : "deadline",
+          op: VIP_OPS[e.state as keyof typeof VIP_OPS] ?? "deadline",
+          peer: e.peer < 0 ? null : peer,
           errno: e.arg,
           address: e.data.length === 4 ? [...e.data].join(".") : Buffer.from(e.data).toString("hex"),
           at,
@@ -158,6 +167,12 @@ export class NativeLinks implements Links {
    * called again first (null: no deadline): the arbiter's guard against a stalled JavaScript thread. */
   vipDeadline(inMs: number | null): void {
     this.engine.vipDeadline(inMs);
+  }
+
+  /** While on, the native thread removes every floating address it keeps the moment any peer goes dead,
+   * whether this thread runs or not: the arbiter's guard while it keeps its groups without a lease. */
+  vipGuard(on: boolean): void {
+    this.engine.vipGuard(on);
   }
 
   /** Keep a floating address leased and announced from the native thread. */

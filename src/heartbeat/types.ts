@@ -59,8 +59,21 @@ export type HeartbeatEvent =
    * addresses: the one in use, then the other (for this node: the other only). At most once a second. */
   | { type: "duplicate"; peer: string | null; link: string; addresses: string[]; at: number }
   /** Renewing the lease of a floating address, or announcing it, failed; or the native thread removed it
-   * because the deadline JavaScript keeps moving passed (deadline; errno 0 = removed). */
-  | { type: "vip"; op: "renew" | "announce" | "deadline"; errno: number; address: string; at: number };
+   * because the deadline JavaScript keeps moving passed (deadline), or because a peer went dead while
+   * guarded (peer-dead, with that peer); errno 0 = removed. */
+  | {
+      type: "vip";
+      op: VipOp;
+      /** the peer whose death removed it (peer-dead), else null */
+      peer: string | null;
+      errno: number;
+      address: string;
+      at: number;
+    };
+
+/** The native thread's VIP events by their state number (engine.h, HB_EV_VIP). */
+export const VIP_OPS = { 1: "renew", 2: "announce", 3: "deadline", 4: "peer-dead" } as const;
+export type VipOp = (typeof VIP_OPS)[keyof typeof VIP_OPS];
 
 export interface Links {
   /** Start beating; events arrive through onEvent, in order. */

@@ -61,6 +61,7 @@ const SYMBOLS = {
   hb_engine_free: { args: [p], returns: FFIType.void },
   hb_engine_vip: { args: [p, i32, i32, cstring, p, i32, cstring, i32, i32, i32, i32], returns: i32 },
   hb_engine_vip_deadline: { args: [p, i64], returns: i32 },
+  hb_engine_vip_guard: { args: [p, i32], returns: i32 },
   hb_addr_add: { args: [i32, cstring, p, i32, cstring, i32, i32], returns: i32 },
   hb_addr_del: { args: [i32, cstring, p, i32], returns: i32 },
   hb_addr_has: { args: [i32, cstring, p], returns: i32 },
@@ -604,6 +605,11 @@ export class Engine {
   vipDeadline(inMs: number | null): void {
     const until = inMs === null ? 0n : BigInt(sym().hb_monotonic_ns()) + BigInt(Math.max(1, Math.round(inMs * 1e6)));
     check("vip deadline", sym().hb_engine_vip_deadline(this.h, until));
+  }
+
+  /** While on, the native thread removes every address it keeps the moment it declares a peer dead. */
+  vipGuard(on: boolean): void {
+    check("vip guard", sym().hb_engine_vip_guard(this.h, on ? 1 : 0));
   }
 
   /** New timing, applied by the native thread at once (hb reload). */

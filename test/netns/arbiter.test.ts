@@ -177,6 +177,32 @@ script_dirs = ["${writeScripts(dir)}"]
       await a.waitLine(/group web: starting -> running/, 15_000, fromF[0]);
       await waitFor("node1 to hold the key again", async () => (await keyOwner()) === "node1", 10_000, 100);
 
+      // (g) the holder keeps its group without a lease (it cannot reach etcd, it hears node2), then its
+      // JavaScript stalls just as the heartbeat is cut too: node2, which reaches etcd, finds the key free
+      // (node1's lease expired there) and takes over. No deadline guards this mode; node1's heartbeat
+      // thread removes the address itself the moment node2 goes dead (without it, node1 kept the
+      // address for the whole stall: the address log below)
+      await Bun.sleep(500);
+      const fromG = [a.lines.length, b.lines.length] as const;
+      const etcdPorts = [3, 4, 5].map((i) => `"n${i}l0"`).join(", ");
+      await cut("noetcd", [`iifname "n1l0" oifname { ${etcdPorts} }`, `iifname { ${etcdPorts} } oifname "n1l0"`]);
+      await a.waitLine(/arbiter lease lost .*keeps web only while it hears every peer/, 5000, fromG[0]);
+      const stallG = blockJs(files, 1, 4000);
+      await Bun.sleep(200);
+      await cut("hb", ['iifname "n1l0" oifname "n2l0"', 'iifname "n2l0" oifname "n1l0"']);
+      await b.waitLine(/group web: starting -> running/, 10_000, fromG[1]);
+      expect(await hasVip(1)).toBe(false); // node1's loop is still blocked: its heartbeat thread removed it
+      await stallG;
+      await a.waitLine(
+        /address 198\.51\.100\.\d+ removed by the heartbeat thread: node2 went dead while this node kept its groups without an etcd lease/,
+        5000,
+        fromG[0],
+      );
+      await cut("hb", undefined);
+      await cut("noetcd", undefined);
+      await a.waitLine(/group web: starting -> running/, 15_000, fromG[0]);
+      await waitFor("node1 to hold the key again", async () => (await keyOwner()) === "node1", 10_000, 100);
+
       // (e) kill -9 of the holder: node2 takes over once etcd expires node1's lease
       await Bun.sleep(500);
       const t1 = Date.now();
