@@ -30,8 +30,8 @@ enum hb_event_type {
   HB_EV_STOPPED = 8,    /* the thread ended; arg = errno if it failed */
   HB_EV_VIP = 9,        /* renewing or announcing a VIP failed: arg = errno, state = 1 renew / 2 announce, data = address;
                            state 3: removed at the deadline (hb_engine_vip_deadline), arg = errno of the removal or 0;
-                           state 4: removed as a peer went dead while guarded (hb_engine_vip_guard): peer = that
-                           peer, arg = errno of the removal or 0 */
+                           state 4: removed as a peer went dead below the guard's votes (hb_engine_vip_guard):
+                           peer = that peer, arg = errno of the removal or 0 */
   HB_EV_IFACE = 10,     /* a watched interface's carrier: arg = watch index, state 1 carrier / 0 none */
   HB_EV_SCORE = 11,     /* uplink score changed: state = 0..100 (% of ping targets answering), arg = targets up */
   HB_EV_DUPLICATE = 12, /* two live senders claim one node id: peer (-1 = this node), link, data = "ADDR ADDR"
@@ -122,12 +122,14 @@ HB_API int32_t hb_engine_vip(hb_engine *e, int32_t on, int32_t family, const cha
  * until_ns, this thread removes every address it keeps, forgets them and reports each (HB_EV_VIP, state 3),
  * unless a later call moved the deadline first. 0 = none (the default). Returns 0 or -errno. */
 HB_API int32_t hb_engine_vip_deadline(hb_engine *e, int64_t until_ns);
-/* The other dead man's switch (the etcd arbiter sets it while it keeps its groups without a lease, on the
- * word of the peers it hears): while on, the moment this thread declares any peer dead it removes every
- * address it keeps, forgets them and reports each (HB_EV_VIP, state 4), whether JavaScript runs or not.
- * Only a peer's change to dead acts: one already dead when the guard goes on is JavaScript's to handle
- * (it is running then). Returns 0 or -errno. */
-HB_API int32_t hb_engine_vip_guard(hb_engine *e, int32_t on);
+/* The other dead man's switch, for rules that count peers (majority quorum; the etcd arbiter while it keeps
+ * its groups without a lease on the word of every peer it hears): the moment this thread declares a peer
+ * dead and the votes it still hears (self_votes + votes[i] of every peer up or late, votes in peer order)
+ * fall below need, it removes every address it keeps, forgets them and reports each (HB_EV_VIP, state 4,
+ * with that peer), whether JavaScript runs or not. need 0 = off (the default). Only a peer's change to
+ * dead acts: a shortfall already there when the rule is set is JavaScript's to handle (it runs then).
+ * Returns 0 or -errno. */
+HB_API int32_t hb_engine_vip_guard(hb_engine *e, const int32_t *votes, int32_t self_votes, int32_t need);
 /* Watch the carrier of an interface (a floating address's, say) before start: HB_EV_IFACE on every change,
  * and once at start. Returns the watch index or -errno. */
 HB_API int32_t hb_engine_watch(hb_engine *e, const char *ifname);

@@ -134,7 +134,7 @@ struct hb_engine {
   vip_t vips[HB_MAX_VIPS]; /* guarded by mu */
   int vips_top;            /* 1 + the highest slot ever used (atomic; set under mu) */
   int64_t vip_deadline;    /* hb_engine_vip_deadline (atomic): past it, every address goes; 0 = none */
-  int vip_guard;           /* hb_engine_vip_guard (atomic): a peer that goes dead takes every address with it */
+  int32_t guard_votes[HB_MAX_PEERS], guard_self, guard_need; /* hb_engine_vip_guard (under mu); need 0 = off */
   uint32_t cluster;
   uint16_t self_id;
   uint64_t gen;

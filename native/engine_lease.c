@@ -67,10 +67,16 @@ HB_API int32_t hb_engine_vip_deadline(hb_engine *e, int64_t until_ns) {
   return 0;
 }
 
-HB_API int32_t hb_engine_vip_guard(hb_engine *e, int32_t on) {
-  if (!e) return -EINVAL;
-  /* no wake-up: the guard acts only where this thread declares a peer dead, which it plans anyway */
-  __atomic_store_n(&e->vip_guard, on ? 1 : 0, __ATOMIC_RELEASE);
+HB_API int32_t hb_engine_vip_guard(hb_engine *e, const int32_t *votes, int32_t self_votes, int32_t need) {
+  if (!e || need < 0 || self_votes < 0 || (need && !votes)) return -EINVAL;
+  for (int i = 0; need && i < e->npeers; i++)
+    if (votes[i] < 0) return -EINVAL;
+  /* no wake-up: the rule acts only where this thread declares a peer dead, which it plans anyway */
+  pthread_mutex_lock(&e->mu);
+  for (int i = 0; i < e->npeers; i++) e->guard_votes[i] = need ? votes[i] : 0;
+  e->guard_self = self_votes;
+  e->guard_need = need;
+  pthread_mutex_unlock(&e->mu);
   return 0;
 }
 
@@ -89,10 +95,16 @@ static void vips_drop(hb_engine *e, int64_t now, int state, int pi) {
   }
 }
 
-/* A peer went dead. While guarded, it may be taking our groups (a lease etcd no longer keeps does not stop
- * it): the addresses go before it can have them, which it does no sooner than keepalive + deadtime later. */
+/* Peer pi went dead. Under a rule that counts peers, the ones left may no longer be enough to keep what we
+ * hold, and the others may be taking it (quorum; a lease etcd no longer keeps does not stop them): the
+ * addresses go before they can have them, which they do no sooner than keepalive + deadtime later. */
 void vip_peer_dead(hb_engine *e, int pi, int64_t now) {
-  if (__atomic_load_n(&e->vip_guard, __ATOMIC_ACQUIRE)) vips_drop(e, now, 4, pi);
+  pthread_mutex_lock(&e->mu);
+  int32_t need = e->guard_need, heard = e->guard_self;
+  for (int i = 0; i < e->npeers; i++)
+    if (e->peers[i].state == HB_UP || e->peers[i].state == HB_LATE) heard += e->guard_votes[i];
+  pthread_mutex_unlock(&e->mu);
+  if (need && heard < need) vips_drop(e, now, 4, pi);
 }
 
 /* Renew leases and send bursts that are due; returns the next instant something is due. */

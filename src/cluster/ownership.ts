@@ -3,6 +3,7 @@
  * should, what this node cannot serve now, and the record it sends.
  */
 
+import type { AddressGuard } from "../heartbeat/types.ts";
 import type { StateRecord } from "./record.ts";
 import {
   alive,
@@ -84,6 +85,21 @@ export function arbiterFault(cfg: MachineConfig, s: MachineState, gi?: number): 
   if (unheard.length) return `${why} and ${unheard.join(", ")} not heard: it may be taking over`;
   if (gi !== undefined && !selfHolds(s.groups[gi]!)) return `${why}: it takes nothing new`;
   return undefined;
+}
+
+/**
+ * The rules above that count peers, for the heartbeat thread to enforce should this loop stall just as a
+ * peer goes dead (quorumFault and arbiterFault act first whenever it runs): without an arbiter lease, every
+ * peer must be heard; with majority quorum, more than half of the votes. null: no such rule.
+ */
+export function addressGuard(cfg: MachineConfig, leaseAlive: boolean): AddressGuard | null {
+  const peers = cfg.nodes.map((n) => n.name).filter((n) => n !== cfg.self);
+  if (cfg.arbiter && !leaseAlive && peers.length)
+    return { votes: Object.fromEntries(peers.map((p) => [p, 1])), self: 0, need: peers.length };
+  if (!cfg.quorum) return null;
+  const v = (n: string) => cfg.quorum!.votes[n] ?? 1;
+  const total = cfg.nodes.reduce((a, n) => a + v(n.name), 0);
+  return { votes: Object.fromEntries(peers.map((p) => [p, v(p)])), self: v(cfg.self), need: Math.floor(total / 2) + 1 };
 }
 
 /** What keeps group gi from this node besides quorum. */

@@ -83,20 +83,7 @@ export class HeartbeatLog {
         this.log.warn(`heartbeat event queue overflowed: ${e.lost} events lost`);
         break;
       case "vip":
-        if (e.op === "deadline" || e.op === "peer-dead") {
-          const why =
-            e.op === "deadline"
-              ? "the etcd lease was not renewed in time while this daemon did not run (a stall), and a peer may be given the group"
-              : `${e.peer} went dead while this node kept its groups without an etcd lease: it may be taking them`;
-          const text = `address ${e.address} removed by the heartbeat thread: ${why}${e.errno ? ` (removing it failed: ${this.errnoName(e.errno)})` : ""}`;
-          this.log.error(text);
-          this.record("fault", text);
-          break;
-        }
-        this.log.error(
-          `address ${e.address}: ${e.op === "renew" ? "renewing its lease" : "announcing it"} failed: ${this.errnoName(e.errno)}`,
-        );
-        this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
+        this.onVip(e);
         break;
       case "iface":
         this.tell(
@@ -153,6 +140,26 @@ export class HeartbeatLog {
       ? `peer ${e.peer}: ${old} -> left (it said it was leaving: a planned stop; silent ${ms(e.gapMs)})`
       : `peer ${e.peer}: ${old} -> ${e.state} (${why})`;
     this.tell(e.state === "up" || left ? "info" : "warn", "peer", line);
+  }
+
+  /** The native thread could not renew or announce an address, or removed one by itself. */
+  private onVip(e: Extract<HeartbeatEvent, { type: "vip" }>): void {
+    const failed = e.errno ? ` (removing it failed: ${this.errnoName(e.errno)})` : "";
+    if (e.op === "deadline") {
+      const text = `address ${e.address} removed by the heartbeat thread: the etcd lease was not renewed in time while this daemon did not run (a stall), and a peer may be given the group${failed}`;
+      this.log.error(text);
+      this.record("fault", text);
+    } else if (e.op === "peer-dead") {
+      // the thread acts in the wake-up that finds the peer dead, before this loop hears of it (which
+      // then removes the address too, and says why): a stalled loop cannot keep it
+      const text = `address ${e.address} removed by the heartbeat thread as ${e.peer} went dead: the peers still heard are too few to hold it (quorum, or every peer without an etcd lease)${failed}`;
+      this.log.warn(text);
+      this.record("fault", text);
+    } else {
+      const what = e.op === "renew" ? "renewing its lease" : "announcing it";
+      this.log.error(`address ${e.address}: ${what} failed: ${this.errnoName(e.errno)}`);
+      this.record("fault", `address ${e.address}: ${e.op} failed: ${this.errnoName(e.errno)}`);
+    }
   }
 
   private onLink(e: Extract<HeartbeatEvent, { type: "link" }>): void {

@@ -14,6 +14,7 @@ import { EtcdClient } from "../arbiter/etcd.ts";
 import { LeaseKeeper } from "../arbiter/keeper.ts";
 import type { Arbiter } from "../arbiter/types.ts";
 import { describeEvent, type MachineState } from "../cluster/machine.ts";
+import { addressGuard } from "../cluster/ownership.ts";
 import { heardOffset } from "../cluster/record.ts";
 import { privateDir, writeAtomic } from "../config/files.ts";
 import type { Config } from "../config/schema.ts";
@@ -277,6 +278,12 @@ class Daemon implements ControlContext, ReloadContext {
     await Promise.race([a.close(), Bun.sleep(1000)]);
   }
 
+  /** The heartbeat thread's own backstop for the rules that count peers (addressGuard): it removes the
+   * addresses when a peer goes dead below them, should this loop be stalled just then. */
+  private guardAddresses(leaseAlive: boolean): void {
+    this.running?.links.vipGuard(addressGuard(machineConfig(this.config), leaseAlive));
+  }
+
   private makeArbiter(clock: Clock): Arbiter | undefined {
     const etcd = this.config.quorum.etcd;
     if (!etcd) return undefined;
@@ -295,7 +302,7 @@ class Daemon implements ControlContext, ReloadContext {
       // addresses itself the moment a peer goes dead, should this thread stall then.
       onExpiry: (at) => {
         this.running?.links.vipDeadline(at === undefined ? null : at - etcd.ttl / 6 - clock.now());
-        this.running?.links.vipGuard(at === undefined);
+        this.guardAddresses(at !== undefined);
       },
     });
   }
@@ -316,6 +323,7 @@ class Daemon implements ControlContext, ReloadContext {
       generation,
       arbiter: this.makeArbiter(MONOTONIC),
     };
+    this.guardAddresses(false); // the arbiter's lease is not alive until etcd has granted it
     this.driver = this.makeDriver(this.observe(links, hbLog), this.running);
     await this.driver.start();
     const standbyFile = join(this.config.paths.state_dir, "standby");

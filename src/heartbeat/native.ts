@@ -2,6 +2,7 @@
 import { Engine, EV, type RawEvent, type Vip, type VipLease } from "../native/shim.ts";
 import type { HeartbeatSetup } from "./setup.ts";
 import {
+  type AddressGuard,
   DROP_REASONS,
   type HeartbeatEvent,
   LIVENESS,
@@ -169,10 +170,11 @@ export class NativeLinks implements Links {
     this.engine.vipDeadline(inMs);
   }
 
-  /** While on, the native thread removes every floating address it keeps the moment any peer goes dead,
-   * whether this thread runs or not: the arbiter's guard while it keeps its groups without a lease. */
-  vipGuard(on: boolean): void {
-    this.engine.vipGuard(on);
+  /** The native thread removes every floating address it keeps when a peer goes dead and the votes it
+   * still hears fall below the rule's need, whether this thread runs or not; null: no rule. */
+  vipGuard(rule: AddressGuard | null): void {
+    const votes = this.setup.peers.map((p) => rule?.votes[p] ?? 0);
+    this.engine.vipGuard(votes, rule?.self ?? 0, rule?.need ?? 0);
   }
 
   /** Keep a floating address leased and announced from the native thread. */

@@ -75,6 +75,14 @@ export type HeartbeatEvent =
 export const VIP_OPS = { 1: "renew", 2: "announce", 3: "deadline", 4: "peer-dead" } as const;
 export type VipOp = (typeof VIP_OPS)[keyof typeof VIP_OPS];
 
+/** A rule the heartbeat thread enforces by itself: when a peer goes dead and the votes it still hears
+ * (`self` + `votes` of every peer up or late) fall below `need`, it removes the floating addresses. */
+export interface AddressGuard {
+  votes: Record<string, number>;
+  self: number;
+  need: number;
+}
+
 export interface Links {
   /** Start beating; events arrive through onEvent, in order. */
   start(onEvent: (e: HeartbeatEvent) => void): void;

@@ -61,7 +61,7 @@ const SYMBOLS = {
   hb_engine_free: { args: [p], returns: FFIType.void },
   hb_engine_vip: { args: [p, i32, i32, cstring, p, i32, cstring, i32, i32, i32, i32], returns: i32 },
   hb_engine_vip_deadline: { args: [p, i64], returns: i32 },
-  hb_engine_vip_guard: { args: [p, i32], returns: i32 },
+  hb_engine_vip_guard: { args: [p, FFIType.ptr, i32, i32], returns: i32 },
   hb_addr_add: { args: [i32, cstring, p, i32, cstring, i32, i32], returns: i32 },
   hb_addr_del: { args: [i32, cstring, p, i32], returns: i32 },
   hb_addr_has: { args: [i32, cstring, p], returns: i32 },
@@ -607,9 +607,11 @@ export class Engine {
     check("vip deadline", sym().hb_engine_vip_deadline(this.h, until));
   }
 
-  /** While on, the native thread removes every address it keeps the moment it declares a peer dead. */
-  vipGuard(on: boolean): void {
-    check("vip guard", sym().hb_engine_vip_guard(this.h, on ? 1 : 0));
+  /** When a peer goes dead and the votes still heard (selfVotes + votes[i] of each live peer, in peer order)
+   * fall below need, the native thread removes every address it keeps. need 0: no rule. */
+  vipGuard(votes: number[], selfVotes: number, need: number): void {
+    const v = Int32Array.from(votes.length ? votes : [0]);
+    check("vip guard", sym().hb_engine_vip_guard(this.h, v, selfVotes, need));
   }
 
   /** New timing, applied by the native thread at once (hb reload). */

@@ -2,7 +2,8 @@
  * One node's real Links (the C engine through src/heartbeat/native.ts), for the Links contract suite:
  * run inside a node's namespace as `bun links-node.ts CONFIG NODE`; prints every event as one JSON
  * line on stdout; SIGTERM stops the engine and exits. With LINKS_NODE_VIP=ADDR/PREFIX@IFACE the engine
- * keeps that (already added) IPv4 address, and with LINKS_NODE_GUARD=1 its peer-dead guard is on.
+ * keeps that (already added) IPv4 address, and LINKS_NODE_GUARD='{"votes":{...},"self":N,"need":N}' sets its
+ * peer-dead guard (an AddressGuard).
  */
 import { encodeRecord, HEARD_OFFSET } from "../../src/cluster/record.ts";
 import { loadConfig, systemEnv } from "../../src/config/load.ts";
@@ -24,7 +25,7 @@ if (vip) {
   const lease = { lifetimeS: 0, pairs: 0, secondMs: 0, refreshMs: 0 };
   links.vip(true, { family: 4, address: vip[1]!, prefix: Number(vip[2]), ifname: vip[3]! }, lease);
 }
-if (process.env.LINKS_NODE_GUARD === "1") links.vipGuard(true);
+if (process.env.LINKS_NODE_GUARD) links.vipGuard(JSON.parse(process.env.LINKS_NODE_GUARD));
 process.stdout.write(`${JSON.stringify({ type: "started" })}\n`);
 setInterval(() => {}, 1 << 30); // the engine's callbacks do not keep Bun's event loop alive; this does
 process.on("SIGTERM", () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AddressLog, overlap } from "../lib/address-log.ts";
-import { ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
+import { blockJs, ClusterFiles, configText, HB, type HbProcess, startHb } from "../lib/cluster.ts";
 import { Pinger, VIP, writeScripts } from "../lib/failover.ts";
 import { announceSkip, Lab, netnsUnavailable, run, waitFor } from "../lib/netns.ts";
 
@@ -42,18 +42,19 @@ script_dirs = ["${writeScripts(dir)}"]
     files?.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
-  const cut = (on: boolean) =>
+  /** Node `node` cut off from both others in the switch, or healed (0). */
+  const cut = (on: boolean, node = 1) =>
     lab.exec(lab.bridge, [
       "nft",
       on
-        ? 'add table bridge cut; add chain bridge cut fw { type filter hook forward priority 0; }; add rule bridge cut fw iifname "n1l0" drop; add rule bridge cut fw oifname "n1l0" drop'
+        ? `add table bridge cut; add chain bridge cut fw { type filter hook forward priority 0; }; add rule bridge cut fw iifname "n${node}l0" drop; add rule bridge cut fw oifname "n${node}l0" drop`
         : "delete table bridge cut",
     ]);
 
   test("the holder cut off from both others: it drops the address, the majority takes over, never two at once", async () => {
     const logs = lab.nodes.map((ns) => new AddressLog(lab, ns));
     await Bun.sleep(200); // the monitors listen before anything happens
-    for (const i of [1, 2, 3]) procs.push(startHb(lab, files, i));
+    for (const i of [1, 2, 3]) procs.push(startHb(lab, files, i, { HB_TEST_HOOKS: "1" }));
     const [a, b, c] = procs as [HbProcess, HbProcess, HbProcess];
     await a.waitLine(/group web: starting -> running/, 10_000);
     await a.waitLine(/quorum|every peer heard/, 5000);
@@ -84,6 +85,28 @@ script_dirs = ["${writeScripts(dir)}"]
       await Bun.sleep(1500); // healed: node1 hears the others again; auto_failback is off, the group stays
       const r = await lab.exec(lab.nodes[0]!, ["ip", "-o", "addr", "show", "dev", "eth0"]);
       expect(r.stdout).not.toContain(`inet ${VIP}/`);
+
+      // The new holder's JavaScript stalls just as it is cut off: its heartbeat thread, which renews
+      // the address by itself, removes it the moment it sees the peers dead (too few votes left), and
+      // the majority takes over keepalive + deadtime later: still never two at once (the address log)
+      const holder = procs[taker - 1]!;
+      const others = procs.filter((p) => p !== holder);
+      const from = procs.map((p) => p.lines.length);
+      const stall = blockJs(files, taker, 2500);
+      await Bun.sleep(100);
+      expect((await cut(true, taker)).code).toBe(0);
+      const started = () =>
+        others.some((p) => p.matching(/group web: starting -> running/, from[procs.indexOf(p)]).length);
+      await waitFor("the majority to run web again", started, 5000, 20);
+      await stall;
+      await holder.waitLine(
+        /address 198\.51\.100\.\d+ removed by the heartbeat thread as node\d went dead: the peers still heard are too few/,
+        5000,
+        from[taker - 1],
+      );
+      await cut(false);
+      const m = ping.count;
+      await waitFor("the client to be answered after the stalled holder's cut", () => ping.count > m + 5, 5000, 20);
     } finally {
       ping.stop();
       for (const l of logs) l.stop();

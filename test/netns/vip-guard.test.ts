@@ -1,12 +1,14 @@
 /**
- * The engine's peer-dead guard (hb_engine_vip_guard), on a real kernel: the etcd arbiter turns it on
- * while a holder keeps its groups without a lease on the word of the peers it hears. The moment the
- * heartbeat thread declares a peer dead, it removes the floating addresses itself, with no JavaScript
- * involved (the whole daemon's case, with a real etcd and a stalled loop: arbiter.test.ts, scenario g).
- * Without the guard the same cut leaves the address in place: that is what the guard changes.
+ * The heartbeat thread's own guard on the floating addresses (hb_engine_vip_guard), on a real kernel.
+ * The daemon sets it for the rules that count peers: majority quorum, and the etcd arbiter while a holder
+ * keeps its groups without a lease on the word of every peer it hears. The moment the thread declares a
+ * peer dead and the votes it still hears fall below the rule, it removes the addresses itself, with no
+ * JavaScript involved (the whole daemon's case, a real etcd and a stalled loop: arbiter.test.ts, scenario
+ * g). Three engines; node1 keeps the address; the switch cuts node1 from one peer, then from the other.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { AddressGuard } from "../../src/heartbeat/types.ts";
 import { ClusterFiles, configText, HbProcess } from "../lib/cluster.ts";
 import { announceSkip, Lab, netnsUnavailable } from "../lib/netns.ts";
 
@@ -15,14 +17,14 @@ if (why) announceSkip("test/netns/vip-guard.test.ts", why);
 const HELPER = join(import.meta.dir, "../lib/links-node.ts");
 const ADDR = "198.51.100.99";
 
-describe.skipIf(Boolean(why))("the heartbeat thread's peer-dead guard on the floating addresses", () => {
+describe.skipIf(Boolean(why))("the heartbeat thread's guard on the floating addresses", () => {
   let lab: Lab;
   let files: ClusterFiles;
   beforeAll(async () => {
-    lab = await Lab.create({ nodes: 2 });
+    lab = await Lab.create({ nodes: 3 });
     files = new ClusterFiles(
       configText({
-        nodes: 2,
+        nodes: 3,
         timing: { keepalive: "50ms", warntime: "150ms", deadtime: "250ms", initdead: "2s" },
         links: ['kind = "udp"\ninterface = "eth0"'],
       }),
@@ -33,57 +35,76 @@ describe.skipIf(Boolean(why))("the heartbeat thread's peer-dead guard on the flo
     files?.cleanup();
   });
 
-  /** The switch drops everything between the two nodes (carrier stays up), or nothing. */
-  const cut = async (on: boolean) => {
-    const rules = ['iifname "n1l0" oifname "n2l0" drop', 'iifname "n2l0" oifname "n1l0" drop'];
-    const r = await lab.exec(lab.bridge, [
-      "nft",
-      on
-        ? `add table bridge vg; add chain bridge vg fw { type filter hook forward priority 0; }; ${rules.map((x) => `add rule bridge vg fw ${x}`).join("; ")}`
-        : "delete table bridge vg",
+  /** The switch drops everything between node1 and these peers (carrier stays up). */
+  const cut = async (peers: number[]) => {
+    await lab.exec(lab.bridge, ["nft", "delete table bridge vg"]);
+    if (!peers.length) return;
+    const rules = peers.flatMap((p) => [
+      `iifname "n1l0" oifname "n${p}l0" drop`,
+      `iifname "n${p}l0" oifname "n1l0" drop`,
     ]);
-    expect(r.code).toBe(0);
+    const add = `add table bridge vg; add chain bridge vg fw { type filter hook forward priority 0; }; ${rules.map((x) => `add rule bridge vg fw ${x}`).join("; ")}`;
+    expect((await lab.exec(lab.bridge, ["nft", add])).code).toBe(0);
   };
   const hasAddr = async () =>
     (await lab.exec(lab.nodes[0]!, ["ip", "-o", "addr", "show", "dev", "eth0"])).stdout.includes(`inet ${ADDR}/`);
+  const vipEvents = (n: HbProcess) =>
+    n.lines.filter((l) => l.text.includes('"type":"vip"')).map((l) => JSON.parse(l.text) as Record<string, unknown>);
 
-  /** node1 keeps ADDR (guarded or not), node2 beats; both see each other up; then the cut. */
-  async function cutWith(guard: boolean): Promise<HbProcess> {
+  /**
+   * node1 keeps ADDR under `rule`; all three see each other; the switch cuts node1 from node2, then
+   * also from node3. Returns whether node1 still had the address after each cut, and node1's events.
+   */
+  async function run(rule: AddressGuard | null): Promise<{ after: boolean[]; node1: HbProcess }> {
     expect((await lab.exec(lab.nodes[0]!, ["ip", "addr", "replace", `${ADDR}/24`, "dev", "eth0"])).code).toBe(0);
-    const env = { ...process.env, LINKS_NODE_VIP: `${ADDR}/24@eth0`, LINKS_NODE_GUARD: guard ? "1" : "0" };
-    const n1 = new HbProcess(
-      lab.spawn(lab.nodes[0]!, [process.execPath, HELPER, files.config(1), "node1"], { env }),
-      "node1",
+    const env = {
+      ...process.env,
+      LINKS_NODE_VIP: `${ADDR}/24@eth0`,
+      LINKS_NODE_GUARD: rule ? JSON.stringify(rule) : "",
+    };
+    const procs = [1, 2, 3].map(
+      (i) =>
+        new HbProcess(
+          lab.spawn(lab.nodes[i - 1]!, [process.execPath, HELPER, files.config(i), `node${i}`], i === 1 ? { env } : {}),
+          `node${i}`,
+        ),
     );
-    const n2 = new HbProcess(lab.spawn(lab.nodes[1]!, [process.execPath, HELPER, files.config(2), "node2"]), "node2");
+    const node1 = procs[0]!;
     try {
-      await n1.waitLine(/"type":"peer","peer":"node2","state":"up"/, 10_000);
-      await n2.waitLine(/"type":"peer","peer":"node1","state":"up"/, 10_000);
+      for (const p of [2, 3]) await node1.waitLine(new RegExp(`"type":"peer","peer":"node${p}","state":"up"`), 10_000);
       expect(await hasAddr()).toBe(true);
-      await cut(true);
-      await n1.waitLine(/"type":"peer","peer":"node2","state":"dead"/, 5000);
-      await Bun.sleep(300); // a removal that was to come has come
-      return n1;
+      const after: boolean[] = [];
+      for (const peers of [[2], [2, 3]]) {
+        await cut(peers);
+        const dead = peers.at(-1)!;
+        await node1.waitLine(new RegExp(`"type":"peer","peer":"node${dead}","state":"dead"`), 5000);
+        await Bun.sleep(300); // a removal that was to come has come
+        after.push(await hasAddr());
+      }
+      return { after, node1 };
     } finally {
-      await cut(false);
-      await Promise.all([n1.stop(), n2.stop()]);
+      await cut([]);
+      await Promise.all(procs.map((p) => p.stop()));
     }
   }
 
-  test("guarded: node2 going dead takes the address with it, reported with node2's name", async () => {
-    const n1 = await cutWith(true);
-    expect(await hasAddr()).toBe(false);
-    const ev = n1.lines.map((l) => l.text).find((t) => t.includes('"type":"vip"'));
-    expect(ev).toBeDefined();
-    expect(JSON.parse(ev!)).toMatchObject({ type: "vip", op: "peer-dead", peer: "node2", errno: 0, address: ADDR });
-    // the removal comes after the verdict, in the same wake-up: the verdict's line is first
-    const lines = n1.lines.map((l) => l.text);
-    expect(lines.findIndex((t) => t.includes('"state":"dead"'))).toBeLessThan(lines.indexOf(ev!));
+  test("every peer needed (the arbiter without a lease): the first peer to go dead takes the address", async () => {
+    const { after, node1 } = await run({ votes: { node2: 1, node3: 1 }, self: 0, need: 2 });
+    expect(after).toEqual([false, false]);
+    expect(vipEvents(node1)).toEqual([
+      expect.objectContaining({ type: "vip", op: "peer-dead", peer: "node2", errno: 0, address: ADDR }),
+    ]);
   }, 30_000);
 
-  test("unguarded: the same cut leaves the address where it is", async () => {
-    const n1 = await cutWith(false);
-    expect(await hasAddr()).toBe(true);
-    expect(n1.lines.some((l) => l.text.includes('"type":"vip"'))).toBe(false);
+  test("a majority needed (2 of 3 votes): one peer dead keeps it, both dead take it", async () => {
+    const { after, node1 } = await run({ votes: { node2: 1, node3: 1 }, self: 1, need: 2 });
+    expect(after).toEqual([true, false]);
+    expect(vipEvents(node1)).toEqual([expect.objectContaining({ op: "peer-dead", peer: "node3", address: ADDR })]);
+  }, 30_000);
+
+  test("no rule: the same cuts leave the address where it is", async () => {
+    const { after, node1 } = await run(null);
+    expect(after).toEqual([true, true]);
+    expect(vipEvents(node1)).toEqual([]);
   }, 30_000);
 });
