@@ -188,7 +188,7 @@ script_dirs = ["${writeScripts(dir)}"]
       await cut("noetcd", [`iifname "n1l0" oifname { ${etcdPorts} }`, `iifname { ${etcdPorts} } oifname "n1l0"`]);
       await a.waitLine(/arbiter lease lost .*keeps web only while it hears every peer/, 5000, fromG[0]);
       const stallG = blockJs(files, 1, 4000);
-      await Bun.sleep(200);
+      await a.waitLine(/test hook: blocking the JS thread/, 2000, fromG[0]);
       await cut("hb", ['iifname "n1l0" oifname "n2l0"', 'iifname "n2l0" oifname "n1l0"']);
       await b.waitLine(/group web: starting -> running/, 10_000, fromG[1]);
       expect(await hasVip(1)).toBe(false); // node1's loop is still blocked: its heartbeat thread removed it

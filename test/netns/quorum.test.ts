@@ -93,7 +93,7 @@ script_dirs = ["${writeScripts(dir)}"]
       const others = procs.filter((p) => p !== holder);
       const from = procs.map((p) => p.lines.length);
       const stall = blockJs(files, taker, 2500);
-      await Bun.sleep(100);
+      await holder.waitLine(/test hook: blocking the JS thread/, 2000, from[taker - 1]);
       expect((await cut(true, taker)).code).toBe(0);
       const started = () =>
         others.some((p) => p.matching(/group web: starting -> running/, from[procs.indexOf(p)]).length);
