@@ -4,7 +4,8 @@
  * network work are shared), for BENCH_SECONDS (default 60) per cell; two idle nodes with one link
  * each, hb at 10/30, 20/60 and 50/150 ms (keepalive/deadtime) next to keepalived (VRRPv3) at
  * 0.01 s and 0.05 s, in the same run. A false failover: hb's peer declared dead, or keepalived's
- * backup entering MASTER.
+ * backup entering MASTER. BENCH_LOAD=TEXT runs only the loads whose stress-ng arguments contain TEXT
+ * (`BENCH_LOAD=cpu` for the first row).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -118,7 +119,7 @@ export async function benchLoad(): Promise<LoadRow[]> {
   const lab = await Lab.create({ nodes: 3 }); // node3's namespace runs the load
   const rows: LoadRow[] = [];
   try {
-    for (const [name, args] of LOADS) {
+    for (const [name, args] of LOADS.filter(([n]) => n.includes(process.env.BENCH_LOAD ?? ""))) {
       const stress = lab.spawn(lab.nodes[2]!, ["stress-ng", ...args, "--timeout", `${SECONDS * 6 + 120}s`], {
         stdout: "ignore",
         stderr: "ignore",
