@@ -13,6 +13,7 @@ import {
   nodeState,
   quorumVotes,
   selfHolds,
+  voteTable,
 } from "./state.ts";
 
 /** Every node that holds group gi now: this one by its phase, peers by their records (alive ones only). */
@@ -97,9 +98,8 @@ export function addressGuard(cfg: MachineConfig, leaseAlive: boolean): AddressGu
   if (cfg.arbiter && !leaseAlive && peers.length)
     return { votes: Object.fromEntries(peers.map((p) => [p, 1])), self: 0, need: peers.length };
   if (!cfg.quorum) return null;
-  const v = (n: string) => cfg.quorum!.votes[n] ?? 1;
-  const total = cfg.nodes.reduce((a, n) => a + v(n.name), 0);
-  return { votes: Object.fromEntries(peers.map((p) => [p, v(p)])), self: v(cfg.self), need: Math.floor(total / 2) + 1 };
+  const { of, majority } = voteTable(cfg.quorum, cfg.nodes);
+  return { votes: Object.fromEntries(peers.map((p) => [p, of(p)])), self: of(cfg.self), need: majority };
 }
 
 /** What keeps group gi from this node besides quorum. */

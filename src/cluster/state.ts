@@ -297,13 +297,19 @@ export function selfHolds(g: GroupState): boolean {
   );
 }
 
+/** Each node's votes under majority quorum (1 unless set), their total, and the majority: more than half. */
+export function voteTable(q: NonNullable<MachineConfig["quorum"]>, nodes: MachineConfig["nodes"]) {
+  const of = (n: string) => q.votes[n] ?? 1;
+  const total = nodes.reduce((a, n) => a + of(n.name), 0);
+  return { of, total, majority: Math.floor(total / 2) + 1 };
+}
+
 /** Votes this node hears (its own and every live peer's) and the total; quorum = more than half. */
 export function quorumVotes(cfg: MachineConfig, s: MachineState): { heard: number; total: number; has: boolean } {
   if (!cfg.quorum) return { heard: 0, total: 0, has: true };
-  const v = (n: string) => cfg.quorum!.votes[n] ?? 1;
-  const total = cfg.nodes.reduce((a, n) => a + v(n.name), 0);
-  const heard = v(cfg.self) + Object.entries(s.peers).reduce((a, [n, p]) => a + (alive(p) ? v(n) : 0), 0);
-  return { heard, total, has: 2 * heard > total };
+  const { of, total, majority } = voteTable(cfg.quorum, cfg.nodes);
+  const heard = of(cfg.self) + Object.entries(s.peers).reduce((a, [n, p]) => a + (alive(p) ? of(n) : 0), 0);
+  return { heard, total, has: heard >= majority };
 }
 
 /** The score this node offers: the uplink score in effect, less the health penalty. */

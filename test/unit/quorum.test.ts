@@ -11,6 +11,7 @@ import {
   step,
   unable,
 } from "../../src/cluster/machine.ts";
+import { addressGuard } from "../../src/cluster/ownership.ts";
 import type { StateRecord } from "../../src/cluster/record.ts";
 
 const cfg = (self: string, over: Partial<MachineConfig> = {}): MachineConfig => ({
@@ -201,5 +202,37 @@ describe("majority quorum", () => {
     // without quorum configured, nothing changes
     s.groups[0]!.phase = "stopped";
     expect(unable(cfg("a", { quorum: undefined }), s, 0)).toBeUndefined();
+  });
+});
+
+describe("the heartbeat thread's guard (addressGuard): the same rules, counted the way the engine counts", () => {
+  test("majority: the votes of each peer, its own, and more than half of the total", () => {
+    expect(addressGuard(cfg("a"), true)).toEqual({ votes: { b: 1, c: 1 }, self: 1, need: 2 });
+    // a node with 0 votes never counts; 2 + 1 + 0 = 3 votes, so 2 are needed
+    const weighted = cfg("c", { quorum: { votes: { a: 2, b: 1, c: 0 }, grace: 250 } });
+    expect(addressGuard(weighted, true)).toEqual({ votes: { a: 2, b: 1 }, self: 0, need: 2 });
+  });
+
+  test("the arbiter without a lease: every peer must be heard; with one, or with no rule at all, nothing", () => {
+    const arb = cfg("a", { quorum: undefined, arbiter: { grace: 250 } });
+    expect(addressGuard(arb, false)).toEqual({ votes: { b: 1, c: 1 }, self: 0, need: 2 });
+    expect(addressGuard(arb, true)).toBeNull();
+    expect(addressGuard(cfg("a", { quorum: undefined }), false)).toBeNull();
+    // both: without the lease the stricter rule (every peer); with it, the majority
+    const both = cfg("a", { arbiter: { grace: 250 } });
+    expect(addressGuard(both, false)?.need).toBe(2);
+    expect(addressGuard(both, false)?.self).toBe(0);
+    expect(addressGuard(both, true)).toEqual({ votes: { b: 1, c: 1 }, self: 1, need: 2 });
+  });
+
+  test("the guard's need matches quorumVotes: a node keeps quorum exactly when the engine would keep the address", () => {
+    const c = cfg("a", { quorum: { votes: { a: 1, b: 2, c: 2 }, grace: 250 } });
+    const g = addressGuard(c, true)!;
+    for (const alive of [[], ["b"], ["c"], ["b", "c"]]) {
+      let s = initialState(c, 0);
+      for (const p of alive) s = step(c, s, { type: "peer", peer: p, liveness: "up" }, 1).state;
+      const heard = g.self + alive.reduce((a, p) => a + g.votes[p]!, 0);
+      expect(heard >= g.need).toBe(quorumVotes(c, s).has);
+    }
   });
 });
