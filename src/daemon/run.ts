@@ -281,7 +281,7 @@ class Daemon implements ControlContext, ReloadContext {
   /** The heartbeat thread's own backstop for the rules that count peers (addressGuard): it removes the
    * addresses when a peer goes dead below them, should this loop be stalled just then. */
   private guardAddresses(leaseAlive: boolean): void {
-    this.running?.links.vipGuard(addressGuard(machineConfig(this.config), leaseAlive));
+    this.running?.links.vipGuard(addressGuard(this.driver?.cfg ?? machineConfig(this.config), leaseAlive));
   }
 
   private makeArbiter(clock: Clock): Arbiter | undefined {

@@ -61,7 +61,7 @@ const SYMBOLS = {
   hb_engine_free: { args: [p], returns: FFIType.void },
   hb_engine_vip: { args: [p, i32, i32, cstring, p, i32, cstring, i32, i32, i32, i32], returns: i32 },
   hb_engine_vip_deadline: { args: [p, i64], returns: i32 },
-  hb_engine_vip_guard: { args: [p, FFIType.ptr, i32, i32], returns: i32 },
+  hb_engine_vip_guard: { args: [p, p, i32, i32], returns: i32 },
   hb_addr_add: { args: [i32, cstring, p, i32, cstring, i32, i32], returns: i32 },
   hb_addr_del: { args: [i32, cstring, p, i32], returns: i32 },
   hb_addr_has: { args: [i32, cstring, p], returns: i32 },

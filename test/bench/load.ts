@@ -4,8 +4,8 @@
  * network work are shared), for BENCH_SECONDS (default 60) per cell; two idle nodes with one link
  * each, hb at 10/30, 20/60 and 50/150 ms (keepalive/deadtime) next to keepalived (VRRPv3) at
  * 0.01 s and 0.05 s, in the same run. A false failover: hb's peer declared dead, or keepalived's
- * backup entering MASTER. BENCH_LOAD=TEXT runs only the loads whose stress-ng arguments contain TEXT
- * (`BENCH_LOAD=cpu` for the first row).
+ * backup entering MASTER. BENCH_LOAD=TEXT runs only the rows whose name (first column) contains TEXT
+ * (`BENCH_LOAD="--cpu 0"` for the first row).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
